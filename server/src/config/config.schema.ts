@@ -1,0 +1,159 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+export const AUTH_MODES = ['none', 'headers'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+export class UpstreamAuthConfig {
+  @IsIn(AUTH_MODES as unknown as string[], { message: `must be one of: ${AUTH_MODES.join(', ')}` })
+  mode: AuthMode = 'none';
+
+  /** For mode "headers": header name → value (values may reference ${ENV_VARS}). */
+  @IsOptional()
+  headers?: Record<string, string>;
+}
+
+export class UpstreamConfig {
+  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'must be lowercase letters, digits and dashes' })
+  slug: string;
+
+  @IsOptional()
+  @IsString()
+  name?: string;
+
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  url: string;
+
+  @IsOptional()
+  @IsBoolean()
+  enabled = true;
+
+  /** Seconds; tool calls from Claude may legitimately take up to 300 s. */
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  timeout = 300;
+
+  @IsArray()
+  @ArrayNotEmpty()
+  @IsString({ each: true })
+  scopes: string[] = ['mcp'];
+
+  @ValidateNested()
+  @Type(() => UpstreamAuthConfig)
+  auth: UpstreamAuthConfig = new UpstreamAuthConfig();
+}
+
+export class ServerConfig {
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  port = 8080;
+
+  @IsString()
+  host = '0.0.0.0';
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  public_url?: string;
+
+  @IsString()
+  data_dir = './data';
+
+  /** Express "trust proxy" setting: true behind a TLS-terminating reverse proxy. */
+  @IsBoolean()
+  trust_proxy = false;
+}
+
+export class OAuthConfig {
+  @IsInt()
+  @Min(1)
+  access_token_ttl = 3600;
+
+  @IsInt()
+  @Min(60)
+  refresh_token_ttl = 30 * 24 * 3600;
+
+  /** OAuth 2.1 §4.1.2 recommends a code lifetime of at most 10 minutes. */
+  @IsInt()
+  @Min(10)
+  @Max(600)
+  authorization_code_ttl = 600;
+
+  /** Seconds during which a just-rotated refresh token returns the same new pair (concurrent refreshes). */
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  refresh_grace_period = 30;
+
+  @IsInt()
+  @Min(3600)
+  login_session_ttl = 7 * 24 * 3600;
+}
+
+export class CorsConfig {
+  @IsArray()
+  @IsString({ each: true })
+  allowed_origins: string[] = ['https://claude.ai', 'https://claude.com'];
+}
+
+export class RateLimitConfig {
+  /** Requests per minute per client IP on the OAuth and login endpoints. */
+  @IsInt()
+  @Min(1)
+  oauth_per_minute = 120;
+}
+
+export class AuditConfig {
+  @IsInt()
+  @Min(1)
+  retention_days = 90;
+}
+
+export class GatehouseConfig {
+  /** Serve a tiny built-in MCP server at /_demo/mcp (the embedded default uses it). */
+  @IsBoolean()
+  demo_upstream = false;
+
+  @ValidateNested()
+  @Type(() => ServerConfig)
+  server: ServerConfig = new ServerConfig();
+
+  @ValidateNested()
+  @Type(() => OAuthConfig)
+  oauth: OAuthConfig = new OAuthConfig();
+
+  @ValidateNested()
+  @Type(() => CorsConfig)
+  cors: CorsConfig = new CorsConfig();
+
+  @ValidateNested()
+  @Type(() => RateLimitConfig)
+  rate_limit: RateLimitConfig = new RateLimitConfig();
+
+  @ValidateNested()
+  @Type(() => AuditConfig)
+  audit: AuditConfig = new AuditConfig();
+
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => UpstreamConfig)
+  upstreams: UpstreamConfig[] = [];
+}
+
+export { HEADER_NAME };

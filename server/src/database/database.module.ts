@@ -1,0 +1,35 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ConfigService } from '../config/config.service';
+import { MIGRATIONS } from './migrations';
+
+export const DATABASE_FILE = 'gatehouse.db';
+
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => {
+        mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+        return {
+          type: 'better-sqlite3' as const,
+          database: join(config.dataDir, DATABASE_FILE),
+          autoLoadEntities: true,
+          synchronize: false,
+          migrations: MIGRATIONS,
+          migrationsRun: true,
+          migrationsTransactionMode: 'each' as const,
+          prepareDatabase: (db: any) => {
+            db.pragma('journal_mode = WAL');
+            db.pragma('synchronous = NORMAL');
+            db.pragma('busy_timeout = 5000');
+            db.pragma('foreign_keys = ON');
+          },
+        };
+      },
+    }),
+  ],
+})
+export class DatabaseModule {}

@@ -1,0 +1,24 @@
+import { Column, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
+
+/** A user's remembered "allow" for one client at one upstream. */
+@Entity('consents')
+@Unique(['userId', 'clientId', 'upstreamSlug'])
+export class Consent {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column('text', { name: 'user_id' })
+  userId: string;
+
+  @Column('text', { name: 'client_id' })
+  clientId: string;
+
+  @Column('text', { name: 'upstream_slug' })
+  upstreamSlug: string;
+
+  @Column('text')
+  scope: string;
+
+  @Column('integer', { name: 'created_at' })
+  createdAt: number;
+}

@@ -1,0 +1,21 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+@Entity('refresh_tokens')
+export class RefreshToken {
+  @PrimaryColumn('text', { name: 'token_hash' })
+  tokenHash: string;
+
+  @Index()
+  @Column('text', { name: 'grant_id' })
+  grantId: string;
+
+  @Column('integer', { name: 'created_at' })
+  createdAt: number;
+
+  @Column('integer', { name: 'expires_at' })
+  expiresAt: number;
+
+  /** Set when exchanged for a new pair; a later use is reuse (OAuth 2.1 §4.3.1). */
+  @Column('integer', { name: 'rotated_at', nullable: true })
+  rotatedAt: number | null;
+}
