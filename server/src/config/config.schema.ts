@@ -109,7 +109,7 @@ export class OAuthConfig {
 export class CorsConfig {
   @IsArray()
   @IsString({ each: true })
-  allowed_origins: string[] = ['https://claude.ai', 'https://claude.com'];
+  allowed_origins: string[] = ['https://claude.ai', 'https://claude.com', 'http://localhost:6274', 'http://127.0.0.1:6274'];
 }
 
 export class RateLimitConfig {
@@ -117,6 +117,11 @@ export class RateLimitConfig {
   @IsInt()
   @Min(1)
   oauth_per_minute = 120;
+
+  /** Login attempts per minute per client IP. */
+  @IsInt()
+  @Min(1)
+  login_per_minute = 10;
 }
 
 export class AuditConfig {

@@ -1,0 +1,44 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { AuditModule } from './audit/audit.module';
+import { LoadedConfig } from './config/config.loader';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthController } from './health.controller';
+import { IdentityModule } from './identity/identity.module';
+import { OAuthModule } from './oauth/oauth.module';
+import { ProxyModule } from './proxy/proxy.module';
+import { UpstreamsModule } from './upstreams/upstreams.module';
+
+@Module({})
+export class AppModule {
+  static register(config: LoadedConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.register(config),
+        ThrottlerModule.forRoot({
+          // Counted per client IP and per route; password guessing gets the tighter limit.
+          throttlers: [
+            {
+              name: 'default',
+              ttl: 60_000,
+              limit: (ctx) =>
+                ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute,
+            },
+          ],
+          errorMessage: 'rate limit exceeded',
+        }),
+        DatabaseModule,
+        AuditModule,
+        IdentityModule,
+        UpstreamsModule,
+        OAuthModule,
+        ProxyModule,
+      ],
+      controllers: [HealthController],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+    };
+  }
+}

@@ -1,0 +1,74 @@
+import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AuditEvent } from './audit-event.entity';
+
+export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at'> & Pick<AuditEvent, 'type' | 'outcome'>;
+
+const FLUSH_EVERY_MS = 250;
+const FLUSH_AT_ROWS = 200;
+
+/**
+ * Writes audit rows in batches off the request path. Rows queued in memory are
+ * flushed every 250 ms, when 200 are waiting, and on shutdown, so a clean stop loses none.
+ */
+@Injectable()
+export class AuditService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Audit');
+  private queue: AuditEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(@InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>) {}
+
+  record(event: AuditRecord): void {
+    this.queue.push(
+      this.events.create({
+        userId: null,
+        clientId: null,
+        upstreamSlug: null,
+        mcpMethod: null,
+        status: null,
+        durationMs: null,
+        ip: null,
+        detail: null,
+        ...event,
+        at: Date.now(),
+      }),
+    );
+    if (this.queue.length >= FLUSH_AT_ROWS) void this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
+  }
+
+  /** Writes every queued row; resolves when they are on disk. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = this.flushing.then(async () => {
+      if (!batch.length) return;
+      try {
+        await this.events.insert(batch as any[]);
+      } catch (err) {
+        this.logger.error(`could not write ${batch.length} audit rows: ${(err as Error).message}`);
+      }
+    });
+    return this.flushing;
+  }
+
+  async list(filter: { type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
+    await this.flush();
+    return this.events.find({
+      where: filter.type ? { type: filter.type } : {},
+      order: { id: 'DESC' },
+      take: filter.limit ?? 100,
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+}

@@ -1,0 +1,34 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const CORS_ALLOW_HEADERS =
+  'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID';
+export const CORS_EXPOSE_HEADERS = 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version';
+
+/** Origins allowed to call the gateway from a browser (exact match, no trailing slash). */
+export class CorsPolicy {
+  private readonly origins: Set<string>;
+
+  constructor(origins: string[]) {
+    this.origins = new Set(origins.map((o) => o.replace(/\/+$/, '')));
+  }
+
+  allows(origin: string): boolean {
+    return this.origins.has(origin);
+  }
+
+  /** Sets the CORS response headers for an allowed Origin; returns false when the Origin is not allowed. */
+  apply(req: IncomingMessage, res: ServerResponse, methods: string): boolean {
+    const origin = req.headers.origin;
+    res.setHeader('Vary', 'Origin');
+    if (!origin) return true;
+    if (!this.allows(origin)) return false;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', methods);
+      res.setHeader('Access-Control-Allow-Headers', CORS_ALLOW_HEADERS);
+      res.setHeader('Access-Control-Max-Age', '600');
+    }
+    return true;
+  }
+}

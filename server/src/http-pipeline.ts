@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import cookieParser from 'cookie-parser';
+import express, { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import { CorsPolicy } from './common/cors';
+import { LoadedConfig } from './config/config.loader';
+import { createDemoMcpHandler } from './demo/demo-mcp';
+import { McpProxyService } from './proxy/mcp-proxy.service';
+
+const BODY_LIMIT = '64kb';
+/** Endpoints a browser-based MCP client (e.g. MCP Inspector) calls cross-origin. */
+const CORS_PATHS = /^\/(register|token|revoke|introspect)\/?$/;
+
+/**
+ * Express middleware in the order that matters: the MCP proxy first, so no body
+ * parser, helmet or compression ever touches a proxied stream; then the rest.
+ */
+export function installHttpPipeline(app: NestExpressApplication, config: LoadedConfig): { close(): Promise<void> } {
+  app.set('trust proxy', config.server.trust_proxy);
+  app.disable('x-powered-by');
+  app.use('/mcp', app.get(McpProxyService).handle);
+
+  const demo = config.demo_upstream ? createDemoMcpHandler() : null;
+  if (demo) app.use('/_demo/mcp', loopbackOnly, (req: Request, res: Response) => void demo.handle(req, res));
+
+  const cors = new CorsPolicy(config.cors.allowed_origins);
+  app.use(corsForOAuthEndpoints(cors));
+  app.use(
+    helmet({
+      // The consent form redirects to the client's site after POST; a form-action
+      // directive would make browsers block that redirect.
+      contentSecurityPolicy: { directives: { 'form-action': null, 'script-src': ["'self'"] } },
+      crossOriginResourcePolicy: { policy: 'cross-origin' },
+    }),
+  );
+  app.use(cookieParser());
+  app.use(parseBodies());
+
+  const webDist = join(__dirname, '..', '..', 'dist', 'web');
+  const webRoot = existsSync(webDist) ? webDist : join(process.cwd(), 'dist', 'web');
+  app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true }));
+  return { close: async () => demo?.close() };
+}
+
+function loopbackOnly(req: Request, res: Response, next: NextFunction): void {
+  const ip = req.socket.remoteAddress ?? '';
+  if (ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1') return next();
+  res.status(403).json({ error: 'the demo MCP server is only reachable through the gateway' });
+}
+
+function corsForOAuthEndpoints(cors: CorsPolicy) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.path.startsWith('/.well-known/')) {
+      // Public, credential-free documents: any origin may read them.
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      if (req.method === 'OPTIONS') {
+        res.setHeader('Access-Control-Allow-Methods', 'GET, OPTIONS');
+        res.setHeader('Access-Control-Allow-Headers', 'MCP-Protocol-Version, Content-Type');
+        return void res.status(204).end();
+      }
+      return next();
+    }
+    if (!CORS_PATHS.test(req.path)) return next();
+    const allowed = cors.apply(req, res, 'POST, OPTIONS');
+    if (req.method === 'OPTIONS') return void res.status(allowed ? 204 : 403).end();
+    next();
+  };
+}
+
+/** JSON and form bodies, with malformed or oversized ones answered in the OAuth error shape. */
+function parseBodies() {
+  const json = express.json({ limit: BODY_LIMIT });
+  const form = express.urlencoded({ extended: false, limit: BODY_LIMIT });
+  return (req: Request, res: Response, next: NextFunction) => {
+    json(req, res, (jsonErr?: any) => {
+      if (jsonErr) return bodyError(req, res, jsonErr);
+      form(req, res, (formErr?: any) => (formErr ? bodyError(req, res, formErr) : next()));
+    });
+  };
+}
+
+function bodyError(req: Request, res: Response, err: { type?: string; status?: number }): void {
+  const tooLarge = err.type === 'entity.too.large';
+  const description = tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
+  const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
+  res.status(tooLarge ? 413 : 400).setHeader('Cache-Control', 'no-store');
+  res.json({ error, error_description: description });
+}

@@ -1,0 +1,23 @@
+import type { Request, Response } from 'express';
+import { randomToken, safeEqual } from '../common/crypto';
+
+export const CSRF_COOKIE = 'gh_csrf';
+export const CSRF_FIELD = 'csrf';
+
+/**
+ * Double-submit CSRF protection for the gateway's own forms: the token sits in a
+ * SameSite=Strict cookie and in a hidden field; a cross-site post carries neither match.
+ */
+export function issueCsrfToken(req: Request, res: Response, secure: boolean): string {
+  const existing = req.cookies?.[CSRF_COOKIE];
+  if (typeof existing === 'string' && existing.length >= 32) return existing;
+  const token = randomToken();
+  res.cookie(CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure, path: '/' });
+  return token;
+}
+
+export function checkCsrf(req: Request): boolean {
+  const cookie = req.cookies?.[CSRF_COOKIE];
+  const field = req.body?.[CSRF_FIELD];
+  return typeof cookie === 'string' && typeof field === 'string' && cookie.length > 0 && safeEqual(cookie, field);
+}

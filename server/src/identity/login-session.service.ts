@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { LessThan, Repository } from 'typeorm';
+import { randomToken, sha256 } from '../common/crypto';
+import { ConfigService } from '../config/config.service';
+import { LoginSession } from './login-session.entity';
+import { User } from './user.entity';
+import { UsersService } from './users.service';
+
+export const SESSION_COOKIE = 'gh_session';
+
+@Injectable()
+export class LoginSessionService {
+  constructor(
+    @InjectRepository(LoginSession) private readonly sessions: Repository<LoginSession>,
+    private readonly users: UsersService,
+    private readonly config: ConfigService,
+  ) {}
+
+  /** Starts a session and returns the cookie value (the only place the secret exists). */
+  async start(userId: string): Promise<string> {
+    const secret = randomToken();
+    const now = Date.now();
+    await this.sessions.delete({ expiresAt: LessThan(now) });
+    await this.sessions.insert({
+      idHash: sha256(secret),
+      userId,
+      createdAt: now,
+      expiresAt: now + this.config.oauth.login_session_ttl * 1000,
+    });
+    return secret;
+  }
+
+  async userFor(cookieValue: string | undefined): Promise<User | null> {
+    if (!cookieValue) return null;
+    const session = await this.sessions.findOneBy({ idHash: sha256(cookieValue) });
+    if (!session || session.expiresAt < Date.now()) return null;
+    const user = await this.users.findById(session.userId);
+    return user && !user.disabled ? user : null;
+  }
+
+  async end(cookieValue: string | undefined): Promise<void> {
+    if (cookieValue) await this.sessions.delete({ idHash: sha256(cookieValue) });
+  }
+
+  cookieOptions() {
+    return {
+      httpOnly: true,
+      sameSite: 'lax' as const,
+      secure: this.config.secureCookies,
+      path: '/',
+      maxAge: this.config.oauth.login_session_ttl * 1000,
+    };
+  }
+}

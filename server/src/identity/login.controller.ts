@@ -1,0 +1,55 @@
+import { Controller, Get, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AuditService } from '../audit/audit.service';
+import { ConfigService } from '../config/config.service';
+import { checkCsrf, issueCsrfToken } from './csrf';
+import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
+import { loginPage, signedInPage } from './login.views';
+import { PasswordAuthGuard } from './password.strategy';
+import { safeReturnTo } from './return-to';
+import { User } from './user.entity';
+
+@Controller()
+export class LoginController {
+  constructor(
+    private readonly sessions: LoginSessionService,
+    private readonly audit: AuditService,
+    private readonly config: ConfigService,
+  ) {}
+
+  @Get('login')
+  async showLogin(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string) {
+    const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
+    if (user && returnTo) return res.redirect(303, safeReturnTo(returnTo));
+    if (user) return res.type('html').send(signedInPage(user.email));
+    const csrf = issueCsrfToken(req, res, this.config.secureCookies);
+    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo) }));
+  }
+
+  @Post('login')
+  @UseGuards(PasswordAuthGuard)
+  async login(@Req() req: Request & { user: User | null }, @Res() res: Response) {
+    const returnTo = safeReturnTo(req.body?.return_to);
+    const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
+    const rerender = (status: number, error: string) => {
+      const csrf = issueCsrfToken(req, res, this.config.secureCookies);
+      res.status(status).type('html').send(loginPage({ csrf, returnTo, email, error }));
+    };
+    if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
+    if (!req.user) {
+      this.audit.record({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
+      return rerender(401, 'Wrong email or password.');
+    }
+    const secret = await this.sessions.start(req.user.id);
+    this.audit.record({ type: 'login', outcome: 'success', userId: req.user.id, ip: req.ip ?? null });
+    res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
+    res.redirect(303, returnTo);
+  }
+
+  @Post('logout')
+  async logout(@Req() req: Request, @Res() res: Response) {
+    await this.sessions.end(req.cookies?.[SESSION_COOKIE]);
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.redirect(303, '/login');
+  }
+}

@@ -1,0 +1,26 @@
+import { html, page } from '../common/html';
+
+export function loginPage(input: { csrf: string; returnTo: string; email?: string; error?: string }): string {
+  return page(
+    'Sign in',
+    html`<h1>Sign in to Gatehouse</h1>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<form method="post" action="/login">
+<input type="hidden" name="csrf" value="${input.csrf}">
+<input type="hidden" name="return_to" value="${input.returnTo}">
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="${input.email ?? ''}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export function signedInPage(email: string): string {
+  return page(
+    'Signed in',
+    html`<h1>Signed in</h1><p>You are signed in as <strong>${email}</strong>.</p>
+<form method="post" action="/logout"><button type="submit" class="secondary">Sign out</button></form>`,
+  );
+}

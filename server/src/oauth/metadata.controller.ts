@@ -1,0 +1,59 @@
+import { Controller, Get, NotFoundException, Param, UseFilters } from '@nestjs/common';
+import { ConfigService } from '../config/config.service';
+import { UpstreamsService } from '../upstreams/upstreams.service';
+import { OAuthErrorFilter } from './oauth-error.filter';
+import { AUTH_METHODS } from './registration.checks';
+
+@Controller('.well-known')
+@UseFilters(OAuthErrorFilter)
+export class MetadataController {
+  constructor(
+    private readonly config: ConfigService,
+    private readonly upstreams: UpstreamsService,
+  ) {}
+
+  /** RFC 8414 §2 (also served at the OpenID path, which some clients probe first). */
+  @Get(['oauth-authorization-server', 'openid-configuration'])
+  authorizationServer() {
+    const issuer = this.config.issuer;
+    return {
+      issuer,
+      authorization_endpoint: `${issuer}/authorize`,
+      token_endpoint: `${issuer}/token`,
+      registration_endpoint: `${issuer}/register`,
+      revocation_endpoint: `${issuer}/revoke`,
+      introspection_endpoint: `${issuer}/introspect`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+      introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+      scopes_supported: this.upstreams.allScopes(),
+      authorization_response_iss_parameter_supported: true,
+    };
+  }
+
+  /** RFC 9728 §3: the metadata of the protected resource at /mcp/{slug}. */
+  @Get('oauth-protected-resource/mcp/:slug')
+  protectedResource(@Param('slug') slug: string) {
+    const upstream = this.upstreams.get(slug);
+    if (!upstream) throw new NotFoundException();
+    return {
+      resource: upstream.resource,
+      authorization_servers: [this.config.issuer],
+      scopes_supported: upstream.scopes,
+      bearer_methods_supported: ['header'],
+      resource_name: upstream.name,
+    };
+  }
+
+  /** With a single upstream, the root document is unambiguous, and some clients ask for it. */
+  @Get('oauth-protected-resource')
+  rootProtectedResource() {
+    const all = this.upstreams.list();
+    if (all.length !== 1) throw new NotFoundException();
+    return this.protectedResource(all[0].slug);
+  }
+}

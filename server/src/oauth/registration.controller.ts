@@ -1,0 +1,43 @@
+import { Body, Controller, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
+import type { Request } from 'express';
+import { AuditService } from '../audit/audit.service';
+import { ClientsService } from './clients.service';
+import { OAuthErrorFilter } from './oauth-error.filter';
+import { parseRegistration } from './registration.checks';
+
+/** RFC 7591 dynamic client registration. */
+@Controller()
+@UseFilters(OAuthErrorFilter)
+export class RegistrationController {
+  constructor(
+    private readonly clients: ClientsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  @Post('register')
+  @HttpCode(201)
+  async register(@Body() body: unknown, @Req() req: Request) {
+    const request = parseRegistration(body);
+    const { client, secret } = await this.clients.register(request);
+    this.audit.record({
+      type: 'client.register',
+      outcome: 'success',
+      clientId: client.clientId,
+      ip: req.ip ?? null,
+      detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod },
+    });
+    req.res?.setHeader('Cache-Control', 'no-store');
+    return {
+      client_id: client.clientId,
+      client_id_issued_at: Math.floor(client.createdAt / 1000),
+      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+      client_name: client.clientName ?? undefined,
+      redirect_uris: client.redirectUris,
+      token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+      grant_types: client.grantTypes,
+      response_types: client.responseTypes,
+      scope: client.scope ?? undefined,
+      ...client.extraMetadata,
+    };
+  }
+}

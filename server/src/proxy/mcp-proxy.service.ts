@@ -1,0 +1,183 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { createProxyMiddleware, RequestHandler } from 'http-proxy-middleware';
+import { AuditService } from '../audit/audit.service';
+import { ConfigService } from '../config/config.service';
+import { AccessTokenInfo } from '../oauth/access-token.cache';
+import { TokensService } from '../oauth/tokens.service';
+import { Upstream } from '../upstreams/upstream';
+import { UpstreamsService } from '../upstreams/upstreams.service';
+import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
+import { CorsPolicy } from '../common/cors';
+import { sniffMcpMethod } from './mcp-method';
+
+type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext; originalUrl?: string };
+
+interface ProxyContext {
+  upstream: Upstream;
+  token: AccessTokenInfo;
+  started: number;
+  mcpMethod: string | null;
+  rpcId: unknown;
+  timedOut: boolean;
+}
+
+const METHODS = 'GET, POST, DELETE, OPTIONS';
+const SLUG_PATH = /^\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
+/** Never forwarded upstream: the client's gateway credentials and browser state. */
+const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+/** Never forwarded downstream: the upstream's own auth challenges and cookies. */
+const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers'];
+
+/**
+ * The resource server: /mcp/{slug} checks the bearer token and its audience,
+ * swaps the client's credential for the upstream's, and streams both ways
+ * through http-proxy-middleware without buffering.
+ */
+@Injectable()
+export class McpProxyService implements OnModuleDestroy {
+  private readonly cors: CorsPolicy;
+  private readonly proxies = new Map<string, RequestHandler>();
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+
+  constructor(
+    private readonly tokens: TokensService,
+    private readonly upstreams: UpstreamsService,
+    private readonly audit: AuditService,
+    private readonly config: ConfigService,
+  ) {
+    this.cors = new CorsPolicy(config.config.cors.allowed_origins);
+  }
+
+  /** Express middleware mounted at /mcp, ahead of any body parser. */
+  readonly handle = (req: ProxiedRequest, res: http.ServerResponse): void => {
+    void this.route(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, jsonRpcError(-32603, 'gateway error'));
+      else res.destroy();
+    });
+  };
+
+  onModuleDestroy(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    // MCP transport spec: servers must validate Origin to stop DNS rebinding.
+    if (!this.cors.apply(req, res, METHODS)) {
+      return sendJson(res, 403, jsonRpcError(-32600, 'origin not allowed'));
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { Allow: METHODS, 'Content-Length': '0' });
+      return void res.end();
+    }
+    const slug = SLUG_PATH.exec(req.url ?? '')?.[1];
+    const upstream = slug ? this.upstreams.get(slug) : undefined;
+    if (!upstream) return sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server'));
+
+    const token = await this.authenticate(req, res, upstream);
+    if (!token) return;
+
+    const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, timedOut: false };
+    req.gatehouse = ctx;
+    for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
+    for (const [name, value] of Object.entries(upstream.headers)) req.headers[name.toLowerCase()] = value;
+    res.once('close', () => this.recordRequest(req, res, ctx));
+    this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
+  }
+
+  /** RFC 6750 §3.1 + RFC 9728 §5: missing or bad tokens get a 401 that leads the client to discovery. */
+  private async authenticate(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream): Promise<AccessTokenInfo | null> {
+    const resourceMetadata = this.config.resourceMetadataUrl(upstream.slug);
+    const deny = (error?: string, description?: string) => {
+      const challenge = bearerChallenge({ error, description, resourceMetadata, scope: upstream.scopes.join(' ') });
+      sendJson(res, 401, { error: error ?? 'invalid_request', error_description: description ?? 'authorization required' }, {
+        'WWW-Authenticate': challenge,
+      });
+      return null;
+    };
+    const header = req.headers.authorization;
+    if (!header) return deny();
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+    if (!match) return deny('invalid_request', 'malformed Authorization header');
+    const info = await this.tokens.verifyAccessToken(match[1]);
+    if (!info) return deny('invalid_token', 'the access token is invalid, expired or revoked');
+    // RFC 8707: a token is bound to one upstream and is useless at any other.
+    if (info.upstreamSlug !== upstream.slug) return deny('invalid_token', 'the access token was issued for another resource');
+    return info;
+  }
+
+  private proxyFor(upstream: Upstream): RequestHandler {
+    let proxy = this.proxies.get(upstream.slug);
+    if (!proxy) {
+      proxy = this.createProxy(upstream);
+      this.proxies.set(upstream.slug, proxy);
+    }
+    return proxy;
+  }
+
+  private createProxy(upstream: Upstream): RequestHandler {
+    const target = new URL(upstream.url);
+    return createProxyMiddleware({
+      target: upstream.url,
+      changeOrigin: true,
+      ignorePath: true,
+      xfwd: true,
+      agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      proxyTimeout: upstream.timeoutMs,
+      on: {
+        start: (req) => {
+          const ctx = (req as ProxiedRequest).gatehouse!;
+          sniffMcpMethod(req, (method, id) => {
+            ctx.mcpMethod = method;
+            ctx.rpcId = id;
+          });
+        },
+        proxyReq: (proxyReq, req) => {
+          const ctx = (req as ProxiedRequest).gatehouse!;
+          // An open GET stream may rightly stay silent for a long time; only requests time out.
+          if (req.method === 'GET') proxyReq.setTimeout(0);
+          else proxyReq.once('timeout', () => (ctx.timedOut = true));
+        },
+        proxyRes: (proxyRes) => {
+          for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
+          const status = proxyRes.statusCode ?? 502;
+          // The upstream refusing the gateway's own credential is a gateway-side fault, not
+          // a reason for the client to re-authorize with us.
+          if (status === 401 || status === 403) proxyRes.statusCode = 502;
+          if (String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+            proxyRes.headers['x-accel-buffering'] = 'no';
+            proxyRes.headers['cache-control'] = 'no-cache';
+          }
+        },
+        error: (err, req, res) => {
+          const ctx = (req as ProxiedRequest).gatehouse;
+          const out = res as http.ServerResponse;
+          if (!('headersSent' in out)) return;
+          if (out.headersSent) return void out.destroy();
+          const timedOut = ctx?.timedOut || (err as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+          const rpcId = (ctx?.rpcId ?? null) as string | number | null;
+          if (timedOut) sendJson(out, 504, jsonRpcError(-32001, `upstream ${upstream.slug} timed out`, rpcId));
+          else sendJson(out, 502, jsonRpcError(-32002, `upstream ${upstream.slug} is unreachable`, rpcId));
+        },
+      },
+    });
+  }
+
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext): void {
+    this.audit.record({
+      type: 'mcp.request',
+      outcome: res.statusCode < 400 ? 'success' : 'failure',
+      userId: ctx.token.userId,
+      clientId: ctx.token.clientId,
+      upstreamSlug: ctx.upstream.slug,
+      mcpMethod: ctx.mcpMethod ?? req.method ?? null,
+      status: res.statusCode,
+      durationMs: Math.round(performance.now() - ctx.started),
+      ip: req.socket.remoteAddress ?? null,
+    });
+  }
+}

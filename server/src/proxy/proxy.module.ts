@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { OAuthModule } from '../oauth/oauth.module';
+import { UpstreamsModule } from '../upstreams/upstreams.module';
+import { McpProxyService } from './mcp-proxy.service';
+
+@Module({
+  imports: [OAuthModule, UpstreamsModule],
+  providers: [McpProxyService],
+  exports: [McpProxyService],
+})
+export class ProxyModule {}
