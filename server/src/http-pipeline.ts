@@ -85,6 +85,7 @@ function bodyError(req: Request, res: Response, err: { type?: string; status?: n
   const tooLarge = err.type === 'entity.too.large';
   const description = tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
   const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
-  res.status(tooLarge ? 413 : 400).setHeader('Cache-Control', 'no-store');
+  // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
+  res.status(400).setHeader('Cache-Control', 'no-store');
   res.json({ error, error_description: description });
 }

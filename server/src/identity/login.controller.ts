@@ -5,7 +5,7 @@ import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { loginPage, signedInPage } from './login.views';
-import { PasswordAuthGuard } from './password.strategy';
+import { PasswordAuthGuard } from './password-auth.guard';
 import { safeReturnTo } from './return-to';
 import { User } from './user.entity';
 
