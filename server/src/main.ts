@@ -14,7 +14,18 @@ async function main(): Promise<void> {
     throw err;
   }
   const gateway = await startGateway(config);
-  gateway.app.enableShutdownHooks();
+  // A clean stop flushes queued audit rows and closes the database before exiting 0.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      gateway.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
   process.stdout.write(
     `Gatehouse listening on ${config.server.host}:${gateway.port} (config: ${config.source})\n` +
       `  issuer:  ${config.publicUrl}\n` +

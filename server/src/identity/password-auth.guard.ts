@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import passport from 'passport';
-import { Strategy } from 'passport-custom';
+import { Strategy as CustomStrategy } from 'passport-custom';
 import { User } from './user.entity';
 import { UsersService } from './users.service';
 
@@ -13,10 +13,10 @@ import { UsersService } from './users.service';
  */
 @Injectable()
 export class PasswordAuthGuard implements CanActivate {
-  private readonly strategy: Strategy;
+  private readonly strategy: passport.Strategy;
 
   constructor(users: UsersService) {
-    this.strategy = new Strategy((req: Request, done) => {
+    this.strategy = new CustomStrategy((req: Request, done) => {
       const { email, password } = req.body ?? {};
       if (typeof email !== 'string' || typeof password !== 'string' || !password) return done(null, false);
       users.verifyCredentials(email, password).then((user) => done(null, user ?? false), done);
@@ -25,7 +25,7 @@ export class PasswordAuthGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
-    const req = http.getRequest<Request & { user?: User | null }>();
+    const req = http.getRequest<{ user?: unknown; body?: unknown }>();
     const res = http.getResponse<Response>();
     return new Promise((resolve, reject) => {
       passport.authenticate(this.strategy, { session: false }, (err: unknown, user: User | false) => {

@@ -1,0 +1,162 @@
+/**
+ * The benchmark's MCP workload over HTTP: stateless `tools/call` POSTs (Streamable HTTP,
+ * answered as a text/event-stream), driven either by autocannon (latency, throughput) or
+ * by node:http on a keep-alive agent where per-event timing is needed (SSE, 1 MiB).
+ */
+import http from 'node:http';
+
+// autocannon ships no type declarations.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const autocannon: (opts: Record<string, unknown>) => any = require('autocannon');
+
+export interface Target {
+  /** direct | bare | gateway */
+  key: TargetKey;
+  label: string;
+  /** The MCP endpoint. */
+  url: string;
+}
+export type TargetKey = 'direct' | 'bare' | 'gateway';
+
+export function mcpHeaders(token: string): Record<string, string> {
+  return {
+    accept: 'application/json, text/event-stream',
+    'content-type': 'application/json',
+    'mcp-protocol-version': '2025-06-18',
+    // Sent to all three targets so the requests are byte-identical; only the gateway checks it.
+    authorization: `Bearer ${token}`,
+  };
+}
+
+export function toolCallBody(name: string, args: Record<string, unknown>, meta?: Record<string, unknown>): string {
+  const params: Record<string, unknown> = { name, arguments: args };
+  if (meta) params._meta = meta;
+  return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params });
+}
+
+export const ECHO_BODY = toolCallBody('echo', { text: 'hello' });
+const ECHO_EXPECT = '"text":"hello"';
+
+export interface CannonResult {
+  /** Per-response latencies in ms (float, from autocannon's hrtime-based response events). */
+  latencies: number[];
+  requests: number;
+  durationS: number;
+  reqPerSec: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  mismatches: number;
+}
+
+/**
+ * One autocannon run. `amount` for a fixed number of calls, else `durationS`.
+ * Latencies come from the `response` events (autocannon's own histogram has 1 ms resolution).
+ */
+export async function cannon(
+  target: Target,
+  token: string,
+  opts: { connections: number; amount?: number; durationS?: number; verify?: boolean; keepLatencies?: boolean },
+): Promise<CannonResult> {
+  const latencies: number[] = [];
+  const instance = autocannon({
+    url: target.url,
+    method: 'POST',
+    headers: mcpHeaders(token),
+    body: ECHO_BODY,
+    connections: opts.connections,
+    pipelining: 1,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 3 }),
+    ...(opts.verify ? { verifyBody: (body: string) => body.includes(ECHO_EXPECT) } : {}),
+    timeout: 10,
+  });
+  if (opts.keepLatencies) {
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+    });
+  }
+  const r = await instance;
+  const durationS = r.duration as number;
+  const requests = (r['2xx'] as number) ?? 0;
+  return {
+    latencies,
+    requests,
+    durationS,
+    reqPerSec: requests / durationS,
+    non2xx: r.non2xx as number,
+    errors: r.errors as number,
+    timeouts: r.timeouts as number,
+    mismatches: (r.mismatches as number) ?? 0,
+  };
+}
+
+export function agentFor(maxSockets: number): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets });
+}
+
+export interface SseResult {
+  /** ms from sending the request to the first complete progress event. */
+  firstEventMs: number;
+  /** ms until the response ended. */
+  totalMs: number;
+  progressEvents: number;
+  gotResult: boolean;
+}
+
+/** One `count` call with a progress token: time to the first progress event and to the end. */
+export function sseCall(target: Target, token: string, agent: http.Agent, n: number, delayMs: number): Promise<SseResult> {
+  const body = toolCallBody('count', { n, delayMs }, { progressToken: 'bench' });
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let firstEventMs = NaN;
+    let progressEvents = 0;
+    let gotResult = false;
+    let buf = '';
+    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(token), 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`SSE call to ${target.label}: HTTP ${res.statusCode}`));
+      }
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const event = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          if (event.includes('"notifications/progress"')) {
+            progressEvents++;
+            if (progressEvents === 1) firstEventMs = performance.now() - t0;
+          } else if (event.includes('"result"')) gotResult = true;
+        }
+      });
+      res.on('end', () => resolve({ firstEventMs, totalMs: performance.now() - t0, progressEvents, gotResult }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One `big` call; the body is counted, not kept. Returns ms to the end of the response and bytes received. */
+export function bigCall(target: Target, token: string, agent: http.Agent, bytes: number): Promise<{ ms: number; bytes: number }> {
+  const body = toolCallBody('big', { bytes });
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let received = 0;
+    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(token), 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`1 MiB call to ${target.label}: HTTP ${res.statusCode}`));
+      }
+      res.on('data', (chunk: Buffer) => (received += chunk.length));
+      res.on('end', () => {
+        if (received < bytes) return reject(new Error(`1 MiB call to ${target.label}: only ${received} bytes received`));
+        resolve({ ms: performance.now() - t0, bytes: received });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../../server/src/audit/audit.service';
+import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
+import { TestBrowser } from '../helpers/browser';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { connectWithOAuth } from '../helpers/oauth-client';
+import { register, tokenRequest } from '../helpers/raw-oauth';
+
+const API_KEY = 'audit-test-upstream-key-9f8e7d';
+
+describe('audit log and secrets at rest', () => {
+  let upstream: RunningUpstream;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gw = await startTestGateway({ config: { upstreams: [{ slug: 'u', url: upstream.url, auth: { mode: 'headers', headers: { 'X-Api-Key': API_KEY } } }] } });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await upstream.close();
+    gw.cleanup();
+  });
+
+  it('migrations produce exactly the schema the entities describe', async () => {
+    const pending = await gw.app.get(DataSource).driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('records logins, consent, registration, token events and proxied MCP calls, with no secret in any row', async () => {
+    const base = gw.config.publicUrl;
+    const failed = new TestBrowser();
+    await failed.submit(await failed.get(`${base}/login`), { email: ADMIN.email, password: 'not-the-password' });
+
+    const { client, provider } = await connectWithOAuth(gw.mcpUrl('u'), ADMIN);
+    await client.callTool({ name: 'echo', arguments: { text: 'audited' } });
+    const clientId = provider.clientInformation()!.client_id;
+    const tokens = provider.tokens()!;
+    const refreshed = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: clientId });
+    await fetch(`${base}/revoke`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: refreshed.json.refresh_token, client_id: clientId }),
+    });
+    const confidential = await register(base, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'client_secret_post' });
+    await client.close();
+
+    const rows = await gw.app.get(AuditService).list({ limit: 500 });
+    const types = new Set(rows.map((r) => `${r.type}:${r.outcome}`));
+    for (const t of ['login:failure', 'login:success', 'consent:success', 'client.register:success', 'token.issue:success', 'token.refresh:success', 'grant.revoke:success', 'mcp.request:success']) {
+      expect(types).toContain(t);
+    }
+    const call = rows.find((r) => r.type === 'mcp.request' && r.mcpMethod === 'tools/call')!;
+    expect(call).toMatchObject({ upstreamSlug: 'u', clientId, status: 200 });
+    expect(call.userId).toBeTruthy();
+    expect(call.durationMs).toEqual(expect.any(Number));
+
+    const secrets = [tokens.access_token, tokens.refresh_token, refreshed.json.access_token, refreshed.json.refresh_token, confidential.json.client_secret, ADMIN.password, 'not-the-password'];
+    const dump = JSON.stringify(rows);
+    for (const s of secrets) expect(dump).not.toContain(s);
+
+    // Nor anywhere in the database file: tokens, codes and client secrets are stored as hashes.
+    await gw.close();
+    const raw = ['gatehouse.db', 'gatehouse.db-wal']
+      .map((f) => {
+        try {
+          return readFileSync(join(gw.dataDir, f)).toString('latin1');
+        } catch {
+          return '';
+        }
+      })
+      .join('');
+    expect(raw.length).toBeGreaterThan(0);
+    for (const s of secrets) expect(raw).not.toContain(s);
+    gw = await startTestGateway({ dataDir: gw.dataDir, port: gw.port, config: { upstreams: [{ slug: 'u', url: upstream.url }] } });
+  });
+});
