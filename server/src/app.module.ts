@@ -10,6 +10,7 @@ import { IdentityModule } from './identity/identity.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { ProxyModule } from './proxy/proxy.module';
 import { UpstreamsModule } from './upstreams/upstreams.module';
+import { VaultModule } from './vault/vault.module';
 
 @Module({})
 export class AppModule {
@@ -32,6 +33,7 @@ export class AppModule {
         }),
         DatabaseModule,
         AuditModule,
+        VaultModule,
         IdentityModule,
         UpstreamsModule,
         OAuthModule,

@@ -22,7 +22,7 @@ describe('starting the gateway from its entry point', () => {
       const password = /password:\s+(\S+)/.exec(out)![1];
       const base = `http://localhost:${port}`;
 
-      const meta = await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json();
+      const meta = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as any;
       expect(meta.issuer).toBe(base);
       expect(meta.code_challenge_methods_supported).toEqual(['S256']);
       const login = await fetch(`${base}/login`);

@@ -53,7 +53,7 @@ export class UpstreamConfig {
   @IsArray()
   @ArrayNotEmpty()
   @IsString({ each: true })
-  scopes: string[] = ['mcp'];
+  scopes: string[] = ['mcp:read', 'mcp:tools'];
 
   @ValidateNested()
   @Type(() => UpstreamAuthConfig)
@@ -107,6 +107,43 @@ export class OAuthConfig {
   login_session_ttl = 7 * 24 * 3600;
 }
 
+export class ClientMetadataDocumentsConfig {
+  /** Accept https URLs as client_id (Client ID Metadata Documents). */
+  @IsBoolean()
+  enabled = true;
+
+  /** Let client_id URLs resolve to private or loopback addresses (and use http there). Only for tests and labs. */
+  @IsBoolean()
+  allow_private_networks = false;
+
+  @IsInt()
+  @Min(100)
+  @Max(30_000)
+  fetch_timeout_ms = 5000;
+
+  @IsInt()
+  @Min(512)
+  @Max(1_048_576)
+  max_document_bytes = 16_384;
+
+  /** Upper bound on how long a fetched document is cached, whatever its Cache-Control says. */
+  @IsInt()
+  @Min(0)
+  max_cache_seconds = 86_400;
+}
+
+export class RegistrationConfig {
+  /** Dynamically registered clients unused for this many days are deleted. */
+  @IsInt()
+  @Min(1)
+  unused_client_days = 30;
+
+  /** Registrations allowed per hour from one IP address and user agent. */
+  @IsInt()
+  @Min(1)
+  max_per_source_per_hour = 30;
+}
+
 export class CorsConfig {
   @IsArray()
   @IsString({ each: true })
@@ -147,6 +184,14 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => CorsConfig)
   cors: CorsConfig = new CorsConfig();
+
+  @ValidateNested()
+  @Type(() => ClientMetadataDocumentsConfig)
+  client_metadata_documents: ClientMetadataDocumentsConfig = new ClientMetadataDocumentsConfig();
+
+  @ValidateNested()
+  @Type(() => RegistrationConfig)
+  registration: RegistrationConfig = new RegistrationConfig();
 
   @ValidateNested()
   @Type(() => RateLimitConfig)

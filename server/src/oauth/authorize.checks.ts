@@ -1,3 +1,4 @@
+import { ClientMetadataError } from './cimd/client-metadata.service';
 import { OAuthClient } from './client.entity';
 import {
   InvalidRequest,
@@ -69,7 +70,10 @@ export async function validateAuthorization(params: AuthorizeParams, ctx: Author
 
 async function checkClient(params: AuthorizeParams, ctx: AuthorizeContext): Promise<OAuthClient> {
   if (typeof params.client_id !== 'string' || !params.client_id) throw new UntrustedRedirect('The request has no client_id.');
-  const client = await ctx.findClient(params.client_id);
+  const client = await ctx.findClient(params.client_id).catch((err: Error) => {
+    if (err instanceof ClientMetadataError) throw new UntrustedRedirect(err.message);
+    throw err;
+  });
   if (!client) throw new UntrustedRedirect('This application is not registered with this gateway (unknown client_id).');
   return client;
 }

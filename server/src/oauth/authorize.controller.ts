@@ -121,6 +121,7 @@ export class AuthorizeController {
         csrf: issueCsrfToken(req, res, this.config.secureCookies),
         clientName: valid.client.clientName,
         clientId: valid.client.clientId,
+        clientHost: /^https?:\/\//.test(valid.client.clientId) ? new URL(valid.client.clientId).host : null,
         redirectHost: new URL(valid.redirectUri).host,
         userEmail: user.email,
         upstream: valid.upstream,

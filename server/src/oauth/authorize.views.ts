@@ -10,6 +10,8 @@ export interface ConsentView {
   csrf: string;
   clientName: string | null;
   clientId: string;
+  /** For a client identified by a metadata document URL: that URL's host, which vouches for the name. */
+  clientHost: string | null;
   redirectHost: string;
   userEmail: string;
   upstream: Upstream | null;
@@ -25,7 +27,7 @@ export function consentPage(v: ConsentView): string {
     html`<h1>Allow access?</h1>
 <p><strong>${appName}</strong> wants to use ${v.upstream ? html`<strong>${v.upstream.name}</strong>` : 'an MCP server'} through Gatehouse as <strong>${v.userEmail}</strong>.</p>
 <dl>
-<dt>Application</dt><dd>${appName}</dd>
+<dt>Application</dt><dd>${appName} ${v.clientHost ? html`<span class="muted">(published by ${v.clientHost})</span>` : html`<span class="muted">(name chosen by the application, unverified)</span>`}</dd>
 <dt>Sends you back to</dt><dd>${v.redirectHost}</dd>
 <dt>Client ID</dt><dd>${v.clientId}</dd>
 ${v.scopes.length ? html`<dt>Access</dt><dd>${v.scopes.join(', ')}</dd>` : ''}

@@ -1,9 +1,10 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
 
 /** An RFC 7591 dynamically registered client. */
 @Entity('oauth_clients')
+@Index(['registrationSource', 'createdAt'])
 export class OAuthClient {
   @PrimaryColumn('text', { name: 'client_id' })
   clientId: string;
@@ -38,4 +39,8 @@ export class OAuthClient {
 
   @Column('integer', { name: 'last_used_at', nullable: true })
   lastUsedAt: number | null;
+
+  /** Where the registration came from, to cap clients that re-register on every sign-in. */
+  @Column('text', { name: 'registration_source', nullable: true })
+  registrationSource: string | null;
 }

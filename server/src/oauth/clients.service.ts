@@ -1,10 +1,16 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { In, LessThan, MoreThan, Repository } from 'typeorm';
 import { randomToken, safeEqual, sha256 } from '../common/crypto';
+import { ConfigService } from '../config/config.service';
+import { ClientMetadataError, ClientMetadataService } from './cimd/client-metadata.service';
 import { OAuthClient, TokenEndpointAuthMethod } from './client.entity';
-import { InvalidClient, InvalidRequest } from './oauth.errors';
+import { Consent } from './consent.entity';
+import { InvalidClient, InvalidRequest, TooManyRequests } from './oauth.errors';
 import { RegistrationRequest } from './registration.checks';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 
 export interface ClientCredentials {
   authorization?: string;
@@ -12,11 +18,32 @@ export interface ClientCredentials {
 }
 
 @Injectable()
-export class ClientsService {
-  constructor(@InjectRepository(OAuthClient) private readonly clients: Repository<OAuthClient>) {}
+export class ClientsService implements OnModuleInit, OnModuleDestroy {
+  private purgeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectRepository(OAuthClient) private readonly clients: Repository<OAuthClient>,
+    @InjectRepository(Consent) private readonly consents: Repository<Consent>,
+    private readonly metadataDocuments: ClientMetadataService,
+    private readonly config: ConfigService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.purgeUnused();
+    this.purgeTimer = setInterval(() => void this.purgeUnused(), HOUR);
+    this.purgeTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+  }
 
   /** Persists a registration; the secret is returned once and stored only as a hash. */
-  async register(req: RegistrationRequest): Promise<{ client: OAuthClient; secret: string | null }> {
+  async register(req: RegistrationRequest, source: string): Promise<{ client: OAuthClient; secret: string | null }> {
+    const recent = await this.clients.count({ where: { registrationSource: source, createdAt: MoreThan(Date.now() - HOUR) } });
+    if (recent >= this.config.config.registration.max_per_source_per_hour) {
+      throw new TooManyRequests('too many client registrations from this address in the last hour; reuse an existing registration');
+    }
     const secret = req.tokenEndpointAuthMethod === 'none' ? null : randomToken();
     const client = this.clients.create({
       clientId: randomToken(16),
@@ -30,14 +57,39 @@ export class ClientsService {
       extraMetadata: req.extra,
       createdAt: Date.now(),
       lastUsedAt: null,
+      registrationSource: source,
     });
     await this.clients.insert(client as any);
     return { client, secret };
   }
 
-  find(clientId: unknown): Promise<OAuthClient | null> {
-    if (typeof clientId !== 'string' || !clientId || clientId.length > 200) return Promise.resolve(null);
+  /**
+   * A registered client, or one described by its metadata document when the
+   * client_id is a URL. Throws ClientMetadataError when such a document is unusable.
+   */
+  async find(clientId: unknown): Promise<OAuthClient | null> {
+    if (typeof clientId !== 'string' || !clientId || clientId.length > 2000) return null;
+    if (this.metadataDocuments.isDocumentUrl(clientId)) return this.metadataDocuments.resolve(clientId);
     return this.clients.findOneBy({ clientId });
+  }
+
+  /** Deletes dynamically registered clients unused for the configured number of days, with their consents. */
+  async purgeUnused(now = Date.now()): Promise<number> {
+    const cutoff = now - this.config.config.registration.unused_client_days * DAY;
+    const stale = await this.clients.find({
+      select: { clientId: true },
+      where: [
+        { lastUsedAt: LessThan(cutoff) },
+        { lastUsedAt: null as unknown as number, createdAt: LessThan(cutoff) },
+      ],
+    });
+    const ids = stale.map((c) => c.clientId);
+    for (let i = 0; i < ids.length; i += 500) {
+      const batch = ids.slice(i, i + 500);
+      await this.consents.delete({ clientId: In(batch) });
+      await this.clients.delete({ clientId: In(batch) });
+    }
+    return ids.length;
   }
 
   async touch(clientId: string): Promise<void> {
@@ -61,7 +113,10 @@ export class ClientsService {
     const clientId = basic?.id ?? bodyId;
     const used: TokenEndpointAuthMethod = basic ? 'client_secret_basic' : bodySecret !== undefined ? 'client_secret_post' : 'none';
     if (typeof clientId !== 'string' || !clientId) throw new InvalidClient('client authentication required', !!basic);
-    const client = await this.find(clientId);
+    const client = await this.find(clientId).catch((err) => {
+      if (err instanceof ClientMetadataError) throw new InvalidClient(err.message, !!basic);
+      throw err;
+    });
     if (!client) throw new InvalidClient('unknown client', !!basic);
     if (used !== client.tokenEndpointAuthMethod) {
       throw new InvalidClient(

@@ -5,6 +5,7 @@ import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { AccessToken } from './access-token.entity';
 import { AuthorizationCode } from './authorization-code.entity';
 import { AuthorizeController } from './authorize.controller';
+import { ClientMetadataService } from './cimd/client-metadata.service';
 import { OAuthClient } from './client.entity';
 import { ClientsService } from './clients.service';
 import { Consent } from './consent.entity';
@@ -23,7 +24,7 @@ import { TokensService } from './tokens.service';
     UpstreamsModule,
   ],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController],
-  providers: [ClientsService, ConsentService, TokensService],
+  providers: [ClientsService, ClientMetadataService, ConsentService, TokensService],
   exports: [TokensService, ClientsService],
 })
 export class OAuthModule {}

@@ -18,7 +18,8 @@ export class RegistrationController {
   @HttpCode(201)
   async register(@Body() body: unknown, @Req() req: Request) {
     const request = parseRegistration(body);
-    const { client, secret } = await this.clients.register(request);
+    const source = `${req.ip ?? '?'}|${String(req.headers['user-agent'] ?? '').slice(0, 200)}`;
+    const { client, secret } = await this.clients.register(request, source);
     this.audit.record({
       type: 'client.register',
       outcome: 'success',

@@ -11,6 +11,8 @@ import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
 import { sniffMcpMethod } from './mcp-method';
+import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-body';
+import { requiredScope } from './required-scope';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext; originalUrl?: string };
 
@@ -20,8 +22,13 @@ interface ProxyContext {
   started: number;
   mcpMethod: string | null;
   rpcId: unknown;
+  /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
+  bodyRead: boolean;
   timedOut: boolean;
 }
+
+/** A body read for a scope check is held in memory: JSON-RPC requests are small. */
+const MAX_CHECKED_BODY = 4 * 1024 * 1024;
 
 const METHODS = 'GET, POST, DELETE, OPTIONS';
 const SLUG_PATH = /^\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
@@ -81,8 +88,10 @@ export class McpProxyService implements OnModuleDestroy {
     const token = await this.authenticate(req, res, upstream);
     if (!token) return;
 
-    const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, timedOut: false };
+    const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
     req.gatehouse = ctx;
+    const granted = token.scope.split(' ');
+    if (!upstream.scopes.every((s) => granted.includes(s)) && !(await this.checkScope(req, res, ctx, granted))) return;
     for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
     for (const [name, value] of Object.entries(upstream.headers)) req.headers[name.toLowerCase()] = value;
     res.once('close', () => this.recordRequest(req, res, ctx));
@@ -110,6 +119,48 @@ export class McpProxyService implements OnModuleDestroy {
     return info;
   }
 
+  /**
+   * For a token holding only some of the upstream's scopes: learn the JSON-RPC
+   * method (from the Mcp-Method header of the 2026-07-28 transport, else from the
+   * body) and answer 403 insufficient_scope when it needs more (RFC 6750 §3.1).
+   * Tokens with every scope skip this and stream without any buffering.
+   */
+  private async checkScope(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, granted: string[]): Promise<boolean> {
+    let methods: string[] | null = null;
+    const header = req.headers['mcp-method'];
+    if (req.method === 'POST' && typeof header === 'string' && header) methods = [header];
+    else if (req.method === 'POST') {
+      let body: Buffer;
+      try {
+        body = await readBody(req, MAX_CHECKED_BODY);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) sendJson(res, 413, jsonRpcError(-32600, err.message));
+        else res.destroy();
+        return false;
+      }
+      const parsed = jsonRpcMethods(body);
+      methods = parsed?.methods ?? [];
+      ctx.rpcId = parsed?.id ?? null;
+      ctx.bodyRead = true;
+      replayBody(req, body);
+    }
+    if (methods?.length) ctx.mcpMethod = methods.length > 1 ? `batch:${methods[0]}` : methods[0];
+    const missing = requiredScope(req.method ?? 'GET', methods, ctx.upstream).filter((s) => !granted.includes(s));
+    if (!missing.length) return true;
+    const scope = [...new Set([...granted, ...missing])].join(' ');
+    const challenge = bearerChallenge({
+      error: 'insufficient_scope',
+      description: `this request needs the scope ${missing.join(' ')}`,
+      scope,
+      resourceMetadata: this.config.resourceMetadataUrl(ctx.upstream.slug),
+    });
+    sendJson(res, 403, { error: 'insufficient_scope', error_description: `this request needs the scope ${missing.join(' ')}` }, {
+      'WWW-Authenticate': challenge,
+    });
+    this.recordRequest(req, res, ctx);
+    return false;
+  }
+
   private proxyFor(upstream: Upstream): RequestHandler {
     let proxy = this.proxies.get(upstream.slug);
     if (!proxy) {
@@ -131,6 +182,7 @@ export class McpProxyService implements OnModuleDestroy {
       on: {
         start: (req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
+          if (ctx.bodyRead) return;
           sniffMcpMethod(req, (method, id) => {
             ctx.mcpMethod = method;
             ctx.rpcId = id;

@@ -1,0 +1,115 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '../../config/config.service';
+import { OAuthClient } from '../client.entity';
+import { redirectUriProblem } from '../redirect-uri';
+import { guardedFetch, maxAgeSeconds } from './guarded-fetch';
+import { PINNED_CLIENT_METADATA } from './pinned-documents';
+
+/** Why a client ID metadata document cannot be used; the message is shown to the user. */
+export class ClientMetadataError extends Error {}
+
+const MIN_CACHE_SECONDS = 60;
+const DEFAULT_CACHE_SECONDS = 3600;
+
+/**
+ * Client ID Metadata Documents (MCP authorization 2025-11-25 and later): a client_id
+ * that is an https URL names a JSON document describing the client. Fetched with
+ * SSRF guards, validated, and cached per its HTTP cache headers.
+ */
+@Injectable()
+export class ClientMetadataService {
+  private readonly logger = new Logger('ClientMetadata');
+  private readonly cache = new Map<string, { client: OAuthClient; until: number }>();
+
+  constructor(private readonly config: ConfigService) {}
+
+  get settings() {
+    return this.config.config.client_metadata_documents;
+  }
+
+  /** True when this client_id is to be resolved as a metadata document URL. */
+  isDocumentUrl(clientId: string): boolean {
+    if (!this.settings.enabled) return false;
+    if (clientId.startsWith('https://')) return true;
+    return this.settings.allow_private_networks && clientId.startsWith('http://');
+  }
+
+  async resolve(clientId: string): Promise<OAuthClient> {
+    const cached = this.cache.get(clientId);
+    if (cached && cached.until > Date.now()) return cached.client;
+    const url = parseClientIdUrl(clientId);
+    let document: unknown;
+    let maxAge: number | null = null;
+    try {
+      const res = await guardedFetch(url, {
+        allowPrivateNetworks: this.settings.allow_private_networks,
+        timeoutMs: this.settings.fetch_timeout_ms,
+        maxBytes: this.settings.max_document_bytes,
+      });
+      maxAge = maxAgeSeconds(res.cacheControl);
+      document = parseJson(res.body);
+    } catch (err) {
+      const pinned = PINNED_CLIENT_METADATA[clientId];
+      if (!pinned) throw new ClientMetadataError(`The application's metadata document at ${url.host} could not be used: ${(err as Error).message}.`);
+      this.logger.warn(`using the pinned metadata of ${clientId}: the live document failed (${(err as Error).message})`);
+      document = pinned;
+    }
+    const client = toClient(clientId, document);
+    const seconds = Math.min(Math.max(maxAge ?? DEFAULT_CACHE_SECONDS, MIN_CACHE_SECONDS), this.settings.max_cache_seconds);
+    this.cache.set(clientId, { client, until: Date.now() + seconds * 1000 });
+    return client;
+  }
+}
+
+function parseClientIdUrl(clientId: string): URL {
+  let url: URL;
+  try {
+    url = new URL(clientId);
+  } catch {
+    throw new ClientMetadataError('The client_id is not a valid URL.');
+  }
+  // The document URL must have a path and no fragment or credentials.
+  if (url.hash || url.username || url.password || url.pathname === '/') {
+    throw new ClientMetadataError('The client_id URL must have a path and no fragment or credentials.');
+  }
+  return url;
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new ClientMetadataError('the document is not JSON');
+  }
+}
+
+function toClient(clientId: string, doc: unknown): OAuthClient {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ClientMetadataError("The application's metadata document is not a JSON object.");
+  const d = doc as Record<string, unknown>;
+  if (d.client_id !== clientId) {
+    throw new ClientMetadataError("The application's metadata document names a different client_id than its own URL.");
+  }
+  const uris = d.redirect_uris;
+  if (!Array.isArray(uris) || !uris.length || uris.some((u) => redirectUriProblem(u) !== null)) {
+    throw new ClientMetadataError("The application's metadata document has no valid redirect_uris.");
+  }
+  const method = d.token_endpoint_auth_method ?? 'none';
+  if (method !== 'none') {
+    throw new ClientMetadataError(`The application's metadata document asks for ${String(method)}; only public clients ("none") are supported.`);
+  }
+  const client = new OAuthClient();
+  Object.assign(client, {
+    clientId,
+    clientSecretHash: null,
+    clientName: typeof d.client_name === 'string' ? d.client_name.slice(0, 200) : null,
+    redirectUris: uris as string[],
+    tokenEndpointAuthMethod: 'none',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    responseTypes: ['code'],
+    scope: typeof d.scope === 'string' ? d.scope : null,
+    extraMetadata: typeof d.client_uri === 'string' ? { client_uri: d.client_uri } : {},
+    createdAt: Date.now(),
+    lastUsedAt: null,
+  });
+  return client;
+}

@@ -1,0 +1,48 @@
+import type { IncomingMessage } from 'node:http';
+
+export class BodyTooLarge extends Error {}
+
+/** Reads a request body up to `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge(`request body exceeds ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The JSON-RPC method names in a body (one message or a batch); null when it is not JSON-RPC. */
+export function jsonRpcMethods(body: Buffer): { methods: string[]; id: unknown } | null {
+  try {
+    const parsed = JSON.parse(body.toString('utf8'));
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    const methods = messages.map((m) => (typeof m?.method === 'string' ? m.method : 'response'));
+    return { methods, id: messages[0]?.id ?? null };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * After the gateway has read a body itself, the proxy must send those bytes on:
+ * http-proxy pipes `req` into the upstream request, so `pipe` is replaced on this
+ * request to write the buffered body instead (the upstream request buffers it until
+ * its socket is ready).
+ */
+export function replayBody(req: IncomingMessage, body: Buffer): void {
+  req.headers['content-length'] = String(body.length);
+  delete req.headers['transfer-encoding'];
+  (req as any).pipe = (dest: NodeJS.WritableStream) => {
+    dest.end(body);
+    return dest;
+  };
+}
