@@ -1,7 +1,8 @@
 /**
- * Prints the SQL a new migration needs: runs every existing migration on an
+ * Writes the migration the entities need: runs every existing migration on an
  * in-memory database, then asks TypeORM how the entities differ from the result.
- *   npx ts-node --transpile-only scripts/migration-diff.ts
+ *   npx ts-node --transpile-only scripts/migration-diff.ts <ClassName> <file-name>
+ * Without arguments it only prints the SQL. Add the new class to migrations/index.ts.
  */
 import 'reflect-metadata';
 import { readdirSync, statSync } from 'node:fs';
@@ -23,9 +24,39 @@ function entityFiles(dir: string): string[] {
   await ds.initialize();
   await ds.runMigrations();
   const log = await ds.driver.createSchemaBuilder().log();
-  console.log('// up');
-  for (const q of log.upQueries) console.log(JSON.stringify(q.query) + ',');
-  console.log('// down');
-  for (const q of log.downQueries.reverse()) console.log(JSON.stringify(q.query) + ',');
   await ds.destroy();
+  const up = log.upQueries.map((q) => q.query);
+  const down = log.downQueries.reverse().map((q) => q.query);
+  const [className, fileName] = process.argv.slice(2);
+  if (!className || !fileName) {
+    console.log({ up, down });
+    return;
+  }
+  const stamp = Date.now();
+  const list = (qs: string[]) => qs.map((q) => `      ${JSON.stringify(q)},`).join('\n');
+  const body = `import { MigrationInterface, QueryRunner } from 'typeorm';
+
+export class ${className}${stamp} implements MigrationInterface {
+  name = '${className}${stamp}';
+
+  async up(q: QueryRunner): Promise<void> {
+    for (const sql of [
+${list(up)}
+    ]) {
+      await q.query(sql);
+    }
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const sql of [
+${list(down)}
+    ]) {
+      await q.query(sql);
+    }
+  }
+}
+`;
+  const path = join(__dirname, '..', 'server', 'src', 'database', 'migrations', `${stamp}-${fileName}.ts`);
+  require('node:fs').writeFileSync(path, body);
+  console.log(`wrote ${path}: add ${className}${stamp} to migrations/index.ts`);
 })();

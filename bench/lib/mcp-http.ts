@@ -15,17 +15,64 @@ export interface Target {
   label: string;
   /** The MCP endpoint. */
   url: string;
+  /** Mcp-Session-Id of the session the current phase uses (see openSession). */
+  sessionId?: string;
 }
 export type TargetKey = 'direct' | 'bare' | 'gateway';
 
-export function mcpHeaders(token: string): Record<string, string> {
-  return {
+export const PROTOCOL_VERSION = '2025-06-18';
+
+export function mcpHeaders(target: Target, token: string): Record<string, string> {
+  const h: Record<string, string> = {
     accept: 'application/json, text/event-stream',
     'content-type': 'application/json',
-    'mcp-protocol-version': '2025-06-18',
+    'mcp-protocol-version': PROTOCOL_VERSION,
     // Sent to all three targets so the requests are byte-identical; only the gateway checks it.
     authorization: `Bearer ${token}`,
   };
+  if (target.sessionId) h['mcp-session-id'] = target.sessionId;
+  return h;
+}
+
+/**
+ * MCP lifecycle through the target: initialize (answered as SSE) + notifications/initialized.
+ * Sets and returns target.sessionId.
+ */
+export async function openSession(target: Target, token: string): Promise<string> {
+  target.sessionId = undefined;
+  const init = await fetch(target.url, {
+    method: 'POST',
+    headers: mcpHeaders(target, token),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'gatehouse-bench', version: '1.0.0' } },
+    }),
+  });
+  const text = await init.text();
+  const sid = init.headers.get('mcp-session-id');
+  if (init.status !== 200 || !sid || !text.includes('"protocolVersion"')) {
+    throw new Error(`initialize via ${target.label}: HTTP ${init.status}, session ${sid}, body ${text.slice(0, 300)}`);
+  }
+  target.sessionId = sid;
+  const ack = await fetch(target.url, {
+    method: 'POST',
+    headers: mcpHeaders(target, token),
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await ack.text();
+  if (ack.status !== 202) throw new Error(`notifications/initialized via ${target.label}: HTTP ${ack.status}`);
+  return sid;
+}
+
+/** DELETE the session (frees the upstream's per-session event store). */
+export async function closeSession(target: Target, token: string): Promise<void> {
+  if (!target.sessionId) return;
+  const res = await fetch(target.url, { method: 'DELETE', headers: mcpHeaders(target, token) });
+  await res.text();
+  target.sessionId = undefined;
+  if (res.status !== 200 && res.status !== 204) throw new Error(`DELETE session via ${target.label}: HTTP ${res.status}`);
 }
 
 export function toolCallBody(name: string, args: Record<string, unknown>, meta?: Record<string, unknown>): string {
@@ -44,6 +91,8 @@ export interface CannonResult {
   durationS: number;
   reqPerSec: number;
   non2xx: number;
+  /** e.g. {"200": 4990, "500": 10} */
+  statusCodes: Record<string, number>;
   errors: number;
   timeouts: number;
   mismatches: number;
@@ -62,7 +111,7 @@ export async function cannon(
   const instance = autocannon({
     url: target.url,
     method: 'POST',
-    headers: mcpHeaders(token),
+    headers: mcpHeaders(target, token),
     body: ECHO_BODY,
     connections: opts.connections,
     pipelining: 1,
@@ -84,6 +133,7 @@ export async function cannon(
     durationS,
     reqPerSec: requests / durationS,
     non2xx: r.non2xx as number,
+    statusCodes: Object.fromEntries(Object.entries((r.statusCodeStats ?? {}) as Record<string, { count: number }>).map(([k, v]) => [k, v.count])),
     errors: r.errors as number,
     timeouts: r.timeouts as number,
     mismatches: (r.mismatches as number) ?? 0,
@@ -112,7 +162,7 @@ export function sseCall(target: Target, token: string, agent: http.Agent, n: num
     let progressEvents = 0;
     let gotResult = false;
     let buf = '';
-    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(token), 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(target, token), 'content-length': Buffer.byteLength(body) } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return reject(new Error(`SSE call to ${target.label}: HTTP ${res.statusCode}`));
@@ -144,7 +194,7 @@ export function bigCall(target: Target, token: string, agent: http.Agent, bytes:
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let received = 0;
-    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(token), 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = http.request(target.url, { method: 'POST', agent, headers: { ...mcpHeaders(target, token), 'content-length': Buffer.byteLength(body) } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return reject(new Error(`1 MiB call to ${target.label}: HTTP ${res.statusCode}`));

@@ -20,6 +20,8 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
     bodyParser: false,
+    // Fail by throwing (main prints the reason and exits 1; tests see the error) instead of process.exit.
+    abortOnError: false,
     logger: options.logger ?? ['warn', 'error'],
   });
   const pipeline = installHttpPipeline(app, config);

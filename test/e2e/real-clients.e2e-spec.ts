@@ -195,7 +195,7 @@ describe('clients as they really are', () => {
       expect(init.status).toBe(200);
       const sessionId = init.headers.get('mcp-session-id')!;
       const callTool = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } };
-      for (const extra of [{}, { 'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo' }]) {
+      for (const extra of [{}, { 'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo' }] as Record<string, string>[]) {
         const res = await mcpPost(gw.mcpUrl('u'), tokens.access_token, callTool, { 'Mcp-Session-Id': sessionId, ...extra });
         expect(res.status).toBe(403);
         const challenge = res.headers.get('www-authenticate')!;

@@ -220,7 +220,7 @@ export async function authorizeInBrowser(
     }
     if (res.status === 200) {
       const forms = browser.forms(res);
-      const loginIndex = forms.findIndex((f) => f.controls.some((c) => c.name === 'password' || c.type === 'password'));
+      const loginIndex = forms.findIndex((f) => f.controls.some((c) => c.name === 'password') && f.controls.some((c) => c.name === 'email'));
       if (loginIndex >= 0) {
         if (loggedIn) throw fail('login page shown again after submitting credentials (wrong credentials?)', res);
         loggedIn = true;

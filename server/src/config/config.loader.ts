@@ -109,8 +109,13 @@ function checkUpstreams(config: GatehouseConfig): void {
     if (seen.has(u.slug)) throw new ConfigError(`${at}.slug`, `duplicate slug "${u.slug}"`);
     seen.add(u.slug);
     const headers = u.auth.headers;
-    if (u.auth.mode === 'headers' && (!headers || typeof headers !== 'object' || !Object.keys(headers).length)) {
-      throw new ConfigError(`${at}.auth.headers`, 'mode "headers" needs at least one header');
+    const needsHeaders = u.auth.mode === 'headers' || u.auth.mode === 'user_credentials';
+    if (needsHeaders && (!headers || typeof headers !== 'object' || !Object.keys(headers).length)) {
+      throw new ConfigError(`${at}.auth.headers`, `mode "${u.auth.mode}" needs at least one header`);
+    }
+    if (u.auth.mode === 'user_credentials') checkCredentialTemplates(u, at);
+    if (u.auth.mode === 'oauth' && u.auth.oauth?.client_secret && !u.auth.oauth.client_id) {
+      throw new ConfigError(`${at}.auth.oauth.client_id`, 'a client_secret needs its client_id');
     }
     for (const [name, value] of Object.entries(headers ?? {})) {
       if (!HEADER_NAME.test(name)) throw new ConfigError(`${at}.auth.headers.${name}`, 'not a valid header name');
@@ -119,6 +124,17 @@ function checkUpstreams(config: GatehouseConfig): void {
       }
     }
   });
+}
+
+function checkCredentialTemplates(u: GatehouseConfig['upstreams'][number], at: string): void {
+  const fields = u.auth.fields ?? [];
+  if (!fields.length) throw new ConfigError(`${at}.auth.fields`, 'mode "user_credentials" needs at least one field');
+  const names = new Set(fields.map((f) => f.name));
+  for (const [name, template] of Object.entries(u.auth.headers ?? {})) {
+    for (const [, ref] of String(template).matchAll(/\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g)) {
+      if (!names.has(ref)) throw new ConfigError(`${at}.auth.headers.${name}`, `uses {{${ref}}}, which is not one of the fields`);
+    }
+  }
 }
 
 function pointDemoUpstreamAtOwnPort(config: GatehouseConfig): void {

@@ -13,6 +13,7 @@ export class UsersService implements OnModuleInit {
   private readonly logger = new Logger('Identity');
   /** Verified against when the email is unknown, so both cases take the same time. */
   private dummyHash: Promise<string> | null = null;
+  private readonly profiles = new Map<string, { email: string; disabled: boolean }>();
 
   constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
 
@@ -55,6 +56,22 @@ export class UsersService implements OnModuleInit {
 
   findById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id });
+  }
+
+  /** Email and status for policy checks on the proxy's hot path (cached; refreshed on change). */
+  async profile(id: string): Promise<{ email: string; disabled: boolean } | null> {
+    const cached = this.profiles.get(id);
+    if (cached) return cached;
+    const user = await this.findById(id);
+    if (!user) return null;
+    const profile = { email: user.email, disabled: user.disabled };
+    this.profiles.set(id, profile);
+    return profile;
+  }
+
+  async setDisabled(id: string, disabled: boolean): Promise<void> {
+    await this.users.update({ id }, { disabled });
+    this.profiles.delete(id);
   }
 
   findByEmail(email: string): Promise<User | null> {

@@ -5,7 +5,10 @@ import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from '../identity/csrf';
 import { LoginSessionService, SESSION_COOKIE } from '../identity/login-session.service';
 import { User } from '../identity/user.entity';
+import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { Upstream } from '../upstreams/upstream';
+import { CredentialInputError, UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
+import { UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import {
   AuthorizeContext,
@@ -16,7 +19,7 @@ import {
   ValidAuthorization,
   validateAuthorization,
 } from './authorize.checks';
-import { consentPage, errorPage } from './authorize.views';
+import { consentPage, errorPage, refusedPage } from './authorize.views';
 import { ClientsService } from './clients.service';
 import { ConsentService } from './consent.service';
 import { AccessDenied, InvalidScope, InvalidTarget, OAuthError } from './oauth.errors';
@@ -24,7 +27,13 @@ import { TokensService } from './tokens.service';
 
 /** The authorization request parameters carried from the consent page back to us. */
 const REQUEST_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'state', 'code_challenge', 'code_challenge_method', 'scope', 'resource'];
+const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
 
+/**
+ * OAuth 2.1 §4.1.1 authorization endpoint. After the request passes its checks:
+ * sign in at the gateway → allow-list → sign in at the upstream (mode "oauth") →
+ * consent, with the user's own credentials for mode "user_credentials" → code.
+ */
 @Controller('authorize')
 export class AuthorizeController {
   private readonly ctx: AuthorizeContext;
@@ -32,6 +41,9 @@ export class AuthorizeController {
   constructor(
     private readonly clients: ClientsService,
     private readonly upstreams: UpstreamsService,
+    private readonly policy: AccessPolicyService,
+    private readonly credentials: UpstreamCredentialsService,
+    private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly consents: ConsentService,
     private readonly tokens: TokensService,
     private readonly sessions: LoginSessionService,
@@ -45,19 +57,25 @@ export class AuthorizeController {
     };
   }
 
-  /** OAuth 2.1 §4.1.1: validate, sign in, ask for consent (or reuse a remembered one), redirect with a code. */
   @Get()
   async authorize(@Req() req: Request, @Res() res: Response) {
     const params = req.query as AuthorizeParams;
     await this.handle(req, res, params, 302, async (valid, user) => {
       const upstream = valid.upstream;
-      if (upstream) {
-        const scope = effectiveScope(valid.requestedScopes, upstream);
-        if (scope && (await this.consents.covers(user.id, valid.client.clientId, upstream.slug, scope))) {
-          return this.issueCode(req, res, valid, user, upstream, scope, 302);
-        }
+      if (!upstream) {
+        const choices = await this.allowedUpstreams(user);
+        if (!choices.length) return this.refuse(res, valid, user, null);
+        return this.showConsent(req, res, valid, user, params, null, choices);
       }
-      this.showConsent(req, res, valid, user, params);
+      if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
+      if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
+        return res.redirect(302, await this.upstreamOAuth.beginSignIn(upstream, user.id, req.originalUrl));
+      }
+      const scope = effectiveScope(valid.requestedScopes, upstream);
+      if (scope && (await this.canSkipConsent(valid, user, upstream, scope))) {
+        return this.issueCode(res, valid, user, upstream, scope, 302);
+      }
+      this.showConsent(req, res, valid, user, params, upstream, [upstream]);
     });
   }
 
@@ -73,15 +91,31 @@ export class AuthorizeController {
       }
       const upstream = valid.upstream ?? this.upstreams.get(String(body.upstream ?? ''));
       if (!upstream) throw new RedirectableError(new InvalidTarget('no MCP server was chosen'), valid.redirectUri, valid.state);
+      if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
+      const who = { userId: user.id, clientId: valid.client.clientId, upstreamSlug: upstream.slug };
       if (body.decision !== 'approve') {
-        this.audit.record({ type: 'consent', outcome: 'failure', userId: user.id, clientId: valid.client.clientId, upstreamSlug: upstream.slug, detail: { decision: 'deny' } });
+        this.audit.record({ type: 'consent', outcome: 'failure', ...who, detail: { decision: 'deny' } });
         throw new RedirectableError(new AccessDenied('the user denied access'), valid.redirectUri, valid.state);
       }
       const scope = effectiveScope(valid.requestedScopes, upstream);
       if (!scope) throw new RedirectableError(new InvalidScope('requested scope is not offered by this MCP server'), valid.redirectUri, valid.state);
+      if (upstream.authMode === 'user_credentials') {
+        try {
+          await this.credentials.saveUserCredentials(upstream, user.id, credentialInput(body));
+        } catch (err) {
+          if (!(err instanceof CredentialInputError)) throw err;
+          res.status(400);
+          return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], err.message);
+        }
+      }
       await this.consents.remember(user.id, valid.client.clientId, upstream.slug, scope);
-      this.audit.record({ type: 'consent', outcome: 'success', userId: user.id, clientId: valid.client.clientId, upstreamSlug: upstream.slug, detail: { scope } });
-      await this.issueCode(req, res, valid, user, upstream, scope, 303);
+      this.audit.record({ type: 'consent', outcome: 'success', ...who, detail: { scope } });
+      if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
+        // Chosen on the consent page: sign in at the upstream, then come back with the choice made.
+        const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
+        return res.redirect(303, await this.upstreamOAuth.beginSignIn(upstream, user.id, `/authorize?${query}`));
+      }
+      await this.issueCode(res, valid, user, upstream, scope, 303);
     });
   }
 
@@ -112,10 +146,44 @@ export class AuthorizeController {
     }
   }
 
-  private showConsent(req: Request, res: Response, valid: ValidAuthorization, user: User, params: AuthorizeParams): void {
+  private async canSkipConsent(valid: ValidAuthorization, user: User, upstream: Upstream, scope: string): Promise<boolean> {
+    if (upstream.authMode === 'user_credentials' && !(await this.credentials.hasUserCredentials(upstream, user.id))) return false;
+    return this.consents.covers(user.id, valid.client.clientId, upstream.slug, scope);
+  }
+
+  private async allowedUpstreams(user: User): Promise<Upstream[]> {
+    const allowed: Upstream[] = [];
+    for (const u of this.upstreams.list()) if (await this.policy.allows(u, user.id)) allowed.push(u);
+    return allowed;
+  }
+
+  /** Not on the allow-list: a clear page, no code, and an audit row. */
+  private refuse(res: Response, valid: ValidAuthorization, user: User, upstream: Upstream | null): void {
+    this.audit.record({
+      type: 'policy.deny',
+      outcome: 'failure',
+      userId: user.id,
+      clientId: valid.client.clientId,
+      upstreamSlug: upstream?.slug ?? null,
+      detail: { step: 'authorize' },
+    });
+    res.status(403).type('html').send(refusedPage(upstream?.name ?? 'any MCP server behind this gateway', user.email));
+  }
+
+  private async showConsent(
+    req: Request,
+    res: Response,
+    valid: ValidAuthorization,
+    user: User,
+    params: AuthorizeParams,
+    upstream: Upstream | null,
+    choices: Upstream[],
+    error?: string,
+  ): Promise<void> {
     const hidden: Record<string, string> = {};
     for (const name of REQUEST_PARAMS) if (typeof params[name] === 'string') hidden[name] = params[name] as string;
     hidden.redirect_uri = valid.redirectUri;
+    const withCredentials = upstream?.authMode === 'user_credentials';
     res.type('html').send(
       consentPage({
         csrf: issueCsrfToken(req, res, this.config.secureCookies),
@@ -124,23 +192,18 @@ export class AuthorizeController {
         clientHost: /^https?:\/\//.test(valid.client.clientId) ? new URL(valid.client.clientId).host : null,
         redirectHost: new URL(valid.redirectUri).host,
         userEmail: user.email,
-        upstream: valid.upstream,
-        choices: this.upstreams.list(),
-        scopes: valid.upstream ? (effectiveScope(valid.requestedScopes, valid.upstream) ?? '').split(' ').filter(Boolean) : valid.requestedScopes,
+        upstream,
+        choices,
+        scopes: upstream ? (effectiveScope(valid.requestedScopes, upstream) ?? '').split(' ').filter(Boolean) : valid.requestedScopes,
         hidden,
+        credentialFields: withCredentials ? upstream.credentialFields : [],
+        hasCredentials: withCredentials ? await this.credentials.hasUserCredentials(upstream, user.id) : false,
+        error,
       }),
     );
   }
 
-  private async issueCode(
-    req: Request,
-    res: Response,
-    valid: ValidAuthorization,
-    user: User,
-    upstream: Upstream,
-    scope: string,
-    status: 302 | 303,
-  ): Promise<void> {
+  private async issueCode(res: Response, valid: ValidAuthorization, user: User, upstream: Upstream, scope: string, status: 302 | 303): Promise<void> {
     const code = await this.tokens.issueCode({
       clientId: valid.client.clientId,
       userId: user.id,
@@ -164,4 +227,13 @@ export class AuthorizeController {
 
 function errorParams(err: OAuthError): Record<string, string> {
   return { error: err.error, error_description: err.description };
+}
+
+function credentialInput(body: Record<string, unknown>): Record<string, string> {
+  const input: Record<string, string> = {};
+  for (const [key, value] of Object.entries(body)) {
+    const m = CREDENTIAL_FIELD.exec(key);
+    if (m && typeof value === 'string') input[m[1]] = value;
+  }
+  return input;
 }

@@ -1,5 +1,5 @@
 import { html, page } from '../common/html';
-import { Upstream } from '../upstreams/upstream';
+import { CredentialField, Upstream } from '../upstreams/upstream';
 
 export function errorPage(title: string, message: string): string {
   return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
@@ -18,6 +18,29 @@ export interface ConsentView {
   choices: Upstream[];
   scopes: string[];
   hidden: Record<string, string>;
+  /** Mode "user_credentials": the fields to fill, and whether values are already stored. */
+  credentialFields: CredentialField[];
+  hasCredentials: boolean;
+  error?: string;
+}
+
+export function refusedPage(upstreamName: string, email: string): string {
+  return page(
+    'Access not allowed',
+    html`<h1>Access not allowed</h1><p class="error" role="alert">Your account (${email}) is not allowed to use <strong>${upstreamName}</strong>.</p>
+<p class="muted">No access was granted. Ask your Gatehouse administrator to add you to this server's allow-list.</p>`,
+  );
+}
+
+function credentialInputs(v: ConsentView) {
+  if (!v.credentialFields.length) return '';
+  return html`<fieldset><legend>Your credentials for ${v.upstream?.name ?? 'this server'}</legend>
+${v.hasCredentials ? html`<p class="muted">Credentials are stored. Leave a field blank to keep its stored value.</p>` : ''}
+${v.credentialFields.map(
+  (f) => html`<label for="cred_${f.name}">${f.label}${f.required && !v.hasCredentials ? ' *' : ''}</label>
+<input id="cred_${f.name}" name="cred_${f.name}" type="${f.secret ? 'password' : 'text'}" autocomplete="off" ${f.required && !v.hasCredentials ? 'required' : ''}>`,
+)}
+</fieldset>`;
 }
 
 export function consentPage(v: ConsentView): string {
@@ -32,11 +55,13 @@ export function consentPage(v: ConsentView): string {
 <dt>Client ID</dt><dd>${v.clientId}</dd>
 ${v.scopes.length ? html`<dt>Access</dt><dd>${v.scopes.join(', ')}</dd>` : ''}
 </dl>
+${v.error ? html`<p class="error" role="alert">${v.error}</p>` : ''}
 <form method="post" action="/authorize">
 ${Object.entries(v.hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="csrf" value="${v.csrf}">
 ${v.upstream ? '' : html`<label for="upstream">MCP server</label>
 <select id="upstream" name="upstream">${v.choices.map((u) => html`<option value="${u.slug}">${u.name}</option>`)}</select>`}
+${credentialInputs(v)}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>

@@ -7,6 +7,8 @@ import { ConfigService } from '../config/config.service';
 import { AccessTokenInfo } from '../oauth/access-token.cache';
 import { TokensService } from '../oauth/tokens.service';
 import { Upstream } from '../upstreams/upstream';
+import { AccessPolicyService } from '../upstreams/access-policy.service';
+import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
@@ -52,6 +54,8 @@ export class McpProxyService implements OnModuleDestroy {
   constructor(
     private readonly tokens: TokensService,
     private readonly upstreams: UpstreamsService,
+    private readonly policy: AccessPolicyService,
+    private readonly credentials: UpstreamCredentialsService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
@@ -90,24 +94,36 @@ export class McpProxyService implements OnModuleDestroy {
 
     const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
     req.gatehouse = ctx;
+    if (!(await this.policy.allows(upstream, token.userId))) {
+      sendJson(res, 403, jsonRpcError(-32003, `you are not allowed to use ${upstream.name}`));
+      return this.recordRequest(req, res, ctx, 'policy.deny');
+    }
     const granted = token.scope.split(' ');
     if (!upstream.scopes.every((s) => granted.includes(s)) && !(await this.checkScope(req, res, ctx, granted))) return;
+    const credential = await this.credentials.headersFor(upstream, token.userId);
+    if ('reauthorize' in credential) {
+      // The upstream credential is gone (e.g. its refresh failed): send the client back through /authorize.
+      this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
+      return this.recordRequest(req, res, ctx, 'upstream.credential');
+    }
     for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
-    for (const [name, value] of Object.entries(upstream.headers)) req.headers[name.toLowerCase()] = value;
+    Object.assign(req.headers, credential.headers);
     res.once('close', () => this.recordRequest(req, res, ctx));
     this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
   }
 
-  /** RFC 6750 §3.1 + RFC 9728 §5: missing or bad tokens get a 401 that leads the client to discovery. */
-  private async authenticate(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream): Promise<AccessTokenInfo | null> {
+  /** RFC 6750 §3.1 + RFC 9728 §5: a 401 that leads the client to discovery and /authorize. */
+  private denyToken(res: http.ServerResponse, upstream: Upstream, error?: string, description?: string): null {
     const resourceMetadata = this.config.resourceMetadataUrl(upstream.slug);
-    const deny = (error?: string, description?: string) => {
-      const challenge = bearerChallenge({ error, description, resourceMetadata, scope: upstream.scopes.join(' ') });
-      sendJson(res, 401, { error: error ?? 'invalid_request', error_description: description ?? 'authorization required' }, {
-        'WWW-Authenticate': challenge,
-      });
-      return null;
-    };
+    const challenge = bearerChallenge({ error, description, resourceMetadata, scope: upstream.scopes.join(' ') });
+    sendJson(res, 401, { error: error ?? 'unauthorized', error_description: description ?? 'authorization required' }, {
+      'WWW-Authenticate': challenge,
+    });
+    return null;
+  }
+
+  private async authenticate(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream): Promise<AccessTokenInfo | null> {
+    const deny = (error?: string, description?: string) => this.denyToken(res, upstream, error, description);
     const header = req.headers.authorization;
     if (!header) return deny();
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
@@ -157,7 +173,7 @@ export class McpProxyService implements OnModuleDestroy {
     sendJson(res, 403, { error: 'insufficient_scope', error_description: `this request needs the scope ${missing.join(' ')}` }, {
       'WWW-Authenticate': challenge,
     });
-    this.recordRequest(req, res, ctx);
+    this.recordRequest(req, res, ctx, 'scope.deny');
     return false;
   }
 
@@ -219,9 +235,9 @@ export class McpProxyService implements OnModuleDestroy {
     });
   }
 
-  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext): void {
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request'): void {
     this.audit.record({
-      type: 'mcp.request',
+      type,
       outcome: res.statusCode < 400 ? 'success' : 'failure',
       userId: ctx.token.userId,
       clientId: ctx.token.clientId,

@@ -1,8 +1,16 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { IdentityModule } from '../identity/identity.module';
+import { VaultModule } from '../vault/vault.module';
+import { AccessPolicyService } from './access-policy.service';
+import { UpstreamCredentialsService } from './upstream-credentials.service';
+import { UpstreamOAuthModule } from './upstream-oauth/upstream-oauth.module';
+import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
 
 @Module({
-  providers: [UpstreamsService],
-  exports: [UpstreamsService],
+  imports: [TypeOrmModule.forFeature([UpstreamRecord]), VaultModule, IdentityModule, UpstreamOAuthModule],
+  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService],
+  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamOAuthModule],
 })
 export class UpstreamsModule {}

@@ -1,25 +1,39 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
+import { VaultService } from '../vault/vault.service';
 import { Upstream } from './upstream';
+import { UpstreamRecord } from './upstream-record.entity';
 
+export const upstreamOwner = (slug: string) => ({ type: 'upstream', id: slug });
+export const HEADER_PURPOSE = 'header:';
+export const OAUTH_CLIENT_SECRET = 'oauth_client_secret';
+
+/**
+ * The upstream registry: rows in SQLite, seeded from config.yaml at every start,
+ * served from memory (the proxy asks on every request). Secrets go to the vault.
+ */
 @Injectable()
-export class UpstreamsService {
-  private readonly bySlug = new Map<string, Upstream>();
+export class UpstreamsService implements OnModuleInit {
+  private bySlug = new Map<string, Upstream>();
+  private readonly listeners: Array<(slug: string) => void> = [];
 
-  constructor(private readonly config: ConfigService) {
-    for (const u of config.config.upstreams) {
-      this.bySlug.set(u.slug, {
-        slug: u.slug,
-        name: u.name ?? u.slug,
-        url: u.url,
-        enabled: u.enabled,
-        timeoutMs: u.timeout * 1000,
-        scopes: u.scopes,
-        authMode: u.auth.mode,
-        headers: u.auth.mode === 'headers' ? { ...(u.auth.headers ?? {}) } : {},
-        resource: config.resourceUrl(u.slug),
-      });
-    }
+  constructor(
+    @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
+    private readonly vault: VaultService,
+    private readonly config: ConfigService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.seedFromConfig(this.config.config.upstreams);
+    await this.reload();
+  }
+
+  /** Called with a slug whenever that upstream's settings or secrets change. */
+  onChange(listener: (slug: string) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Enabled upstreams only. */
@@ -40,5 +54,104 @@ export class UpstreamsService {
 
   allScopes(): string[] {
     return [...new Set(this.list().flatMap((u) => u.scopes))];
+  }
+
+  /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
+  async setAllowList(slug: string, allow: Upstream['allow']): Promise<void> {
+    await this.records.update({ slug }, { allowList: allow, updatedAt: Date.now() });
+    await this.reload(slug);
+  }
+
+  async setEnabled(slug: string, enabled: boolean): Promise<void> {
+    await this.records.update({ slug }, { enabled, updatedAt: Date.now() });
+    await this.reload(slug);
+  }
+
+  private async reload(changed?: string): Promise<void> {
+    const rows = await this.records.find();
+    this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]));
+    for (const slug of changed ? [changed] : rows.map((r) => r.slug)) this.listeners.forEach((l) => l(slug));
+  }
+
+  private async seedFromConfig(upstreams: UpstreamConfig[]): Promise<void> {
+    const now = Date.now();
+    const existing = new Map((await this.records.find()).map((r) => [r.slug, r]));
+    for (const u of upstreams) {
+      const row = {
+        slug: u.slug,
+        name: u.name ?? u.slug,
+        url: u.url,
+        enabled: u.enabled,
+        timeoutMs: u.timeout * 1000,
+        scopes: u.scopes,
+        authMode: u.auth.mode,
+        authSettings: {
+          headerNames: u.auth.mode === 'headers' ? Object.keys(u.auth.headers ?? {}) : [],
+          headerTemplates: u.auth.mode === 'user_credentials' ? { ...(u.auth.headers ?? {}) } : {},
+          credentialFields: u.auth.mode === 'user_credentials' ? (u.auth.fields ?? []).map((f) => ({ ...f })) : [],
+          oauth:
+            u.auth.mode === 'oauth'
+              ? {
+                  clientId: u.auth.oauth?.client_id ?? null,
+                  hasClientSecret: !!u.auth.oauth?.client_secret,
+                  issuer: u.auth.oauth?.issuer ?? null,
+                  authorizationEndpoint: u.auth.oauth?.authorization_endpoint ?? null,
+                  tokenEndpoint: u.auth.oauth?.token_endpoint ?? null,
+                  registrationEndpoint: u.auth.oauth?.registration_endpoint ?? null,
+                  scopes: u.auth.oauth?.scopes ?? [],
+                }
+              : null,
+        },
+        allowList: {
+          users: u.allow.users,
+          emails: u.allow.emails.map((e) => e.toLowerCase()),
+          emailDomains: u.allow.email_domains.map((d) => d.toLowerCase().replace(/^@/, '')),
+          groups: u.allow.groups,
+        },
+        source: 'config' as const,
+        updatedAt: now,
+      };
+      if (existing.has(u.slug)) await this.records.update({ slug: u.slug }, row as any);
+      else await this.records.insert({ ...row, createdAt: now } as any);
+      await this.seedSecrets(u);
+      existing.delete(u.slug);
+    }
+    // Upstreams removed from config.yaml are disabled, not deleted: users' stored credentials survive a typo.
+    for (const row of existing.values()) {
+      if (row.source === 'config' && row.enabled) await this.records.update({ slug: row.slug }, { enabled: false, updatedAt: now });
+    }
+  }
+
+  /** Writes the config's secrets to the vault, only where they changed (each write is audited). */
+  private async seedSecrets(u: UpstreamConfig): Promise<void> {
+    const owner = upstreamOwner(u.slug);
+    const wanted = new Map<string, string>();
+    if (u.auth.mode === 'headers') for (const [name, value] of Object.entries(u.auth.headers ?? {})) wanted.set(`${HEADER_PURPOSE}${name}`, value);
+    if (u.auth.mode === 'oauth' && u.auth.oauth?.client_secret) wanted.set(OAUTH_CLIENT_SECRET, u.auth.oauth.client_secret);
+    for (const [purpose, value] of wanted) {
+      if ((await this.vault.get(owner, purpose)) !== value) await this.vault.put(owner, purpose, value);
+    }
+    for (const purpose of await this.vault.list(owner)) {
+      const managedByConfig = purpose.startsWith(HEADER_PURPOSE) || purpose === OAUTH_CLIENT_SECRET;
+      if (managedByConfig && !wanted.has(purpose)) await this.vault.delete(owner, purpose);
+    }
+  }
+
+  private toUpstream(r: UpstreamRecord): Upstream {
+    return {
+      slug: r.slug,
+      name: r.name,
+      url: r.url,
+      enabled: r.enabled,
+      timeoutMs: r.timeoutMs,
+      scopes: r.scopes,
+      authMode: r.authMode as Upstream['authMode'],
+      headerNames: r.authSettings.headerNames,
+      headerTemplates: r.authSettings.headerTemplates,
+      credentialFields: r.authSettings.credentialFields,
+      oauth: r.authSettings.oauth,
+      allow: r.allowList,
+      resource: this.config.resourceUrl(r.slug),
+    };
   }
 }

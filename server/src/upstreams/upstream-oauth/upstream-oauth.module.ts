@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { IdentityModule } from '../../identity/identity.module';
+import { VaultModule } from '../../vault/vault.module';
+import { UpstreamCallbackController } from './upstream-callback.controller';
+import { UpstreamOAuthService } from './upstream-oauth.service';
+
+/** Mode "oauth": the gateway as an OAuth client of upstream authorization servers, and its callback. */
+@Module({
+  imports: [IdentityModule, VaultModule],
+  controllers: [UpstreamCallbackController],
+  providers: [UpstreamOAuthService],
+  exports: [UpstreamOAuthService],
+})
+export class UpstreamOAuthModule {}

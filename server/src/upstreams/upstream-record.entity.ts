@@ -1,0 +1,49 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { AllowList, CredentialField, UpstreamOAuthSettings } from './upstream';
+
+/** The upstream registry. Secrets (header values, OAuth client secrets) are in the vault, never here. */
+@Entity('upstreams')
+export class UpstreamRecord {
+  @PrimaryColumn('text')
+  slug: string;
+
+  @Column('text')
+  name: string;
+
+  @Column('text')
+  url: string;
+
+  @Column('boolean', { default: true })
+  enabled: boolean;
+
+  @Column('integer', { name: 'timeout_ms' })
+  timeoutMs: number;
+
+  @Column('simple-json')
+  scopes: string[];
+
+  @Column('text', { name: 'auth_mode' })
+  authMode: string;
+
+  /** Non-secret auth settings: header names or templates, credential fields, OAuth endpoints. */
+  @Column('simple-json', { name: 'auth_settings' })
+  authSettings: {
+    headerNames: string[];
+    headerTemplates: Record<string, string>;
+    credentialFields: CredentialField[];
+    oauth: UpstreamOAuthSettings | null;
+  };
+
+  @Column('simple-json', { name: 'allow_list' })
+  allowList: AllowList;
+
+  /** "config" rows are seeded from config.yaml at every start; "admin" rows are managed at run time. */
+  @Column('text')
+  source: 'config' | 'admin';
+
+  @Column('integer', { name: 'created_at' })
+  createdAt: number;
+
+  @Column('integer', { name: 'updated_at' })
+  updatedAt: number;
+}
