@@ -31,7 +31,8 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
     helmet({
       // The consent form redirects to the client's site after POST; a form-action
       // directive would make browsers block that redirect.
-      contentSecurityPolicy: { directives: { 'form-action': null, 'script-src': ["'self'"] } },
+      // upgrade-insecure-requests would break the admin UI on a plain-http LAN address.
+      contentSecurityPolicy: { directives: { 'form-action': null, 'script-src': ["'self'"], 'upgrade-insecure-requests': null } },
       crossOriginResourcePolicy: { policy: 'cross-origin' },
     }),
   );

@@ -28,6 +28,15 @@ describe('audit log and secrets at rest', () => {
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
   });
 
+  it('deletes audit rows older than audit.retention_days', async () => {
+    const audit = gw.app.get(AuditService);
+    audit.record({ type: 'retention.probe', outcome: 'success' });
+    await audit.flush();
+    expect(await audit.applyRetention(Date.now() + 89 * 86_400_000)).toBe(0);
+    expect(await audit.applyRetention(Date.now() + 91 * 86_400_000)).toBeGreaterThan(0);
+    expect(await audit.list({ type: 'retention.probe' })).toEqual([]);
+  });
+
   it('records logins, consent, registration, token events and proxied MCP calls, with no secret in any row', async () => {
     const base = gw.config.publicUrl;
     const failed = new TestBrowser();

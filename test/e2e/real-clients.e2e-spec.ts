@@ -165,8 +165,14 @@ describe('clients as they really are', () => {
 
         const clients = capped.app.get(ClientsService);
         expect(await clients.purgeUnused(Date.now() + 29 * 86_400_000)).toBe(0);
-        expect(await clients.purgeUnused(Date.now() + 31 * 86_400_000)).toBe(3);
+        // A client used recently survives, however old its registration.
+        const later = Date.now() + 31 * 86_400_000;
+        jest.spyOn(Date, 'now').mockReturnValue(later - 86_400_000);
+        await clients.touch(ids[1]);
+        jest.restoreAllMocks();
+        expect(await clients.purgeUnused(later)).toBe(2);
         expect(await clients.find(ids[0])).toBeNull();
+        expect(await clients.find(ids[1])).not.toBeNull();
       } finally {
         await capped.close();
         capped.cleanup();

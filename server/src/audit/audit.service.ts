@@ -1,7 +1,10 @@
-import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { LessThan, Repository } from 'typeorm';
+import { ConfigService } from '../config/config.service';
 import { AuditEvent } from './audit-event.entity';
+
+const DAY = 24 * 3600_000;
 
 export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at'> & Pick<AuditEvent, 'type' | 'outcome'>;
 
@@ -13,13 +16,29 @@ const FLUSH_AT_ROWS = 200;
  * flushed every 250 ms, when 200 are waiting, and on shutdown, so a clean stop loses none.
  */
 @Injectable()
-export class AuditService implements BeforeApplicationShutdown {
+export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Audit');
   private queue: AuditEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  private retentionTimer: NodeJS.Timeout | null = null;
 
-  constructor(@InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>) {}
+  constructor(
+    @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
+    private readonly config: ConfigService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.applyRetention();
+    this.retentionTimer = setInterval(() => void this.applyRetention(), DAY);
+    this.retentionTimer.unref();
+  }
+
+  /** Deletes rows older than audit.retention_days. */
+  async applyRetention(now = Date.now()): Promise<number> {
+    const result = await this.events.delete({ at: LessThan(now - this.config.config.audit.retention_days * DAY) });
+    return result.affected ?? 0;
+  }
 
   record(event: AuditRecord): void {
     this.queue.push(
@@ -69,6 +88,7 @@ export class AuditService implements BeforeApplicationShutdown {
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.flush();
   }
 }

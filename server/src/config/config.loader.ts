@@ -35,15 +35,21 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
 }
 
 function readRawConfig(env: Env): { raw: Record<string, unknown>; source: string } {
-  const explicit = env.GATEHOUSE_CONFIG;
+  const explicit = env.GATEHOUSE_CONFIG?.trim() || undefined;
   const path = resolve(explicit ?? './config.yaml');
   if (!existsSync(path)) {
     if (explicit) throw new ConfigError('GATEHOUSE_CONFIG', `file not found: ${path}`);
     return { raw: embeddedDefaultConfig(), source: 'embedded default' };
   }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, `cannot be read: ${(err as Error).message}`);
+  }
   let parsed: unknown;
   try {
-    parsed = parseYaml(readFileSync(path, 'utf8'));
+    parsed = parseYaml(text);
   } catch (err) {
     throw new ConfigError(path, `not valid YAML: ${(err as Error).message}`);
   }

@@ -1,6 +1,6 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, MoreThan, Repository } from 'typeorm';
+import { In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
 import { randomToken, safeEqual, sha256 } from '../common/crypto';
 import { ConfigService } from '../config/config.service';
 import { ClientMetadataError, ClientMetadataService } from './cimd/client-metadata.service';
@@ -80,7 +80,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
       select: { clientId: true },
       where: [
         { lastUsedAt: LessThan(cutoff) },
-        { lastUsedAt: null as unknown as number, createdAt: LessThan(cutoff) },
+        { lastUsedAt: IsNull(), createdAt: LessThan(cutoff) },
       ],
     });
     const ids = stale.map((c) => c.clientId);

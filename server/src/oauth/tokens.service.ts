@@ -306,8 +306,9 @@ function requireString(params: Params, name: string): string {
 
 /** RFC 6749 §6: a refresh may ask for fewer scopes, never more. */
 function narrowScope(requested: unknown, granted: string): string {
-  if (requested === undefined || requested === '') return granted;
+  if (requested === undefined) return granted;
   if (typeof requested !== 'string') throw new InvalidScope('scope must be a string');
+  if (!requested.trim()) return granted;
   const have = new Set(granted.split(' '));
   const want = requested.split(' ').filter(Boolean);
   const extra = want.filter((s) => !have.has(s));

@@ -103,7 +103,8 @@ export class UpstreamsService implements OnModuleInit {
               : null,
         },
         allowList: {
-          users: u.allow.users,
+          // Entries may be user ids or emails; emails compare lower-cased.
+          users: u.allow.users.map((x) => (x.includes('@') ? x.toLowerCase() : x)),
           emails: u.allow.emails.map((e) => e.toLowerCase()),
           emailDomains: u.allow.email_domains.map((d) => d.toLowerCase().replace(/^@/, '')),
           groups: u.allow.groups,
