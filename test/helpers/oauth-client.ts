@@ -145,6 +145,8 @@ export interface AuthorizeInBrowserOptions {
   redirectUri?: string;
   /** Safety limit on the number of requests (default 20). */
   maxSteps?: number;
+  /** Other origins the browser may be sent to on the way (e.g. an upstream's sign-in page). */
+  allowOrigins?: string[];
 }
 
 export interface AuthorizeResult {
@@ -214,7 +216,9 @@ export async function authorizeInBrowser(
         if (!code && approve) throw fail(`callback without code (error=${error ?? 'none'})`, res);
         return result;
       }
-      if (loc.origin !== gatewayOrigin) throw fail(`redirected outside the gateway origin ${gatewayOrigin}`, res);
+      if (loc.origin !== gatewayOrigin && !(opts.allowOrigins ?? []).includes(loc.origin)) {
+        throw fail(`redirected outside the gateway origin ${gatewayOrigin}`, res);
+      }
       res = await browser.get(loc);
       continue;
     }
@@ -251,6 +255,7 @@ export interface ConnectWithOAuthOptions {
   clientName?: string;
   /** Passed to `authorizeInBrowser`. */
   extraConsentFields?: Record<string, string>;
+  allowOrigins?: string[];
 }
 
 export interface ConnectWithOAuthResult {
@@ -305,6 +310,7 @@ export async function connectWithOAuth(
   const sentState = authorizationUrl.searchParams.get('state');
   const authorization = await authorizeInBrowser(browser, authorizationUrl, creds, {
     extraConsentFields: opts.extraConsentFields,
+    allowOrigins: opts.allowOrigins,
   });
   if (authorization.state !== sentState) {
     throw new Error(`connectWithOAuth: callback state ${authorization.state} does not match sent state ${sentState}`);

@@ -1,4 +1,4 @@
-import { Controller, Get, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Logger, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
@@ -36,6 +36,7 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  */
 @Controller('authorize')
 export class AuthorizeController {
+  private readonly logger = new Logger('Authorize');
   private readonly ctx: AuthorizeContext;
 
   constructor(
@@ -69,7 +70,7 @@ export class AuthorizeController {
       }
       if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
       if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
-        return res.redirect(302, await this.upstreamOAuth.beginSignIn(upstream, user.id, req.originalUrl));
+        return this.signInAtUpstream(res, upstream, user, req.originalUrl, 302);
       }
       const scope = effectiveScope(valid.requestedScopes, upstream);
       if (scope && (await this.canSkipConsent(valid, user, upstream, scope))) {
@@ -113,7 +114,7 @@ export class AuthorizeController {
       if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
         // Chosen on the consent page: sign in at the upstream, then come back with the choice made.
         const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
-        return res.redirect(303, await this.upstreamOAuth.beginSignIn(upstream, user.id, `/authorize?${query}`));
+        return this.signInAtUpstream(res, upstream, user, `/authorize?${query}`, 303);
       }
       await this.issueCode(res, valid, user, upstream, scope, 303);
     });
@@ -144,6 +145,18 @@ export class AuthorizeController {
       }
       throw err;
     }
+  }
+
+  /** Mode "oauth": the user signs in at the upstream's own authorization server first. */
+  private async signInAtUpstream(res: Response, upstream: Upstream, user: User, returnTo: string, status: 302 | 303): Promise<void> {
+    let url: string;
+    try {
+      url = await this.upstreamOAuth.beginSignIn(upstream, user.id, returnTo);
+    } catch (err) {
+      this.logger.warn(`sign-in at upstream ${upstream.slug} cannot start: ${(err as Error).message}`);
+      return void res.status(502).type('html').send(errorPage('Cannot reach the sign-in service', `${upstream.name} cannot be signed in to right now. Try again later.`));
+    }
+    res.redirect(status, url);
   }
 
   private async canSkipConsent(valid: ValidAuthorization, user: User, upstream: Upstream, scope: string): Promise<boolean> {

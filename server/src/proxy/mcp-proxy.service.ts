@@ -9,6 +9,7 @@ import { TokensService } from '../oauth/tokens.service';
 import { Upstream } from '../upstreams/upstream';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
+import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
@@ -56,6 +57,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly upstreams: UpstreamsService,
     private readonly policy: AccessPolicyService,
     private readonly credentials: UpstreamCredentialsService,
+    private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
@@ -100,9 +102,18 @@ export class McpProxyService implements OnModuleDestroy {
     }
     const granted = token.scope.split(' ');
     if (!upstream.scopes.every((s) => granted.includes(s)) && !(await this.checkScope(req, res, ctx, granted))) return;
-    const credential = await this.credentials.headersFor(upstream, token.userId);
+    let credential;
+    try {
+      credential = await this.credentials.headersFor(upstream, token.userId);
+    } catch (err) {
+      if (!(err instanceof UpstreamAuthUnavailableError)) throw err;
+      sendJson(res, 503, jsonRpcError(-32002, `the sign-in service of ${upstream.name} is unavailable; try again shortly`), { 'Retry-After': '30' });
+      return this.recordRequest(req, res, ctx, 'upstream.credential');
+    }
     if ('reauthorize' in credential) {
-      // The upstream credential is gone (e.g. its refresh failed): send the client back through /authorize.
+      // The upstream credential is gone (e.g. its refresh was refused). Ending the grant makes the
+      // client's refresh fail too, so it goes back through /authorize, where the user signs in again.
+      await this.tokens.revokeGrant(token.grantId, `upstream credential lost: ${credential.reauthorize}`);
       this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
       return this.recordRequest(req, res, ctx, 'upstream.credential');
     }
@@ -210,9 +221,12 @@ export class McpProxyService implements OnModuleDestroy {
           if (req.method === 'GET') proxyReq.setTimeout(0);
           else proxyReq.once('timeout', () => (ctx.timedOut = true));
         },
-        proxyRes: (proxyRes) => {
+        proxyRes: (proxyRes, req) => {
           for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
           const status = proxyRes.statusCode ?? 502;
+          const ctx = (req as ProxiedRequest).gatehouse!;
+          // The upstream no longer takes our token for this user: refresh it before the next request.
+          if (status === 401 && upstream.authMode === 'oauth') void this.upstreamOAuth.markAccessTokenRejected(upstream, ctx.token.userId);
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
           if (status === 401 || status === 403) proxyRes.statusCode = 502;

@@ -31,6 +31,7 @@ export class UpstreamCredentialsService {
   ) {
     upstreams.onChange((slug) => {
       this.staticHeaders.delete(slug);
+      this.upstreamOAuth.forgetUpstreamSettings(slug);
       for (const key of this.userHeaders.keys()) if (key.endsWith(`:${slug}`)) this.userHeaders.delete(key);
     });
   }
