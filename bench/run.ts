@@ -248,6 +248,7 @@ async function main(): Promise<void> {
     const agents = perTarget(() => agentFor(1));
     await phase(async () => {
       for (const t of order) {
+        log(`  warm-up ${t.label}`);
         check(`warm-up ${t.label}`, await cannon(t, token, { connections: 1, amount: CFG.warmupCalls, verify: true }));
         check(`warm-up ${t.label} (64 clients)`, await cannon(t, token, { connections: 64, durationS: 1, verify: true }));
         await sseCall(t, token, agents[t.key], 10, 0);

@@ -75,13 +75,20 @@ export async function closeSession(target: Target, token: string): Promise<void>
   if (res.status !== 200 && res.status !== 204) throw new Error(`DELETE session via ${target.label}: HTTP ${res.status}`);
 }
 
-export function toolCallBody(name: string, args: Record<string, unknown>, meta?: Record<string, unknown>): string {
+let nextId = 1;
+
+/**
+ * JSON-RPC ids must be unique among a session's in-flight requests: the SDK's server transport
+ * routes each response to the stream of the request with that id.
+ */
+export function toolCallBody(name: string, args: Record<string, unknown>, meta?: Record<string, unknown>, id: string | number = nextId++): string {
   const params: Record<string, unknown> = { name, arguments: args };
   if (meta) params._meta = meta;
-  return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params });
+  return JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params });
 }
 
-export const ECHO_BODY = toolCallBody('echo', { text: 'hello' });
+/** autocannon replaces `[<id>]` with a fresh unique id in every request (idReplacement). */
+export const ECHO_BODY = toolCallBody('echo', { text: 'hello' }, undefined, '[<id>]');
 const ECHO_EXPECT = '"text":"hello"';
 
 export interface CannonResult {
@@ -113,6 +120,7 @@ export async function cannon(
     method: 'POST',
     headers: mcpHeaders(target, token),
     body: ECHO_BODY,
+    idReplacement: true,
     connections: opts.connections,
     pipelining: 1,
     ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 3 }),
