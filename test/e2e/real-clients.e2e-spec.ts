@@ -281,6 +281,15 @@ describe('clients as they really are', () => {
       const result = await authorizeInBrowser(new TestBrowser(), authorizeUrl(two.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256' }), ADMIN, { extraConsentFields: { upstream: 'a' } });
       expect(result.error).toBeNull();
       expect(result.code).toBeTruthy();
+
+      // A client that discovered upstream b, then registered, gets b when it omits resource.
+      await call(`${two.config.publicUrl}/.well-known/oauth-protected-resource/mcp/b`);
+      const hinted = await registerPublicClient(two.config.publicUrl, callback);
+      const { verifier, challenge: c2 } = pkce();
+      const code = await obtainCode(two.config.publicUrl, new TestBrowser(), ADMIN, { clientId: hinted.client_id, redirectUri: callback, challenge: c2 });
+      const tokens = await tokenRequest(two.config.publicUrl, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: hinted.client_id });
+      expect((await mcpPost(two.mcpUrl('b'), tokens.json.access_token)).status).toBe(200);
+      expect((await mcpPost(two.mcpUrl('a'), tokens.json.access_token)).status).toBe(401);
     } finally {
       await two.close();
       two.cleanup();

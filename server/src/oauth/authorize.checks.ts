@@ -47,6 +47,8 @@ export interface AuthorizeContext {
   findClient(clientId: unknown): Promise<OAuthClient | null>;
   upstreamByResource(resource: string): Upstream | undefined;
   upstreams(): Upstream[];
+  /** The upstream this client is known to be after when it omits `resource`, if any. */
+  hintedUpstream(clientId: string): Upstream | undefined;
 }
 
 /** The ordered checks of OAuth 2.1 §4.1.1 with PKCE (RFC 7636) and resource indicators (RFC 8707). */
@@ -59,7 +61,7 @@ export async function validateAuthorization(params: AuthorizeParams, ctx: Author
     checkSingleValued(params);
     checkResponseType(params, client);
     const codeChallenge = checkPkce(params);
-    const upstream = checkResource(params, ctx);
+    const upstream = checkResource(params, client, ctx);
     const requestedScopes = checkScope(params, upstream, ctx);
     return { client, redirectUri, state, codeChallenge, upstream, requestedScopes };
   } catch (err) {
@@ -114,12 +116,13 @@ function checkPkce(params: AuthorizeParams): string {
   return challenge;
 }
 
-function checkResource(params: AuthorizeParams, ctx: AuthorizeContext): Upstream | null {
+/** RFC 8707; without `resource`: the only upstream, else the one the client discovered, else the user picks. */
+function checkResource(params: AuthorizeParams, client: OAuthClient, ctx: AuthorizeContext): Upstream | null {
   const resource = params.resource;
   if (resource === undefined || resource === '') {
     const all = ctx.upstreams();
     if (all.length === 0) throw new InvalidTarget('this gateway has no upstream MCP servers');
-    return all.length === 1 ? all[0] : null;
+    return all.length === 1 ? all[0] : (ctx.hintedUpstream(client.clientId) ?? null);
   }
   const upstream = typeof resource === 'string' ? ctx.upstreamByResource(resource) : undefined;
   if (!upstream) throw new InvalidTarget('resource is not an MCP server behind this gateway');

@@ -23,6 +23,7 @@ import { consentPage, errorPage, refusedPage } from './authorize.views';
 import { ClientsService } from './clients.service';
 import { ConsentService } from './consent.service';
 import { AccessDenied, InvalidScope, InvalidTarget, OAuthError } from './oauth.errors';
+import { ResourceHintsService } from './resource-hints.service';
 import { TokensService } from './tokens.service';
 
 /** The authorization request parameters carried from the consent page back to us. */
@@ -37,7 +38,6 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
 @Controller('authorize')
 export class AuthorizeController {
   private readonly logger = new Logger('Authorize');
-  private readonly ctx: AuthorizeContext;
 
   constructor(
     private readonly clients: ClientsService,
@@ -46,15 +46,22 @@ export class AuthorizeController {
     private readonly credentials: UpstreamCredentialsService,
     private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly consents: ConsentService,
+    private readonly hints: ResourceHintsService,
     private readonly tokens: TokensService,
     private readonly sessions: LoginSessionService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
-  ) {
-    this.ctx = {
+  ) {}
+
+  private contextFor(req: Request): AuthorizeContext {
+    return {
       findClient: (id) => this.clients.find(id),
       upstreamByResource: (r) => this.upstreams.byResource(r),
       upstreams: () => this.upstreams.list(),
+      hintedUpstream: (clientId) => {
+        const slug = this.hints.slugFor(clientId, req.ip);
+        return slug ? this.upstreams.get(slug) : undefined;
+      },
     };
   }
 
@@ -129,7 +136,7 @@ export class AuthorizeController {
   ): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     try {
-      const valid = await validateAuthorization(params, this.ctx);
+      const valid = await validateAuthorization(params, this.contextFor(req));
       const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
       if (!user) {
         const query = new URLSearchParams(params as Record<string, string>).toString();

@@ -1,8 +1,10 @@
-import { Controller, Get, NotFoundException, Param, UseFilters } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, Req, UseFilters } from '@nestjs/common';
+import type { Request } from 'express';
 import { ConfigService } from '../config/config.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
 import { AUTH_METHODS } from './registration.checks';
+import { ResourceHintsService } from './resource-hints.service';
 
 @Controller('.well-known')
 @UseFilters(OAuthErrorFilter)
@@ -10,6 +12,7 @@ export class MetadataController {
   constructor(
     private readonly config: ConfigService,
     private readonly upstreams: UpstreamsService,
+    private readonly hints: ResourceHintsService,
   ) {}
 
   /** RFC 8414 §2 (also served at the OpenID path, which some clients probe first). */
@@ -38,9 +41,10 @@ export class MetadataController {
 
   /** RFC 9728 §3: the metadata of the protected resource at /mcp/{slug}. */
   @Get('oauth-protected-resource/mcp/:slug')
-  protectedResource(@Param('slug') slug: string) {
+  protectedResource(@Param('slug') slug: string, @Req() req?: Request) {
     const upstream = this.upstreams.get(slug);
     if (!upstream) throw new NotFoundException();
+    this.hints.metadataFetched(req?.ip, slug);
     return {
       resource: upstream.resource,
       authorization_servers: [this.config.issuer],

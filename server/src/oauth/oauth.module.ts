@@ -14,6 +14,7 @@ import { Grant } from './grant.entity';
 import { MetadataController } from './metadata.controller';
 import { RefreshToken } from './refresh-token.entity';
 import { RegistrationController } from './registration.controller';
+import { ResourceHintsService } from './resource-hints.service';
 import { TokenController } from './token.controller';
 import { TokensService } from './tokens.service';
 
@@ -24,7 +25,7 @@ import { TokensService } from './tokens.service';
     UpstreamsModule,
   ],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController],
-  providers: [ClientsService, ClientMetadataService, ConsentService, TokensService],
+  providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, TokensService],
   exports: [TokensService, ClientsService],
 })
 export class OAuthModule {}

@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import { ClientsService } from './clients.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
 import { parseRegistration } from './registration.checks';
+import { ResourceHintsService } from './resource-hints.service';
 
 /** RFC 7591 dynamic client registration. */
 @Controller()
@@ -12,6 +13,7 @@ export class RegistrationController {
   constructor(
     private readonly clients: ClientsService,
     private readonly audit: AuditService,
+    private readonly hints: ResourceHintsService,
   ) {}
 
   @Post('register')
@@ -20,6 +22,7 @@ export class RegistrationController {
     const request = parseRegistration(body);
     const source = `${req.ip ?? '?'}|${String(req.headers['user-agent'] ?? '').slice(0, 200)}`;
     const { client, secret } = await this.clients.register(request, source);
+    this.hints.clientRegistered(req.ip, client.clientId);
     this.audit.record({
       type: 'client.register',
       outcome: 'success',
