@@ -13,6 +13,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -36,6 +37,8 @@ export interface ProfileSummary {
   gcMs: number;
   topFunctions: ProfileEntry[];
   topOrigins: ProfileEntry[];
+  /** Functions matching `inclusiveFilter` (default: the gateway's own code) by total time incl. callees. */
+  topInclusive: ProfileEntry[];
 }
 
 function shortUrl(url: string): string {
@@ -63,7 +66,9 @@ function origin(url: string, fn: string): string {
   return shortUrl(u);
 }
 
-export function summarizeProfile(path: string, top = 15): ProfileSummary {
+const GATEWAY_CODE = /\/dist\/server\/|\/server\/src\/|\/bench\/results\/\.build\//;
+
+export function summarizeProfile(path: string, top = 15, inclusiveFilter: RegExp = GATEWAY_CODE): ProfileSummary {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -91,12 +96,36 @@ export function summarizeProfile(path: string, top = 15): ProfileSummary {
     origins.set(o, (origins.get(o) ?? 0) + us);
   }
   const busy = total - idle;
+
+  // Inclusive time: each sample counts once for every distinct matching function on its stack.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const incl = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame;
+      if (!inclusiveFilter.test(cf.url)) continue;
+      const name = `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}:${cf.lineNumber + 1}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      incl.set(name, (incl.get(name) ?? 0) + us);
+    }
+  }
   const rank = (m: Map<string, number>): ProfileEntry[] =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, selfMs: us / 1000, pct: busy ? (100 * us) / busy : 0 }));
-  return { totalMs: total / 1000, busyMs: busy / 1000, idleMs: idle / 1000, gcMs: gc / 1000, topFunctions: rank(fns), topOrigins: rank(origins) };
+  return {
+    totalMs: total / 1000,
+    busyMs: busy / 1000,
+    idleMs: idle / 1000,
+    gcMs: gc / 1000,
+    topFunctions: rank(fns),
+    topOrigins: rank(origins),
+    topInclusive: rank(incl),
+  };
 }
 
 export function formatProfile(title: string, s: ProfileSummary): string {
@@ -106,6 +135,8 @@ export function formatProfile(title: string, s: ProfileSummary): string {
     ...s.topOrigins.map((e) => `    ${e.pct.toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.name}`),
     '  top functions by self time:',
     ...s.topFunctions.map((e) => `    ${e.pct.toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.name}`),
+    '  own code by inclusive time (self + callees):',
+    ...s.topInclusive.map((e) => `    ${e.pct.toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.name}`),
   ];
   return lines.join('\n');
 }

@@ -87,8 +87,14 @@ export function toolCallBody(name: string, args: Record<string, unknown>, meta?:
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params });
 }
 
-/** autocannon replaces `[<id>]` with a fresh unique id in every request (idReplacement). */
-export const ECHO_BODY = toolCallBody('echo', { text: 'hello' }, undefined, '[<id>]');
+/**
+ * The load's request body, with a fresh id per request. (autocannon's own `idReplacement` is not
+ * usable here: it assumes a 27-character id for Content-Length, hyperid makes 24-26, and the
+ * server then waits forever for the missing bytes.)
+ */
+const [ECHO_HEAD, ECHO_TAIL] = toolCallBody('echo', { text: 'hello' }, undefined, 0).split('"id":0');
+let echoSeq = 1e6;
+const echoBody = () => `${ECHO_HEAD}"id":${echoSeq++}${ECHO_TAIL}`;
 const ECHO_EXPECT = '"text":"hello"';
 
 export interface CannonResult {
@@ -119,8 +125,7 @@ export async function cannon(
     url: target.url,
     method: 'POST',
     headers: mcpHeaders(target, token),
-    body: ECHO_BODY,
-    idReplacement: true,
+    requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: echoBody() }) }],
     connections: opts.connections,
     pipelining: 1,
     ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 3 }),

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { LoadedConfig } from './config/config.loader';
 import { installHttpPipeline } from './http-pipeline';
+import { McpProxyService } from './proxy/mcp-proxy.service';
 
 export interface RunningGateway {
   app: NestExpressApplication;
@@ -38,7 +39,12 @@ export async function startGateway(
     port,
     close: async () => {
       await pipeline.close();
-      server.closeAllConnections?.();
+      // Stop accepting, end open MCP streams (their audit rows are queued as they close, and
+      // app.close() flushes the queue before the database closes), then drop idle connections.
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.get(McpProxyService).endOpenStreams();
+      server.closeAllConnections();
+      await stopped;
       await app.close();
     },
   };

@@ -83,5 +83,8 @@ describe('audit log and secrets at rest', () => {
     expect(raw.length).toBeGreaterThan(0);
     for (const s of secrets) expect(raw).not.toContain(s);
     gw = await startTestGateway({ dataDir: gw.dataDir, port: gw.port, config: { upstreams: [{ slug: 'u', url: upstream.url }] } });
+    // The client's GET stream was still open at the stop: its row was written, not lost.
+    const after = await gw.app.get(AuditService).list({ type: 'mcp.request', limit: 500 });
+    expect(after.some((r) => r.mcpMethod === 'GET')).toBe(true);
   });
 });

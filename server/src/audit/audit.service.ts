@@ -72,7 +72,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
       try {
         await this.events.insert(batch as any[]);
       } catch (err) {
-        this.logger.error(`could not write ${batch.length} audit rows: ${(err as Error).message}`);
+        this.logger.error(`could not write ${batch.length} audit rows (${[...new Set(batch.map((e) => e.type))].join(", ")}): ${(err as Error).message}`);
       }
     });
     return this.flushing;

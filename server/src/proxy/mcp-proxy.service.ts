@@ -49,6 +49,7 @@ const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-con
 export class McpProxyService implements OnModuleDestroy {
   private readonly cors: CorsPolicy;
   private readonly proxies = new Map<string, RequestHandler>();
+  private readonly inFlight = new Set<http.ServerResponse>();
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
 
@@ -71,6 +72,19 @@ export class McpProxyService implements OnModuleDestroy {
       else res.destroy();
     });
   };
+
+  /** Ends every proxied request still open (e.g. GET streams) and waits until each has been audited. */
+  async endOpenStreams(): Promise<void> {
+    await Promise.all(
+      [...this.inFlight].map(
+        (res) =>
+          new Promise<void>((resolve) => {
+            res.once('close', () => resolve());
+            res.destroy();
+          }),
+      ),
+    );
+  }
 
   onModuleDestroy(): void {
     this.httpAgent.destroy();
@@ -119,7 +133,11 @@ export class McpProxyService implements OnModuleDestroy {
     }
     for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
     Object.assign(req.headers, credential.headers);
-    res.once('close', () => this.recordRequest(req, res, ctx));
+    this.inFlight.add(res);
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      this.recordRequest(req, res, ctx);
+    });
     this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
   }
 

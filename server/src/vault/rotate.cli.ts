@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/config.loader';
+import { DATABASE_FILE } from '../database/database.module';
 import { encodeMasterKey, findMasterKey, generateMasterKey, keyFilePath, MASTER_KEY_ENV, MasterKeyError, parseMasterKey } from './master-key';
 import { KeyFileUpdateError, rotateMasterKey } from './rotate';
 
@@ -18,6 +20,7 @@ const USAGE = `usage: npm run vault:rotate -- [--new-key <base64|hex>] [--data-d
 Stop the gateway before rotating.`;
 
 class UsageError extends Error {}
+class HelpRequested extends Error {}
 
 interface Args {
   newKey: string | null;
@@ -35,7 +38,7 @@ function parseArgs(argv: string[]): Args {
     };
     if (flag === '--new-key') args.newKey = value();
     else if (flag === '--data-dir') args.dataDir = value();
-    else if (flag === '--help' || flag === '-h') throw new UsageError('');
+    else if (flag === '--help' || flag === '-h') throw new HelpRequested();
     else throw new UsageError(`unknown option ${argv[i]}`);
   }
   return args;
@@ -48,13 +51,19 @@ export function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out =
     args = parseArgs(argv);
     dataDir = resolve(args.dataDir ?? loadConfig(env).server.data_dir);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      out.write(`${USAGE}\n`);
+      return 0;
+    }
     if (e instanceof UsageError || e instanceof ConfigError) {
-      err.write(e.message ? `gatehouse vault:rotate: ${e.message}\n${USAGE}\n` : `${USAGE}\n`);
+      err.write(`gatehouse vault:rotate: ${e.message}\n${USAGE}\n`);
       return 2;
     }
     throw e;
   }
   try {
+    const database = join(dataDir, DATABASE_FILE);
+    if (!existsSync(database)) throw new MasterKeyError(`no Gatehouse database at ${database}; pass --data-dir or set DATA_DIR`);
     const old = findMasterKey(dataDir, env);
     if (!old) throw new MasterKeyError(`no master key found: set ${MASTER_KEY_ENV} or check that ${keyFilePath(dataDir)} exists`);
     const newKey = args.newKey ? parseMasterKey(args.newKey, '--new-key') : generateMasterKey();

@@ -20,6 +20,9 @@ import { keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError
 import { VaultKey } from './vault-key.entity';
 import { VaultSecret } from './vault-secret.entity';
 
+export { VaultDecryptError } from './vault-crypto';
+export { MasterKeyError } from './master-key';
+
 /** Who a secret belongs to, e.g. { type: 'upstream', id: 'github' } or { type: 'user_upstream', id: `${userId}:${slug}` }. */
 export interface VaultOwner {
   type: string;
