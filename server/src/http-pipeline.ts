@@ -6,7 +6,6 @@ import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { CorsPolicy } from './common/cors';
 import { LoadedConfig } from './config/config.loader';
-import { createDemoMcpHandler } from './demo/demo-mcp';
 import { McpProxyService } from './proxy/mcp-proxy.service';
 
 const BODY_LIMIT = '64kb';
@@ -22,7 +21,8 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   app.disable('x-powered-by');
   app.use('/mcp', app.get(McpProxyService).handle);
 
-  const demo = config.demo_upstream ? createDemoMcpHandler() : null;
+  // Loaded only when enabled: the MCP SDK is large, and a gateway without the demo needs none of it.
+  const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
   if (demo) app.use('/_demo/mcp', loopbackOnly, (req: Request, res: Response) => void demo.handle(req, res));
 
   const cors = new CorsPolicy(config.cors.allowed_origins);

@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
@@ -5,6 +6,8 @@ import { ConfigService } from '../config/config.service';
 import { AuditEvent } from './audit-event.entity';
 
 const DAY = 24 * 3600_000;
+
+type QueuedEvent = AuditRecord & { at: number };
 
 export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at'> & Pick<AuditEvent, 'type' | 'outcome'>;
 
@@ -18,7 +21,9 @@ const FLUSH_AT_ROWS = 200;
 @Injectable()
 export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Audit');
-  private queue: AuditEvent[] = [];
+  private queue: QueuedEvent[] = [];
+  private insert: BetterSqlite3.Statement | null = null;
+  private insertDb: BetterSqlite3.Database | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -41,20 +46,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   record(event: AuditRecord): void {
-    this.queue.push(
-      this.events.create({
-        userId: null,
-        clientId: null,
-        upstreamSlug: null,
-        mcpMethod: null,
-        status: null,
-        durationMs: null,
-        ip: null,
-        detail: null,
-        ...event,
-        at: Date.now(),
-      }),
-    );
+    this.queue.push({ ...event, at: Date.now() });
     if (this.queue.length >= FLUSH_AT_ROWS) void this.flush();
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
   }
@@ -67,15 +59,47 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     }
     const batch = this.queue;
     this.queue = [];
-    this.flushing = this.flushing.then(async () => {
+    this.flushing = this.flushing.then(() => {
       if (!batch.length) return;
       try {
-        await this.events.insert(batch as any[]);
+        this.insertBatch(batch);
       } catch (err) {
         this.logger.error(`could not write ${batch.length} audit rows (${[...new Set(batch.map((e) => e.type))].join(", ")}): ${(err as Error).message}`);
       }
     });
     return this.flushing;
+  }
+
+  /**
+   * One prepared statement in one synchronous transaction: the proxy records a row per
+   * MCP request, and TypeORM's insert builder costs far more CPU per row than SQLite does.
+   */
+  private insertBatch(batch: QueuedEvent[]): void {
+    const db = (this.events.manager.connection.driver as any).databaseConnection as BetterSqlite3.Database;
+    if (!this.insert || this.insertDb !== db) {
+      this.insertDb = db;
+      this.insert = db.prepare(
+        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+    }
+    const insert = this.insert;
+    db.transaction((rows: QueuedEvent[]) => {
+      for (const e of rows) {
+        insert.run(
+          e.at,
+          e.type,
+          e.outcome,
+          e.userId ?? null,
+          e.clientId ?? null,
+          e.upstreamSlug ?? null,
+          e.mcpMethod ?? null,
+          e.status ?? null,
+          e.durationMs ?? null,
+          e.ip ?? null,
+          e.detail ? JSON.stringify(e.detail) : null,
+        );
+      }
+    })(batch);
   }
 
   async list(filter: { type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
