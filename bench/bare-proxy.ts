@@ -23,7 +23,13 @@ if (!target) {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
-const proxy = createProxyMiddleware({ target, changeOrigin: true, agent });
+const proxy = createProxyMiddleware({
+  target,
+  changeOrigin: true,
+  agent,
+  // Only adds a log line; http-proxy-middleware's default error response (502/504) still applies.
+  on: { error: (err) => process.stderr.write(`bare-proxy: proxy error ${(err as NodeJS.ErrnoException).code ?? err.message}\n`) },
+});
 
 const server = http.createServer((req, res) => {
   void proxy(req, res, () => {

@@ -13,9 +13,12 @@ if (file) {
   const session = new inspector.Session();
   session.connect();
   let running = false;
+  let memory = null;
   process.on('SIGUSR2', () => {
     if (!running) {
       running = true;
+      // Where the idle RSS goes, taken right before profiling starts (the process is idle then).
+      memory = memorySnapshot();
       session.post('Profiler.enable', () =>
         session.post('Profiler.setSamplingInterval', { interval: 200 }, () => session.post('Profiler.start')),
       );
@@ -24,7 +27,26 @@ if (file) {
     running = false;
     session.post('Profiler.stop', (err, res) => {
       if (!err) fs.writeFileSync(file, JSON.stringify(res.profile));
+      fs.writeFileSync(file + '.mem.json', JSON.stringify(memory));
       fs.writeFileSync(file + '.done', err ? String(err) : 'ok');
     });
   });
+}
+
+function memorySnapshot() {
+  const v8 = require('node:v8');
+  const mu = process.memoryUsage();
+  const modulesByPackage = {};
+  for (const f of Object.keys(require.cache)) {
+    const i = f.lastIndexOf('/node_modules/');
+    let pkg = '(app)';
+    if (i >= 0) {
+      const rest = f.slice(i + 14).split('/');
+      pkg = rest[0].startsWith('@') ? rest[0] + '/' + rest[1] : rest[0];
+    }
+    modulesByPackage[pkg] = (modulesByPackage[pkg] || 0) + 1;
+  }
+  const spaces = {};
+  for (const s of v8.getHeapSpaceStatistics()) spaces[s.space_name] = s.space_used_size;
+  return { memoryUsage: mu, heapSpacesUsed: spaces, modules: Object.keys(require.cache).length, modulesByPackage };
 }

@@ -28,7 +28,7 @@ const CFG = {
   warmupCalls: 400,
   latencyRounds: 4,
   latencyPerRound: 500, // per target per round → 2,000 calls per target
-  throughputRounds: 2,
+  throughputRounds: 3,
   throughputDurationS: 3,
   concurrency: [16, 64],
   sseRounds: 5,
@@ -189,6 +189,20 @@ async function runTokenValidation(child: Child): Promise<TokenValidation> {
   return parsed;
 }
 
+/** CPU time (user + system, all threads) of a process in ms, from /proc/<pid>/stat (10 ms resolution). */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
 const mib = (kib: number) => kib / 1024;
 const mb = (kib: number) => (kib * 1024) / 1e6;
 
@@ -201,7 +215,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   let sampler: RssSampler | undefined;
   try {
-    log(`starting upstream fixture (stateless), bare proxy, gateway and token-validation processes${PROFILE ? ' [CPU profiling ON]' : ''}`);
+    log(`starting upstream fixture (session mode), bare proxy, gateway and token-validation processes${PROFILE ? ' [CPU profiling ON]' : ''}`);
     const upstream = await startUpstream(tmp);
     const tvPromise = startTokenValidation(tmp, upstream.url);
     tvPromise.catch(() => undefined);
@@ -283,11 +297,21 @@ async function main(): Promise<void> {
     log(`throughput: ${CFG.concurrency.join(' and ')} clients, ${CFG.throughputRounds} rounds x ${CFG.throughputDurationS} s per target`);
     const thrRuns: Record<number, PerTarget<CannonResult[]>> = {};
     for (const c of CFG.concurrency) thrRuns[c] = perTarget(() => []);
+    // CPU used per call by each process in the path, over all throughput runs of that target.
+    const cpu = perTarget(() => ({ proxyMs: 0, upstreamMs: 0, clientMs: 0, calls: 0 }));
+    const proxyPid: PerTarget<number | null> = { direct: null, bare: bare.child.pid, gateway: gateway.child.pid };
     await phase(async () => {
       for (let r = 0; r < CFG.throughputRounds; r++) {
         for (const [ci, c] of CFG.concurrency.entries()) {
           for (const t of rotated(order, r + ci)) {
+            const pid = proxyPid[t.key];
+            const before = { proxy: pid ? cpuMs(pid) : 0, upstream: cpuMs(upstream.child.pid), client: process.cpuUsage() };
             const res = await cannon(t, token, { connections: c, durationS: CFG.throughputDurationS, keepLatencies: true });
+            const clientUse = process.cpuUsage(before.client);
+            cpu[t.key].proxyMs += pid ? cpuMs(pid) - before.proxy : 0;
+            cpu[t.key].upstreamMs += cpuMs(upstream.child.pid) - before.upstream;
+            cpu[t.key].clientMs += (clientUse.user + clientUse.system) / 1000;
+            cpu[t.key].calls += res.requests;
             check(`throughput ${c} clients ${t.label} round ${r + 1}`, res);
             thrRuns[c][t.key].push(res);
           }
@@ -391,6 +415,9 @@ async function main(): Promise<void> {
     const perCallGrowthKiB = (k: 'bare' | 'gateway') =>
       hwmWorks ? summarize(bigGrowth[k]) : ({ p50: bigSeqRss[k].growthKiB, max: bigSeqRss[k].growthKiB } as Summary);
     const growth = { bare: perCallGrowthKiB('bare'), gateway: perCallGrowthKiB('gateway') };
+    // Logged by bench/bare-proxy.ts; includes resets around autocannon's abrupt end of duration runs.
+    const bareErrors = [...bare.child.tail().matchAll(/bare-proxy: proxy error (\S+)/g)].map((m) => m[1]);
+    if (bareErrors.length) problems.push(`bare proxy logged ${bareErrors.length} upstream error(s) (not necessarily seen by a client): ${[...new Set(bareErrors)].join(', ')}`);
     const runtimeS = (performance.now() - T0) / 1000;
     log('done; stopping processes');
     await stopAll();
@@ -405,6 +432,9 @@ async function main(): Promise<void> {
       row('tools/call latency p99', 'ms', perTarget((k) => latency[k].p99), 3),
       ...CFG.concurrency.map((c) => row(`throughput, ${c} clients`, 'calls/s', perTarget((k) => throughput[c][k].callsPerS), 0)),
       ...CFG.concurrency.map((c) => row(`  latency p99 at ${c} clients`, 'ms', perTarget((k) => throughput[c][k].latency.p99), 2)),
+      row('CPU per call under load: proxy', 'µs', perTarget((k) => (k === 'direct' ? NA : (1000 * cpu[k].proxyMs) / cpu[k].calls)), 0),
+      row('CPU per call under load: upstream', 'µs', perTarget((k) => (1000 * cpu[k].upstreamMs) / cpu[k].calls), 0),
+      row('CPU per call under load: load generator', 'µs', perTarget((k) => (1000 * cpu[k].clientMs) / cpu[k].calls), 0),
       row('SSE time to first event (p50)', 'ms', perTarget((k) => median(sse[k].first)), 3),
       row(`SSE total, ${CFG.sseNotifications} notifications (p50)`, 'ms', perTarget((k) => median(sse[k].total)), 2),
       row('1 MiB result time (p50)', 'ms', perTarget((k) => median(bigMs[k])), 2),
@@ -460,6 +490,7 @@ async function main(): Promise<void> {
       out.push('');
       out.push('CPU profiles (latency + throughput phases; .cpuprofile files in bench/results/)');
       for (const [name, s] of Object.entries(profiles)) out.push(formatProfile(name, s));
+      for (const [name, m] of Object.entries(memorySnapshots)) out.push(formatMemory(name, m));
     }
     out.push('');
     out.push(`OAuth flow ${oauthMs.toFixed(0)} ms; gateway ready ${gateway.startMs.toFixed(0)} ms after spawn; total ${runtimeS.toFixed(1)} s. JSON: bench/results/latest.json`);
@@ -499,10 +530,12 @@ async function main(): Promise<void> {
           bigSequentialWindow: bigSeqRss,
           bigConcurrentWindow: bigConcRss,
         },
+        cpuUnderLoad: perTarget((k) => roundAll(cpu[k])),
         tokenValidation: roundAll(tv as unknown as Record<string, number>),
         oauthMs: round(oauthMs, 0),
         gatewayStartMs: round(gateway.startMs, 0),
         profiles: PROFILE ? profiles : undefined,
+        memoryAtIdle: PROFILE ? memorySnapshots : undefined,
       },
       problems,
     };
@@ -512,6 +545,23 @@ async function main(): Promise<void> {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** process.memoryUsage() etc. of the profiled processes at idle (written by bench/profile-hook.js). */
+const memorySnapshots: Record<string, any> = {};
+
+function formatMemory(name: string, m: any): string {
+  const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+  const mu = m.memoryUsage;
+  const top = Object.entries(m.modulesByPackage as Record<string, number>)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([p, n]) => `${p} ${n}`)
+    .join(', ');
+  return (
+    `${name} at idle: rss ${MB(mu.rss)}, V8 heap used ${MB(mu.heapUsed)} of ${MB(mu.heapTotal)}, external ${MB(mu.external)} ` +
+    `(array buffers ${MB(mu.arrayBuffers)}); ${m.modules} modules loaded (${top})`
+  );
 }
 
 async function collectProfiles(): Promise<Record<string, ProfileSummary>> {
@@ -525,6 +575,7 @@ async function collectProfiles(): Promise<Record<string, ProfileSummary>> {
     }
     rmSync(file + '.done', { force: true });
     out[name] = summarizeProfile(file, 15);
+    if (existsSync(file + '.mem.json')) memorySnapshots[name] = JSON.parse(readFileSync(file + '.mem.json', 'utf8'));
   }
   return out;
 }

@@ -6,7 +6,8 @@ import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { CorsPolicy } from './common/cors';
 import { LoadedConfig } from './config/config.loader';
-import { McpProxyService } from './proxy/mcp-proxy.service';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isMcpPath, McpProxyService } from './proxy/mcp-proxy.service';
 
 const BODY_LIMIT = '64kb';
 /** Endpoints a browser-based MCP client (e.g. MCP Inspector) calls cross-origin. */
@@ -19,7 +20,7 @@ const CORS_PATHS = /^\/(register|token|revoke|introspect)\/?$/;
 export function installHttpPipeline(app: NestExpressApplication, config: LoadedConfig): { close(): Promise<void> } {
   app.set('trust proxy', config.server.trust_proxy);
   app.disable('x-powered-by');
-  app.use('/mcp', app.get(McpProxyService).handle);
+  routeMcpAroundExpress(app);
 
   // Loaded only when enabled: the MCP SDK is large, and a gateway without the demo needs none of it.
   const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
@@ -43,6 +44,22 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   const webRoot = existsSync(webDist) ? webDist : join(process.cwd(), 'dist', 'web');
   app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true }));
   return { close: async () => demo?.close() };
+}
+
+/**
+ * /mcp requests go from node:http straight to the proxy: Express never sees them, so no
+ * router, body parser, helmet or compression touches a proxied stream, and the hot path
+ * skips Express's per-request work. Everything else goes to the Nest (Express) app.
+ */
+function routeMcpAroundExpress(app: NestExpressApplication): void {
+  const server = app.getHttpServer() as Server;
+  const proxy = app.get(McpProxyService).handle;
+  const expressListeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (isMcpPath(req.url)) return proxy(req, res);
+    for (const listener of expressListeners) listener(req, res);
+  });
 }
 
 function loopbackOnly(req: Request, res: Response, next: NextFunction): void {

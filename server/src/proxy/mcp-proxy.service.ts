@@ -34,7 +34,9 @@ interface ProxyContext {
 const MAX_CHECKED_BODY = 4 * 1024 * 1024;
 
 const METHODS = 'GET, POST, DELETE, OPTIONS';
-const SLUG_PATH = /^\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
+const SLUG_PATH = /^\/mcp\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
+/** The proxy's own paths: /mcp and everything below it. */
+export const isMcpPath = (url: string | undefined) => !!url && (url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?'));
 /** Never forwarded upstream: the client's gateway credentials and browser state. */
 const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 /** Never forwarded downstream: the upstream's own auth challenges and cookies. */
@@ -65,7 +67,7 @@ export class McpProxyService implements OnModuleDestroy {
     this.cors = new CorsPolicy(config.config.cors.allowed_origins);
   }
 
-  /** Express middleware mounted at /mcp, ahead of any body parser. */
+  /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
   readonly handle = (req: ProxiedRequest, res: http.ServerResponse): void => {
     void this.route(req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, jsonRpcError(-32603, 'gateway error'));
