@@ -98,6 +98,9 @@ async function startBareProxy(tmp: string, upstreamUrl: string): Promise<{ child
   return { child, url: base + new URL(upstreamUrl).pathname };
 }
 
+/** Kept in step with package.json "start:prod" and the Dockerfile's CMD. */
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 async function startGateway(tmp: string, upstreamUrl: string): Promise<{ child: Child; base: string; url: string; startMs: number }> {
   const main = join(ROOT, 'dist', 'server', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} not found: run "npm run build:server" first (npm run bench does)`);
@@ -115,7 +118,8 @@ async function startGateway(tmp: string, upstreamUrl: string): Promise<{ child: 
   );
   const prof = profileArgs('gateway', RESULTS_DIR);
   const t = performance.now();
-  const child = spawnChild('gateway', [...prof.args, main], {
+  // The same Node flags as `npm run start:prod` and the Docker image.
+  const child = spawnChild('gateway', [...prof.args, ...GATEWAY_NODE_FLAGS, main], {
     cwd: ROOT,
     logFile: join(tmp, 'gateway.log'),
     env: {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createProxyMiddleware, RequestHandler } from 'http-proxy-middleware';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
@@ -49,6 +49,7 @@ const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-con
  */
 @Injectable()
 export class McpProxyService implements OnModuleDestroy {
+  private readonly logger = new Logger('Proxy');
   private readonly cors: CorsPolicy;
   private readonly proxies = new Map<string, RequestHandler>();
   private readonly inFlight = new Set<http.ServerResponse>();
@@ -69,7 +70,8 @@ export class McpProxyService implements OnModuleDestroy {
 
   /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
   readonly handle = (req: ProxiedRequest, res: http.ServerResponse): void => {
-    void this.route(req, res).catch(() => {
+    void this.route(req, res).catch((err: Error) => {
+      this.logger.error(`proxy failure on ${req.method} ${req.url?.split('?')[0]}: ${err.message}`);
       if (!res.headersSent) sendJson(res, 500, jsonRpcError(-32603, 'gateway error'));
       else res.destroy();
     });
