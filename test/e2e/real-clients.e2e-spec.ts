@@ -232,7 +232,9 @@ describe('clients as they really are', () => {
       expect(seen['mcp-method']).toBe('initialize');
       expect(seen['mcp-name']).toBe('none');
       expect(seen['mcp-protocol-version']).toBe('2026-07-28');
-      if (res.headers.get('content-type')?.startsWith('text/event-stream')) expect(res.headers.get('x-accel-buffering')).toBe('no');
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(res.headers.get('x-accel-buffering')).toBe('no');
+      expect(res.headers.get('content-encoding')).toBeNull();
 
       const sessionId = res.headers.get('mcp-session-id')!;
       const abort = new AbortController();
