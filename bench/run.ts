@@ -112,7 +112,7 @@ async function startGateway(tmp: string, upstreamUrl: string): Promise<{ child: 
   writeFileSync(
     configFile,
     JSON.stringify({
-      rate_limit: { oauth_per_minute: 100_000, login_per_minute: 100_000 },
+      rate_limit: { oauth_per_minute: 100_000, login_per_minute: 100_000, mcp_per_minute: 0 },
       upstreams: [{ slug: 'bench', url: upstreamUrl, auth: { mode: 'headers', headers: { 'X-Api-Key': 'test' } } }],
     }),
   );

@@ -30,7 +30,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   const raw = {
     ...opts.config,
     server: { host: '127.0.0.1', port: opts.port ?? 0, data_dir: dataDir, ...(opts.config?.server ?? {}) },
-    rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, ...(opts.config?.rate_limit ?? {}) },
+    rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0, ...(opts.config?.rate_limit ?? {}) },
   };
   const env = { GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password };
   // The issuer URL must carry the real port, which is only known after listening:

@@ -244,6 +244,11 @@ export class RateLimitConfig {
   @Min(1)
   oauth_per_minute = 120;
 
+  /** MCP requests per minute per user and upstream at the proxy (bursts up to the same number); 0 = no limit. */
+  @IsInt()
+  @Min(0)
+  mcp_per_minute = 1200;
+
   /** Login attempts per minute per client IP. */
   @IsInt()
   @Min(1)

@@ -15,6 +15,7 @@ import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
 import { sniffMcpMethod } from './mcp-method';
 import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-body';
+import { RateLimiter } from './rate-limiter';
 import { requiredScope } from './required-scope';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext; originalUrl?: string };
@@ -53,6 +54,7 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly cors: CorsPolicy;
   private readonly proxies = new Map<string, RequestHandler>();
   private readonly inFlight = new Set<http.ServerResponse>();
+  private readonly limiter: RateLimiter;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
 
@@ -66,6 +68,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly config: ConfigService,
   ) {
     this.cors = new CorsPolicy(config.config.cors.allowed_origins);
+    this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
   }
 
   /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
@@ -114,6 +117,11 @@ export class McpProxyService implements OnModuleDestroy {
 
     const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
     req.gatehouse = ctx;
+    const retryAfter = this.limiter.take(`${token.userId}:${upstream.slug}`);
+    if (retryAfter) {
+      sendJson(res, 429, jsonRpcError(-32004, 'too many requests; slow down'), { 'Retry-After': String(retryAfter) });
+      return this.recordRequest(req, res, ctx, 'rate.limit');
+    }
     if (!(await this.policy.allows(upstream, token.userId))) {
       sendJson(res, 403, jsonRpcError(-32003, `you are not allowed to use ${upstream.name}`));
       return this.recordRequest(req, res, ctx, 'policy.deny');
