@@ -3,7 +3,8 @@ import type { Request, Response } from 'express';
 import { LoginSessionService, SESSION_COOKIE } from '../../identity/login-session.service';
 import { safeReturnTo } from '../../identity/return-to';
 import { errorPage } from '../../oauth/authorize.views';
-import { UpstreamOAuthService, UpstreamSignInError } from './upstream-oauth.service';
+import { UpstreamSignInError } from './upstream-oauth.errors';
+import { UpstreamOAuthService } from './upstream-oauth.service';
 
 /**
  * Where upstream authorization servers send the browser back after the user signed in there

@@ -1,0 +1,190 @@
+import { Logger } from '@nestjs/common';
+import { AuditService } from '../../audit/audit.service';
+import { ConfigService } from '../../config/config.service';
+import { VaultOwner, VaultService } from '../../vault/vault.service';
+import { Upstream } from '../upstream';
+import { PerUpstreamCache } from './per-upstream-cache';
+import { AuthServerEndpoints } from './upstream-as-discovery';
+import { httpRequest, parseJson } from './upstream-http';
+import { REFRESH_MARGIN_MS } from './upstream-token-store';
+
+/** The gateway's own redirect URI at every upstream authorization server: PUBLIC_URL + this. */
+export const UPSTREAM_CALLBACK_PATH = '/oauth/upstream/callback';
+
+/** Vault purposes, owner {type:'upstream', id: slug}. */
+export const CLIENT_SECRET_PURPOSE = 'oauth_client_secret';
+export const REGISTRATION_PURPOSE = 'oauth_registration';
+
+type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string | null;
+  authMethod: AuthMethod;
+  /** True when obtained by dynamic registration (forgotten when the AS no longer knows it). */
+  registered: boolean;
+}
+
+/** The RFC 7591 registration kept in the vault so restarts reuse it. */
+interface StoredRegistration {
+  client_id: string;
+  client_secret?: string | null;
+  client_secret_expires_at?: number | null;
+  token_endpoint_auth_method: AuthMethod;
+  registration_endpoint: string;
+  redirect_uri: string;
+}
+
+export function upstreamRedirectUri(config: ConfigService): string {
+  return `${config.publicUrl}${UPSTREAM_CALLBACK_PATH}`;
+}
+
+/**
+ * The gateway as a client of each upstream's authorization server (cached in memory): the configured
+ * client_id (+ secret from the vault), else an RFC 7591 registration, stored in the vault so restarts
+ * reuse it.
+ */
+export class UpstreamClients {
+  private readonly logger = new Logger('UpstreamOAuth');
+  private readonly cache = new PerUpstreamCache<OAuthClient>();
+
+  constructor(
+    private readonly vault: VaultService,
+    private readonly audit: AuditService,
+    private readonly config: ConfigService,
+  ) {}
+
+  client(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
+    const fingerprint = JSON.stringify([upstream.oauth, endpoints.registrationEndpoint, endpoints.authMethods, upstreamRedirectUri(this.config)]);
+    return this.cache.get(upstream.slug, fingerprint, () => this.resolve(upstream, endpoints));
+  }
+
+  forget(slug: string): void {
+    this.cache.delete(slug);
+  }
+
+  /** The AS no longer knows our registered client: register afresh at the next sign-in. */
+  async dropRegistration(upstream: Upstream): Promise<void> {
+    this.cache.delete(upstream.slug);
+    await this.vault.delete(upstreamOwner(upstream), REGISTRATION_PURPOSE);
+  }
+
+  private async resolve(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
+    if (upstream.oauth?.clientId) return this.configured(upstream, upstream.oauth.clientId, endpoints.authMethods);
+    const registrationEndpoint = endpoints.registrationEndpoint;
+    if (!registrationEndpoint) {
+      throw new Error('the authorization server offers no dynamic client registration (RFC 7591); configure auth.oauth.client_id');
+    }
+    const stored = await this.vault.getJson<StoredRegistration>(upstreamOwner(upstream), REGISTRATION_PURPOSE);
+    if (stored && isReusable(stored, registrationEndpoint, upstreamRedirectUri(this.config))) {
+      return { clientId: stored.client_id, clientSecret: stored.client_secret ?? null, authMethod: stored.token_endpoint_auth_method, registered: true };
+    }
+    return this.register(upstream, registrationEndpoint, endpoints.authMethods);
+  }
+
+  /** The configured client_id, with its secret from the vault when it has one (Basic unless the AS takes only POST). */
+  private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<OAuthClient> {
+    const hasSecret = upstream.oauth?.hasClientSecret;
+    const secret = hasSecret ? await this.vault.get(upstreamOwner(upstream), CLIENT_SECRET_PURPOSE) : null;
+    if (hasSecret && secret === null) throw new Error('the configured client secret is missing from the vault');
+    let authMethod: AuthMethod = 'none';
+    if (secret !== null) {
+      authMethod = supported && !supported.includes('client_secret_basic') && supported.includes('client_secret_post') ? 'client_secret_post' : 'client_secret_basic';
+    }
+    return { clientId, clientSecret: secret, authMethod, registered: false };
+  }
+
+  /** RFC 7591 dynamic client registration; the result is kept in the vault. */
+  private async register(upstream: Upstream, registrationEndpoint: string, supported: string[] | null): Promise<OAuthClient> {
+    const redirectUri = upstreamRedirectUri(this.config);
+    const wanted = preferredAuthMethod(supported);
+    const request: Record<string, unknown> = {
+      client_name: 'Gatehouse',
+      client_uri: this.config.publicUrl,
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: wanted,
+    };
+    const scopes = upstream.oauth?.scopes ?? [];
+    if (scopes.length) request.scope = scopes.join(' ');
+    const res = await httpRequest(registrationEndpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(request),
+    });
+    const json = parseJson(res.text);
+    if (res.status !== 201 && res.status !== 200) {
+      const why = json && typeof json.error === 'string' ? `${json.error}${typeof json.error_description === 'string' ? `: ${json.error_description}` : ''}` : `HTTP ${res.status}`;
+      throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${why.slice(0, 200)})`);
+    }
+    if (!json || typeof json.client_id !== 'string' || !json.client_id) {
+      throw new Error(`dynamic client registration at ${registrationEndpoint} returned no client_id`);
+    }
+    const secret = typeof json.client_secret === 'string' && json.client_secret ? json.client_secret : null;
+    const method = grantedAuthMethod(json.token_endpoint_auth_method, wanted, secret);
+    const registration: StoredRegistration = {
+      client_id: json.client_id,
+      client_secret: secret,
+      client_secret_expires_at: typeof json.client_secret_expires_at === 'number' ? json.client_secret_expires_at : null,
+      token_endpoint_auth_method: method,
+      registration_endpoint: registrationEndpoint,
+      redirect_uri: redirectUri,
+    };
+    await this.vault.put(upstreamOwner(upstream), REGISTRATION_PURPOSE, registration);
+    this.audit.record({
+      type: 'upstream.client_registration',
+      outcome: 'success',
+      upstreamSlug: upstream.slug,
+      detail: { client_id: registration.client_id, token_endpoint_auth_method: method },
+    });
+    this.logger.log(`registered as client ${registration.client_id} at ${registrationEndpoint} for upstream ${upstream.slug}`);
+    return { clientId: registration.client_id, clientSecret: secret, authMethod: method, registered: true };
+  }
+}
+
+/** How the client authenticates at the token endpoint: HTTP Basic, or its client_id (and secret) in the form body. */
+export function authenticateClient(client: OAuthClient, headers: Record<string, string>, body: URLSearchParams): void {
+  if (client.authMethod === 'client_secret_basic' && client.clientSecret !== null) {
+    headers.Authorization = `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`;
+  } else {
+    body.set('client_id', client.clientId);
+    if (client.authMethod === 'client_secret_post' && client.clientSecret !== null) body.set('client_secret', client.clientSecret);
+  }
+}
+
+/** A stored registration serves while it is for the same endpoint and redirect URI and its secret is not about to expire. */
+function isReusable(stored: StoredRegistration, registrationEndpoint: string, redirectUri: string): boolean {
+  return (
+    stored.registration_endpoint === registrationEndpoint &&
+    stored.redirect_uri === redirectUri &&
+    !(stored.client_secret_expires_at && stored.client_secret_expires_at * 1000 <= Date.now() + REFRESH_MARGIN_MS)
+  );
+}
+
+/** What to ask for at registration: a public client when the AS allows it (or does not say). */
+function preferredAuthMethod(supported: string[] | null): AuthMethod {
+  if (!supported || supported.includes('none')) return 'none';
+  return supported.includes('client_secret_basic') ? 'client_secret_basic' : 'client_secret_post';
+}
+
+/** What the AS granted, made consistent with whether it issued a secret. */
+function grantedAuthMethod(answered: unknown, wanted: AuthMethod, secret: string | null): AuthMethod {
+  let method: AuthMethod = isAuthMethod(answered) ? answered : wanted;
+  if (method !== 'none' && !secret) method = 'none';
+  if (method === 'none' && secret) method = 'client_secret_basic';
+  return method;
+}
+
+function isAuthMethod(value: unknown): value is AuthMethod {
+  return value === 'none' || value === 'client_secret_basic' || value === 'client_secret_post';
+}
+
+/** RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding. */
+function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+');
+}
+
+function upstreamOwner(upstream: Upstream): VaultOwner {
+  return { type: 'upstream', id: upstream.slug };
+}
