@@ -35,13 +35,15 @@ describe('rate limits', () => {
   });
 
   it('limits login attempts per address', async () => {
-    const statuses: number[] = [];
+    const answers = [];
     for (let i = 0; i < 4; i++) {
       const browser = new TestBrowser();
       const page = await browser.get(`${gw.config.publicUrl}/login`);
-      statuses.push((await browser.submit(page, { email: ADMIN.email, password: 'wrong password' })).status);
+      answers.push(await browser.submit(page, { email: ADMIN.email, password: 'wrong password' }));
     }
-    expect(statuses.slice(0, 2)).toEqual([401, 401]);
-    expect(statuses[3]).toBe(429);
+    expect(answers.slice(0, 2).map((a) => a.status)).toEqual([401, 401]);
+    expect(answers[3].status).toBe(429);
+    expect(answers[3].headers.get('content-type')).toContain('text/html');
+    expect(answers[3].body).toContain('Too many attempts');
   });
 });

@@ -1,4 +1,5 @@
-import { Controller, Get, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
@@ -10,6 +11,7 @@ import { safeReturnTo } from './return-to';
 import { User } from './user.entity';
 
 @Controller()
+@UseFilters(BrowserThrottleFilter)
 export class LoginController {
   constructor(
     private readonly sessions: LoginSessionService,

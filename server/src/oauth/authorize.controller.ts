@@ -1,4 +1,5 @@
-import { Controller, Get, Logger, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Logger, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
@@ -36,6 +37,7 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  * consent, with the user's own credentials for mode "user_credentials" → code.
  */
 @Controller('authorize')
+@UseFilters(BrowserThrottleFilter)
 export class AuthorizeController {
   private readonly logger = new Logger('Authorize');
 
