@@ -18,7 +18,7 @@ import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-bo
 import { RateLimiter } from './rate-limiter';
 import { requiredScope } from './required-scope';
 
-type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext; originalUrl?: string };
+type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext };
 
 interface ProxyContext {
   upstream: Upstream;
