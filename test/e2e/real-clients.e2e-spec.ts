@@ -10,7 +10,9 @@ import { authorizeUrl, call, mcpPost, obtainCode, pkce, register, registerPublic
 
 /** A loopback stand-in for a client's published metadata document. */
 async function serveDocuments(docs: Record<string, (origin: string) => unknown>) {
+  const hits: Record<string, number> = {};
   const server = http.createServer((req, res) => {
+    hits[req.url ?? ''] = (hits[req.url ?? ''] ?? 0) + 1;
     const make = docs[req.url ?? ''];
     if (!make) return void res.writeHead(404).end();
     const body = JSON.stringify(make(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
@@ -18,7 +20,7 @@ async function serveDocuments(docs: Record<string, (origin: string) => unknown>)
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { origin, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { origin, hits, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 describe('clients as they really are', () => {
@@ -71,6 +73,8 @@ describe('clients as they really are', () => {
       expect((await mcpPost(gw.mcpUrl('u'), tokens.json.access_token)).status).toBe(200);
       const refreshed = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: tokens.json.refresh_token, client_id: clientId });
       expect(refreshed.status).toBe(200);
+      // Authorize, token and refresh all used the document fetched once (Cache-Control: max-age=300).
+      expect(docs.hits['/good.json']).toBe(1);
     });
 
     it.each([
