@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
@@ -256,6 +258,28 @@ describe('bad inputs get their exact spec error, never a 500', () => {
     it('a disallowed Origin → 403', async () => {
       const res = await mcpPost(gw.mcpUrl('a'), tokenForA, undefined, { Origin: 'https://evil.example' });
       expect(res.status).toBe(403);
+    });
+
+    it('an upstream that does not answer within its timeout → 504 with a JSON-RPC error', async () => {
+      const silent = http.createServer(() => undefined);
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      const port = (silent.address() as AddressInfo).port;
+      const slow = await startTestGateway({ config: { upstreams: [{ slug: 's', url: `http://127.0.0.1:${port}/mcp`, timeout: 1 }] } });
+      try {
+        const sbase = slow.config.publicUrl;
+        const c = await registerPublicClient(sbase, REDIRECT);
+        const { verifier, challenge } = pkce();
+        const code = await obtainCode(sbase, new TestBrowser(), ADMIN, { clientId: c.client_id, redirectUri: REDIRECT, challenge });
+        const t = await tokenRequest(sbase, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: c.client_id });
+        const res = await mcpPost(slow.mcpUrl('s'), t.json.access_token);
+        expect(res.status).toBe(504);
+        expect(res.json).toMatchObject({ jsonrpc: '2.0', error: { message: expect.stringContaining('timed out') }, id: 1 });
+      } finally {
+        await slow.close();
+        slow.cleanup();
+        silent.closeAllConnections();
+        silent.close();
+      }
     });
 
     it('an upstream that is down → 502 with a JSON-RPC error, not a hang', async () => {
