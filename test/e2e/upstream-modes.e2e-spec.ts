@@ -164,6 +164,20 @@ describe('upstream registry, auth modes and allow-lists', () => {
     });
   });
 
+  it('a disabled user is refused at the proxy at once, token or not', async () => {
+    const dave = { email: 'dave@example.test', password: 'dave password 000' };
+    const users = gw.app.get(UsersService);
+    const created = await users.create(dave);
+    const { client, provider } = await connectWithOAuth(gw.mcpUrl('static'), dave);
+    await client.close();
+    expect((await mcpPost(gw.mcpUrl('static'), provider.tokens()!.access_token)).status).toBe(200);
+    await users.setDisabled(created.id, true);
+    expect((await mcpPost(gw.mcpUrl('static'), provider.tokens()!.access_token)).status).toBe(403);
+    const browser = new TestBrowser();
+    const login = await browser.submit(await browser.get(`${gw.config.publicUrl}/login`), dave);
+    expect(login.status).toBe(401);
+  });
+
   it('an unknown or disabled slug → 404 JSON', async () => {
     await gw.app.get(UpstreamsService).setEnabled('restricted', false);
     const res = await mcpPost(gw.mcpUrl('restricted'), 'whatever');
