@@ -77,42 +77,10 @@ export function spawnChild(name: string, args: string[], opts: SpawnOptions = {}
   return child;
 }
 
-/** Waits for the first stdout line that is a JSON object with a `url`. */
-export function waitForJsonUrl(child: Child, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => fail(new Error(`${child.name} did not print its URL within ${timeoutMs} ms:\n${child.tail()}`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        try {
-          const parsed = JSON.parse(line);
-          if (parsed && typeof parsed.url === 'string') {
-            cleanup();
-            resolve(parsed.url);
-            return;
-          }
-        } catch {
-          /* not our line */
-        }
-      }
-    };
-    const onExit = () => fail(new Error(`${child.name} exited before printing its URL:\n${child.tail()}`));
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.proc.stdout!.off('data', onData);
-      child.proc.off('exit', onExit);
-    };
-    const fail = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    child.proc.stdout!.on('data', onData);
-    child.proc.once('exit', onExit);
-  });
+/** Waits for the first stdout line that is a JSON object with a `url` (what the fixtures print). */
+export async function waitForJsonUrl(child: Child, timeoutMs = 30_000): Promise<string> {
+  const line = await waitForLine(child, /^\s*\{.*"url"\s*:\s*"[^"]+"/, timeoutMs);
+  return JSON.parse(line).url as string;
 }
 
 /** Waits for a stdout line matching `re`; resolves with the line. */
