@@ -200,6 +200,20 @@ describe('bad inputs get their exact spec error, never a 500', () => {
       expect(refresh.json.error).toBe('invalid_grant');
     });
 
+    it('redirect_uri may be left out at both steps only by a client with a single registered URI', async () => {
+      const { verifier, challenge } = pkce();
+      const browser = new TestBrowser();
+      const url = authorizeUrl(base, { response_type: 'code', client_id: client.client_id, code_challenge: challenge, code_challenge_method: 'S256', resource: `${base}/mcp/a` });
+      const result = await authorizeInBrowser(browser, url, ADMIN, { redirectUri: REDIRECT });
+      const ok = await exchange({ code: result.code, code_verifier: verifier, redirect_uri: undefined });
+      expect(ok.status).toBe(200);
+
+      const two = await registerPublicClient(base, REDIRECT, { redirect_uris: [REDIRECT, 'http://127.0.0.1:7777/second'] });
+      const missing = await call(authorizeUrl(base, { response_type: 'code', client_id: two.client_id, code_challenge: challenge, code_challenge_method: 'S256' }));
+      expect(missing.status).toBe(400);
+      expect(missing.text).toContain('no redirect_uri');
+    });
+
     it('a code issued to one client cannot be redeemed by another', async () => {
       const c = await freshCode();
       const other = await registerPublicClient(base, REDIRECT);

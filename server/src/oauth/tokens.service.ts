@@ -84,8 +84,11 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       throw new InvalidGrant('authorization code was already used');
     }
     if (row.expiresAt <= Date.now()) throw new InvalidGrant('authorization code has expired');
-    if (params.redirect_uri === undefined) throw new InvalidRequest('redirect_uri is required');
-    if (params.redirect_uri !== row.redirectUri) {
+    // OAuth 2.1 §4.1.3: required when the authorization request carried it. /authorize lets a client
+    // with a single registered redirect URI omit it, so omission is accepted for exactly that URI.
+    const omittedForSingleUri = params.redirect_uri === undefined && client.redirectUris.length === 1 && client.redirectUris[0] === row.redirectUri;
+    if (params.redirect_uri === undefined && !omittedForSingleUri) throw new InvalidRequest('redirect_uri is required');
+    if (!omittedForSingleUri && params.redirect_uri !== row.redirectUri) {
       throw new InvalidGrant('redirect_uri does not match the authorization request');
     }
     const verifier = requireString(params, 'code_verifier');
