@@ -211,7 +211,7 @@ export class AuthorizeController {
         csrf: issueCsrfToken(req, res, this.config.secureCookies),
         clientName: valid.client.clientName,
         clientId: valid.client.clientId,
-        clientHost: /^https?:\/\//.test(valid.client.clientId) ? new URL(valid.client.clientId).host : null,
+        clientHost: this.clients.publisherHost(valid.client.clientId),
         redirectHost: new URL(valid.redirectUri).host,
         userEmail: user.email,
         upstream,

@@ -73,6 +73,11 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     return this.clients.findOneBy({ clientId });
   }
 
+  /** For a client identified by a metadata document URL: the host that published it; null for registered clients. */
+  publisherHost(clientId: string): string | null {
+    return this.metadataDocuments.isDocumentUrl(clientId) ? new URL(clientId).host : null;
+  }
+
   /** Deletes dynamically registered clients unused for the configured number of days, with their consents. */
   async purgeUnused(now = Date.now()): Promise<number> {
     const cutoff = now - this.config.config.registration.unused_client_days * DAY;
