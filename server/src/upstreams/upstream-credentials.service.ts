@@ -54,7 +54,8 @@ export class UpstreamCredentialsService {
   }
 
   async hasUserCredentials(upstream: Upstream, userId: string): Promise<boolean> {
-    return (await this.vault.get(userUpstreamOwner(userId, upstream.slug), USER_CREDENTIALS)) !== null;
+    // Existence only: list purposes rather than decrypt the value.
+    return (await this.vault.list(userUpstreamOwner(userId, upstream.slug))).includes(USER_CREDENTIALS);
   }
 
   /**
