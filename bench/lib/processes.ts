@@ -2,7 +2,7 @@
  * Child processes of the benchmark: each server runs in its own process on loopback.
  * Every child is registered so it is killed at the end, on error, on Ctrl-C and at exit.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, readFileSync, WriteStream } from 'node:fs';
 import net from 'node:net';
 
@@ -160,6 +160,22 @@ export function procMem(pid: number): { rssKiB: number; hwmKiB: number } {
   const rss = /VmRSS:\s+(\d+)/.exec(status);
   const hwm = /VmHWM:\s+(\d+)/.exec(status);
   return { rssKiB: rss ? Number(rss[1]) : NaN, hwmKiB: hwm ? Number(hwm[1]) : NaN };
+}
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system, all threads) of a process in ms, from /proc/<pid>/stat (10 ms resolution). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
 }
 
 /**
