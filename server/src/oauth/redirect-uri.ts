@@ -1,3 +1,4 @@
+const MAX_LENGTH = 2000;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 export function isLoopbackHost(hostname: string): boolean {
@@ -7,6 +8,7 @@ export function isLoopbackHost(hostname: string): boolean {
 /** Why a redirect URI cannot be registered, or null when it is acceptable. */
 export function redirectUriProblem(value: unknown): string | null {
   if (typeof value !== 'string' || !value) return 'must be a non-empty string';
+  if (value.length > MAX_LENGTH) return `must be at most ${MAX_LENGTH} characters`;
   let url: URL;
   try {
     url = new URL(value);
