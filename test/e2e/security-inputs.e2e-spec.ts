@@ -95,3 +95,27 @@ describe('input validation (security review)', () => {
     });
   });
 });
+
+describe('registration cap (RFC 6585 §4)', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ config: { registration: { max_per_source_per_hour: 2 } } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    gw?.cleanup();
+  });
+
+  it('answers 429 with Retry-After in seconds until the hour window frees a slot', async () => {
+    const body = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' };
+    for (let i = 0; i < 2; i++) expect((await register(gw.config.publicUrl, body)).status).toBe(201);
+    const capped = await register(gw.config.publicUrl, body);
+    expect(capped.status).toBe(429);
+    expect(capped.json.error).toBe('too_many_requests');
+    const retryAfter = capped.headers.get('retry-after');
+    expect(retryAfter).toMatch(/^\d+$/);
+    // The first registration was made moments ago: its slot frees close to an hour from now.
+    expect(Number(retryAfter)).toBeGreaterThan(3000);
+    expect(Number(retryAfter)).toBeLessThanOrEqual(3600);
+  });
+});
