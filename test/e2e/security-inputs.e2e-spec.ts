@@ -1,12 +1,26 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
-import { startTestGateway, TestGateway } from '../helpers/gateway';
-import { call, register } from '../helpers/raw-oauth';
+import { TestBrowser } from '../helpers/browser';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { authorizeUrl, call, pkce, register, registerPublicClient } from '../helpers/raw-oauth';
 
 const REDIRECT = 'http://127.0.0.1:7777/cb';
 const DEEP = 8000;
 
 function nested(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth);
+}
+
+/** A loopback stand-in for a client's published metadata document, naming itself as client_id. */
+async function serveMetadataDocument(redirectUris: string[]) {
+  const server = http.createServer((req, res) => {
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ client_id: `${origin}${req.url}`, redirect_uris: redirectUris, token_endpoint_auth_method: 'none' }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client.json`;
+  return { url, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 function postJson(url: string, text: string, contentType = 'application/json') {
@@ -20,13 +34,56 @@ describe('input validation (security review)', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    gw = await startTestGateway({ config: { upstreams: [{ slug: 'a', url: upstream.url }] } });
+    gw = await startTestGateway({ config: { client_metadata_documents: { allow_private_networks: true }, upstreams: [{ slug: 'a', url: upstream.url }] } });
     base = gw.config.publicUrl;
   });
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
     gw?.cleanup();
+  });
+
+  describe('redirect URIs with a userinfo part', () => {
+    const authorize = (clientId: string, redirectUri: string) =>
+      authorizeUrl(base, { response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's', resource: `${base}/mcp/a` });
+
+    it.each(['http://evil@127.0.0.1:7777/cb', 'http://evil:pw@127.0.0.1/cb', 'http://@127.0.0.1:7777/cb'])('registration refuses %s with invalid_redirect_uri', async (uri) => {
+      const res = await register(base, { redirect_uris: [uri], token_endpoint_auth_method: 'none' });
+      expect(res.status).toBe(400);
+      expect(res.json.error).toBe('invalid_redirect_uri');
+      expect(res.json.error_description).toContain('user name or password');
+    });
+
+    it.each(['http://evil@127.0.0.1:7777/cb', 'http://evil@127.0.0.1:9999/cb', 'http://@127.0.0.1:7777/cb'])(
+      '/authorize with redirect_uri %s shows an error page and never redirects, signed in or not',
+      async (uri) => {
+        const client = await registerPublicClient(base, REDIRECT);
+        const browser = new TestBrowser();
+        const anonymous = await browser.get(authorize(client.client_id, uri));
+        const signedIn = await browser.submit(await browser.get(`${base}/login`), ADMIN);
+        expect(signedIn.status).toBe(303);
+        const afterLogin = await browser.get(authorize(client.client_id, uri));
+        for (const page of [anonymous, afterLogin]) {
+          expect(page.status).toBe(400);
+          expect(page.headers.get('content-type')).toContain('text/html');
+          expect(page.location).toBeUndefined();
+          expect(page.body).toContain('must not contain a user name or password');
+        }
+      },
+    );
+
+    it('a client metadata document listing a redirect URI with userinfo is refused at /authorize', async () => {
+      const doc = await serveMetadataDocument(['http://evil@127.0.0.1:7777/cb']);
+      try {
+        const page = await new TestBrowser().get(authorize(doc.url, 'http://evil@127.0.0.1:7777/cb'));
+        expect(page.status).toBe(400);
+        expect(page.headers.get('content-type')).toContain('text/html');
+        expect(page.location).toBeUndefined();
+        expect(page.body).toContain('no valid redirect_uris');
+      } finally {
+        await doc.close();
+      }
+    });
   });
 
   describe('JSON bodies: nesting depth and metadata shapes', () => {
