@@ -2,8 +2,11 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
+import { UsersService } from '../../server/src/identity/users.service';
+import { UpstreamCredentialsService } from '../../server/src/upstreams/upstream-credentials.service';
+import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
-import { authorizeUrl, call, pkce, register, registerPublicClient } from '../helpers/raw-oauth';
+import { authorizeUrl, call, mcpPost, pkce, register, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const REDIRECT = 'http://127.0.0.1:7777/cb';
 const DEEP = 8000;
@@ -34,13 +37,85 @@ describe('input validation (security review)', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    gw = await startTestGateway({ config: { client_metadata_documents: { allow_private_networks: true }, upstreams: [{ slug: 'a', url: upstream.url }] } });
+    gw = await startTestGateway({
+      config: {
+        client_metadata_documents: { allow_private_networks: true },
+        upstreams: [
+          { slug: 'a', url: upstream.url },
+          {
+            slug: 'personal',
+            name: 'Personal keys',
+            url: upstream.url,
+            auth: {
+              mode: 'user_credentials',
+              fields: [
+                { name: 'api_key', label: 'API key', secret: true },
+                { name: 'team', label: 'Team', secret: false, required: false },
+              ],
+              headers: { Authorization: 'Bearer {{api_key}}', 'X-Team': '{{team}}' },
+            },
+          },
+        ],
+      },
+    });
     base = gw.config.publicUrl;
   });
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
     gw?.cleanup();
+  });
+
+  describe('per-user credentials at consent (RFC 9110 §5.5)', () => {
+    const consentFor = async (user: { email: string; password: string }, challenge: string) => {
+      const client = await registerPublicClient(base, REDIRECT);
+      const url = authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', resource: `${base}/mcp/personal` });
+      const browser = new TestBrowser();
+      const login = await browser.follow(url);
+      const consent = await browser.follow(await browser.submit(login, user));
+      expect(consent.body).toContain('name="cred_api_key"');
+      return { browser, consent, clientId: client.client_id };
+    };
+    const stored = async (email: string) => {
+      const user = (await gw.app.get(UsersService).findByEmail(email))!;
+      return gw.app.get(UpstreamCredentialsService).hasUserCredentials(gw.app.get(UpstreamsService).get('personal')!, user.id);
+    };
+
+    it.each<[string, Record<string, string>, string]>([
+      ['a control character in the key', { cred_api_key: 'key\x01abc' }, 'api_key'],
+      ['a euro sign in the key', { cred_api_key: 'key€abc' }, 'api_key'],
+      ['a line break in the key', { cred_api_key: 'key\r\nX-Injected: 1' }, 'api_key'],
+      ['a control character in an optional field', { cred_api_key: 'good-key', cred_team: 'blue\x7f' }, 'team'],
+    ])('refuses %s: the form comes back (400) with the field marked, and nothing is stored', async (_name, fields, marked) => {
+      const user = { email: `u${Math.random().toString(36).slice(2)}@example.test`, password: 'a password for tests' };
+      await gw.app.get(UsersService).create(user);
+      const { browser, consent } = await consentFor(user, pkce().challenge);
+      const refused = await browser.submit(consent, fields, { button: 'decision=approve' });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('content-type')).toContain('text/html');
+      expect(refused.location).toBeUndefined();
+      expect(refused.body).toContain('contains characters that cannot be sent in an HTTP header');
+      expect(refused.body).toMatch(new RegExp(`name="cred_${marked}"[^>]*aria-invalid="true"`));
+      expect(refused.body.match(/aria-invalid="true"/g)).toHaveLength(1);
+      expect(await stored(user.email)).toBe(false);
+    });
+
+    it('after a refused value, a valid one is accepted and reaches the upstream in its header template', async () => {
+      const user = { email: 'keyed@example.test', password: 'a password for tests' };
+      await gw.app.get(UsersService).create(user);
+      const { verifier, challenge } = pkce();
+      const { browser, consent, clientId } = await consentFor(user, challenge);
+      const refused = await browser.submit(consent, { cred_api_key: 'k€y' }, { button: 'decision=approve' });
+      expect(refused.status).toBe(400);
+      const accepted = await browser.submit(refused, { cred_api_key: '  valid-key-123  ', cred_team: 'blue team' }, { button: 'decision=approve' });
+      expect(accepted.status).toBe(303);
+      const code = new URL(accepted.location!).searchParams.get('code')!;
+      const tokens = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: clientId });
+      expect((await mcpPost(`${base}/mcp/personal`, tokens.json.access_token)).status).toBe(200);
+      const seen = upstream.seen[upstream.seen.length - 1].headers;
+      expect(seen.authorization).toBe('Bearer valid-key-123');
+      expect(seen['x-team']).toBe('blue team');
+    });
   });
 
   describe('redirect URIs with a userinfo part', () => {
