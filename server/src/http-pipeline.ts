@@ -6,10 +6,13 @@ import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { CorsPolicy } from './common/cors';
 import { LoadedConfig } from './config/config.loader';
+import { jsonTooDeep } from './common/json-depth';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isMcpPath, McpProxyService } from './proxy/mcp-proxy.service';
 
 const BODY_LIMIT = '64kb';
+/** Far beyond any OAuth request (RFC 7591 metadata nests 2 deep); deeper bodies are refused before parsing. */
+const MAX_JSON_DEPTH = 32;
 /** Endpoints a browser-based MCP client (e.g. MCP Inspector) calls cross-origin. */
 const CORS_PATHS = /^\/(register|token|revoke|introspect)\/?$/;
 
@@ -87,9 +90,9 @@ function corsForOAuthEndpoints(cors: CorsPolicy) {
   };
 }
 
-/** JSON and form bodies, with malformed or oversized ones answered in the OAuth error shape. */
+/** JSON and form bodies, with malformed, oversized or too deeply nested ones answered in the OAuth error shape. */
 function parseBodies() {
-  const json = express.json({ limit: BODY_LIMIT });
+  const json = express.json({ limit: BODY_LIMIT, verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit: BODY_LIMIT });
   return (req: Request, res: Response, next: NextFunction) => {
     json(req, res, (jsonErr?: any) => {
@@ -99,9 +102,33 @@ function parseBodies() {
   };
 }
 
+class BodyRefused extends Error {
+  constructor(
+    readonly type: string,
+    readonly description: string,
+  ) {
+    super(description);
+  }
+}
+
+/**
+ * Runs on the raw bytes before JSON.parse: a deeply nested body would otherwise be built
+ * in full and could break whatever later walks or stores it recursively.
+ */
+function checkJsonBody(_req: unknown, _res: unknown, buf: Buffer, encoding: string | null): void {
+  // RFC 8259 §8.1: JSON exchanged between systems must be UTF-8 (the scan relies on it).
+  if (encoding !== 'utf-8') throw new BodyRefused('charset.unsupported', 'JSON request bodies must be UTF-8 (RFC 8259 §8.1)');
+  const tooDeep = jsonTooDeep(buf, MAX_JSON_DEPTH);
+  if (tooDeep) {
+    const where = tooDeep.key !== null ? ` (in "${tooDeep.key}")` : '';
+    throw new BodyRefused('entity.too.deep', `request body nests deeper than ${MAX_JSON_DEPTH} levels${where}`);
+  }
+}
+
 function bodyError(req: Request, res: Response, err: { type?: string; status?: number }): void {
   const tooLarge = err.type === 'entity.too.large';
-  const description = tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
+  const description =
+    err instanceof BodyRefused ? err.description : tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
   const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
   // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
   res.status(400).setHeader('Cache-Control', 'no-store');

@@ -45,6 +45,7 @@ label{display:block;margin:12px 0 4px;font-weight:600;font-size:.9rem}
 input[type=email],input[type=password],input[type=text],select{width:100%;box-sizing:border-box;padding:9px;border:1px solid #c8ccd4;border-radius:6px;font-size:1rem}
 button{margin-top:18px;padding:10px 16px;border:0;border-radius:6px;font-size:1rem;cursor:pointer;background:#2d5bd7;color:#fff}
 button.secondary{background:#e4e7ec;color:#1d2330;margin-left:8px}
+input[aria-invalid=true]{border-color:#c0392b;outline:2px solid #f3b6b0}
 .error{background:#fdecec;color:#8a1c1c;padding:10px;border-radius:6px;margin-bottom:12px}
 .muted{color:#5f6b7a;font-size:.9rem}
 dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px}dt{font-weight:600}dd{margin:0;word-break:break-all}

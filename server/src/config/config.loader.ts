@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../common/header-value';
 import { GatehouseConfig, HEADER_NAME } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
 
@@ -23,6 +24,9 @@ export interface LoadedConfig extends GatehouseConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A {{field}} reference in a user_credentials header template. */
+const TEMPLATE_FIELD = /\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g;
 
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const { raw, source } = readRawConfig(env);
@@ -125,9 +129,11 @@ function checkUpstreams(config: GatehouseConfig): void {
     }
     for (const [name, value] of Object.entries(headers ?? {})) {
       if (!HEADER_NAME.test(name)) throw new ConfigError(`${at}.auth.headers.${name}`, 'not a valid header name');
-      if (typeof value !== 'string' || /[\r\n]/.test(value)) {
-        throw new ConfigError(`${at}.auth.headers.${name}`, 'must be a single-line string');
-      }
+      if (typeof value !== 'string') throw new ConfigError(`${at}.auth.headers.${name}`, 'must be a string');
+      // The value (or, for user_credentials, the template around its {{fields}}) is never
+      // printed: it may be a secret substituted from the environment.
+      const literal = u.auth.mode === 'user_credentials' ? value.replace(TEMPLATE_FIELD, '') : value;
+      if (!isSendableHeaderValue(literal)) throw new ConfigError(`${at}.auth.headers.${name}`, HEADER_VALUE_PROBLEM);
     }
   });
 }
@@ -137,7 +143,7 @@ function checkCredentialTemplates(u: GatehouseConfig['upstreams'][number], at: s
   if (!fields.length) throw new ConfigError(`${at}.auth.fields`, 'mode "user_credentials" needs at least one field');
   const names = new Set(fields.map((f) => f.name));
   for (const [name, template] of Object.entries(u.auth.headers ?? {})) {
-    for (const [, ref] of String(template).matchAll(/\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g)) {
+    for (const [, ref] of String(template).matchAll(TEMPLATE_FIELD)) {
       if (!names.has(ref)) throw new ConfigError(`${at}.auth.headers.${name}`, `uses {{${ref}}}, which is not one of the fields`);
     }
   }

@@ -9,7 +9,7 @@ import {
   UnsupportedResponseType,
 } from './oauth.errors';
 import { PKCE_VALUE } from './pkce';
-import { redirectUriMatches } from './redirect-uri';
+import { hasUserinfo, redirectUriMatches } from './redirect-uri';
 import { Upstream } from '../upstreams/upstream';
 
 export type AuthorizeParams = Record<string, unknown>;
@@ -84,6 +84,7 @@ function checkRedirectUri(params: AuthorizeParams, client: OAuthClient): string 
   const requested = params.redirect_uri;
   if (requested === undefined && client.redirectUris.length === 1) return client.redirectUris[0];
   if (typeof requested !== 'string' || !requested) throw new UntrustedRedirect('The request has no redirect_uri.');
+  if (hasUserinfo(requested)) throw new UntrustedRedirect('The redirect_uri must not contain a user name or password.');
   if (!client.redirectUris.some((registered) => redirectUriMatches(registered, requested))) {
     throw new UntrustedRedirect('The redirect_uri is not one this application registered.');
   }

@@ -115,7 +115,7 @@ export class AuthorizeController {
         } catch (err) {
           if (!(err instanceof CredentialInputError)) throw err;
           res.status(400);
-          return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], err.message);
+          return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], { message: err.message, field: err.field });
         }
       }
       await this.consents.remember(user.id, valid.client.clientId, upstream.slug, scope);
@@ -200,7 +200,7 @@ export class AuthorizeController {
     params: AuthorizeParams,
     upstream: Upstream | null,
     choices: Upstream[],
-    error?: string,
+    error?: { message: string; field?: string },
   ): Promise<void> {
     const hidden: Record<string, string> = {};
     for (const name of REQUEST_PARAMS) if (typeof params[name] === 'string') hidden[name] = params[name] as string;
@@ -220,7 +220,8 @@ export class AuthorizeController {
         hidden,
         credentialFields: withCredentials ? upstream.credentialFields : [],
         hasCredentials: withCredentials ? await this.credentials.hasUserCredentials(upstream, user.id) : false,
-        error,
+        error: error?.message,
+        invalidField: error?.field,
       }),
     );
   }

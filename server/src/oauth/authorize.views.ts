@@ -1,5 +1,7 @@
-import { html, page } from '../common/html';
+import { html, page, raw } from '../common/html';
 import { CredentialField, Upstream } from '../upstreams/upstream';
+
+const ERROR_ID = 'consent-error';
 
 export function errorPage(title: string, message: string): string {
   return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
@@ -22,6 +24,8 @@ export interface ConsentView {
   credentialFields: CredentialField[];
   hasCredentials: boolean;
   error?: string;
+  /** The credential field the error is about, marked in the form. */
+  invalidField?: string;
 }
 
 export function refusedPage(upstreamName: string, email: string): string {
@@ -38,7 +42,7 @@ function credentialInputs(v: ConsentView) {
 ${v.hasCredentials ? html`<p class="muted">Credentials are stored. Leave a field blank to keep its stored value.</p>` : ''}
 ${v.credentialFields.map(
   (f) => html`<label for="cred_${f.name}">${f.label}${f.required && !v.hasCredentials ? ' *' : ''}</label>
-<input id="cred_${f.name}" name="cred_${f.name}" type="${f.secret ? 'password' : 'text'}" autocomplete="off" ${f.required && !v.hasCredentials ? 'required' : ''}>`,
+<input id="cred_${f.name}" name="cred_${f.name}" type="${f.secret ? 'password' : 'text'}" autocomplete="off" ${f.required && !v.hasCredentials ? 'required' : ''}${f.name === v.invalidField ? raw(` aria-invalid="true" aria-describedby="${ERROR_ID}"`) : ''}>`,
 )}
 </fieldset>`;
 }
@@ -55,7 +59,7 @@ export function consentPage(v: ConsentView): string {
 <dt>Client ID</dt><dd>${v.clientId}</dd>
 ${v.scopes.length ? html`<dt>Access</dt><dd>${v.scopes.join(', ')}</dd>` : ''}
 </dl>
-${v.error ? html`<p class="error" role="alert">${v.error}</p>` : ''}
+${v.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${v.error}</p>` : ''}
 <form method="post" action="/authorize">
 ${Object.entries(v.hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="csrf" value="${v.csrf}">

@@ -40,9 +40,15 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
 
   /** Persists a registration; the secret is returned once and stored only as a hash. */
   async register(req: RegistrationRequest, source: string): Promise<{ client: OAuthClient; secret: string | null }> {
-    const recent = await this.clients.count({ where: { registrationSource: source, createdAt: MoreThan(Date.now() - HOUR) } });
-    if (recent >= this.config.config.registration.max_per_source_per_hour) {
-      throw new TooManyRequests('too many client registrations from this address in the last hour; reuse an existing registration');
+    const now = Date.now();
+    const inWindow = { registrationSource: source, createdAt: MoreThan(now - HOUR) };
+    const recent = await this.clients.count({ where: inWindow });
+    const max = this.config.config.registration.max_per_source_per_hour;
+    if (recent >= max) {
+      // A slot frees when the registration that keeps the count at the cap leaves the hour window.
+      const [blocking] = await this.clients.find({ select: { createdAt: true }, where: inWindow, order: { createdAt: 'ASC' }, skip: recent - max, take: 1 });
+      const retryAfter = blocking ? Math.max(1, Math.ceil((blocking.createdAt + HOUR - now) / 1000)) : 1;
+      throw new TooManyRequests('too many client registrations from this address in the last hour; reuse an existing registration', retryAfter);
     }
     const secret = req.tokenEndpointAuthMethod === 'none' ? null : randomToken();
     const client = this.clients.create({

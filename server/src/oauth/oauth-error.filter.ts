@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { Response } from 'express';
-import { InvalidClient, OAuthError } from './oauth.errors';
+import { InvalidClient, OAuthError, TooManyRequests } from './oauth.errors';
 
 /** Renders errors of the JSON OAuth endpoints as RFC 6749 §5.2 error bodies, never a stack trace. */
 @Catch()
@@ -16,6 +16,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
     if (error instanceof InvalidClient && error.triedBasic) {
       res.setHeader('WWW-Authenticate', 'Basic realm="gatehouse", charset="UTF-8"');
     }
+    if (error instanceof TooManyRequests && error.retryAfterSeconds) res.setHeader('Retry-After', String(error.retryAfterSeconds));
     res.status(error.status).json(error.toJSON());
   }
 }

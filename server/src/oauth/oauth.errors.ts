@@ -86,8 +86,12 @@ export class InvalidRedirectUri extends OAuthError {
   }
 }
 
+/** 429 (RFC 6585 §4); `retryAfterSeconds` becomes the Retry-After header (RFC 9110 §10.2.3). */
 export class TooManyRequests extends OAuthError {
-  constructor(description: string) {
+  constructor(
+    description: string,
+    readonly retryAfterSeconds?: number,
+  ) {
     super('too_many_requests', description, 429);
   }
 }

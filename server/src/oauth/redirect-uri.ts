@@ -1,12 +1,32 @@
+const MAX_LENGTH = 2000;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
+const USERINFO_PROBLEM = 'must not contain a user name or password (userinfo)';
+/** An authority with "@" in it, even an empty userinfo ("http://@host/") that URL parsing drops. */
+const AUTHORITY_WITH_AT = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\\]*@/i;
+
+/**
+ * A redirect URI must not carry a userinfo part (RFC 3986 §3.2.1): "http://evil@127.0.0.1/cb"
+ * reads as a different site to people and to naive checks, and OAuth never needs one.
+ */
+export function hasUserinfo(value: string, parsed?: URL): boolean {
+  if (AUTHORITY_WITH_AT.test(value)) return true;
+  try {
+    const url = parsed ?? new URL(value);
+    return !!(url.username || url.password);
+  } catch {
+    return false;
+  }
+}
+
 /** Why a redirect URI cannot be registered, or null when it is acceptable. */
 export function redirectUriProblem(value: unknown): string | null {
   if (typeof value !== 'string' || !value) return 'must be a non-empty string';
+  if (value.length > MAX_LENGTH) return `must be at most ${MAX_LENGTH} characters`;
   let url: URL;
   try {
     url = new URL(value);
@@ -14,7 +34,7 @@ export function redirectUriProblem(value: unknown): string | null {
     return 'is not an absolute URL';
   }
   if (url.hash) return 'must not contain a fragment (RFC 6749 §3.1.2)';
-  if (url.username || url.password) return 'must not contain credentials';
+  if (hasUserinfo(value, url)) return USERINFO_PROBLEM;
   if (url.protocol === 'https:') return null;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return null;
   return 'must use https, or http on a loopback host (RFC 8252 §7.3)';
@@ -25,6 +45,7 @@ export function redirectUriProblem(value: unknown): string | null {
  * matches on any port, since native clients pick one at run time (RFC 8252 §7.3).
  */
 export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (hasUserinfo(requested)) return false;
   if (registered === requested) return true;
   let a: URL;
   let b: URL;

@@ -6,6 +6,9 @@ export const AUTH_METHODS: TokenEndpointAuthMethod[] = ['none', 'client_secret_p
 export const GRANT_TYPES = ['authorization_code', 'refresh_token'];
 const MAX_REDIRECT_URIS = 10;
 const MAX_STRING = 2000;
+const MAX_CONTACTS = 10;
+/** RFC 5321 §4.5.3.1.3 caps a path (an address with its brackets) at 256 octets. */
+const MAX_CONTACT_LENGTH = 256;
 
 export interface RegistrationRequest {
   redirectUris: string[];
@@ -53,7 +56,7 @@ const checks: Array<(body: Body, out: Partial<RegistrationRequest>) => void> = [
     if (!grants.includes('authorization_code')) {
       throw new InvalidClientMetadata('grant_types must include authorization_code');
     }
-    out.grantTypes = grants;
+    out.grantTypes = [...new Set(grants)];
   },
   function checkResponseTypes(body, out) {
     const types = body.response_types ?? ['code'];
@@ -81,6 +84,18 @@ const checks: Array<(body: Body, out: Partial<RegistrationRequest>) => void> = [
       }
     }
   },
+  function checkContacts(body) {
+    // RFC 7591 §2: "Array of strings representing ways to contact people responsible for this client".
+    const contacts = body.contacts;
+    if (contacts === undefined) return;
+    if (!isStringArray(contacts) || contacts.length > MAX_CONTACTS || contacts.some((c) => c.length > MAX_CONTACT_LENGTH)) {
+      throw new InvalidClientMetadata(`contacts must be an array of at most ${MAX_CONTACTS} strings of at most ${MAX_CONTACT_LENGTH} characters`);
+    }
+  },
+  /**
+   * Only the members checked above are kept, so what is stored is always small and flat;
+   * other members are ignored, as RFC 7591 §2 asks of unknown ones.
+   */
   function keepExtraMetadata(body, out) {
     const extra: Record<string, unknown> = {};
     for (const key of ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri', 'software_id', 'software_version', 'contacts']) {

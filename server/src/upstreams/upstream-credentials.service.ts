@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
+import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../common/header-value';
 import { VaultService } from '../vault/vault.service';
 import { Upstream } from './upstream';
 import { UpstreamOAuthService } from './upstream-oauth/upstream-oauth.service';
@@ -11,7 +12,15 @@ export const userUpstreamOwner = (userId: string, slug: string) => ({ type: 'use
 const USER_CREDENTIALS = 'credentials';
 const MAX_VALUE_LENGTH = 4096;
 
-export class CredentialInputError extends Error {}
+/** A value typed at consent that cannot be stored; `field` names the form field to mark. */
+export class CredentialInputError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * What the gateway sends upstream in place of the client's token, per auth mode.
@@ -68,10 +77,11 @@ export class UpstreamCredentialsService {
     const next: Record<string, string> = {};
     for (const field of upstream.credentialFields) {
       const typed = (input[field.name] ?? '').trim();
-      if (/[\r\n\0]/.test(typed)) throw new CredentialInputError(`${field.label} must be a single line`);
-      if (typed.length > MAX_VALUE_LENGTH) throw new CredentialInputError(`${field.label} is too long`);
+      // Values are sent as header values (templates are checked at config load), so each must be one.
+      if (!isSendableHeaderValue(typed)) throw new CredentialInputError(`${field.label} ${HEADER_VALUE_PROBLEM}`, field.name);
+      if (typed.length > MAX_VALUE_LENGTH) throw new CredentialInputError(`${field.label} is too long`, field.name);
       const value = typed || current[field.name] || '';
-      if (field.required && !value) throw new CredentialInputError(`${field.label} is required`);
+      if (field.required && !value) throw new CredentialInputError(`${field.label} is required`, field.name);
       if (value) next[field.name] = value;
     }
     await this.vault.put(owner, USER_CREDENTIALS, next, { userId });
