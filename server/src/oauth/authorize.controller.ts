@@ -1,7 +1,8 @@
-import { Controller, Get, Logger, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Logger, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
+import { NoStore } from '../common/no-store';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from '../identity/csrf';
 import { LoginSessionService, SESSION_COOKIE } from '../identity/login-session.service';
@@ -38,6 +39,7 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  */
 @Controller('authorize')
 @UseFilters(BrowserThrottleFilter)
+@UseInterceptors(NoStore)
 export class AuthorizeController {
   private readonly logger = new Logger('Authorize');
 
@@ -136,7 +138,6 @@ export class AuthorizeController {
     redirectStatus: 302 | 303,
     next: (valid: ValidAuthorization, user: User) => Promise<unknown>,
   ): Promise<void> {
-    res.setHeader('Cache-Control', 'no-store');
     try {
       const valid = await validateAuthorization(params, this.contextFor(req));
       const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);

@@ -1,5 +1,6 @@
-import { Controller, Get, Req, Res } from '@nestjs/common';
+import { Controller, Get, Req, Res, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { NoStore } from '../../common/no-store';
 import { LoginSessionService, SESSION_COOKIE } from '../../identity/login-session.service';
 import { safeReturnTo } from '../../identity/return-to';
 import { errorPage } from '../../oauth/authorize.views';
@@ -12,6 +13,7 @@ import { UpstreamOAuthService } from './upstream-oauth.service';
  * started the sign-in (normally the gateway's /authorize request) with a 303.
  */
 @Controller('oauth/upstream')
+@UseInterceptors(NoStore)
 export class UpstreamCallbackController {
   constructor(
     private readonly upstreamOAuth: UpstreamOAuthService,
@@ -20,7 +22,6 @@ export class UpstreamCallbackController {
 
   @Get('callback')
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
-    res.setHeader('Cache-Control', 'no-store');
     const q = req.query as Record<string, unknown>;
     const state = single(q.state);
     const code = single(q.code);
