@@ -1,9 +1,19 @@
+import { UsersService } from '../../server/src/identity/users.service';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
-import { authorizeUrl, call, pkce, register, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { authorizeUrl, call, obtainCode, pkce, register, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const REDIRECT = 'http://127.0.0.1:7781/cb';
+const MEMBER = { email: 'member@example.test', password: 'a member password of some length' };
+
+/** A browser signed in at the gateway through the real login form. */
+async function signedIn(base: string, creds: { email: string; password: string }): Promise<TestBrowser> {
+  const browser = new TestBrowser();
+  const done = await browser.submit(await browser.get(`${base}/login`), creds);
+  if (done.status !== 303) throw new Error(`sign-in failed: ${done.status}`);
+  return browser;
+}
 
 describe('session plumbing, no-store and pages', () => {
   let upstream: RunningUpstream;
@@ -16,6 +26,7 @@ describe('session plumbing, no-store and pages', () => {
     gw = await startTestGateway({ config: { upstreams: [{ slug: 'u', url: upstream.url }] } });
     base = gw.config.publicUrl;
     client = await registerPublicClient(base, REDIRECT);
+    await gw.app.get(UsersService).create(MEMBER);
   });
   afterAll(async () => {
     await gw.close();
@@ -50,6 +61,66 @@ describe('session plumbing, no-store and pages', () => {
       const res = await call(`${base}/.well-known/oauth-authorization-server`);
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBeNull();
+    });
+  });
+
+  describe('the session (SessionGuard, @CurrentUser, roles) on the routes that use it', () => {
+    const introspect = (browser: TestBrowser | null, token: string) => {
+      const init = { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) };
+      if (!browser) return call(`${base}/introspect`, init);
+      return call(`${base}/introspect`, { ...init, headers: { ...init.headers, Cookie: browser.jar.header(`${base}/introspect`)! } });
+    };
+
+    it('introspection: an admin session needs no client credentials; a member session or none does', async () => {
+      const { verifier, challenge } = pkce();
+      const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT, challenge });
+      const token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json.access_token;
+
+      const admin = await introspect(await signedIn(base, ADMIN), token);
+      expect(admin.status).toBe(200);
+      expect(admin.json).toMatchObject({ active: true, client_id: client.client_id, aud: `${base}/mcp/u` });
+
+      for (const who of [await signedIn(base, MEMBER), null]) {
+        const refused = await introspect(who, token);
+        expect(refused.status).toBe(401);
+        expect(refused.json.error).toBe('invalid_client');
+      }
+    });
+
+    it('the sign-in page sees the session; signing out ends it on the server, not just in the browser', async () => {
+      const browser = await signedIn(base, MEMBER);
+      const cookie = browser.jar.header(`${base}/login`)!;
+      const page = await browser.get(`${base}/login`);
+      expect(page.body).toContain(`You are signed in as <strong>${MEMBER.email}</strong>`);
+
+      const out = await browser.submit(page); // its only form: "Sign out"
+      expect(out.status).toBe(303);
+      expect(out.location).toBe(`${base}/login`);
+      // The old cookie, replayed: its session is gone.
+      const replayed = await call(`${base}/login`, { headers: { Cookie: cookie } });
+      expect(replayed.text).toContain('Sign in to Gatehouse');
+    });
+
+    it.each([
+      ['an unknown session value', 'gh_session=not-a-session'],
+      ['a JSON cookie, which cookie-parser turns into an object', `gh_session=${encodeURIComponent('j:{"a":1}')}`],
+      ['an empty value', 'gh_session='],
+    ])('%s reads as signed out, never as an error', async (_name, cookie) => {
+      const login = await call(`${base}/login`, { headers: { Cookie: cookie } });
+      expect(login.status).toBe(200);
+      expect(login.text).toContain('Sign in to Gatehouse');
+      const authorize = await call(authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' }), { headers: { Cookie: cookie } });
+      expect(authorize.status).toBe(302);
+      expect(authorize.headers.get('location')).toMatch(/^\/login\?return_to=%2Fauthorize%3F/);
+    });
+
+    it('a session of a disabled user is no session', async () => {
+      const users = gw.app.get(UsersService);
+      const carol = await users.create({ email: 'carol@example.test', password: 'carol has a long password' });
+      const browser = await signedIn(base, { email: 'carol@example.test', password: 'carol has a long password' });
+      await users.setDisabled(carol.id, true);
+      const page = await browser.get(`${base}/login`);
+      expect(page.body).toContain('Sign in to Gatehouse');
     });
   });
 });

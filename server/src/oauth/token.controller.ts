@@ -1,7 +1,10 @@
-import { Body, Controller, HttpCode, Post, Req, UseFilters, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Request } from 'express';
 import { NoStore } from '../common/no-store';
-import { LoginSessionService, SESSION_COOKIE } from '../identity/login-session.service';
+import { CurrentUser } from '../identity/current-user';
+import { hasRole } from '../identity/roles';
+import { OptionalSession, SessionGuard } from '../identity/session.guard';
+import { User } from '../identity/user.entity';
 import { ClientsService } from './clients.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
 import { InvalidClient, InvalidRequest, UnsupportedGrantType } from './oauth.errors';
@@ -16,7 +19,6 @@ export class TokenController {
   constructor(
     private readonly clients: ClientsService,
     private readonly tokens: TokensService,
-    private readonly sessions: LoginSessionService,
   ) {}
 
   /** OAuth 2.1 §3.2 token endpoint. */
@@ -57,11 +59,12 @@ export class TokenController {
   /** RFC 7662 §2.1: needs a confidential client's credentials or a signed-in admin. */
   @Post('introspect')
   @HttpCode(200)
-  async introspect(@Body() body: Params, @Req() req: Request) {
+  @UseGuards(SessionGuard)
+  @OptionalSession()
+  async introspect(@Body() body: Params, @Req() req: Request, @CurrentUser() user: User | null) {
     const params = body ?? {};
-    const admin = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
     let client = null;
-    if (!admin?.isAdmin) {
+    if (!hasRole(user, 'admin')) {
       client = await this.clients.authenticate({ authorization: req.headers.authorization, body: params });
       if (client.tokenEndpointAuthMethod === 'none') {
         throw new InvalidClient('introspection requires a confidential client or an admin session');

@@ -1,8 +1,10 @@
-import { Controller, Get, Req, Res, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { NoStore } from '../../common/no-store';
-import { LoginSessionService, SESSION_COOKIE } from '../../identity/login-session.service';
+import { CurrentUser } from '../../identity/current-user';
 import { safeReturnTo } from '../../identity/return-to';
+import { OptionalSession, SessionGuard } from '../../identity/session.guard';
+import { User } from '../../identity/user.entity';
 import { errorPage } from '../../oauth/authorize.views';
 import { UpstreamSignInError } from './upstream-oauth.errors';
 import { UpstreamOAuthService } from './upstream-oauth.service';
@@ -15,18 +17,17 @@ import { UpstreamOAuthService } from './upstream-oauth.service';
 @Controller('oauth/upstream')
 @UseInterceptors(NoStore)
 export class UpstreamCallbackController {
-  constructor(
-    private readonly upstreamOAuth: UpstreamOAuthService,
-    private readonly sessions: LoginSessionService,
-  ) {}
+  constructor(private readonly upstreamOAuth: UpstreamOAuthService) {}
 
+  /** Open without a session too: the sign-in is then refused with a page saying why. */
   @Get('callback')
-  async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
+  @UseGuards(SessionGuard)
+  @OptionalSession()
+  async callback(@Req() req: Request, @Res() res: Response, @CurrentUser() user: User | null): Promise<void> {
     const q = req.query as Record<string, unknown>;
     const state = single(q.state);
     const code = single(q.code);
     const error = single(q.error);
-    const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
     const sessionUserId = user?.id ?? null;
 
     if (error !== null) {
