@@ -1,12 +1,12 @@
 import { Controller, Get, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
-import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
+import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
-import { loginPage, signedInPage } from './login.views';
+import { loginPage, signedInPage } from '../pages/sign-in.pages';
 import { PasswordAuthGuard } from './password-auth.guard';
 import { safeReturnTo } from './return-to';
 import { OptionalSession, SessionGuard } from './session.guard';

@@ -1,5 +1,5 @@
 import { Controller, Get, Logger, Post, Req, Res, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
-import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
+import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { NoStore } from '../common/no-store';
@@ -9,6 +9,7 @@ import { CurrentUser } from '../identity/current-user';
 import { signInUrl } from '../identity/return-to';
 import { OptionalSession, SessionGuard } from '../identity/session.guard';
 import { User } from '../identity/user.entity';
+import { consentPage, errorPage, refusedPage } from '../pages/consent.pages';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { Upstream } from '../upstreams/upstream';
 import { CredentialInputError, UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
@@ -23,7 +24,6 @@ import {
   ValidAuthorization,
   validateAuthorization,
 } from './authorize.checks';
-import { consentPage, errorPage, refusedPage } from './authorize.views';
 import { ClientsService } from './clients.service';
 import { ConsentService } from './consent.service';
 import { AccessDenied, InvalidScope, InvalidTarget, OAuthError } from './oauth.errors';

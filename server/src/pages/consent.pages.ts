@@ -1,4 +1,4 @@
-import { html, page } from '../common/html';
+import { html, page } from './html';
 import { CredentialField, Upstream } from '../upstreams/upstream';
 
 export function errorPage(title: string, message: string): string {

@@ -1,4 +1,4 @@
-import { html, page } from '../common/html';
+import { html, page } from './html';
 
 export function loginPage(input: { csrf: string; returnTo: string; email?: string; error?: string }): string {
   return page(
