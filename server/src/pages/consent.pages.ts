@@ -1,10 +1,6 @@
-import { html, page } from './html';
 import { CredentialField, Upstream } from '../upstreams/upstream';
-
-export function errorPage(title: string, message: string): string {
-  return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
-<p class="muted">Return to the application and try connecting again. If this keeps happening, ask your Gatehouse administrator.</p>`);
-}
+import { html } from './html';
+import { page } from './layout';
 
 export interface ConsentView {
   csrf: string;

@@ -5,7 +5,7 @@ import { CurrentUser } from '../../identity/current-user';
 import { safeReturnTo } from '../../identity/return-to';
 import { OptionalSession, SessionGuard } from '../../identity/session.guard';
 import { User } from '../../identity/user.entity';
-import { errorPage } from '../../pages/consent.pages';
+import { errorPage } from '../../pages/error.pages';
 import { UpstreamSignInError } from './upstream-oauth.errors';
 import { UpstreamOAuthService } from './upstream-oauth.service';
 
