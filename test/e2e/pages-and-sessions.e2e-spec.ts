@@ -123,4 +123,54 @@ describe('session plumbing, no-store and pages', () => {
       expect(page.body).toContain('Sign in to Gatehouse');
     });
   });
+
+  describe('one exception filter: a page for browsers, JSON for everyone else', () => {
+    const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+
+    it.each(['GET', 'POST'])('an unknown address (%s) shows a browser a real 404 page in the layout', async (method) => {
+      const res = await call(`${base}/no-such-page?x=<b>`, { method, headers: { Accept: BROWSER } });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(res.text).toMatch(/^<!doctype html>/);
+      expect(res.text).toContain('<title>Page not found · Gatehouse</title>');
+      expect(res.text).toContain('<main><h1>Page not found</h1>');
+      expect(res.text).not.toContain('Cannot ');
+      expect(res.text).not.toContain('<b>');
+    });
+
+    it.each([
+      ['Accept: application/json', { Accept: 'application/json' }],
+      ['Accept: */*', { Accept: '*/*' }],
+      ['no Accept header', {}],
+    ])("an unknown address with %s keeps Nest's JSON 404", async (_name, headers) => {
+      const res = await call(`${base}/no-such-page`, { headers: headers as Record<string, string> });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toContain('application/json');
+      expect(res.json).toEqual({ statusCode: 404, message: 'Cannot GET /no-such-page', error: 'Not Found' });
+    });
+
+    it('the admin API answers JSON even to a browser', async () => {
+      const res = await call(`${base}/admin/api/nothing-here`, { headers: { Accept: BROWSER } });
+      expect(res.status).toBe(404);
+      expect(res.json).toEqual({ statusCode: 404, message: 'Cannot GET /admin/api/nothing-here', error: 'Not Found' });
+    });
+
+    it('OAuth endpoints keep their own error JSON, even for a browser', async () => {
+      const res = await call(`${base}/.well-known/oauth-protected-resource/mcp/none`, { headers: { Accept: BROWSER } });
+      expect(res.status).toBe(404);
+      expect(res.json).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
+      const token = await call(`${base}/token`, { method: 'POST', headers: { Accept: BROWSER, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password' });
+      expect(token.json.error).toBe('invalid_client');
+    });
+
+    it('the sign-in, consent and error pages share the layout', async () => {
+      const browser = new TestBrowser();
+      const login = await browser.get(`${base}/login`);
+      const error = await browser.get(authorizeUrl(base, { client_id: 'unknown' }));
+      const missing = await browser.get(`${base}/no-such-page`);
+      const head = (body: string) => body.slice(0, body.indexOf('<title>'));
+      expect(head(login.body)).toBe(head(error.body));
+      expect(head(missing.body)).toBe(head(login.body));
+    });
+  });
 });

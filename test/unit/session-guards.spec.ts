@@ -17,6 +17,7 @@ import { hasRole, rolesOf } from '../../server/src/identity/roles';
 import { BrowserPage, OptionalSession, SessionGuard } from '../../server/src/identity/session.guard';
 import { User } from '../../server/src/identity/user.entity';
 import { UsersService } from '../../server/src/identity/users.service';
+import { PagesModule } from '../../server/src/pages/pages.module';
 import { freePort } from '../helpers/gateway';
 
 /*
@@ -100,7 +101,7 @@ class ProbeModule {}
 @Module({})
 class SessionTestModule {
   static register(config: LoadedConfig): DynamicModule {
-    return { module: SessionTestModule, imports: [ConfigModule.register(config), DatabaseModule, AuditModule, ProbeModule] };
+    return { module: SessionTestModule, imports: [ConfigModule.register(config), DatabaseModule, AuditModule, PagesModule, ProbeModule] };
   }
 }
 
@@ -241,9 +242,28 @@ describe('SessionGuard, @BrowserPage, @OptionalSession, @Roles and @CurrentUser'
     });
   });
 
-  it('@CurrentUser() without SessionGuard fails loudly instead of reading as "signed out"', async () => {
-    const res = await get('/probe/forgot-the-guard', adminCookie);
-    expect(res.status).toBe(500);
-    expect(res.text).not.toContain('SessionGuard');
+  describe('@CurrentUser() without SessionGuard fails loudly instead of reading as "signed out"', () => {
+    it('as a 500 page for a browser, without the message or a stack', async () => {
+      const res = await get('/probe/forgot-the-guard', adminCookie, { headers: { Accept: 'text/html' } });
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(res.text).toContain('<h1>Something went wrong</h1>');
+      expect(res.text).not.toContain('SessionGuard');
+      expect(res.text).not.toMatch(/\bat \S+ \(/);
+    });
+
+    it("as Nest's JSON 500 for everyone else", async () => {
+      const res = await get('/probe/forgot-the-guard', adminCookie);
+      expect(res.status).toBe(500);
+      expect(res.json).toEqual({ statusCode: 500, message: 'Internal server error' });
+    });
+  });
+
+  it('a 403 of @Roles on a browser page is a page; on a JSON route it stays JSON', async () => {
+    const page = await get('/probe/admin-page', memberCookie, { headers: { Accept: 'text/html' } });
+    expect(page.status).toBe(403);
+    expect(page.text).toContain('Your account is not allowed to open this page.');
+    const api = await get('/probe/admin', memberCookie, { headers: { Accept: 'application/json' } });
+    expect(api.json).toEqual({ error: 'forbidden' });
   });
 });
