@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthController } from './health.controller';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthModule } from './oauth/oauth.module';
+import { PagesModule } from './pages/pages.module';
 import { ProxyModule } from './proxy/proxy.module';
 import { UpstreamsModule } from './upstreams/upstreams.module';
 import { VaultModule } from './vault/vault.module';
@@ -31,6 +32,7 @@ export class AppModule {
           ],
           errorMessage: 'rate limit exceeded',
         }),
+        PagesModule,
         DatabaseModule,
         AuditModule,
         VaultModule,

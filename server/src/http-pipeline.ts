@@ -5,6 +5,7 @@ import cookieParser from 'cookie-parser';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { CorsPolicy } from './common/cors';
+import { setNoStore } from './common/no-store';
 import { LoadedConfig } from './config/config.loader';
 import { jsonTooDeep } from './common/json-depth';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -131,6 +132,7 @@ function bodyError(req: Request, res: Response, err: { type?: string; status?: n
     err instanceof BodyRefused ? err.description : tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
   const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
   // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
-  res.status(400).setHeader('Cache-Control', 'no-store');
+  res.status(400);
+  setNoStore(res);
   res.json({ error, error_description: description });
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
 import { randomToken, sha256 } from '../common/crypto';
@@ -31,7 +32,17 @@ export class LoginSessionService {
     return secret;
   }
 
-  async userFor(cookieValue: string | undefined): Promise<User | null> {
+  /** The signed-in user of this request, if any: the one place that reads the session cookie. */
+  userOf(req: Request): Promise<User | null> {
+    return this.userFor(sessionCookieOf(req));
+  }
+
+  /** Sign-out: forgets this request's session. */
+  endOf(req: Request): Promise<void> {
+    return this.end(sessionCookieOf(req));
+  }
+
+  private async userFor(cookieValue: string | undefined): Promise<User | null> {
     if (!cookieValue) return null;
     const session = await this.sessions.findOneBy({ idHash: sha256(cookieValue) });
     if (!session || session.expiresAt < Date.now()) return null;
@@ -39,7 +50,7 @@ export class LoginSessionService {
     return user && !user.disabled ? user : null;
   }
 
-  async end(cookieValue: string | undefined): Promise<void> {
+  private async end(cookieValue: string | undefined): Promise<void> {
     if (cookieValue) await this.sessions.delete({ idHash: sha256(cookieValue) });
   }
 
@@ -52,4 +63,10 @@ export class LoginSessionService {
       maxAge: this.config.oauth.login_session_ttl * 1000,
     };
   }
+}
+
+/** cookie-parser fills req.cookies; anything but a non-empty string is no session. */
+function sessionCookieOf(req: Request): string | undefined {
+  const value: unknown = req.cookies?.[SESSION_COOKIE];
+  return typeof value === 'string' && value ? value : undefined;
 }

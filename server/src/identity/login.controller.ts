@@ -1,13 +1,15 @@
 import { Controller, Get, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
-import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
+import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
+import { CurrentUser } from './current-user';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
-import { loginPage, signedInPage } from './login.views';
+import { loginPage, signedInPage } from '../pages/sign-in.pages';
 import { PasswordAuthGuard } from './password-auth.guard';
 import { safeReturnTo } from './return-to';
+import { OptionalSession, SessionGuard } from './session.guard';
 import { User } from './user.entity';
 
 @Controller()
@@ -20,8 +22,9 @@ export class LoginController {
   ) {}
 
   @Get('login')
-  async showLogin(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string) {
-    const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
+  @UseGuards(SessionGuard)
+  @OptionalSession()
+  async showLogin(@Req() req: Request, @Res() res: Response, @CurrentUser() user: User | null, @Query('return_to') returnTo?: string) {
     if (user && returnTo) return res.redirect(303, safeReturnTo(returnTo));
     if (user) return res.type('html').send(signedInPage(user.email));
     const csrf = issueCsrfToken(req, res, this.config.secureCookies);
@@ -50,7 +53,7 @@ export class LoginController {
 
   @Post('logout')
   async logout(@Req() req: Request, @Res() res: Response) {
-    await this.sessions.end(req.cookies?.[SESSION_COOKIE]);
+    await this.sessions.endOf(req);
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.redirect(303, '/login');
   }

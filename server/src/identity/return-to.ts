@@ -5,3 +5,8 @@ export function safeReturnTo(value: unknown): string {
   }
   return value;
 }
+
+/** The sign-in page, returning to `returnTo` (a same-origin path) once signed in. */
+export function signInUrl(returnTo: string): string {
+  return `/login?return_to=${encodeURIComponent(safeReturnTo(returnTo))}`;
+}

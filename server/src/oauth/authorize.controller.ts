@@ -1,11 +1,16 @@
-import { Controller, Get, Logger, Post, Req, Res, UseFilters } from '@nestjs/common';
-import { BrowserThrottleFilter } from '../common/browser-throttle.filter';
+import { Controller, Get, Logger, Post, Req, Res, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
+import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
+import { NoStore } from '../common/no-store';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from '../identity/csrf';
-import { LoginSessionService, SESSION_COOKIE } from '../identity/login-session.service';
+import { CurrentUser } from '../identity/current-user';
+import { signInUrl } from '../identity/return-to';
+import { OptionalSession, SessionGuard } from '../identity/session.guard';
 import { User } from '../identity/user.entity';
+import { consentPage, refusedPage } from '../pages/consent.pages';
+import { errorPage } from '../pages/error.pages';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { Upstream } from '../upstreams/upstream';
 import { CredentialInputError, UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
@@ -20,7 +25,6 @@ import {
   ValidAuthorization,
   validateAuthorization,
 } from './authorize.checks';
-import { consentPage, errorPage, refusedPage } from './authorize.views';
 import { ClientsService } from './clients.service';
 import { ConsentService } from './consent.service';
 import { AccessDenied, InvalidScope, InvalidTarget, OAuthError } from './oauth.errors';
@@ -38,6 +42,9 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  */
 @Controller('authorize')
 @UseFilters(BrowserThrottleFilter)
+@UseInterceptors(NoStore)
+@UseGuards(SessionGuard)
+@OptionalSession()
 export class AuthorizeController {
   private readonly logger = new Logger('Authorize');
 
@@ -50,7 +57,6 @@ export class AuthorizeController {
     private readonly consents: ConsentService,
     private readonly hints: ResourceHintsService,
     private readonly tokens: TokensService,
-    private readonly sessions: LoginSessionService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {}
@@ -68,9 +74,9 @@ export class AuthorizeController {
   }
 
   @Get()
-  async authorize(@Req() req: Request, @Res() res: Response) {
+  async authorize(@Req() req: Request, @Res() res: Response, @CurrentUser() sessionUser: User | null) {
     const params = req.query as AuthorizeParams;
-    await this.handle(req, res, params, 302, async (valid, user) => {
+    await this.handle(req, res, params, sessionUser, 302, async (valid, user) => {
       const upstream = valid.upstream;
       if (!upstream) {
         const choices = await this.allowedUpstreams(user);
@@ -91,11 +97,11 @@ export class AuthorizeController {
 
   /** The consent form's answer. Every check runs again on the posted parameters. */
   @Post()
-  async decide(@Req() req: Request, @Res() res: Response) {
+  async decide(@Req() req: Request, @Res() res: Response, @CurrentUser() sessionUser: User | null) {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const params: AuthorizeParams = {};
     for (const name of REQUEST_PARAMS) if (body[name] !== undefined && body[name] !== '') params[name] = body[name];
-    await this.handle(req, res, params, 303, async (valid, user) => {
+    await this.handle(req, res, params, sessionUser, 303, async (valid, user) => {
       if (!checkCsrf(req)) {
         return res.status(403).type('html').send(errorPage('Request expired', 'This consent form has expired. Start again from the application.'));
       }
@@ -133,16 +139,15 @@ export class AuthorizeController {
     req: Request,
     res: Response,
     params: AuthorizeParams,
+    user: User | null,
     redirectStatus: 302 | 303,
     next: (valid: ValidAuthorization, user: User) => Promise<unknown>,
   ): Promise<void> {
-    res.setHeader('Cache-Control', 'no-store');
     try {
       const valid = await validateAuthorization(params, this.contextFor(req));
-      const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
       if (!user) {
         const query = new URLSearchParams(params as Record<string, string>).toString();
-        return res.redirect(redirectStatus, `/login?return_to=${encodeURIComponent(`/authorize?${query}`)}`);
+        return res.redirect(redirectStatus, signInUrl(`/authorize?${query}`));
       }
       await next(valid, user);
     } catch (err) {

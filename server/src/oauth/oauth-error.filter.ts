@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { Response } from 'express';
+import { setNoStore } from '../common/no-store';
 import { InvalidClient, OAuthError, TooManyRequests } from './oauth.errors';
 
 /** Renders errors of the JSON OAuth endpoints as RFC 6749 §5.2 error bodies, never a stack trace. */
@@ -12,7 +13,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const error = toOAuthError(exception);
     if (error.status >= 500) this.logger.error((exception as Error)?.stack ?? String(exception));
-    res.setHeader('Cache-Control', 'no-store');
+    setNoStore(res);
     if (error instanceof InvalidClient && error.triedBasic) {
       res.setHeader('WWW-Authenticate', 'Basic realm="gatehouse", charset="UTF-8"');
     }

@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UseFilters, UseInterceptors } from '@nestjs/common';
 import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service';
+import { NoStore } from '../common/no-store';
 import { ClientsService } from './clients.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
 import { parseRegistration } from './registration.checks';
@@ -9,6 +10,7 @@ import { ResourceHintsService } from './resource-hints.service';
 /** RFC 7591 dynamic client registration. */
 @Controller()
 @UseFilters(OAuthErrorFilter)
+@UseInterceptors(NoStore)
 export class RegistrationController {
   constructor(
     private readonly clients: ClientsService,
@@ -30,7 +32,6 @@ export class RegistrationController {
       ip: req.ip ?? null,
       detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod },
     });
-    req.res?.setHeader('Cache-Control', 'no-store');
     return {
       client_id: client.clientId,
       client_id_issued_at: Math.floor(client.createdAt / 1000),

@@ -1,6 +1,10 @@
-import { Body, Controller, HttpCode, Post, Req, Res, UseFilters } from '@nestjs/common';
-import type { Request, Response } from 'express';
-import { LoginSessionService, SESSION_COOKIE } from '../identity/login-session.service';
+import { Body, Controller, HttpCode, Post, Req, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
+import type { Request } from 'express';
+import { NoStore } from '../common/no-store';
+import { CurrentUser } from '../identity/current-user';
+import { hasRole } from '../identity/roles';
+import { OptionalSession, SessionGuard } from '../identity/session.guard';
+import { User } from '../identity/user.entity';
 import { ClientsService } from './clients.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
 import { InvalidClient, InvalidRequest, UnsupportedGrantType } from './oauth.errors';
@@ -10,20 +14,19 @@ type Params = Record<string, unknown>;
 
 @Controller()
 @UseFilters(OAuthErrorFilter)
+@UseInterceptors(NoStore)
 export class TokenController {
   constructor(
     private readonly clients: ClientsService,
     private readonly tokens: TokensService,
-    private readonly sessions: LoginSessionService,
   ) {}
 
   /** OAuth 2.1 §3.2 token endpoint. */
   @Post('token')
   @HttpCode(200)
-  async token(@Body() body: Params, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  async token(@Body() body: Params, @Req() req: Request) {
     const params = body ?? {};
     const client = await this.clients.authenticate({ authorization: req.headers.authorization, body: params });
-    noStore(res);
     const ip = req.ip ?? null;
     let response;
     switch (params.grant_type) {
@@ -45,11 +48,10 @@ export class TokenController {
   /** RFC 7009 §2: always 200 for a well-formed request, whether or not the token was known. */
   @Post('revoke')
   @HttpCode(200)
-  async revoke(@Body() body: Params, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  async revoke(@Body() body: Params, @Req() req: Request) {
     const params = body ?? {};
     const client = await this.clients.authenticate({ authorization: req.headers.authorization, body: params });
     if (typeof params.token !== 'string' || !params.token) throw new InvalidRequest('token is required');
-    noStore(res);
     await this.tokens.revoke(client, params.token, req.ip ?? null);
     return {};
   }
@@ -57,23 +59,18 @@ export class TokenController {
   /** RFC 7662 §2.1: needs a confidential client's credentials or a signed-in admin. */
   @Post('introspect')
   @HttpCode(200)
-  async introspect(@Body() body: Params, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  @UseGuards(SessionGuard)
+  @OptionalSession()
+  async introspect(@Body() body: Params, @Req() req: Request, @CurrentUser() user: User | null) {
     const params = body ?? {};
-    const admin = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
     let client = null;
-    if (!admin?.isAdmin) {
+    if (!hasRole(user, 'admin')) {
       client = await this.clients.authenticate({ authorization: req.headers.authorization, body: params });
       if (client.tokenEndpointAuthMethod === 'none') {
         throw new InvalidClient('introspection requires a confidential client or an admin session');
       }
     }
     if (typeof params.token !== 'string' || !params.token) throw new InvalidRequest('token is required');
-    noStore(res);
     return this.tokens.introspect(params.token, client);
   }
-}
-
-function noStore(res: Response): void {
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Pragma', 'no-cache');
 }

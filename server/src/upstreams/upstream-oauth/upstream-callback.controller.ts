@@ -1,8 +1,11 @@
-import { Controller, Get, Req, Res } from '@nestjs/common';
+import { Controller, Get, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { LoginSessionService, SESSION_COOKIE } from '../../identity/login-session.service';
+import { NoStore } from '../../common/no-store';
+import { CurrentUser } from '../../identity/current-user';
 import { safeReturnTo } from '../../identity/return-to';
-import { errorPage } from '../../oauth/authorize.views';
+import { OptionalSession, SessionGuard } from '../../identity/session.guard';
+import { User } from '../../identity/user.entity';
+import { errorPage } from '../../pages/error.pages';
 import { UpstreamSignInError } from './upstream-oauth.errors';
 import { UpstreamOAuthService } from './upstream-oauth.service';
 
@@ -12,20 +15,19 @@ import { UpstreamOAuthService } from './upstream-oauth.service';
  * started the sign-in (normally the gateway's /authorize request) with a 303.
  */
 @Controller('oauth/upstream')
+@UseInterceptors(NoStore)
 export class UpstreamCallbackController {
-  constructor(
-    private readonly upstreamOAuth: UpstreamOAuthService,
-    private readonly sessions: LoginSessionService,
-  ) {}
+  constructor(private readonly upstreamOAuth: UpstreamOAuthService) {}
 
+  /** Open without a session too: the sign-in is then refused with a page saying why. */
   @Get('callback')
-  async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
-    res.setHeader('Cache-Control', 'no-store');
+  @UseGuards(SessionGuard)
+  @OptionalSession()
+  async callback(@Req() req: Request, @Res() res: Response, @CurrentUser() user: User | null): Promise<void> {
     const q = req.query as Record<string, unknown>;
     const state = single(q.state);
     const code = single(q.code);
     const error = single(q.error);
-    const user = await this.sessions.userFor(req.cookies?.[SESSION_COOKIE]);
     const sessionUserId = user?.id ?? null;
 
     if (error !== null) {

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { Response } from 'express';
-import { html, page } from './html';
+import { tooManyAttemptsPage } from './error.pages';
 
 /** Pages a person sees answer a rate limit with a page, not JSON. */
 @Catch(ThrottlerException)
@@ -12,6 +12,6 @@ export class BrowserThrottleFilter implements ExceptionFilter {
       .status(429)
       .setHeader('Retry-After', '60')
       .type('html')
-      .send(page('Too many attempts', html`<h1>Too many attempts</h1><p class="error" role="alert">Too many requests from your address. Wait a minute, then try again.</p>`));
+      .send(tooManyAttemptsPage());
   }
 }

@@ -1,41 +1,4 @@
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
-
-/** Tagged template: every interpolated value is escaped unless wrapped in raw(). */
-export class RawHtml {
-  constructor(readonly html: string) {}
-  toString(): string {
-    return this.html;
-  }
-}
-
-export function raw(html: string): RawHtml {
-  return new RawHtml(html);
-}
-
-export function html(strings: TemplateStringsArray, ...values: unknown[]): RawHtml {
-  let out = strings[0];
-  values.forEach((value, i) => {
-    out += renderValue(value) + strings[i + 1];
-  });
-  return new RawHtml(out);
-}
-
-function renderValue(value: unknown): string {
-  if (value instanceof RawHtml) return value.html;
-  if (Array.isArray(value)) return value.map(renderValue).join('');
-  if (value === null || value === undefined || value === false) return '';
-  return escapeHtml(value);
-}
+import { html, raw, RawHtml } from './html';
 
 const STYLE = `
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}
@@ -51,6 +14,7 @@ input[aria-invalid=true]{border-color:#c0392b;outline:2px solid #f3b6b0}
 dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px}dt{font-weight:600}dd{margin:0;word-break:break-all}
 `;
 
+/** The one layout of every server-rendered page: sign-in, consent, error pages. */
 export function page(title: string, body: RawHtml): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

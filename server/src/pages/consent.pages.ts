@@ -1,12 +1,8 @@
-import { html, page, raw } from '../common/html';
 import { CredentialField, Upstream } from '../upstreams/upstream';
+import { html, raw } from './html';
+import { page } from './layout';
 
 const ERROR_ID = 'consent-error';
-
-export function errorPage(title: string, message: string): string {
-  return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
-<p class="muted">Return to the application and try connecting again. If this keeps happening, ask your Gatehouse administrator.</p>`);
-}
 
 export interface ConsentView {
   csrf: string;

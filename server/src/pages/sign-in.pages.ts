@@ -1,4 +1,5 @@
-import { html, page } from '../common/html';
+import { html } from './html';
+import { page } from './layout';
 
 export function loginPage(input: { csrf: string; returnTo: string; email?: string; error?: string }): string {
   return page(
