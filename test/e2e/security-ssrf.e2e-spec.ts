@@ -142,3 +142,28 @@ describe('upstream authorization servers through the same guard', () => {
     }
   });
 });
+
+describe('a metadata document that trickles', () => {
+  it('does not hold /authorize past fetch_timeout_ms: the whole fetch has one deadline', async () => {
+    const upstream = await startUpstream();
+    // Headers at once, then one byte of body every 300 ms: never idle for 1 s, a minute in all.
+    const slow = await loopbackServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n');
+      const timer = setInterval(() => socket.write(' '), 300);
+      socket.on('close', () => clearInterval(timer));
+      socket.on('error', () => clearInterval(timer));
+    });
+    const gw = await startTestGateway({ config: { client_metadata_documents: { allow_private_networks: true, fetch_timeout_ms: 1000 }, upstreams: [{ slug: 'u', url: upstream.url }] } });
+    try {
+      const res = await authorizeWith(gw, `http://127.0.0.1:${slow.port}/client.json`);
+      expect(res.status).toBe(400);
+      expect(res.text).toContain('could not be fetched');
+      expect(slow.connections()).toBe(1);
+    } finally {
+      await gw.close();
+      gw.cleanup();
+      await slow.close();
+      await upstream.close();
+    }
+  }, 20_000);
+});

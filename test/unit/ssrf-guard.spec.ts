@@ -307,3 +307,34 @@ describe('SSRF guard: upstream authorization servers', () => {
     }
   });
 });
+
+describe('outbound requests: the timeout bounds the whole exchange', () => {
+  /** A loopback server that sends `instant` at once, then `slow` one byte every 300 ms (a minute for 200 bytes). */
+  async function trickling(instant: string, slow: string) {
+    const server = net.createServer((socket) => {
+      socket.resume();
+      socket.write(instant);
+      let sent = 0;
+      const timer = setInterval(() => (sent < slow.length ? socket.write(slow[sent++]) : clearInterval(timer)), 300);
+      socket.on('close', () => clearInterval(timer));
+      socket.on('error', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+  const HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+
+  it.each([
+    ['its headers', '', HEAD + '{}'.padEnd(200, ' ')],
+    ['its body', HEAD, '{}'.padEnd(200, ' ')],
+  ])('a server trickling %s a byte at a time is cut off at the deadline', async (_part, instant, slow) => {
+    const server = await trickling(instant, slow);
+    try {
+      const err = await outboundRequest(`${server.origin}/doc.json`, { ...GUARDED, allowPrivateNetworks: true, timeoutMs: 1000 }).catch((e) => e);
+      expect(err).toBeInstanceOf(OutboundRequestError);
+      expect(err.message).toContain('within 1000 ms');
+    } finally {
+      await server.close();
+    }
+  }, 15_000);
+});

@@ -204,6 +204,7 @@ export class ClientMetadataDocumentsConfig {
   @IsBoolean()
   allow_private_networks = false;
 
+  /** Deadline for the whole fetch of a document (connect, headers, body), not an idle timeout. */
   @IsInt()
   @Min(100)
   @Max(30_000)

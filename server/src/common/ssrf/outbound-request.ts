@@ -7,7 +7,7 @@ export interface OutboundRequestOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
-  /** Longest silence on the connection. */
+  /** Deadline for the whole exchange — connect, headers and body, over all redirects — not an idle timeout. */
   timeoutMs: number;
   /** Largest response body accepted. */
   maxBytes: number;
@@ -50,11 +50,15 @@ export function outboundRequest(url: string | URL, opts: OutboundRequestOptions)
     const finish = (err: Error | null, res?: OutboundResponse) => {
       if (settled) return;
       settled = true;
+      clearTimeout(deadline);
       if (err) {
         current?.destroy();
         reject(err instanceof OutboundRequestError ? err : new OutboundRequestError(err.message));
       } else resolve(res!);
     };
+    // One timer for everything: a server trickling a byte at a time cannot stretch the request.
+    const deadline = setTimeout(() => finish(new OutboundRequestError(`no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    deadline.unref();
 
     const send = (target: URL, redirectsLeft: number) => {
       if (target.protocol !== 'http:' && target.protocol !== 'https:') return finish(new OutboundRequestError(`${target.protocol} URLs are not fetched`));
@@ -92,7 +96,6 @@ export function outboundRequest(url: string | URL, opts: OutboundRequestOptions)
         });
       });
       current = req;
-      req.setTimeout(opts.timeoutMs, () => finish(new OutboundRequestError(`no answer within ${opts.timeoutMs} ms`)));
       req.on('error', (err) => finish(err));
       req.end(opts.body);
     };
