@@ -219,6 +219,12 @@ export class ClientMetadataDocumentsConfig {
   @IsInt()
   @Min(0)
   max_cache_seconds = 86_400;
+
+  /** Documents kept in the cache at most (least recently used dropped first): client_id URLs are anyone's choice. */
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  max_cached_documents = 1000;
 }
 
 export class RegistrationConfig {

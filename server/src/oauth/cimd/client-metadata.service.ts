@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { ConfigService } from '../../config/config.service';
 import { OAuthClient } from '../client.entity';
 import { redirectUriProblem } from '../redirect-uri';
@@ -19,9 +20,15 @@ const DEFAULT_CACHE_SECONDS = 3600;
 @Injectable()
 export class ClientMetadataService {
   private readonly logger = new Logger('ClientMetadata');
-  private readonly cache = new Map<string, { client: OAuthClient; until: number }>();
+  /**
+   * Keyed by URLs anyone can make up: bounded in count (least recently used dropped first) and each
+   * entry expires per its Cache-Control; an expired entry is never served.
+   */
+  private readonly cache: LRUCache<string, OAuthClient>;
 
-  constructor(private readonly config: ConfigService) {}
+  constructor(private readonly config: ConfigService) {
+    this.cache = new LRUCache({ max: this.settings.max_cached_documents });
+  }
 
   get settings() {
     return this.config.config.client_metadata_documents;
@@ -36,7 +43,7 @@ export class ClientMetadataService {
 
   async resolve(clientId: string): Promise<OAuthClient> {
     const cached = this.cache.get(clientId);
-    if (cached && cached.until > Date.now()) return cached.client;
+    if (cached) return cached;
     const url = parseClientIdUrl(clientId);
     let document: unknown;
     let maxAge: number | null = null;
@@ -55,7 +62,8 @@ export class ClientMetadataService {
     }
     const client = toClient(clientId, document);
     const seconds = Math.min(Math.max(maxAge ?? DEFAULT_CACHE_SECONDS, MIN_CACHE_SECONDS), this.settings.max_cache_seconds);
-    this.cache.set(clientId, { client, until: Date.now() + seconds * 1000 });
+    // lru-cache reads a ttl of 0 as "forever": max_cache_seconds 0 means no caching at all.
+    if (seconds > 0) this.cache.set(clientId, client, { ttl: seconds * 1000 });
     return client;
   }
 
