@@ -204,6 +204,7 @@ export class ClientMetadataDocumentsConfig {
   @IsBoolean()
   allow_private_networks = false;
 
+  /** Deadline for the whole fetch of a document (connect, headers, body), not an idle timeout. */
   @IsInt()
   @Min(100)
   @Max(30_000)
@@ -218,6 +219,12 @@ export class ClientMetadataDocumentsConfig {
   @IsInt()
   @Min(0)
   max_cache_seconds = 86_400;
+
+  /** Documents kept in the cache at most (least recently used dropped first): client_id URLs are anyone's choice. */
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  max_cached_documents = 1000;
 }
 
 export class RegistrationConfig {

@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { ConfigService } from '../../config/config.service';
 import { OAuthClient } from '../client.entity';
 import { redirectUriProblem } from '../redirect-uri';
-import { guardedFetch, maxAgeSeconds } from './guarded-fetch';
+import { outboundRequest } from '../../common/ssrf';
 import { PINNED_CLIENT_METADATA } from './pinned-documents';
 
 /** Why a client ID metadata document cannot be used; the message is shown to the user. */
@@ -19,9 +20,15 @@ const DEFAULT_CACHE_SECONDS = 3600;
 @Injectable()
 export class ClientMetadataService {
   private readonly logger = new Logger('ClientMetadata');
-  private readonly cache = new Map<string, { client: OAuthClient; until: number }>();
+  /**
+   * Keyed by URLs anyone can make up: bounded in count (least recently used dropped first) and each
+   * entry expires per its Cache-Control; an expired entry is never served.
+   */
+  private readonly cache: LRUCache<string, OAuthClient>;
 
-  constructor(private readonly config: ConfigService) {}
+  constructor(private readonly config: ConfigService) {
+    this.cache = new LRUCache({ max: this.settings.max_cached_documents });
+  }
 
   get settings() {
     return this.config.config.client_metadata_documents;
@@ -36,29 +43,49 @@ export class ClientMetadataService {
 
   async resolve(clientId: string): Promise<OAuthClient> {
     const cached = this.cache.get(clientId);
-    if (cached && cached.until > Date.now()) return cached.client;
+    if (cached) return cached;
     const url = parseClientIdUrl(clientId);
     let document: unknown;
     let maxAge: number | null = null;
     try {
-      const res = await guardedFetch(url, {
-        allowPrivateNetworks: this.settings.allow_private_networks,
-        timeoutMs: this.settings.fetch_timeout_ms,
-        maxBytes: this.settings.max_document_bytes,
-      });
-      maxAge = maxAgeSeconds(res.cacheControl);
-      document = parseJson(res.body);
+      ({ document, maxAge } = await this.fetchDocument(url));
     } catch (err) {
       const pinned = PINNED_CLIENT_METADATA[clientId];
-      if (!pinned) throw new ClientMetadataError(`The application's metadata document at ${url.host} could not be used: ${(err as Error).message}.`);
+      if (!pinned) {
+        // The cause (refused address, connection refused or reset, timeout, HTTP status…) goes to the log
+        // only: shown to whoever typed the URL, it would tell them which hosts and ports answer.
+        this.logger.warn(`the metadata document ${url.href.slice(0, 300)} could not be fetched: ${(err as Error).message}`);
+        throw new ClientMetadataError(`The application's metadata document at ${url.host} could not be fetched.`);
+      }
       this.logger.warn(`using the pinned metadata of ${clientId}: the live document failed (${(err as Error).message})`);
       document = pinned;
     }
     const client = toClient(clientId, document);
     const seconds = Math.min(Math.max(maxAge ?? DEFAULT_CACHE_SECONDS, MIN_CACHE_SECONDS), this.settings.max_cache_seconds);
-    this.cache.set(clientId, { client, until: Date.now() + seconds * 1000 });
+    // lru-cache reads a ttl of 0 as "forever": max_cache_seconds 0 means no caching at all.
+    if (seconds > 0) this.cache.set(clientId, client, { ttl: seconds * 1000 });
     return client;
   }
+
+  /** GET the document: no redirects followed, size and time capped, through the SSRF guard. */
+  private async fetchDocument(url: URL): Promise<{ document: unknown; maxAge: number | null }> {
+    const res = await outboundRequest(url, {
+      headers: { Accept: 'application/json' },
+      allowPrivateNetworks: this.settings.allow_private_networks,
+      timeoutMs: this.settings.fetch_timeout_ms,
+      maxBytes: this.settings.max_document_bytes,
+    });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}${res.headers.location ? ' (redirects are not followed)' : ''}`);
+    return { document: parseJson(res.body), maxAge: maxAgeSeconds(res.headers['cache-control']) };
+  }
+}
+
+/** Seconds a response may be cached per its Cache-Control header (RFC 9111 §5.2.2), or null when unspecified. */
+function maxAgeSeconds(cacheControl: string | undefined): number | null {
+  if (!cacheControl) return null;
+  if (/(^|,)\s*(no-store|no-cache)\s*(,|$)/i.test(cacheControl)) return 0;
+  const m = /max-age\s*=\s*(\d+)/i.exec(cacheControl);
+  return m ? Number(m[1]) : null;
 }
 
 function parseClientIdUrl(clientId: string): URL {
@@ -79,7 +106,7 @@ function parseJson(body: string): unknown {
   try {
     return JSON.parse(body);
   } catch {
-    throw new ClientMetadataError('the document is not JSON');
+    throw new Error('the document is not JSON');
   }
 }
 

@@ -51,7 +51,7 @@ async function discoverEndpoints(upstream: Upstream): Promise<AuthServerEndpoint
     issuer = prm.issuer;
     prmResource = prm.resource;
   }
-  const meta = await authorizationServerMetadata(issuer);
+  const meta = await authorizationServerMetadata(upstream, issuer);
   const authorizationEndpoint = o?.authorizationEndpoint ?? meta.authorization_endpoint;
   const tokenEndpoint = o?.tokenEndpoint ?? meta.token_endpoint;
   if (typeof authorizationEndpoint !== 'string' || typeof tokenEndpoint !== 'string') {
@@ -78,13 +78,13 @@ async function protectedResourceMetadata(upstream: Upstream): Promise<{ issuer: 
   const candidates = [...new Set([`${url.origin}/.well-known/oauth-protected-resource${path}`, `${url.origin}/.well-known/oauth-protected-resource`])];
   const tried: string[] = [];
   for (const candidate of candidates) {
-    const doc = await fetchJsonDocument(candidate, tried);
+    const doc = await fetchJsonDocument(upstream, candidate, tried);
     if (doc) return firstAuthorizationServer(doc, candidate);
   }
   // Last resort (as MCP clients do): the resource_metadata named by the upstream's own 401 challenge.
-  const fromChallenge = await resourceMetadataFromChallenge(upstream.url);
+  const fromChallenge = await resourceMetadataFromChallenge(upstream);
   if (fromChallenge && !candidates.includes(fromChallenge)) {
-    const doc = await fetchJsonDocument(fromChallenge, tried);
+    const doc = await fetchJsonDocument(upstream, fromChallenge, tried);
     if (doc) return firstAuthorizationServer(doc, fromChallenge);
   }
   throw new Error(
@@ -102,23 +102,23 @@ function firstAuthorizationServer(doc: Record<string, any>, from: string): { iss
 }
 
 /** The resource_metadata URL from the upstream's 401 WWW-Authenticate challenge, if it sends one. */
-async function resourceMetadataFromChallenge(upstreamUrl: string): Promise<string | null> {
+async function resourceMetadataFromChallenge(upstream: Upstream): Promise<string | null> {
   try {
-    const res = await httpRequest(upstreamUrl, {
+    const res = await httpRequest(upstream, upstream.url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
     });
     if (res.status !== 401) return null;
     const m = /resource_metadata="([^"]+)"/i.exec(res.headers.get('www-authenticate') ?? '');
-    return m ? new URL(m[1], upstreamUrl).toString() : null;
+    return m ? new URL(m[1], upstream.url).toString() : null;
   } catch {
     return null;
   }
 }
 
 /** RFC 8414 (path insertion), then OpenID Connect discovery. */
-async function authorizationServerMetadata(issuer: string): Promise<Record<string, any>> {
+async function authorizationServerMetadata(upstream: Upstream, issuer: string): Promise<Record<string, any>> {
   let url: URL;
   try {
     url = new URL(issuer);
@@ -135,7 +135,7 @@ async function authorizationServerMetadata(issuer: string): Promise<Record<strin
     : [`${url.origin}/.well-known/oauth-authorization-server`, `${url.origin}/.well-known/openid-configuration`];
   const tried: string[] = [];
   for (const candidate of candidates) {
-    const doc = await fetchJsonDocument(candidate, tried);
+    const doc = await fetchJsonDocument(upstream, candidate, tried);
     if (!doc) continue;
     // RFC 8414 §3.3: the metadata must be about the issuer we asked for.
     if (typeof doc.issuer === 'string' && trimSlash(doc.issuer) !== trimSlash(issuer)) {
@@ -147,9 +147,9 @@ async function authorizationServerMetadata(issuer: string): Promise<Record<strin
 }
 
 /** GETs a JSON metadata document; null when absent (any non-200 or non-JSON answer). */
-async function fetchJsonDocument(url: string, tried: string[]): Promise<Record<string, any> | null> {
+async function fetchJsonDocument(upstream: Upstream, url: string, tried: string[]): Promise<Record<string, any> | null> {
   tried.push(url);
-  const res = await httpRequest(url, { method: 'GET', headers: { Accept: 'application/json' } });
+  const res = await httpRequest(upstream, url, { method: 'GET', headers: { Accept: 'application/json' } });
   return res.status === 200 ? parseJson(res.text) : null;
 }
 

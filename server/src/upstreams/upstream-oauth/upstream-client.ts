@@ -108,7 +108,7 @@ export class UpstreamClients {
     };
     const scopes = upstream.oauth?.scopes ?? [];
     if (scopes.length) request.scope = scopes.join(' ');
-    const res = await httpRequest(registrationEndpoint, {
+    const res = await httpRequest(upstream, registrationEndpoint, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify(request),

@@ -208,7 +208,7 @@ export class UpstreamOAuthService {
   private async obtainTokens(upstream: Upstream, grant: Record<string, string>, previous: StoredUpstreamTokens | null): Promise<StoredUpstreamTokens> {
     const { endpoints, client } = await this.authServerAndClient(upstream);
     try {
-      return await requestTokens(endpoints.tokenEndpoint, client, { ...grant, resource: endpoints.resource }, previous);
+      return await requestTokens(upstream, endpoints.tokenEndpoint, client, { ...grant, resource: endpoints.resource }, previous);
     } catch (err) {
       if (err instanceof GrantRejected && err.error === 'invalid_client' && client.registered) await this.clients.dropRegistration(upstream);
       throw err;

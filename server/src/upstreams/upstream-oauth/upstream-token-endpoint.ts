@@ -1,3 +1,4 @@
+import { Upstream } from '../upstream';
 import { authenticateClient, OAuthClient } from './upstream-client';
 import { httpRequest, parseJson } from './upstream-http';
 import { GrantRejected, UpstreamAuthUnavailableError } from './upstream-oauth.errors';
@@ -16,6 +17,7 @@ interface TokenResponse {
  * UpstreamAuthUnavailableError for anything else that is not tokens. `previous` are the tokens being refreshed.
  */
 export async function requestTokens(
+  upstream: Upstream,
   tokenEndpoint: string,
   client: OAuthClient,
   grant: Record<string, string>,
@@ -24,7 +26,7 @@ export async function requestTokens(
   const body = new URLSearchParams(grant);
   const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
   authenticateClient(client, headers, body);
-  const res = await httpRequest(tokenEndpoint, { method: 'POST', headers, body: body.toString() });
+  const res = await httpRequest(upstream, tokenEndpoint, { method: 'POST', headers, body: body.toString() });
   const json = parseJson(res.text);
   if (res.status !== 200) {
     if (res.status >= 400 && res.status < 500 && json && typeof json.error === 'string') {
