@@ -20,18 +20,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** The JSON-RPC method names in a body (one message or a batch); null when it is not JSON-RPC. */
-export function jsonRpcMethods(body: Buffer): { methods: string[]; id: unknown } | null {
-  try {
-    const parsed = JSON.parse(body.toString('utf8'));
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
-    const methods = messages.map((m) => (typeof m?.method === 'string' ? m.method : 'response'));
-    return { methods, id: messages[0]?.id ?? null };
-  } catch {
-    return null;
-  }
-}
-
 /**
  * After the gateway has read a body itself, the proxy must send those bytes on:
  * http-proxy pipes `req` into the upstream request, so `pipe` is replaced on this
