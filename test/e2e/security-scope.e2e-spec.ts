@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
@@ -7,6 +8,9 @@ import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { call, HttpResult, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const CALLBACK = 'http://127.0.0.1:45679/callback';
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** MAX_CHECKED_BODY in mcp-proxy.service.ts. */
+const CHECKED_BODY_CAP = 4 * 1024 * 1024;
 
 interface Received {
   method: string;
@@ -80,12 +84,25 @@ describe('scope checks decide from the body the upstream executes', () => {
   /** Every message the upstream was sent, as text, from request number `from` on. */
   const upstreamBodies = (from: number) => tap.received.slice(from).map((r) => r.body.toString('utf8'));
 
-  /** Waits (bounded) for an audit row: a proxied request is audited when its response closes. */
+  const auditCount = async (type: string) => {
+    const audit = gw.app.get(AuditService);
+    await audit.flush();
+    return (await audit.list({ type, limit: 10_000 })).length;
+  };
+  /** Waits (bounded) until `type` has more than `count` audit rows: a request is audited when its response closes. */
+  async function auditedAfter(type: string, count: number): Promise<boolean> {
+    for (let i = 0; i < 50; i++) {
+      if ((await auditCount(type)) > count) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+  /** Waits (bounded) for an audit row that matches. */
   async function auditRow(type: string, match: (row: { status: number | null; mcpMethod: string | null }) => boolean) {
     const audit = gw.app.get(AuditService);
     for (let i = 0; i < 50; i++) {
       await audit.flush();
-      const row = (await audit.list({ type, limit: 500 })).find(match);
+      const row = (await audit.list({ type, limit: 10_000 })).find(match);
       if (row) return row;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -110,11 +127,12 @@ describe('scope checks decide from the body the upstream executes', () => {
   describe('the Mcp-Method / Mcp-Name headers are never an authority', () => {
     it('a read-only token cannot call a tool by labelling the request Mcp-Method: tools/list: 400, and nothing reaches the upstream', async () => {
       const before = tap.received.length;
+      const audited = await auditCount('request.malformed');
       const res = await post(readOnly, toolsCall(7), { 'Mcp-Method': 'tools/list', 'MCP-Protocol-Version': '2026-07-28' });
       expect(res.status).toBe(400);
       expect(res.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32020, message: 'Header mismatch: Mcp-Method header does not match the body' } });
       expect(upstreamBodies(before)).toEqual([]);
-      expect(await auditRow('request.malformed', (r) => r.status === 400)).toBeDefined();
+      expect(await auditedAfter('request.malformed', audited)).toBe(true);
     });
 
     it('an Mcp-Name that names another tool than the body is refused the same way', async () => {
@@ -159,6 +177,103 @@ describe('scope checks decide from the body the upstream executes', () => {
       expect(res.text).toContain('ran');
       expect(upstreamBodies(before)).toEqual([JSON.stringify(toolsCall(6))]);
       expect(await auditRow('mcp.request', (r) => r.status === 200 && r.mcpMethod === 'tools/call')).toBeDefined();
+    });
+  });
+
+  describe('a body the gateway cannot read is refused for a restricted token, and what it reads is what it forwards', () => {
+    const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+    it('a BOM-prefixed tools/call is read after all (RFC 8259 §8.1): 403 insufficient_scope, nothing forwarded', async () => {
+      const before = tap.received.length;
+      const res = await post(readOnly, Buffer.concat([BOM, bytes(toolsCall(10))]));
+      expect(res.status).toBe(403);
+      expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+      expect(upstreamBodies(before)).toEqual([]);
+    });
+
+    it('a BOM-prefixed tools/list is served, and the upstream receives it without the BOM', async () => {
+      const before = tap.received.length;
+      const res = await post(readOnly, Buffer.concat([BOM, bytes(toolsList(11))]));
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('echo');
+      expect(tap.received.slice(before).map((r) => r.body)).toEqual([bytes(toolsList(11))]);
+    });
+
+    it.each<[string, (b: Buffer) => Buffer]>([
+      ['gzip', zlib.gzipSync],
+      ['deflate', zlib.deflateSync],
+      ['br', zlib.brotliCompressSync],
+    ])('a %s-encoded tools/call is decoded and refused: 403, nothing forwarded', async (coding, encode) => {
+      const before = tap.received.length;
+      const res = await post(readOnly, encode(bytes(toolsCall(12))), { 'Content-Encoding': coding });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+      expect(upstreamBodies(before)).toEqual([]);
+    });
+
+    it('a gzip-encoded tools/list is served, and the upstream receives the plain JSON with its length', async () => {
+      const before = tap.received.length;
+      const res = await post(readOnly, zlib.gzipSync(Buffer.concat([BOM, bytes(toolsList(13))])), { 'Content-Encoding': 'gzip' });
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('echo');
+      const [received] = tap.received.slice(before);
+      expect(received.body).toEqual(bytes(toolsList(13)));
+      expect(received.headers['content-encoding']).toBeUndefined();
+      expect(received.headers['content-length']).toBe(String(bytes(toolsList(13)).length));
+    });
+
+    it('a batch is decided on every message: one tools/call in it is 403', async () => {
+      const before = tap.received.length;
+      const res = await post(readOnly, [toolsList(14), toolsCall(15)]);
+      expect(res.status).toBe(403);
+      expect(upstreamBodies(before)).toEqual([]);
+    });
+
+    it.each<[string, Buffer, number]>([
+      ['not JSON', Buffer.from('tools/call echo'), -32700],
+      ['JSON in UTF-16', Buffer.from(JSON.stringify(toolsCall(16)), 'utf16le'), -32700],
+      ['two BOMs', Buffer.concat([BOM, BOM, Buffer.from(JSON.stringify(toolsCall(16)))]), -32700],
+      ['JSON that is not JSON-RPC', Buffer.from(JSON.stringify({ method: 'tools/call', params: { name: 'echo', arguments: { text: 'ran' } } })), -32600],
+      ['an empty batch', Buffer.from('[]'), -32600],
+      ['a method named twice', Buffer.from('{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ran"}},"method":"tools/list"}'), -32600],
+    ])('%s is refused with 400 and a JSON-RPC error, audited, and never forwarded', async (_name, body, code) => {
+      const before = tap.received.length;
+      const audited = await auditCount('request.malformed');
+      const res = await post(readOnly, body);
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ jsonrpc: '2.0', id: null, error: { code } });
+      expect(upstreamBodies(before)).toEqual([]);
+      expect(await auditedAfter('request.malformed', audited)).toBe(true);
+    });
+
+    it('a body over the cap once decoded is 413, however small it is sent', async () => {
+      const before = tap.received.length;
+      const bomb = zlib.gzipSync(Buffer.alloc(CHECKED_BODY_CAP + 1, 0x20));
+      const res = await post(readOnly, bomb, { 'Content-Encoding': 'gzip' });
+      expect(res.status).toBe(413);
+      expect(res.json.error.code).toBe(-32600);
+      expect(upstreamBodies(before)).toEqual([]);
+      expect(await auditRow('request.malformed', (r) => r.status === 413)).toBeDefined();
+    });
+
+    it('a coding the gateway cannot undo is 415 with Accept-Encoding, and a body that is not the coding it claims 400', async () => {
+      const before = tap.received.length;
+      const unknown = await post(readOnly, bytes(toolsCall(17)), { 'Content-Encoding': 'compress' });
+      expect(unknown.status).toBe(415);
+      expect(unknown.headers.get('accept-encoding')).toBe('gzip, deflate, br');
+      const corrupt = await post(readOnly, bytes(toolsCall(18)), { 'Content-Encoding': 'gzip' });
+      expect(corrupt.status).toBe(400);
+      expect(corrupt.json.error.code).toBe(-32700);
+      expect(upstreamBodies(before)).toEqual([]);
+    });
+
+    it('an unrestricted token keeps the fast path: its gzip body streams on byte for byte, Content-Encoding and all', async () => {
+      const before = tap.received.length;
+      const sent = zlib.gzipSync(bytes(toolsList(19)));
+      await post(full, sent, { 'Content-Encoding': 'gzip' });
+      const [received] = tap.received.slice(before);
+      expect(received.body).toEqual(sent);
+      expect(received.headers['content-encoding']).toBe('gzip');
     });
   });
 });

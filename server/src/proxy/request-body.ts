@@ -21,7 +21,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /**
- * After the gateway has read a body itself, the proxy must send those bytes on:
+ * After the gateway has read (and decoded) a body itself, the proxy must send those bytes on:
  * http-proxy pipes `req` into the upstream request, so `pipe` is replaced on this
  * request to write the buffered body instead (the upstream request buffers it until
  * its socket is ready).
@@ -29,6 +29,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function replayBody(req: IncomingMessage, body: Buffer): void {
   req.headers['content-length'] = String(body.length);
   delete req.headers['transfer-encoding'];
+  delete req.headers['content-encoding']; // the bytes are the decoded ones
   (req as any).pipe = (dest: NodeJS.WritableStream) => {
     dest.end(body);
     return dest;

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { GateRefusal, HEADER_MISMATCH } from './gate-refusal';
+import { decodeContentCoding } from './content-coding';
+import { GateRefusal, HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR } from './gate-refusal';
+import { hasDuplicateKey } from './json-duplicate-keys';
 import { BodyTooLarge, readBody } from './request-body';
 
 /** One JSON-RPC message, as far as the gateway looks into it. */
@@ -24,34 +26,76 @@ export interface GatedBody {
 
 /**
  * For a token holding only some of the upstream's scopes, the scope decision is
- * made on the body the upstream will execute, never on a header: the body is read
- * whole (up to `limit` bytes), parsed, and the 2026-07-28 mirrored headers are
- * checked against it. Throws GateRefusal for a request to refuse; other errors are
- * the client's stream failing.
+ * made on the body the upstream will execute, never on a header, and it fails
+ * closed: the body is read whole (up to `limit` bytes), its Content-Encoding undone
+ * (decoded size capped at `limit` too) and a UTF-8 BOM dropped; it must then be a
+ * JSON-RPC message or batch, whose 2026-07-28 mirrored headers match it. Those
+ * decoded bytes, and no others, are what the upstream receives (`body`), so the
+ * upstream cannot read into the request anything the gateway did not.
+ *
+ * Throws GateRefusal for a request to refuse; any other error is the client's stream
+ * failing. A request other than POST has no body to decide from and must carry none.
  */
 export async function gateRequestBody(req: IncomingMessage, limit: number): Promise<GatedBody | null> {
-  if (req.method !== 'POST') return null;
-  let body: Buffer;
-  try {
-    body = await readBody(req, limit);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) throw new GateRefusal(413, -32600, err.message);
-    throw err;
-  }
-  const messages = parseJsonRpc(body);
-  checkMirroredHeaders(req.headers, messages);
-  const list = messages ?? [];
-  return { body, methods: list.map((m) => (typeof m.method === 'string' ? m.method : 'response')), rpcId: rpcIdOf(list[0]) };
-}
-
-/** The messages of a body (one message or a batch); null when it is not JSON. */
-export function parseJsonRpc(body: Buffer): JsonRpcMessage[] | null {
-  try {
-    const parsed = JSON.parse(body.toString('utf8'));
-    return (Array.isArray(parsed) ? parsed : [parsed]).map((m) => (m && typeof m === 'object' ? m : {}));
-  } catch {
+  if (req.method !== 'POST') {
+    if (declaresBody(req.headers)) throw new GateRefusal(400, INVALID_REQUEST, `a ${req.method} request to an MCP endpoint carries no body`);
     return null;
   }
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new GateRefusal(413, INVALID_REQUEST, err.message);
+    throw err;
+  }
+  const body = stripUtf8Bom(await decodeContentCoding(raw, req.headers['content-encoding'], limit));
+  const messages = parseJsonRpc(body);
+  checkMirroredHeaders(req.headers, messages);
+  return { body, methods: messages.map((m) => (typeof m.method === 'string' ? m.method : 'response')), rpcId: rpcIdOf(messages[0]) };
+}
+
+/** RFC 9112 §6.3: a request has a body exactly when it has Transfer-Encoding or a Content-Length. */
+function declaresBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+/** RFC 8259 §8.1: a JSON text must not start with a BOM, but a parser may ignore one; the gateway drops it. */
+export function stripUtf8Bom(body: Buffer): Buffer {
+  return body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.subarray(3) : body;
+}
+
+/** `fatal`: a body that is not UTF-8 (RFC 8259 §8.1) is refused, never read with replacement characters. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The messages of a body: one JSON-RPC 2.0 message or a non-empty batch of them
+ * (JSON-RPC 2.0 §4, §5, §6). Anything else is refused with -32700 (not JSON) or
+ * -32600 (not JSON-RPC), as is a text that repeats a member name (see hasDuplicateKey).
+ */
+export function parseJsonRpc(body: Buffer): JsonRpcMessage[] {
+  let text: string;
+  let parsed: unknown;
+  try {
+    text = UTF8.decode(body);
+    parsed = JSON.parse(text);
+  } catch {
+    throw new GateRefusal(400, PARSE_ERROR, 'request body is not UTF-8 JSON');
+  }
+  const messages: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+  if (!messages.length) throw new GateRefusal(400, INVALID_REQUEST, 'request body is an empty batch');
+  if (!messages.every(isJsonRpcMessage)) throw new GateRefusal(400, INVALID_REQUEST, 'request body is not a JSON-RPC 2.0 message or batch of them');
+  if (hasDuplicateKey(text)) throw new GateRefusal(400, INVALID_REQUEST, 'request body repeats a member name');
+  return messages;
+}
+
+/** A request or notification (string `method`), or a response (an `id` and exactly one of result/error). */
+function isJsonRpcMessage(value: unknown): value is JsonRpcMessage {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  const m = value as JsonRpcMessage;
+  if (m.jsonrpc !== '2.0') return false;
+  if ('id' in m && !(typeof m.id === 'string' || typeof m.id === 'number' || m.id === null)) return false;
+  if ('method' in m) return typeof m.method === 'string' && (m.params === undefined || (typeof m.params === 'object' && m.params !== null));
+  return 'id' in m && ('result' in m) !== ('error' in m);
 }
 
 /** The methods whose Mcp-Name header mirrors a field of params (2026-07-28 Streamable HTTP, "Standard Request Headers"). */
@@ -67,17 +111,17 @@ const NAME_SOURCE: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'pro
  * A missing header is not refused here: clients of older protocol versions never
  * send one, and the gateway decides from the body alone.
  */
-export function checkMirroredHeaders(headers: IncomingHttpHeaders, messages: JsonRpcMessage[] | null): void {
+export function checkMirroredHeaders(headers: IncomingHttpHeaders, messages: JsonRpcMessage[]): void {
   const method = headerValue(headers['mcp-method']);
   const name = headerValue(headers['mcp-name']);
   if (method === undefined && name === undefined) return;
-  if (messages && messages.length > 1) throw mismatch('Mcp-Method and Mcp-Name headers cannot describe a batch');
-  const message = messages?.[0];
+  if (messages.length > 1) throw mismatch('Mcp-Method and Mcp-Name headers cannot describe a batch');
+  const message = messages[0];
   const rpcId = rpcIdOf(message);
-  if (method !== undefined && method !== message?.method) throw mismatch('Mcp-Method header does not match the body', rpcId);
-  const source = typeof message?.method === 'string' ? NAME_SOURCE[message.method] : undefined;
+  if (method !== undefined && method !== message.method) throw mismatch('Mcp-Method header does not match the body', rpcId);
+  const source = typeof message.method === 'string' ? NAME_SOURCE[message.method] : undefined;
   if (name !== undefined && source) {
-    const params = message?.params as Record<string, unknown> | undefined;
+    const params = message.params as Record<string, unknown> | undefined;
     const mirrored = params && typeof params === 'object' ? params[source] : undefined;
     if (decodeSentinel(name) !== mirrored) throw mismatch('Mcp-Name header does not match the body', rpcId);
   }
