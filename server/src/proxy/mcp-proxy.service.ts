@@ -14,9 +14,11 @@ import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
 import { sniffMcpMethod } from './mcp-method';
-import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-body';
+import { GateRefusal } from './gate-refusal';
+import { replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
 import { requiredScope } from './required-scope';
+import { gateRequestBody } from './scope-gate';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext };
 
@@ -177,29 +179,28 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   /**
-   * For a token holding only some of the upstream's scopes: learn the JSON-RPC
-   * method (from the Mcp-Method header of the 2026-07-28 transport, else from the
-   * body) and answer 403 insufficient_scope when it needs more (RFC 6750 §3.1).
+   * For a token holding only some of the upstream's scopes: read the body the upstream
+   * will execute (scope-gate.ts; headers are routing hints, never an authority) and
+   * answer 403 insufficient_scope when its methods need more (RFC 6750 §3.1).
    * Tokens with every scope skip this and stream without any buffering.
    */
   private async checkScope(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, granted: string[]): Promise<boolean> {
     let methods: string[] | null = null;
-    const header = req.headers['mcp-method'];
-    if (req.method === 'POST' && typeof header === 'string' && header) methods = [header];
-    else if (req.method === 'POST') {
-      let body: Buffer;
-      try {
-        body = await readBody(req, MAX_CHECKED_BODY);
-      } catch (err) {
-        if (err instanceof BodyTooLarge) sendJson(res, 413, jsonRpcError(-32600, err.message));
-        else res.destroy();
+    try {
+      const gated = await gateRequestBody(req, MAX_CHECKED_BODY);
+      if (gated) {
+        ({ methods, rpcId: ctx.rpcId } = gated);
+        ctx.bodyRead = true;
+        replayBody(req, gated.body);
+      }
+    } catch (err) {
+      if (!(err instanceof GateRefusal)) {
+        res.destroy(); // reading the client's body failed: it is gone
         return false;
       }
-      const parsed = jsonRpcMethods(body);
-      methods = parsed?.methods ?? [];
-      ctx.rpcId = parsed?.id ?? null;
-      ctx.bodyRead = true;
-      replayBody(req, body);
+      sendJson(res, err.status, jsonRpcError(err.code, err.message, err.rpcId), err.headers);
+      this.recordRequest(req, res, ctx, 'request.malformed');
+      return false;
     }
     if (methods?.length) ctx.mcpMethod = methods.length > 1 ? `batch:${methods[0]}` : methods[0];
     const missing = requiredScope(req.method ?? 'GET', methods, ctx.upstream).filter((s) => !granted.includes(s));

@@ -20,20 +20,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** The JSON-RPC method names in a body (one message or a batch); null when it is not JSON-RPC. */
-export function jsonRpcMethods(body: Buffer): { methods: string[]; id: unknown } | null {
-  try {
-    const parsed = JSON.parse(body.toString('utf8'));
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
-    const methods = messages.map((m) => (typeof m?.method === 'string' ? m.method : 'response'));
-    return { methods, id: messages[0]?.id ?? null };
-  } catch {
-    return null;
-  }
-}
-
 /**
- * After the gateway has read a body itself, the proxy must send those bytes on:
+ * After the gateway has read (and decoded) a body itself, the proxy must send those bytes on:
  * http-proxy pipes `req` into the upstream request, so `pipe` is replaced on this
  * request to write the buffered body instead (the upstream request buffers it until
  * its socket is ready).
@@ -41,6 +29,7 @@ export function jsonRpcMethods(body: Buffer): { methods: string[]; id: unknown }
 export function replayBody(req: IncomingMessage, body: Buffer): void {
   req.headers['content-length'] = String(body.length);
   delete req.headers['transfer-encoding'];
+  delete req.headers['content-encoding']; // the bytes are the decoded ones
   (req as any).pipe = (dest: NodeJS.WritableStream) => {
     dest.end(body);
     return dest;
