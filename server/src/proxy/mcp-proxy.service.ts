@@ -255,8 +255,8 @@ export class McpProxyService implements OnModuleDestroy {
           for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
           const status = proxyRes.statusCode ?? 502;
           const ctx = (req as ProxiedRequest).gatehouse!;
-          // The upstream no longer takes our token for this user: refresh it before the next request.
-          if (status === 401 && upstream.authMode === 'oauth') void this.upstreamOAuth.markAccessTokenRejected(upstream, ctx.token.userId);
+          // The upstream no longer takes our credential for this user (oauth: refresh it before the next request).
+          if (status === 401) this.credentials.onUpstreamUnauthorized(upstream, ctx.token.userId);
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
           if (status === 401 || status === 403) proxyRes.statusCode = 502;
