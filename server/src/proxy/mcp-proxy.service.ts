@@ -9,7 +9,7 @@ import { TokensService } from '../oauth/tokens.service';
 import { Upstream } from '../upstreams/upstream';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
-import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
+import { UpstreamAuthUnavailableError } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
@@ -63,7 +63,6 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly upstreams: UpstreamsService,
     private readonly policy: AccessPolicyService,
     private readonly credentials: UpstreamCredentialsService,
-    private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
