@@ -62,7 +62,7 @@ export class UpstreamConfig {
 
   /** A union keyed on `mode`: the class of the mode it names validates the rest (upstreams/auth-modes). */
   @ValidateNested()
-  @Type((t) => authConfigClassFor((t?.object[t.property] as { mode?: unknown } | undefined)?.mode))
+  @Type((t) => authConfigClassFor(t?.object[t.property]))
   auth: AuthConfig = defaultAuthConfig();
 
   @ValidateNested()

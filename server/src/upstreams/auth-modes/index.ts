@@ -34,8 +34,9 @@ class UnknownAuthModeConfig extends AuthConfigBase {
   mode = ''; // always replaced: this class is only chosen for a mode that is there
 }
 
-/** The class that validates an upstream's `auth` object, chosen by its `mode`. */
-export function authConfigClassFor(mode: unknown): new () => AuthConfigBase {
+/** The class that validates an upstream's plain `auth` object from the config, chosen by its `mode`. */
+export function authConfigClassFor(auth: unknown): new () => AuthConfigBase {
+  const mode = (auth as { mode?: unknown } | null | undefined)?.mode;
   if (mode === undefined) return DEFAULT_MODE.configClass;
   return AUTH_MODE_CLASSES.find((c) => c.mode === mode)?.configClass ?? UnknownAuthModeConfig;
 }
