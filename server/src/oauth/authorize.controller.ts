@@ -163,8 +163,9 @@ export class AuthorizeController {
       res.status(502).type('html').send(errorPage(err.title, err.userMessage));
       return true;
     }
-    if (url) res.redirect(status, url);
-    return url !== null;
+    if (url === null) return false;
+    res.redirect(status, url);
+    return true;
   }
 
   private async canSkipConsent(valid: ValidAuthorization, user: User, upstream: Upstream, scope: string): Promise<boolean> {
