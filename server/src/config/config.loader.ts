@@ -3,8 +3,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
-import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../common/header-value';
-import { GatehouseConfig, HEADER_NAME } from './config.schema';
+import { GatehouseConfig } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
 
 export class ConfigError extends Error {
@@ -24,9 +23,6 @@ export interface LoadedConfig extends GatehouseConfig {
 }
 
 type Env = Record<string, string | undefined>;
-
-/** A {{field}} reference in a user_credentials header template. */
-const TEMPLATE_FIELD = /\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g;
 
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const { raw, source } = readRawConfig(env);
@@ -118,35 +114,10 @@ function checkUpstreams(config: GatehouseConfig): void {
     const at = `upstreams[${i}]`;
     if (seen.has(u.slug)) throw new ConfigError(`${at}.slug`, `duplicate slug "${u.slug}"`);
     seen.add(u.slug);
-    const headers = u.auth.headers;
-    const needsHeaders = u.auth.mode === 'headers' || u.auth.mode === 'user_credentials';
-    if (needsHeaders && (!headers || typeof headers !== 'object' || !Object.keys(headers).length)) {
-      throw new ConfigError(`${at}.auth.headers`, `mode "${u.auth.mode}" needs at least one header`);
-    }
-    if (u.auth.mode === 'user_credentials') checkCredentialTemplates(u, at);
-    if (u.auth.mode === 'oauth' && u.auth.oauth?.client_secret && !u.auth.oauth.client_id) {
-      throw new ConfigError(`${at}.auth.oauth.client_id`, 'a client_secret needs its client_id');
-    }
-    for (const [name, value] of Object.entries(headers ?? {})) {
-      if (!HEADER_NAME.test(name)) throw new ConfigError(`${at}.auth.headers.${name}`, 'not a valid header name');
-      if (typeof value !== 'string') throw new ConfigError(`${at}.auth.headers.${name}`, 'must be a string');
-      // The value (or, for user_credentials, the template around its {{fields}}) is never
-      // printed: it may be a secret substituted from the environment.
-      const literal = u.auth.mode === 'user_credentials' ? value.replace(TEMPLATE_FIELD, '') : value;
-      if (!isSendableHeaderValue(literal)) throw new ConfigError(`${at}.auth.headers.${name}`, HEADER_VALUE_PROBLEM);
-    }
+    // The mode's own cross-key rules (class-validator checked each key already).
+    const problem = u.auth.check();
+    if (problem) throw new ConfigError(`${at}.auth.${problem.key}`, problem.problem);
   });
-}
-
-function checkCredentialTemplates(u: GatehouseConfig['upstreams'][number], at: string): void {
-  const fields = u.auth.fields ?? [];
-  if (!fields.length) throw new ConfigError(`${at}.auth.fields`, 'mode "user_credentials" needs at least one field');
-  const names = new Set(fields.map((f) => f.name));
-  for (const [name, template] of Object.entries(u.auth.headers ?? {})) {
-    for (const [, ref] of String(template).matchAll(TEMPLATE_FIELD)) {
-      if (!names.has(ref)) throw new ConfigError(`${at}.auth.headers.${name}`, `uses {{${ref}}}, which is not one of the fields`);
-    }
-  }
 }
 
 function pointDemoUpstreamAtOwnPort(config: GatehouseConfig): void {

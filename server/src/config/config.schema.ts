@@ -4,7 +4,6 @@ import {
   ArrayNotEmpty,
   IsArray,
   IsBoolean,
-  IsIn,
   IsInt,
   IsOptional,
   IsString,
@@ -14,85 +13,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-
-export const AUTH_MODES = ['none', 'headers', 'user_credentials', 'oauth'] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
-
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-
-/** A credential each user enters at consent (mode "user_credentials"). */
-export class CredentialFieldConfig {
-  @Matches(/^[a-z_][a-z0-9_]{0,40}$/, { message: 'must be a lowercase identifier (letters, digits, _)' })
-  name: string;
-
-  @IsString()
-  label: string;
-
-  /** Secret fields are masked in the form and never shown back. */
-  @IsBoolean()
-  secret = true;
-
-  @IsBoolean()
-  required = true;
-}
-
-/** Mode "oauth": the gateway is an OAuth client of the upstream's own authorization server. */
-export class UpstreamOAuthConfig {
-  /** A pre-registered client; without it the gateway registers itself by RFC 7591. */
-  @IsOptional()
-  @IsString()
-  client_id?: string;
-
-  /** Stored in the vault; may reference ${ENV_VARS}. */
-  @IsOptional()
-  @IsString()
-  client_secret?: string;
-
-  /** The upstream's authorization server; without it, found by RFC 9728 from the upstream URL. */
-  @IsOptional()
-  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
-  issuer?: string;
-
-  @IsOptional()
-  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
-  authorization_endpoint?: string;
-
-  @IsOptional()
-  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
-  token_endpoint?: string;
-
-  @IsOptional()
-  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
-  registration_endpoint?: string;
-
-  @IsOptional()
-  @IsArray()
-  @IsString({ each: true })
-  scopes?: string[];
-}
-
-export class UpstreamAuthConfig {
-  @IsIn(AUTH_MODES as unknown as string[], { message: `must be one of: ${AUTH_MODES.join(', ')}` })
-  mode: AuthMode = 'none';
-
-  /**
-   * Mode "headers": header name → value (values may reference ${ENV_VARS}; stored in the vault).
-   * Mode "user_credentials": header name → template using the fields, e.g. "Bearer {{api_key}}".
-   */
-  @IsOptional()
-  headers?: Record<string, string>;
-
-  @IsOptional()
-  @IsArray()
-  @ValidateNested({ each: true })
-  @Type(() => CredentialFieldConfig)
-  fields?: CredentialFieldConfig[];
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => UpstreamOAuthConfig)
-  oauth?: UpstreamOAuthConfig;
-}
+import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -139,9 +60,10 @@ export class UpstreamConfig {
   @IsString({ each: true })
   scopes: string[] = ['mcp:read', 'mcp:tools'];
 
+  /** A union keyed on `mode`: the class of the mode it names validates the rest (upstreams/auth-modes). */
   @ValidateNested()
-  @Type(() => UpstreamAuthConfig)
-  auth: UpstreamAuthConfig = new UpstreamAuthConfig();
+  @Type((t) => authConfigClassFor(t?.object[t.property]))
+  auth: AuthConfig = defaultAuthConfig();
 
   @ValidateNested()
   @Type(() => AllowListConfig)
@@ -306,5 +228,3 @@ export class GatehouseConfig {
   @Type(() => UpstreamConfig)
   upstreams: UpstreamConfig[] = [];
 }
-
-export { HEADER_NAME };

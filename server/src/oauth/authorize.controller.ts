@@ -12,9 +12,8 @@ import { User } from '../identity/user.entity';
 import { consentPage, refusedPage } from '../pages/consent.pages';
 import { errorPage } from '../pages/error.pages';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
+import { AuthModesService, AuthStepUnavailable, ConsentInputError } from '../upstreams/auth-modes';
 import { Upstream } from '../upstreams/upstream';
-import { CredentialInputError, UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
-import { UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import {
   AuthorizeContext,
@@ -37,8 +36,9 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
 
 /**
  * OAuth 2.1 §4.1.1 authorization endpoint. After the request passes its checks:
- * sign in at the gateway → allow-list → sign in at the upstream (mode "oauth") →
- * consent, with the user's own credentials for mode "user_credentials" → code.
+ * sign in at the gateway → allow-list → the upstream auth mode's sign-in step, if any
+ * (e.g. at the upstream's own authorization server) → consent, with the fields the
+ * mode asks for (e.g. the user's own credentials) → code.
  */
 @Controller('authorize')
 @UseFilters(BrowserThrottleFilter)
@@ -52,8 +52,7 @@ export class AuthorizeController {
     private readonly clients: ClientsService,
     private readonly upstreams: UpstreamsService,
     private readonly policy: AccessPolicyService,
-    private readonly credentials: UpstreamCredentialsService,
-    private readonly upstreamOAuth: UpstreamOAuthService,
+    private readonly authModes: AuthModesService,
     private readonly consents: ConsentService,
     private readonly hints: ResourceHintsService,
     private readonly tokens: TokensService,
@@ -84,9 +83,7 @@ export class AuthorizeController {
         return this.showConsent(req, res, valid, user, params, null, choices);
       }
       if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
-      if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
-        return this.signInAtUpstream(res, upstream, user, req.originalUrl, 302);
-      }
+      if (await this.sentToPrerequisite(res, upstream, user, req.originalUrl, 302)) return;
       const scope = effectiveScope(valid.requestedScopes, upstream);
       if (scope && (await this.canSkipConsent(valid, user, upstream, scope))) {
         return this.issueCode(res, valid, user, upstream, scope, 302);
@@ -115,22 +112,18 @@ export class AuthorizeController {
       }
       const scope = effectiveScope(valid.requestedScopes, upstream);
       if (!scope) throw new RedirectableError(new InvalidScope('requested scope is not offered by this MCP server'), valid.redirectUri, valid.state);
-      if (upstream.authMode === 'user_credentials') {
-        try {
-          await this.credentials.saveUserCredentials(upstream, user.id, credentialInput(body));
-        } catch (err) {
-          if (!(err instanceof CredentialInputError)) throw err;
-          res.status(400);
-          return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], { message: err.message, field: err.field });
-        }
+      try {
+        await this.authModes.for(upstream).saveConsentInput(upstream, user.id, credentialInput(body));
+      } catch (err) {
+        if (!(err instanceof ConsentInputError)) throw err;
+        res.status(400);
+        return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], { message: err.message, field: err.field });
       }
       await this.consents.remember(user.id, valid.client.clientId, upstream.slug, scope);
       this.audit.record({ type: 'consent', outcome: 'success', ...who, detail: { scope } });
-      if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
-        // Chosen on the consent page: sign in at the upstream, then come back with the choice made.
-        const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
-        return this.signInAtUpstream(res, upstream, user, `/authorize?${query}`, 303);
-      }
+      // Chosen on the consent page: take the mode's sign-in step, then come back with the choice made.
+      const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
+      if (await this.sentToPrerequisite(res, upstream, user, `/authorize?${query}`, 303)) return;
       await this.issueCode(res, valid, user, upstream, scope, 303);
     });
   }
@@ -161,20 +154,27 @@ export class AuthorizeController {
     }
   }
 
-  /** Mode "oauth": the user signs in at the upstream's own authorization server first. */
-  private async signInAtUpstream(res: Response, upstream: Upstream, user: User, returnTo: string, status: 302 | 303): Promise<void> {
-    let url: string;
+  /**
+   * The upstream auth mode's sign-in step (e.g. at the upstream's own authorization server), when
+   * the user still needs it: redirects there, or answers 502 when it cannot start. True if it answered.
+   */
+  private async sentToPrerequisite(res: Response, upstream: Upstream, user: User, returnTo: string, status: 302 | 303): Promise<boolean> {
+    let url: string | null;
     try {
-      url = await this.upstreamOAuth.beginSignIn(upstream, user.id, returnTo);
+      url = await this.authModes.for(upstream).prerequisite(upstream, user.id, returnTo);
     } catch (err) {
-      this.logger.warn(`sign-in at upstream ${upstream.slug} cannot start: ${(err as Error).message}`);
-      return void res.status(502).type('html').send(errorPage('Cannot reach the sign-in service', `${upstream.name} cannot be signed in to right now. Try again later.`));
+      if (!(err instanceof AuthStepUnavailable)) throw err;
+      this.logger.warn(err.message);
+      res.status(502).type('html').send(errorPage(err.title, err.userMessage));
+      return true;
     }
+    if (url === null) return false;
     res.redirect(status, url);
+    return true;
   }
 
   private async canSkipConsent(valid: ValidAuthorization, user: User, upstream: Upstream, scope: string): Promise<boolean> {
-    if (upstream.authMode === 'user_credentials' && !(await this.credentials.hasUserCredentials(upstream, user.id))) return false;
+    if (!(await this.authModes.for(upstream).canSkipConsent(upstream, user.id))) return false;
     return this.consents.covers(user.id, valid.client.clientId, upstream.slug, scope);
   }
 
@@ -210,7 +210,7 @@ export class AuthorizeController {
     const hidden: Record<string, string> = {};
     for (const name of REQUEST_PARAMS) if (typeof params[name] === 'string') hidden[name] = params[name] as string;
     hidden.redirect_uri = valid.redirectUri;
-    const withCredentials = upstream?.authMode === 'user_credentials';
+    const mode = upstream && this.authModes.for(upstream);
     res.type('html').send(
       consentPage({
         csrf: issueCsrfToken(req, res, this.config.secureCookies),
@@ -223,8 +223,8 @@ export class AuthorizeController {
         choices,
         scopes: upstream ? (effectiveScope(valid.requestedScopes, upstream) ?? '').split(' ').filter(Boolean) : valid.requestedScopes,
         hidden,
-        credentialFields: withCredentials ? upstream.credentialFields : [],
-        hasCredentials: withCredentials ? await this.credentials.hasUserCredentials(upstream, user.id) : false,
+        credentialFields: mode ? mode.consentFields(upstream) : [],
+        hasCredentials: mode ? await mode.hasConsentInput(upstream, user.id) : false,
         error: error?.message,
         invalidField: error?.field,
       }),

@@ -9,7 +9,7 @@ import { TokensService } from '../oauth/tokens.service';
 import { Upstream } from '../upstreams/upstream';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
-import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
+import { UpstreamAuthUnavailableError } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
@@ -65,7 +65,6 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly upstreams: UpstreamsService,
     private readonly policy: AccessPolicyService,
     private readonly credentials: UpstreamCredentialsService,
-    private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
@@ -256,8 +255,8 @@ export class McpProxyService implements OnModuleDestroy {
           for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
           const status = proxyRes.statusCode ?? 502;
           const ctx = (req as ProxiedRequest).gatehouse!;
-          // The upstream no longer takes our token for this user: refresh it before the next request.
-          if (status === 401 && upstream.authMode === 'oauth') void this.upstreamOAuth.markAccessTokenRejected(upstream, ctx.token.userId);
+          // The upstream no longer takes our credential for this user (oauth: refresh it before the next request).
+          if (status === 401) this.credentials.onUpstreamUnauthorized(upstream, ctx.token.userId);
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
           if (status === 401 || status === 403) proxyRes.statusCode = 502;

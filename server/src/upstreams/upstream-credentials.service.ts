@@ -1,132 +1,28 @@
 import { Injectable } from '@nestjs/common';
-import { AuditService } from '../audit/audit.service';
-import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../common/header-value';
-import { VaultService } from '../vault/vault.service';
+import { AuthModesService, CredentialResult } from './auth-modes';
 import { Upstream } from './upstream';
-import { UpstreamOAuthService } from './upstream-oauth/upstream-oauth.service';
-import { HEADER_PURPOSE, upstreamOwner, UpstreamsService } from './upstreams.service';
 
-export type CredentialResult = { headers: Record<string, string> } | { reauthorize: string };
-
-export const userUpstreamOwner = (userId: string, slug: string) => ({ type: 'user_upstream', id: `${userId}:${slug}` });
-const USER_CREDENTIALS = 'credentials';
-const MAX_VALUE_LENGTH = 4096;
-
-/** A value typed at consent that cannot be stored; `field` names the form field to mark. */
-export class CredentialInputError extends Error {
-  constructor(
-    message: string,
-    readonly field: string,
-  ) {
-    super(message);
-  }
-}
+export type { CredentialResult } from './auth-modes';
 
 /**
- * What the gateway sends upstream in place of the client's token, per auth mode.
- * Decrypted values are cached in memory so the proxy's hot path does no AES or SQL;
- * every write path clears the affected entry.
+ * What the gateway sends upstream in place of the client's token: each upstream's auth mode
+ * (upstreams/auth-modes) decides. The proxy's entry point.
  */
 @Injectable()
 export class UpstreamCredentialsService {
-  private readonly staticHeaders = new Map<string, Record<string, string>>();
-  private readonly userHeaders = new Map<string, Record<string, string> | null>();
+  constructor(private readonly authModes: AuthModesService) {}
 
-  constructor(
-    private readonly vault: VaultService,
-    private readonly upstreams: UpstreamsService,
-    private readonly upstreamOAuth: UpstreamOAuthService,
-    private readonly audit: AuditService,
-  ) {
-    upstreams.onChange((slug) => {
-      this.staticHeaders.delete(slug);
-      this.upstreamOAuth.forgetUpstreamSettings(slug);
-      for (const key of this.userHeaders.keys()) if (key.endsWith(`:${slug}`)) this.userHeaders.delete(key);
-    });
+  headersFor(upstream: Upstream, userId: string): Promise<CredentialResult> {
+    return this.authModes.for(upstream).headersFor(upstream, userId);
   }
 
-  async headersFor(upstream: Upstream, userId: string): Promise<CredentialResult> {
-    switch (upstream.authMode) {
-      case 'none':
-        return { headers: {} };
-      case 'headers':
-        return { headers: await this.staticHeadersOf(upstream) };
-      case 'user_credentials': {
-        const headers = await this.userHeadersOf(upstream, userId);
-        return headers ? { headers } : { reauthorize: 'no credentials have been entered for this upstream' };
-      }
-      case 'oauth': {
-        const result = await this.upstreamOAuth.accessToken(upstream, userId);
-        return 'accessToken' in result ? { headers: { authorization: `Bearer ${result.accessToken}` } } : result;
-      }
-    }
+  /** The upstream answered 401 to the credential headersFor() gave for this user. */
+  onUpstreamUnauthorized(upstream: Upstream, userId: string): void {
+    this.authModes.for(upstream).onUpstreamUnauthorized(upstream, userId);
   }
 
-  async hasUserCredentials(upstream: Upstream, userId: string): Promise<boolean> {
-    // Existence only: list purposes rather than decrypt the value.
-    return (await this.vault.list(userUpstreamOwner(userId, upstream.slug))).includes(USER_CREDENTIALS);
+  /** Whether the user has entered the credentials their upstream's mode asks for at consent. */
+  hasUserCredentials(upstream: Upstream, userId: string): Promise<boolean> {
+    return this.authModes.for(upstream).hasConsentInput(upstream, userId);
   }
-
-  /**
-   * Stores what the user typed at consent. A blank field keeps the stored value,
-   * so secrets never need to be shown back to be kept.
-   */
-  async saveUserCredentials(upstream: Upstream, userId: string, input: Record<string, string>): Promise<void> {
-    const owner = userUpstreamOwner(userId, upstream.slug);
-    const current = (await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS)) ?? {};
-    const next: Record<string, string> = {};
-    for (const field of upstream.credentialFields) {
-      const typed = (input[field.name] ?? '').trim();
-      // Values are sent as header values (templates are checked at config load), so each must be one.
-      if (!isSendableHeaderValue(typed)) throw new CredentialInputError(`${field.label} ${HEADER_VALUE_PROBLEM}`, field.name);
-      if (typed.length > MAX_VALUE_LENGTH) throw new CredentialInputError(`${field.label} is too long`, field.name);
-      const value = typed || current[field.name] || '';
-      if (field.required && !value) throw new CredentialInputError(`${field.label} is required`, field.name);
-      if (value) next[field.name] = value;
-    }
-    await this.vault.put(owner, USER_CREDENTIALS, next, { userId });
-    this.userHeaders.delete(owner.id);
-    this.audit.record({
-      type: 'credentials.change',
-      outcome: 'success',
-      userId,
-      upstreamSlug: upstream.slug,
-      detail: { fields: Object.keys(next) },
-    });
-  }
-
-  private async staticHeadersOf(upstream: Upstream): Promise<Record<string, string>> {
-    const cached = this.staticHeaders.get(upstream.slug);
-    if (cached) return cached;
-    const headers: Record<string, string> = {};
-    for (const name of upstream.headerNames) {
-      const value = await this.vault.get(upstreamOwner(upstream.slug), `${HEADER_PURPOSE}${name}`);
-      if (value !== null) headers[name.toLowerCase()] = value;
-    }
-    this.staticHeaders.set(upstream.slug, headers);
-    return headers;
-  }
-
-  private async userHeadersOf(upstream: Upstream, userId: string): Promise<Record<string, string> | null> {
-    const owner = userUpstreamOwner(userId, upstream.slug);
-    if (this.userHeaders.has(owner.id)) return this.userHeaders.get(owner.id)!;
-    const values = await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS);
-    const headers = values ? renderTemplates(upstream.headerTemplates, values) : null;
-    this.userHeaders.set(owner.id, headers);
-    return headers;
-  }
-}
-
-/** "Bearer {{api_key}}" → "Bearer abc". A header whose template uses a missing optional field is left out. */
-export function renderTemplates(templates: Record<string, string>, values: Record<string, string>): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, template] of Object.entries(templates)) {
-    let missing = false;
-    const value = template.replace(/\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g, (_, field: string) => {
-      if (!values[field]) missing = true;
-      return values[field] ?? '';
-    });
-    if (!missing) headers[name.toLowerCase()] = value;
-  }
-  return headers;
 }

@@ -1,5 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { AllowList, CredentialField, UpstreamOAuthSettings } from './upstream';
+import type { AuthSettings } from './auth-modes';
+import type { AllowList } from './upstream';
 
 /** The upstream registry. Secrets (header values, OAuth client secrets) are in the vault, never here. */
 @Entity('upstreams')
@@ -25,14 +26,9 @@ export class UpstreamRecord {
   @Column('text', { name: 'auth_mode' })
   authMode: string;
 
-  /** Non-secret auth settings: header names or templates, credential fields, OAuth endpoints. */
+  /** Non-secret auth settings of every mode (see auth-modes/): header names or templates, credential fields, OAuth endpoints. */
   @Column('simple-json', { name: 'auth_settings' })
-  authSettings: {
-    headerNames: string[];
-    headerTemplates: Record<string, string>;
-    credentialFields: CredentialField[];
-    oauth: UpstreamOAuthSettings | null;
-  };
+  authSettings: AuthSettings;
 
   @Column('simple-json', { name: 'allow_list' })
   allowList: AllowList;

@@ -1,22 +1,7 @@
-import type { AuthMode } from '../config/config.schema';
+import type { AuthMode, AuthSettings } from './auth-modes';
 
-export interface CredentialField {
-  name: string;
-  label: string;
-  secret: boolean;
-  required: boolean;
-}
-
-/** Non-secret settings of mode "oauth" (the client secret lives in the vault). */
-export interface UpstreamOAuthSettings {
-  clientId: string | null;
-  hasClientSecret: boolean;
-  issuer: string | null;
-  authorizationEndpoint: string | null;
-  tokenEndpoint: string | null;
-  registrationEndpoint: string | null;
-  scopes: string[];
-}
+export type { CredentialField } from './auth-modes';
+export type { UpstreamOAuthSettings } from './auth-modes/oauth';
 
 export interface AllowList {
   users: string[];
@@ -25,8 +10,11 @@ export interface AllowList {
   groups: string[];
 }
 
-/** An MCP server behind the gateway, mounted at /mcp/{slug}. */
-export interface Upstream {
+/**
+ * An MCP server behind the gateway, mounted at /mcp/{slug}. The auth settings of every mode are on
+ * it (those of other modes empty); only the strategy of its `authMode` (upstreams/auth-modes) reads them.
+ */
+export interface Upstream extends AuthSettings {
   slug: string;
   name: string;
   url: string;
@@ -35,12 +23,6 @@ export interface Upstream {
   timeoutMs: number;
   scopes: string[];
   authMode: AuthMode;
-  /** Mode "headers": the names of the static headers (values are in the vault). */
-  headerNames: string[];
-  /** Mode "user_credentials": header name → template over the fields, e.g. "Bearer {{api_key}}". */
-  headerTemplates: Record<string, string>;
-  credentialFields: CredentialField[];
-  oauth: UpstreamOAuthSettings | null;
   allow: AllowList;
   /** The RFC 8707 resource identifier and token audience: PUBLIC_URL/mcp/{slug}. */
   resource: string;

@@ -3,14 +3,15 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { IdentityModule } from '../identity/identity.module';
 import { VaultModule } from '../vault/vault.module';
 import { AccessPolicyService } from './access-policy.service';
+import { AuthModesModule } from './auth-modes/auth-modes.module';
 import { UpstreamCredentialsService } from './upstream-credentials.service';
 import { UpstreamOAuthModule } from './upstream-oauth/upstream-oauth.module';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([UpstreamRecord]), VaultModule, IdentityModule, UpstreamOAuthModule],
+  imports: [TypeOrmModule.forFeature([UpstreamRecord]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
   providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService],
-  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamOAuthModule],
+  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamOAuthModule, AuthModesModule],
 })
 export class UpstreamsModule {}

@@ -4,12 +4,10 @@ import { Repository } from 'typeorm';
 import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
 import { VaultService } from '../vault/vault.service';
+import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
 import { UpstreamRecord } from './upstream-record.entity';
-
-export const upstreamOwner = (slug: string) => ({ type: 'upstream', id: slug });
-export const HEADER_PURPOSE = 'header:';
-export const OAUTH_CLIENT_SECRET = 'oauth_client_secret';
+import { upstreamOwner } from './vault-owners';
 
 /**
  * The upstream registry: rows in SQLite, seeded from config.yaml at every start,
@@ -24,6 +22,7 @@ export class UpstreamsService implements OnModuleInit {
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
     private readonly vault: VaultService,
     private readonly config: ConfigService,
+    private readonly authModes: AuthModesService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -70,7 +69,10 @@ export class UpstreamsService implements OnModuleInit {
   private async reload(changed?: string): Promise<void> {
     const rows = await this.records.find();
     this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]));
-    for (const slug of changed ? [changed] : rows.map((r) => r.slug)) this.listeners.forEach((l) => l(slug));
+    for (const slug of changed ? [changed] : rows.map((r) => r.slug)) {
+      this.authModes.forgetUpstream(slug);
+      this.listeners.forEach((l) => l(slug));
+    }
   }
 
   private async seedFromConfig(upstreams: UpstreamConfig[]): Promise<void> {
@@ -85,23 +87,7 @@ export class UpstreamsService implements OnModuleInit {
         timeoutMs: u.timeout * 1000,
         scopes: u.scopes,
         authMode: u.auth.mode,
-        authSettings: {
-          headerNames: u.auth.mode === 'headers' ? Object.keys(u.auth.headers ?? {}) : [],
-          headerTemplates: u.auth.mode === 'user_credentials' ? { ...(u.auth.headers ?? {}) } : {},
-          credentialFields: u.auth.mode === 'user_credentials' ? (u.auth.fields ?? []).map((f) => ({ ...f })) : [],
-          oauth:
-            u.auth.mode === 'oauth'
-              ? {
-                  clientId: u.auth.oauth?.client_id ?? null,
-                  hasClientSecret: !!u.auth.oauth?.client_secret,
-                  issuer: u.auth.oauth?.issuer ?? null,
-                  authorizationEndpoint: u.auth.oauth?.authorization_endpoint ?? null,
-                  tokenEndpoint: u.auth.oauth?.token_endpoint ?? null,
-                  registrationEndpoint: u.auth.oauth?.registration_endpoint ?? null,
-                  scopes: u.auth.oauth?.scopes ?? [],
-                }
-              : null,
-        },
+        authSettings: this.authModes.settingsFrom(u.auth),
         allowList: {
           // Entries may be user ids or emails; emails compare lower-cased.
           users: u.allow.users.map((x) => (x.includes('@') ? x.toLowerCase() : x)),
@@ -126,15 +112,12 @@ export class UpstreamsService implements OnModuleInit {
   /** Writes the config's secrets to the vault, only where they changed (each write is audited). */
   private async seedSecrets(u: UpstreamConfig): Promise<void> {
     const owner = upstreamOwner(u.slug);
-    const wanted = new Map<string, string>();
-    if (u.auth.mode === 'headers') for (const [name, value] of Object.entries(u.auth.headers ?? {})) wanted.set(`${HEADER_PURPOSE}${name}`, value);
-    if (u.auth.mode === 'oauth' && u.auth.oauth?.client_secret) wanted.set(OAUTH_CLIENT_SECRET, u.auth.oauth.client_secret);
+    const wanted = this.authModes.secretsFrom(u.auth);
     for (const [purpose, value] of wanted) {
       if ((await this.vault.get(owner, purpose)) !== value) await this.vault.put(owner, purpose, value);
     }
     for (const purpose of await this.vault.list(owner)) {
-      const managedByConfig = purpose.startsWith(HEADER_PURPOSE) || purpose === OAUTH_CLIENT_SECRET;
-      if (managedByConfig && !wanted.has(purpose)) await this.vault.delete(owner, purpose);
+      if (this.authModes.managesSecret(purpose) && !wanted.has(purpose)) await this.vault.delete(owner, purpose);
     }
   }
 
@@ -147,10 +130,7 @@ export class UpstreamsService implements OnModuleInit {
       timeoutMs: r.timeoutMs,
       scopes: r.scopes,
       authMode: r.authMode as Upstream['authMode'],
-      headerNames: r.authSettings.headerNames,
-      headerTemplates: r.authSettings.headerTemplates,
-      credentialFields: r.authSettings.credentialFields,
-      oauth: r.authSettings.oauth,
+      ...this.authModes.settingsOf(r.authSettings),
       allow: r.allowList,
       resource: this.config.resourceUrl(r.slug),
     };

@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { IsOptional } from 'class-validator';
+import { VaultService } from '../../vault/vault.service';
+import type { Upstream } from '../upstream';
+import { upstreamOwner } from '../vault-owners';
+import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
+import { headerProblem, missingHeadersProblem } from './header-map';
+
+/** Vault purpose of a static header's value: `header:<name>`. */
+export const HEADER_PURPOSE = 'header:';
+
+export class HeadersAuthConfig extends AuthConfigBase {
+  mode = 'headers' as const;
+
+  /** Header name → value (values may reference ${ENV_VARS}); the values are stored in the vault. */
+  @IsOptional()
+  headers?: Record<string, string>;
+
+  check(): AuthConfigProblem | null {
+    return missingHeadersProblem(this.mode, this.headers) ?? headerProblem(this.headers!, (value) => value);
+  }
+}
+
+export interface HeadersSettings {
+  /** The names of the static headers; their values are in the vault. */
+  headerNames: string[];
+}
+
+/**
+ * Mode "headers": the same fixed headers for every user. Decrypted values are cached in memory so
+ * the proxy's hot path does no AES or SQL; a change to the upstream clears its entry.
+ */
+@Injectable()
+export class HeadersAuthMode extends BaseAuthMode<HeadersAuthConfig, HeadersSettings> {
+  static readonly mode = 'headers';
+  static readonly configClass = HeadersAuthConfig;
+
+  readonly noSettings: HeadersSettings = { headerNames: [] };
+  private readonly cache = new Map<string, CredentialResult>();
+
+  constructor(private readonly vault: VaultService) {
+    super();
+  }
+
+  settingsFrom(config: HeadersAuthConfig): HeadersSettings {
+    return { headerNames: Object.keys(config.headers ?? {}) };
+  }
+
+  secretsFrom(config: HeadersAuthConfig): Map<string, string> {
+    return new Map(Object.entries(config.headers ?? {}).map(([name, value]) => [`${HEADER_PURPOSE}${name}`, value]));
+  }
+
+  managesSecret(purpose: string): boolean {
+    return purpose.startsWith(HEADER_PURPOSE);
+  }
+
+  async headersFor(upstream: Upstream): Promise<CredentialResult> {
+    const cached = this.cache.get(upstream.slug);
+    if (cached) return cached;
+    const headers: Record<string, string> = {};
+    for (const name of upstream.headerNames) {
+      const value = await this.vault.get(upstreamOwner(upstream.slug), `${HEADER_PURPOSE}${name}`);
+      if (value !== null) headers[name.toLowerCase()] = value;
+    }
+    const result = { headers };
+    this.cache.set(upstream.slug, result);
+    return result;
+  }
+
+  forgetUpstream(slug: string): void {
+    this.cache.delete(slug);
+  }
+
+  describe(upstream: Upstream): AuthModeSummary {
+    return {
+      mode: HeadersAuthMode.mode,
+      summary: `static headers: ${upstream.headerNames.join(', ')}`,
+      secretsSet: upstream.headerNames.map((name) => `header ${name}`),
+    };
+  }
+}
