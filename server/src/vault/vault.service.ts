@@ -16,7 +16,7 @@ import {
   promotePendingKey,
   readKeyFile,
 } from './master-key';
-import { keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError } from './vault-crypto';
+import { deriveSubkey, keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError } from './vault-crypto';
 import { VaultKey } from './vault-key.entity';
 import { VaultSecret } from './vault-secret.entity';
 
@@ -62,6 +62,11 @@ export class VaultService implements OnModuleInit {
   /** The current master key's id (not secret): for status pages and logs. */
   get keyId(): string {
     return this.key().id;
+  }
+
+  /** A key for another purpose (e.g. 'refresh-rotation'), derived from the master key; see deriveSubkey. */
+  deriveKey(label: string): Buffer {
+    return deriveSubkey(this.key().key, label);
   }
 
   /** Stores (or replaces) one secret. Objects are stored as JSON; read them back with getJson(). */
