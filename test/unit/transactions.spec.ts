@@ -23,6 +23,7 @@ describe('Transactions (one synchronous SQLite transaction)', () => {
     });
     expect(claims).toEqual([1, 0]);
     expect(await repo.findOneBy({ tokenHash: 'a' })).toMatchObject({ rotatedAt: 5 });
+    expect(tx.run((t) => t.find(repo, { rotatedAt: 5 }, ['tokenHash', 'rotatedAt']))).toEqual([{ tokenHash: 'a', rotatedAt: 5 }]);
     expect(tx.run((t) => t.delete(repo, { tokenHash: 'b' }))).toBe(1);
     expect(await repo.count()).toBe(1);
   });

@@ -12,6 +12,14 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 export class Tx {
   constructor(readonly db: BetterSqlite3.Database) {}
 
+  /** The given columns (entity property names) of the matching rows, read inside the transaction; raw values (JSON columns stay strings). */
+  find<E extends ObjectLiteral, K extends keyof E & string>(repo: Repository<E>, where: FindOptionsWhere<E>, columns: K[]): Pick<E, K>[] {
+    const qb = repo.createQueryBuilder('row').select([]).where(where);
+    for (const c of columns) qb.addSelect(`row.${c}`, c);
+    const [sql, params] = qb.getQueryAndParameters();
+    return this.db.prepare(sql).all(...params) as Pick<E, K>[];
+  }
+
   /** Inserts one row or several; returns how many went in. */
   insert<E extends ObjectLiteral>(repo: Repository<E>, values: QueryDeepPartialEntity<E> | QueryDeepPartialEntity<E>[]): number {
     return this.run(repo.createQueryBuilder().insert().values(values).getQueryAndParameters());

@@ -104,7 +104,7 @@ export class AuthorizeController {
       if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
       const who = { userId: user.id, clientId: valid.client.clientId, upstreamSlug: upstream.slug };
       if (body.decision !== 'approve') {
-        this.audit.record({ type: 'consent', outcome: 'failure', ...who, detail: { decision: 'deny' } });
+        this.audit.recordNow({ type: 'consent', outcome: 'failure', ...who, detail: { decision: 'deny' } });
         throw new RedirectableError(new AccessDenied('the user denied access'), valid.redirectUri, valid.state);
       }
       const scope = effectiveScope(valid.requestedScopes, upstream);
@@ -119,7 +119,6 @@ export class AuthorizeController {
         }
       }
       await this.consents.remember(user.id, valid.client.clientId, upstream.slug, scope);
-      this.audit.record({ type: 'consent', outcome: 'success', ...who, detail: { scope } });
       if (upstream.authMode === 'oauth' && !(await this.upstreamOAuth.hasUsableTokens(upstream, user.id))) {
         // Chosen on the consent page: sign in at the upstream, then come back with the choice made.
         const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
@@ -181,7 +180,7 @@ export class AuthorizeController {
 
   /** Not on the allow-list: a clear page, no code, and an audit row. */
   private refuse(res: Response, valid: ValidAuthorization, user: User, upstream: Upstream | null): void {
-    this.audit.record({
+    this.audit.recordNow({
       type: 'policy.deny',
       outcome: 'failure',
       userId: user.id,

@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, LessThan, Not, Repository } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AuditRecord, AuditService } from '../audit/audit.service';
 import { randomToken, sha256 } from '../common/crypto';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
@@ -121,6 +121,7 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       // The claim: of two concurrent exchanges only one may win.
       if (!tx.update(this.codes, { codeHash: row.codeHash, usedAt: IsNull() }, { usedAt: now, grantId: grant.id })) return null;
       tx.insert(this.grants, grant);
+      this.audit.recordIn(tx, { type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
       return this.insertPair(tx, grant, grant.scope, pair, now);
     });
     if (!info) {
@@ -128,9 +129,7 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       throw new InvalidGrant('authorization code was already used');
     }
     this.cache.set(info);
-    const response = this.responseFor(pair, info, this.config.oauth.access_token_ttl);
-    this.audit.record({ type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
-    return response;
+    return this.responseFor(pair, info, this.config.oauth.access_token_ttl);
   }
 
   /** OAuth 2.1 §4.3 refresh_token grant, rotating the refresh token on every use. */
@@ -157,9 +156,14 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     const graceOn = this.config.oauth.refresh_grace_period > 0;
     // One transaction: the old token is marked rotated exactly when the new pair exists.
     const info = this.transactions.run((tx) => {
+      // Re-checked here: a revocation may have committed since the grant was read above.
+      if (!tx.find(this.grants, { id: grant.id, revokedAt: IsNull() }, ['id']).length) return 'revoked';
       const claimed = tx.update(this.refreshTokens, { tokenHash: hash, rotatedAt: IsNull() }, { rotatedAt: now, rotationNonce: graceOn ? nonce : null });
-      return claimed ? this.insertPair(tx, grant, scope, pair, now) : null;
+      if (!claimed) return null;
+      this.audit.recordIn(tx, { type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
+      return this.insertPair(tx, grant, scope, pair, now);
     });
+    if (info === 'revoked') throw new InvalidGrant('refresh token has been revoked');
     if (!info) {
       // A concurrent refresh of the same token won the claim: answer as its retry.
       const rotated = await this.refreshTokens.findOneBy({ tokenHash: hash });
@@ -167,9 +171,7 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       return this.onRotatedTokenUse(token, rotated, grant, ip);
     }
     this.cache.set(info);
-    const response = this.responseFor(pair, info, this.config.oauth.access_token_ttl);
-    this.audit.record({ type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
-    return response;
+    return this.responseFor(pair, info, this.config.oauth.access_token_ttl);
   }
 
   /** RFC 7009: revokes an access token, or a refresh token together with its whole grant. */
@@ -177,9 +179,12 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     const hash = sha256(token);
     const access = await this.accessTokens.findOneBy({ tokenHash: hash });
     if (access && (!client || access.clientId === client.clientId)) {
-      await this.accessTokens.delete({ tokenHash: hash });
+      this.transactions.run((tx) => {
+        if (tx.delete(this.accessTokens, { tokenHash: hash })) {
+          this.audit.recordIn(tx, { type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
+        }
+      });
       this.cache.delete(hash);
-      this.audit.record({ type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
       return;
     }
     const refresh = await this.refreshTokens.findOneBy({ tokenHash: hash });
@@ -189,15 +194,19 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Ends a grant: its refresh tokens stop working and its access tokens are deleted at once. */
-  async revokeGrant(grantId: string, reason: string, ip: string | null = null): Promise<void> {
-    const revoked = await this.grants.update({ id: grantId, revokedAt: IsNull() }, { revokedAt: Date.now(), revokedReason: reason });
-    await this.accessTokens.delete({ grantId });
+  /**
+   * Ends a grant: its refresh tokens stop working and its access tokens are deleted at once.
+   * `cause` is the audit row of what triggered it, written in the same transaction.
+   */
+  async revokeGrant(grantId: string, reason: string, ip: string | null = null, cause?: AuditRecord): Promise<void> {
+    const grant = await this.grants.findOneBy({ id: grantId });
+    this.transactions.run((tx) => {
+      if (cause) this.audit.recordIn(tx, cause);
+      const revoked = tx.update(this.grants, { id: grantId, revokedAt: IsNull() }, { revokedAt: Date.now(), revokedReason: reason });
+      tx.delete(this.accessTokens, { grantId });
+      if (revoked && grant) this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grantId, reason } });
+    });
     this.cache.deleteWhere((info) => info.grantId === grantId);
-    if (revoked.affected) {
-      const grant = await this.grants.findOneBy({ id: grantId });
-      this.audit.record({ type: 'grant.revoke', outcome: 'success', ...(grant ? who(grant) : {}), ip, detail: { grant_id: grantId, reason } });
-    }
   }
 
   /** The token's details when it is a live access token; null otherwise. Hot path: cached. */
@@ -313,14 +322,14 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       // it cannot be answered again, but inside the window this is no sign of theft.
       throw new InvalidGrant('refresh token was already used');
     }
-    await this.revokeGrant(grant.id, 'refresh token reuse', ip);
-    this.audit.record({ type: 'token.reuse', outcome: 'failure', ...who(grant), ip, detail: { grant_id: grant.id } });
+    await this.revokeGrant(grant.id, 'refresh token reuse', ip, { type: 'token.reuse', outcome: 'failure', ...who(grant), ip, detail: { grant_id: grant.id } });
     throw new InvalidGrant('refresh token was already used; the grant has been revoked');
   }
 
   private async onCodeReplay(row: AuthorizationCode, ip: string | null): Promise<void> {
-    this.audit.record({ type: 'code.replay', outcome: 'failure', ...who(row), ip });
-    if (row.grantId) await this.revokeGrant(row.grantId, 'authorization code replayed', ip);
+    const replay: AuditRecord = { type: 'code.replay', outcome: 'failure', ...who(row), ip };
+    if (row.grantId) await this.revokeGrant(row.grantId, 'authorization code replayed', ip, replay);
+    else this.audit.recordNow(replay);
   }
 
   /** RFC 8707 §2.2: a resource sent at the token endpoint must be the one the grant is bound to. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
+import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { Upstream } from './upstream';
 import { UpstreamOAuthService } from './upstream-oauth/upstream-oauth.service';
@@ -28,6 +29,7 @@ export class UpstreamCredentialsService {
     private readonly upstreams: UpstreamsService,
     private readonly upstreamOAuth: UpstreamOAuthService,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {
     upstreams.onChange((slug) => {
       this.staticHeaders.delete(slug);
@@ -74,15 +76,17 @@ export class UpstreamCredentialsService {
       if (field.required && !value) throw new CredentialInputError(`${field.label} is required`);
       if (value) next[field.name] = value;
     }
-    await this.vault.put(owner, USER_CREDENTIALS, next, { userId });
-    this.userHeaders.delete(owner.id);
-    this.audit.record({
-      type: 'credentials.change',
-      outcome: 'success',
-      userId,
-      upstreamSlug: upstream.slug,
-      detail: { fields: Object.keys(next) },
+    this.transactions.run((tx) => {
+      this.vault.putIn(tx, owner, USER_CREDENTIALS, next, { userId });
+      this.audit.recordIn(tx, {
+        type: 'credentials.change',
+        outcome: 'success',
+        userId,
+        upstreamSlug: upstream.slug,
+        detail: { fields: Object.keys(next) },
+      });
     });
+    this.userHeaders.delete(owner.id);
   }
 
   private async staticHeadersOf(upstream: Upstream): Promise<Record<string, string>> {
