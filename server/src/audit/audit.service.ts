@@ -3,6 +3,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@ne
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
 import { ConfigService } from '../config/config.service';
+import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
 
 const DAY = 24 * 3600_000;
@@ -11,13 +12,20 @@ type QueuedEvent = AuditRecord & { at: number };
 
 export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at'> & Pick<AuditEvent, 'type' | 'outcome'>;
 
-const FLUSH_EVERY_MS = 100;
+/** The most a crash (kill -9) can lose of batched rows: what was queued in the last 50 ms. */
+export const FLUSH_EVERY_MS = 50;
 /** Small batches keep each synchronous write short (about 10 µs a row), so the event loop never stalls long. */
 const FLUSH_AT_ROWS = 64;
 
 /**
- * Writes audit rows in batches off the request path. Rows queued in memory are
- * flushed every 100 ms, when 64 are waiting, and on shutdown, so a clean stop loses none.
+ * Three ways to write an audit row:
+ * - recordIn(tx, …): in the transaction of the change it records (a token issued, a grant revoked,
+ *   a secret written): a crash keeps both or neither. For every security event that changes state.
+ * - recordNow(…): at once, before returning, for security events that change nothing (a failed
+ *   login, a denied consent).
+ * - record(…): queued and written in batches, for the proxy's per-request rows, whose volume makes
+ *   a write per row too costly on the hot path. The queue is flushed within 50 ms of its first
+ *   row, when 64 are waiting, and on shutdown: a clean stop loses none, kill -9 the last ≤ 50 ms.
  */
 @Injectable()
 export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
@@ -32,6 +40,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   constructor(
     @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
     private readonly config: ConfigService,
+    private readonly transactions: Transactions,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -46,6 +55,21 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     return result.affected ?? 0;
   }
 
+  /** Writes the row inside tx, the transaction of the change it records; a failure rolls the change back. */
+  recordIn(tx: Tx, event: AuditRecord): void {
+    insertRow(this.statementFor(tx.db), { ...event, at: Date.now() });
+  }
+
+  /** Writes the row before returning (a failure is logged, not thrown: the request it describes goes on). */
+  recordNow(event: AuditRecord): void {
+    try {
+      this.transactions.run((tx) => this.recordIn(tx, event));
+    } catch (err) {
+      this.logger.error(`could not write an audit row (${event.type}): ${(err as Error).message}`);
+    }
+  }
+
+  /** Queues the row for the next batch: see the class comment for what a crash can lose. */
   record(event: AuditRecord): void {
     this.queue.push({ ...event, at: Date.now() });
     if (this.queue.length >= FLUSH_AT_ROWS) void this.flush();
@@ -76,31 +100,20 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
    * MCP request, and TypeORM's insert builder costs far more CPU per row than SQLite does.
    */
   private insertBatch(batch: QueuedEvent[]): void {
-    const db = (this.events.manager.connection.driver as any).databaseConnection as BetterSqlite3.Database;
+    this.transactions.run((tx) => {
+      const insert = this.statementFor(tx.db);
+      for (const e of batch) insertRow(insert, e);
+    });
+  }
+
+  private statementFor(db: BetterSqlite3.Database): BetterSqlite3.Statement {
     if (!this.insert || this.insertDb !== db) {
       this.insertDb = db;
       this.insert = db.prepare(
         'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
     }
-    const insert = this.insert;
-    db.transaction((rows: QueuedEvent[]) => {
-      for (const e of rows) {
-        insert.run(
-          e.at,
-          e.type,
-          e.outcome,
-          e.userId ?? null,
-          e.clientId ?? null,
-          e.upstreamSlug ?? null,
-          e.mcpMethod ?? null,
-          e.status ?? null,
-          e.durationMs ?? null,
-          e.ip ?? null,
-          e.detail ? JSON.stringify(e.detail) : null,
-        );
-      }
-    })(batch);
+    return this.insert;
   }
 
   async list(filter: { type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
@@ -116,4 +129,21 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.flush();
   }
+}
+
+/** Runs the INSERT for one row (arguments passed directly: this runs once per proxied request). */
+function insertRow(insert: BetterSqlite3.Statement, e: QueuedEvent): void {
+  insert.run(
+    e.at,
+    e.type,
+    e.outcome,
+    e.userId ?? null,
+    e.clientId ?? null,
+    e.upstreamSlug ?? null,
+    e.mcpMethod ?? null,
+    e.status ?? null,
+    e.durationMs ?? null,
+    e.ip ?? null,
+    e.detail ? JSON.stringify(e.detail) : null,
+  );
 }

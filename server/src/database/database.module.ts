@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigService } from '../config/config.service';
 import { MIGRATIONS } from './migrations';
+import { Transactions } from './transactions';
 
 export const DATABASE_FILE = 'gatehouse.db';
 
+@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -31,5 +33,7 @@ export const DATABASE_FILE = 'gatehouse.db';
       },
     }),
   ],
+  providers: [Transactions],
+  exports: [Transactions],
 })
 export class DatabaseModule {}

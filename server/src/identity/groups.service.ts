@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { Transactions } from '../database/transactions';
 import { GroupMember } from './group-member.entity';
 import { Group } from './group.entity';
 
@@ -15,30 +16,37 @@ export class GroupsService {
     @InjectRepository(Group) private readonly groups: Repository<Group>,
     @InjectRepository(GroupMember) private readonly members: Repository<GroupMember>,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {}
 
   async ensure(name: string): Promise<Group> {
     const existing = await this.groups.findOneBy({ name });
     if (existing) return existing;
     const group = this.groups.create({ id: randomUUID(), name, createdAt: Date.now() });
-    await this.groups.insert(group);
-    this.audit.record({ type: 'group.create', outcome: 'success', detail: { group: name } });
+    this.transactions.run((tx) => {
+      tx.insert(this.groups, group);
+      this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name } });
+    });
     return group;
   }
 
   async addMember(groupName: string, userId: string): Promise<void> {
     const group = await this.ensure(groupName);
-    await this.members.upsert({ groupId: group.id, userId }, ['groupId', 'userId']);
+    this.transactions.run((tx) => {
+      tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
+      this.audit.recordIn(tx, { type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
+    });
     this.namesByUser.delete(userId);
-    this.audit.record({ type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
   }
 
   async removeMember(groupName: string, userId: string): Promise<void> {
     const group = await this.groups.findOneBy({ name: groupName });
     if (!group) return;
-    await this.members.delete({ groupId: group.id, userId });
+    this.transactions.run((tx) => {
+      tx.delete(this.members, { groupId: group.id, userId });
+      this.audit.recordIn(tx, { type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
+    });
     this.namesByUser.delete(userId);
-    this.audit.record({ type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
   }
 
   /** The names of the user's groups (cached; the proxy asks on every request). */

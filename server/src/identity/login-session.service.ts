@@ -2,8 +2,10 @@ import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
 import { randomToken, sha256 } from '../common/crypto';
 import { ConfigService } from '../config/config.service';
+import { Transactions } from '../database/transactions';
 import { LoginSession } from './login-session.entity';
 import { User } from './user.entity';
 import { UsersService } from './users.service';
@@ -16,18 +18,23 @@ export class LoginSessionService {
     @InjectRepository(LoginSession) private readonly sessions: Repository<LoginSession>,
     private readonly users: UsersService,
     private readonly config: ConfigService,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
   ) {}
 
-  /** Starts a session and returns the cookie value (the only place the secret exists). */
-  async start(userId: string): Promise<string> {
+  /** Starts a session, with its audit row, and returns the cookie value (the only place the secret exists). */
+  async start(userId: string, ip: string | null = null): Promise<string> {
     const secret = randomToken();
     const now = Date.now();
-    await this.sessions.delete({ expiresAt: LessThan(now) });
-    await this.sessions.insert({
-      idHash: sha256(secret),
-      userId,
-      createdAt: now,
-      expiresAt: now + this.config.oauth.login_session_ttl * 1000,
+    this.transactions.run((tx) => {
+      tx.delete(this.sessions, { expiresAt: LessThan(now) });
+      tx.insert(this.sessions, {
+        idHash: sha256(secret),
+        userId,
+        createdAt: now,
+        expiresAt: now + this.config.oauth.login_session_ttl * 1000,
+      });
+      this.audit.recordIn(tx, { type: 'login', outcome: 'success', userId, ip });
     });
     return secret;
   }

@@ -42,11 +42,10 @@ export class LoginController {
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
-      this.audit.record({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
+      this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
       return rerender(401, 'Wrong email or password.');
     }
-    const secret = await this.sessions.start(req.user.id);
-    this.audit.record({ type: 'login', outcome: 'success', userId: req.user.id, ip: req.ip ?? null });
+    const secret = await this.sessions.start(req.user.id, req.ip ?? null);
     res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
     res.redirect(303, returnTo);
   }

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
 import { randomToken } from '../common/crypto';
+import { Transactions } from '../database/transactions';
 import { hashPassword, verifyPassword } from './password';
 import { User } from './user.entity';
 
@@ -15,7 +17,11 @@ export class UsersService implements OnModuleInit {
   private dummyHash: Promise<string> | null = null;
   private readonly profiles = new Map<string, { email: string; disabled: boolean }>();
 
-  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     await this.bootstrapAdmin(process.env.GATEHOUSE_ADMIN_EMAIL, process.env.GATEHOUSE_ADMIN_PASSWORD);
@@ -50,7 +56,10 @@ export class UsersService implements OnModuleInit {
       createdAt: Date.now(),
       lastLoginAt: null,
     });
-    await this.users.insert(user);
+    this.transactions.run((tx) => {
+      tx.insert(this.users, user);
+      this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, is_admin: user.isAdmin } });
+    });
     return user;
   }
 
@@ -70,7 +79,9 @@ export class UsersService implements OnModuleInit {
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<void> {
-    await this.users.update({ id }, { disabled });
+    this.transactions.run((tx) => {
+      if (tx.update(this.users, { id }, { disabled })) this.audit.recordIn(tx, { type: disabled ? 'user.disable' : 'user.enable', outcome: 'success', userId: id });
+    });
     this.profiles.delete(id);
   }
 

@@ -107,7 +107,7 @@ export class AuthorizeController {
       if (!(await this.policy.allows(upstream, user.id))) return this.refuse(res, valid, user, upstream);
       const who = { userId: user.id, clientId: valid.client.clientId, upstreamSlug: upstream.slug };
       if (body.decision !== 'approve') {
-        this.audit.record({ type: 'consent', outcome: 'failure', ...who, detail: { decision: 'deny' } });
+        this.audit.recordNow({ type: 'consent', outcome: 'failure', ...who, detail: { decision: 'deny' } });
         throw new RedirectableError(new AccessDenied('the user denied access'), valid.redirectUri, valid.state);
       }
       const scope = effectiveScope(valid.requestedScopes, upstream);
@@ -120,7 +120,6 @@ export class AuthorizeController {
         return this.showConsent(req, res, valid, user, { ...params, resource: upstream.resource }, upstream, [upstream], { message: err.message, field: err.field });
       }
       await this.consents.remember(user.id, valid.client.clientId, upstream.slug, scope);
-      this.audit.record({ type: 'consent', outcome: 'success', ...who, detail: { scope } });
       // Chosen on the consent page: take the mode's sign-in step, then come back with the choice made.
       const query = new URLSearchParams({ ...(params as Record<string, string>), resource: upstream.resource }).toString();
       if (await this.sentToPrerequisite(res, upstream, user, `/authorize?${query}`, 303)) return;
@@ -186,7 +185,7 @@ export class AuthorizeController {
 
   /** Not on the allow-list: a clear page, no code, and an audit row. */
   private refuse(res: Response, valid: ValidAuthorization, user: User, upstream: Upstream | null): void {
-    this.audit.record({
+    this.audit.recordNow({
       type: 'policy.deny',
       outcome: 'failure',
       userId: user.id,

@@ -2,7 +2,9 @@ import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
 import { randomToken, safeEqual, sha256 } from '../common/crypto';
+import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
+import { Transactions } from '../database/transactions';
 import { ClientMetadataError, ClientMetadataService } from './cimd/client-metadata.service';
 import { OAuthClient, TokenEndpointAuthMethod } from './client.entity';
 import { Consent } from './consent.entity';
@@ -26,6 +28,8 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     @InjectRepository(Consent) private readonly consents: Repository<Consent>,
     private readonly metadataDocuments: ClientMetadataService,
     private readonly config: ConfigService,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -38,8 +42,8 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
   }
 
-  /** Persists a registration; the secret is returned once and stored only as a hash. */
-  async register(req: RegistrationRequest, source: string): Promise<{ client: OAuthClient; secret: string | null }> {
+  /** Persists a registration with its audit row; the secret is returned once and stored only as a hash. */
+  async register(req: RegistrationRequest, source: string, ip: string | null): Promise<{ client: OAuthClient; secret: string | null }> {
     const now = Date.now();
     const inWindow = { registrationSource: source, createdAt: MoreThan(now - HOUR) };
     const recent = await this.clients.count({ where: inWindow });
@@ -65,7 +69,16 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
       lastUsedAt: null,
       registrationSource: source,
     });
-    await this.clients.insert(client as any);
+    this.transactions.run((tx) => {
+      tx.insert(this.clients, client as any);
+      this.audit.recordIn(tx, {
+        type: 'client.register',
+        outcome: 'success',
+        clientId: client.clientId,
+        ip,
+        detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod },
+      });
+    });
     return { client, secret };
   }
 

@@ -1,11 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { Transactions } from '../database/transactions';
 import { Consent } from './consent.entity';
 
 @Injectable()
 export class ConsentService {
-  constructor(@InjectRepository(Consent) private readonly consents: Repository<Consent>) {}
+  constructor(
+    @InjectRepository(Consent) private readonly consents: Repository<Consent>,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
+  ) {}
 
   /** True when the user already allowed this client at this upstream for every requested scope. */
   async covers(userId: string, clientId: string, upstreamSlug: string, scope: string): Promise<boolean> {
@@ -15,11 +21,11 @@ export class ConsentService {
     return scope.split(' ').every((s) => granted.has(s));
   }
 
+  /** Stores the user's "allow" and its audit row together. */
   async remember(userId: string, clientId: string, upstreamSlug: string, scope: string): Promise<void> {
-    await this.consents.upsert({ userId, clientId, upstreamSlug, scope, createdAt: Date.now() }, [
-      'userId',
-      'clientId',
-      'upstreamSlug',
-    ]);
+    this.transactions.run((tx) => {
+      tx.upsert(this.consents, { userId, clientId, upstreamSlug, scope, createdAt: Date.now() }, ['scope', 'created_at'], ['user_id', 'client_id', 'upstream_slug']);
+      this.audit.recordIn(tx, { type: 'consent', outcome: 'success', userId, clientId, upstreamSlug, detail: { scope } });
+    });
   }
 }

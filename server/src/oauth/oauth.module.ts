@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { IdentityModule } from '../identity/identity.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
+import { VaultModule } from '../vault/vault.module';
 import { AccessToken } from './access-token.entity';
 import { AuthorizationCode } from './authorization-code.entity';
 import { AuthorizeController } from './authorize.controller';
@@ -23,6 +24,7 @@ import { TokensService } from './tokens.service';
     TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]),
     IdentityModule,
     UpstreamsModule,
+    VaultModule,
   ],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController],
   providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, TokensService],

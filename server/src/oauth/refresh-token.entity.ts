@@ -18,4 +18,13 @@ export class RefreshToken {
   /** Set when exchanged for a new pair; a later use is reuse (OAuth 2.1 §4.3.1). */
   @Column('integer', { name: 'rotated_at', nullable: true })
   rotatedAt: number | null;
+
+  /**
+   * Set with rotatedAt when a grace window is configured: with the presented old token and a
+   * server key it re-derives the pair this token was rotated into, so a retry, even after a
+   * restart, gets that same pair (see TokensService.refresh). Not secret on its own; cleared
+   * once the grace window is over.
+   */
+  @Column('text', { name: 'rotation_nonce', nullable: true })
+  rotationNonce: string | null;
 }

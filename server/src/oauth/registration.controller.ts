@@ -1,6 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req, UseFilters, UseInterceptors } from '@nestjs/common';
 import type { Request } from 'express';
-import { AuditService } from '../audit/audit.service';
 import { NoStore } from '../common/no-store';
 import { ClientsService } from './clients.service';
 import { OAuthErrorFilter } from './oauth-error.filter';
@@ -14,7 +13,6 @@ import { ResourceHintsService } from './resource-hints.service';
 export class RegistrationController {
   constructor(
     private readonly clients: ClientsService,
-    private readonly audit: AuditService,
     private readonly hints: ResourceHintsService,
   ) {}
 
@@ -23,15 +21,8 @@ export class RegistrationController {
   async register(@Body() body: unknown, @Req() req: Request) {
     const request = parseRegistration(body);
     const source = `${req.ip ?? '?'}|${String(req.headers['user-agent'] ?? '').slice(0, 200)}`;
-    const { client, secret } = await this.clients.register(request, source);
+    const { client, secret } = await this.clients.register(request, source, req.ip ?? null);
     this.hints.clientRegistered(req.ip, client.clientId);
-    this.audit.record({
-      type: 'client.register',
-      outcome: 'success',
-      clientId: client.clientId,
-      ip: req.ip ?? null,
-      detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod },
-    });
     return {
       client_id: client.clientId,
       client_id_issued_at: Math.floor(client.createdAt / 1000),

@@ -1,11 +1,13 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, LessThan, Repository } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { IsNull, LessThan, Not, Repository } from 'typeorm';
+import { AuditRecord, AuditService } from '../audit/audit.service';
 import { randomToken, sha256 } from '../common/crypto';
 import { ConfigService } from '../config/config.service';
+import { Transactions, Tx } from '../database/transactions';
 import { UpstreamsService } from '../upstreams/upstreams.service';
+import { VaultService } from '../vault/vault.service';
 import { AccessToken } from './access-token.entity';
 import { AccessTokenCache, AccessTokenInfo } from './access-token.cache';
 import { AuthorizationCode } from './authorization-code.entity';
@@ -34,13 +36,17 @@ export interface NewCode {
 
 type Params = Record<string, unknown>;
 
+interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+}
+
 const PURGE_EVERY_MS = 10 * 60_000;
 
 @Injectable()
 export class TokensService implements OnModuleInit, OnModuleDestroy {
   private readonly cache = new AccessTokenCache();
-  /** Old refresh-token hash → the pair it was rotated into, for the grace window only (never persisted). */
-  private readonly recentRotations = new Map<string, { grantId: string; response: TokenResponse; until: number }>();
+  private rotationKey: Buffer | null = null;
   private purgeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -51,6 +57,8 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     private readonly upstreams: UpstreamsService,
     private readonly config: ConfigService,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly vault: VaultService,
   ) {}
 
   onModuleInit(): void {
@@ -96,30 +104,32 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     if (!verifyS256(verifier, row.codeChallenge)) throw new InvalidGrant('code_verifier does not match the code_challenge');
     this.checkResourceParam(params, row.upstreamSlug);
 
+    const now = Date.now();
     const grant = this.grants.create({
       id: randomUUID(),
       userId: row.userId,
       clientId: row.clientId,
       upstreamSlug: row.upstreamSlug,
       scope: row.scope,
-      createdAt: Date.now(),
+      createdAt: now,
       revokedAt: null,
       revokedReason: null,
     });
-    await this.grants.insert(grant);
-    // Claim the code atomically: of two concurrent exchanges only one may win.
-    const claimed = await this.codes.update(
-      { codeHash: row.codeHash, usedAt: IsNull() },
-      { usedAt: Date.now(), grantId: grant.id },
-    );
-    if (!claimed.affected) {
-      await this.grants.delete({ id: grant.id });
+    const pair = { accessToken: randomToken(), refreshToken: randomToken() };
+    // One transaction: the code is spent exactly when the grant and its tokens exist.
+    const info = this.transactions.run((tx) => {
+      // The claim: of two concurrent exchanges only one may win.
+      if (!tx.update(this.codes, { codeHash: row.codeHash, usedAt: IsNull() }, { usedAt: now, grantId: grant.id })) return null;
+      tx.insert(this.grants, grant);
+      this.audit.recordIn(tx, { type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
+      return this.insertPair(tx, grant, grant.scope, pair, now);
+    });
+    if (!info) {
       await this.onCodeReplay({ ...row, grantId: (await this.codes.findOneBy({ codeHash: row.codeHash }))?.grantId ?? null }, ip);
       throw new InvalidGrant('authorization code was already used');
     }
-    const response = await this.issuePair(grant, grant.scope);
-    this.audit.record({ type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
-    return response;
+    this.cache.set(info);
+    return this.responseFor(pair, info, this.config.oauth.access_token_ttl);
   }
 
   /** OAuth 2.1 §4.3 refresh_token grant, rotating the refresh token on every use. */
@@ -137,15 +147,31 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     this.checkResourceParam(params, grant.upstreamSlug);
     const scope = narrowScope(params.scope, grant.scope);
 
-    const claimed = row.rotatedAt
-      ? { affected: 0 }
-      : await this.refreshTokens.update({ tokenHash: hash, rotatedAt: IsNull() }, { rotatedAt: Date.now() });
-    if (!claimed.affected) return this.onRotatedTokenUse(hash, grant, ip);
-
-    const response = await this.issuePair(grant, scope);
-    this.rememberRotation(hash, grant.id, response);
-    this.audit.record({ type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
-    return response;
+    if (row.rotatedAt) return this.onRotatedTokenUse(token, row, grant, ip);
+    const now = Date.now();
+    // With a grace window, the new pair is derived from the old token and a stored random nonce,
+    // so a retry can be answered with the same pair after a restart; only hashes are stored.
+    const nonce = randomToken(16);
+    const pair = this.rotatedPair(token, nonce);
+    const graceOn = this.config.oauth.refresh_grace_period > 0;
+    // One transaction: the old token is marked rotated exactly when the new pair exists.
+    const info = this.transactions.run((tx) => {
+      // Re-checked here: a revocation may have committed since the grant was read above.
+      if (!tx.find(this.grants, { id: grant.id, revokedAt: IsNull() }, ['id']).length) return 'revoked';
+      const claimed = tx.update(this.refreshTokens, { tokenHash: hash, rotatedAt: IsNull() }, { rotatedAt: now, rotationNonce: graceOn ? nonce : null });
+      if (!claimed) return null;
+      this.audit.recordIn(tx, { type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
+      return this.insertPair(tx, grant, scope, pair, now);
+    });
+    if (info === 'revoked') throw new InvalidGrant('refresh token has been revoked');
+    if (!info) {
+      // A concurrent refresh of the same token won the claim: answer as its retry.
+      const rotated = await this.refreshTokens.findOneBy({ tokenHash: hash });
+      if (!rotated) throw new InvalidGrant('refresh token is invalid');
+      return this.onRotatedTokenUse(token, rotated, grant, ip);
+    }
+    this.cache.set(info);
+    return this.responseFor(pair, info, this.config.oauth.access_token_ttl);
   }
 
   /** RFC 7009: revokes an access token, or a refresh token together with its whole grant. */
@@ -153,9 +179,12 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     const hash = sha256(token);
     const access = await this.accessTokens.findOneBy({ tokenHash: hash });
     if (access && (!client || access.clientId === client.clientId)) {
-      await this.accessTokens.delete({ tokenHash: hash });
+      this.transactions.run((tx) => {
+        if (tx.delete(this.accessTokens, { tokenHash: hash })) {
+          this.audit.recordIn(tx, { type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
+        }
+      });
       this.cache.delete(hash);
-      this.audit.record({ type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
       return;
     }
     const refresh = await this.refreshTokens.findOneBy({ tokenHash: hash });
@@ -165,16 +194,19 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Ends a grant: its refresh tokens stop working and its access tokens are deleted at once. */
-  async revokeGrant(grantId: string, reason: string, ip: string | null = null): Promise<void> {
-    const revoked = await this.grants.update({ id: grantId, revokedAt: IsNull() }, { revokedAt: Date.now(), revokedReason: reason });
-    await this.accessTokens.delete({ grantId });
+  /**
+   * Ends a grant: its refresh tokens stop working and its access tokens are deleted at once.
+   * `cause` is the audit row of what triggered it, written in the same transaction.
+   */
+  async revokeGrant(grantId: string, reason: string, ip: string | null = null, cause?: AuditRecord): Promise<void> {
+    const grant = await this.grants.findOneBy({ id: grantId });
+    this.transactions.run((tx) => {
+      if (cause) this.audit.recordIn(tx, cause);
+      const revoked = tx.update(this.grants, { id: grantId, revokedAt: IsNull() }, { revokedAt: Date.now(), revokedReason: reason });
+      tx.delete(this.accessTokens, { grantId });
+      if (revoked && grant) this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grantId, reason } });
+    });
     this.cache.deleteWhere((info) => info.grantId === grantId);
-    for (const [hash, r] of this.recentRotations) if (r.grantId === grantId) this.recentRotations.delete(hash);
-    if (revoked.affected) {
-      const grant = await this.grants.findOneBy({ id: grantId });
-      this.audit.record({ type: 'grant.revoke', outcome: 'success', ...(grant ? who(grant) : {}), ip, detail: { grant_id: grantId, reason } });
-    }
   }
 
   /** The token's details when it is a live access token; null otherwise. Hot path: cached. */
@@ -232,55 +264,72 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  private async issuePair(grant: Grant, scope: string): Promise<TokenResponse> {
-    const now = Date.now();
-    const accessToken = randomToken();
-    const refreshToken = randomToken();
-    const ttl = this.config.oauth.access_token_ttl;
+  /** Inserts the pair's rows (hashes only) in the caller's transaction; returns what the access-token cache holds. */
+  private insertPair(tx: Tx, grant: Grant, scope: string, pair: TokenPair, now: number): AccessTokenInfo {
     const info: AccessTokenInfo = {
-      tokenHash: sha256(accessToken),
+      tokenHash: sha256(pair.accessToken),
       grantId: grant.id,
       clientId: grant.clientId,
       userId: grant.userId,
       upstreamSlug: grant.upstreamSlug,
       scope,
-      expiresAt: now + ttl * 1000,
+      expiresAt: now + this.config.oauth.access_token_ttl * 1000,
     };
-    await this.accessTokens.insert({ ...info });
-    await this.refreshTokens.insert({
-      tokenHash: sha256(refreshToken),
+    tx.insert(this.accessTokens, { ...info });
+    tx.insert(this.refreshTokens, {
+      tokenHash: sha256(pair.refreshToken),
       grantId: grant.id,
       createdAt: now,
       expiresAt: now + this.config.oauth.refresh_token_ttl * 1000,
       rotatedAt: null,
+      rotationNonce: null,
     });
-    this.cache.set(info);
-    return { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
+    return info;
   }
 
-  private rememberRotation(hash: string, grantId: string, response: TokenResponse): void {
-    const now = Date.now();
-    for (const [h, r] of this.recentRotations) if (r.until <= now) this.recentRotations.delete(h);
-    const graceMs = this.config.oauth.refresh_grace_period * 1000;
-    if (graceMs > 0) this.recentRotations.set(hash, { grantId, response, until: now + graceMs });
+  /** expires_in defaults to the access token's remaining lifetime (a repeated answer is sent later than the first). */
+  private responseFor(pair: TokenPair, access: { scope: string; expiresAt: number }, expiresIn = Math.max(0, Math.floor((access.expiresAt - Date.now()) / 1000))): TokenResponse {
+    return { access_token: pair.accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: pair.refreshToken, scope: access.scope };
   }
 
   /**
-   * A rotated refresh token came back. Within the grace window it is a concurrent
-   * refresh or a retry after a lost response: answer with the same new pair.
-   * After it, treat it as theft and end the grant (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+   * The pair a refresh token rotates into: HMAC-SHA256 under a key derived from the vault's master
+   * key, of the old token and a random nonce. Re-derivable only by whoever presents the old token
+   * while the nonce is stored (the grace window); without the key, neither the database nor an old
+   * token predicts it.
    */
-  private async onRotatedTokenUse(hash: string, grant: Grant, ip: string | null): Promise<TokenResponse> {
-    const recent = this.recentRotations.get(hash);
-    if (recent && recent.until > Date.now()) return recent.response;
-    await this.revokeGrant(grant.id, 'refresh token reuse', ip);
-    this.audit.record({ type: 'token.reuse', outcome: 'failure', ...who(grant), ip, detail: { grant_id: grant.id } });
+  private rotatedPair(oldRefreshToken: string, nonce: string): TokenPair {
+    this.rotationKey ??= this.vault.deriveKey('refresh-rotation');
+    const mac = (label: string) => createHmac('sha256', this.rotationKey!).update(`${label}\0${nonce}\0${oldRefreshToken}`).digest('base64url');
+    return { accessToken: mac('access'), refreshToken: mac('refresh') };
+  }
+
+  /**
+   * A rotated refresh token came back. Within the grace window it is a concurrent refresh or a
+   * retry after a lost response (or a crash): answer with the same new pair, re-derived from what
+   * the rotation stored. After it, treat it as theft and end the grant (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+   */
+  private async onRotatedTokenUse(token: string, row: RefreshToken, grant: Grant, ip: string | null): Promise<TokenResponse> {
+    const graceMs = this.config.oauth.refresh_grace_period * 1000;
+    if (row.rotatedAt && row.rotationNonce && row.rotatedAt + graceMs > Date.now()) {
+      const pair = this.rotatedPair(token, row.rotationNonce);
+      const [next, access] = await Promise.all([
+        this.refreshTokens.findOneBy({ tokenHash: sha256(pair.refreshToken) }),
+        this.accessTokens.findOneBy({ tokenHash: sha256(pair.accessToken) }),
+      ]);
+      if (next?.grantId === grant.id && access) return this.responseFor(pair, access);
+      // The pair is gone (its access token was revoked on its own) or the master key changed since:
+      // it cannot be answered again, but inside the window this is no sign of theft.
+      throw new InvalidGrant('refresh token was already used');
+    }
+    await this.revokeGrant(grant.id, 'refresh token reuse', ip, { type: 'token.reuse', outcome: 'failure', ...who(grant), ip, detail: { grant_id: grant.id } });
     throw new InvalidGrant('refresh token was already used; the grant has been revoked');
   }
 
   private async onCodeReplay(row: AuthorizationCode, ip: string | null): Promise<void> {
-    this.audit.record({ type: 'code.replay', outcome: 'failure', ...who(row), ip });
-    if (row.grantId) await this.revokeGrant(row.grantId, 'authorization code replayed', ip);
+    const replay: AuditRecord = { type: 'code.replay', outcome: 'failure', ...who(row), ip };
+    if (row.grantId) await this.revokeGrant(row.grantId, 'authorization code replayed', ip, replay);
+    else this.audit.recordNow(replay);
   }
 
   /** RFC 8707 §2.2: a resource sent at the token endpoint must be the one the grant is bound to. */
@@ -298,6 +347,9 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     await this.codes.delete({ expiresAt: LessThan(now - 3600_000) });
     await this.accessTokens.delete({ expiresAt: LessThan(now) });
     await this.refreshTokens.delete({ expiresAt: LessThan(now) });
+    // Past the grace window a rotated token can no longer be answered: drop what would re-derive its pair.
+    const graceEnd = now - this.config.oauth.refresh_grace_period * 1000;
+    await this.refreshTokens.update({ rotatedAt: LessThan(graceEnd), rotationNonce: Not(IsNull()) }, { rotationNonce: null });
   }
 }
 

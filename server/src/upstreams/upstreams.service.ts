@@ -1,8 +1,10 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
 import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
+import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
@@ -23,6 +25,8 @@ export class UpstreamsService implements OnModuleInit {
     private readonly vault: VaultService,
     private readonly config: ConfigService,
     private readonly authModes: AuthModesService,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -57,12 +61,20 @@ export class UpstreamsService implements OnModuleInit {
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
   async setAllowList(slug: string, allow: Upstream['allow']): Promise<void> {
-    await this.records.update({ slug }, { allowList: allow, updatedAt: Date.now() });
+    this.transactions.run((tx) => {
+      if (tx.update(this.records, { slug }, { allowList: allow, updatedAt: Date.now() })) {
+        this.audit.recordIn(tx, { type: 'upstream.allow_list', outcome: 'success', upstreamSlug: slug, detail: { allow } });
+      }
+    });
     await this.reload(slug);
   }
 
   async setEnabled(slug: string, enabled: boolean): Promise<void> {
-    await this.records.update({ slug }, { enabled, updatedAt: Date.now() });
+    this.transactions.run((tx) => {
+      if (tx.update(this.records, { slug }, { enabled, updatedAt: Date.now() })) {
+        this.audit.recordIn(tx, { type: enabled ? 'upstream.enable' : 'upstream.disable', outcome: 'success', upstreamSlug: slug });
+      }
+    });
     await this.reload(slug);
   }
 

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * AES-256-GCM primitives shared by VaultService (inside Nest) and the rotation
@@ -100,4 +100,13 @@ export function makeKeyCheck(key: Buffer): Sealed {
 
 export function keyCheckPasses(key: Buffer, check: Sealed): boolean {
   return open(key, check, KEY_CHECK_AAD) === KEY_CHECK_PLAINTEXT;
+}
+
+/**
+ * A 256-bit key for another purpose, derived from the master key with HKDF-SHA256 (RFC 5869).
+ * Distinct labels give independent keys, and none of them reveals the master key.
+ * A master key rotation changes every derived key too.
+ */
+export function deriveSubkey(master: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `gatehouse-subkey:v1:${label}`, 32));
 }

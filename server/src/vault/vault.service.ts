@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Not, Repository } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
+import { Transactions, Tx } from '../database/transactions';
 import {
   createMasterKeyFile,
   findMasterKey,
@@ -16,7 +17,7 @@ import {
   promotePendingKey,
   readKeyFile,
 } from './master-key';
-import { keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError } from './vault-crypto';
+import { deriveSubkey, keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError } from './vault-crypto';
 import { VaultKey } from './vault-key.entity';
 import { VaultSecret } from './vault-secret.entity';
 
@@ -32,10 +33,9 @@ export interface VaultOwner {
 /** Who caused a write, for the audit row. */
 export interface VaultActor {
   userId?: string | null;
+  /** A further audit row, for what this write completes (e.g. a sign-in): written in the same transaction. */
+  event?: AuditRecord;
 }
-
-/** put() retries this often when a concurrent put or delete of the same secret gets in between. */
-const PUT_ATTEMPTS = 3;
 
 /**
  * Encrypted storage for upstream secrets (AES-256-GCM, one fresh nonce per write).
@@ -53,6 +53,7 @@ export class VaultService implements OnModuleInit {
     @InjectRepository(VaultKey) private readonly keys: Repository<VaultKey>,
     private readonly config: ConfigService,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -64,33 +65,36 @@ export class VaultService implements OnModuleInit {
     return this.key().id;
   }
 
-  /** Stores (or replaces) one secret. Objects are stored as JSON; read them back with getJson(). */
+  /** A key for another purpose (e.g. 'refresh-rotation'), derived from the master key; see deriveSubkey. */
+  deriveKey(label: string): Buffer {
+    return deriveSubkey(this.key().key, label);
+  }
+
+  /** Stores (or replaces) one secret, with its audit row. Objects are stored as JSON; read them back with getJson(). */
   async put(owner: VaultOwner, purpose: string, plaintext: string | object, actor: VaultActor = {}): Promise<void> {
+    this.transactions.run((tx) => this.putIn(tx, owner, purpose, plaintext, actor));
+  }
+
+  /** put() inside the caller's transaction, so what the write belongs to commits with it. */
+  putIn(tx: Tx, owner: VaultOwner, purpose: string, plaintext: string | object, actor: VaultActor = {}): void {
     checkAddress(owner, purpose);
     const value = typeof plaintext === 'string' ? plaintext : JSON.stringify(plaintext);
     const master = this.key();
     const where = { ownerType: owner.type, ownerId: owner.id, purpose };
-    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const now = Date.now();
-      const existing = await this.secrets.findOne({ where, select: { id: true } });
-      if (existing) {
-        // Same row id, so the associated data is unchanged; the nonce is always new.
-        const sealed = sealSecret(master.key, { ...where, id: existing.id }, value);
-        const res = await this.secrets.update({ id: existing.id, ...where }, { ...sealed, keyId: master.id, updatedAt: now });
-        if (res.affected) return this.recordWrite('vault.write', owner, purpose, actor);
-        continue; // deleted between the read and the update: insert it afresh
-      }
+    const now = Date.now();
+    // Read and write in one synchronous transaction: no concurrent put or delete can get in between.
+    const [existing] = tx.find(this.secrets, where, ['id']);
+    if (existing) {
+      // Same row id, so the associated data is unchanged; the nonce is always new.
+      const sealed = sealSecret(master.key, { ...where, id: existing.id }, value);
+      tx.update(this.secrets, { id: existing.id }, { ...sealed, keyId: master.id, updatedAt: now });
+    } else {
       const id = randomUUID();
       const sealed = sealSecret(master.key, { ...where, id }, value);
-      try {
-        await this.secrets.insert({ id, ...where, ...sealed, keyId: master.id, createdAt: now, updatedAt: now });
-        return this.recordWrite('vault.write', owner, purpose, actor);
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        // A concurrent put created the row first: go round and update it.
-      }
+      tx.insert(this.secrets, { id, ...where, ...sealed, keyId: master.id, createdAt: now, updatedAt: now });
     }
-    throw new Error(`vault: could not write ${owner.type} ${owner.id} ${purpose}: concurrent writes kept conflicting`);
+    this.recordWrite(tx, 'vault.write', owner, purpose, actor);
+    if (actor.event) this.audit.recordIn(tx, actor.event);
   }
 
   /** The secret, or null when none is stored. Throws VaultDecryptError when it does not authenticate. */
@@ -109,15 +113,14 @@ export class VaultService implements OnModuleInit {
   async delete(owner: VaultOwner, purpose?: string, actor: VaultActor = {}): Promise<number> {
     checkAddress(owner, purpose ?? 'any');
     const where = { ownerType: owner.type, ownerId: owner.id, ...(purpose === undefined ? {} : { purpose }) };
-    const rows = await this.secrets.find({ where, select: { id: true, purpose: true } });
-    let deleted = 0;
-    for (const row of rows) {
-      const res = await this.secrets.delete({ id: row.id });
-      if (!res.affected) continue; // a concurrent delete got it
-      deleted++;
-      this.recordWrite('vault.delete', owner, row.purpose, actor);
-    }
-    return deleted;
+    return this.transactions.run((tx) => {
+      const rows = tx.find(this.secrets, where, ['id', 'purpose']);
+      for (const row of rows) {
+        tx.delete(this.secrets, { id: row.id });
+        this.recordWrite(tx, 'vault.delete', owner, row.purpose, actor);
+      }
+      return rows.length;
+    });
   }
 
   /** The purposes stored for an owner, sorted: what an admin page may show. Never values. */
@@ -142,7 +145,7 @@ export class VaultService implements OnModuleInit {
       return openSecret(master.key, row);
     } catch (err) {
       // Authentication failures mean tampering or a broken restore: worth an audit row.
-      this.audit.record({
+      this.audit.recordNow({
         type: 'vault.read',
         outcome: 'failure',
         detail: { owner_type: row.ownerType, owner_id: row.ownerId, purpose: row.purpose, secret_id: row.id },
@@ -151,8 +154,8 @@ export class VaultService implements OnModuleInit {
     }
   }
 
-  private recordWrite(type: 'vault.write' | 'vault.delete', owner: VaultOwner, purpose: string, actor: VaultActor): void {
-    this.audit.record({
+  private recordWrite(tx: Tx, type: 'vault.write' | 'vault.delete', owner: VaultOwner, purpose: string, actor: VaultActor): void {
+    this.audit.recordIn(tx, {
       type,
       outcome: 'success',
       userId: actor.userId ?? null,
@@ -228,9 +231,4 @@ function checkAddress(owner: VaultOwner, purpose: string): void {
   for (const [name, value] of [['owner type', owner?.type], ['owner id', owner?.id], ['purpose', purpose]] as const) {
     if (typeof value !== 'string' || value === '') throw new TypeError(`vault: ${name} must be a non-empty string`);
   }
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; driverError?: { code?: string } };
-  return (e.driverError?.code ?? e.code ?? '').startsWith('SQLITE_CONSTRAINT');
 }

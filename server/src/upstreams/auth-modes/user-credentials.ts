@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
 import { AuditService } from '../../audit/audit.service';
+import { Transactions } from '../../database/transactions';
 import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../../common/header-value';
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
@@ -84,6 +85,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
   constructor(
     private readonly vault: VaultService,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {
     super();
   }
@@ -123,15 +125,18 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
       if (field.required && !value) throw new ConsentInputError(`${field.label} is required`, field.name);
       if (value) next[field.name] = value;
     }
-    await this.vault.put(owner, USER_CREDENTIALS, next, { userId });
-    this.cache.delete(owner.id);
-    this.audit.record({
-      type: 'credentials.change',
-      outcome: 'success',
-      userId,
-      upstreamSlug: upstream.slug,
-      detail: { fields: Object.keys(next) },
+    // The secret and its audit row are one transaction: a crash keeps both or neither.
+    this.transactions.run((tx) => {
+      this.vault.putIn(tx, owner, USER_CREDENTIALS, next, { userId });
+      this.audit.recordIn(tx, {
+        type: 'credentials.change',
+        outcome: 'success',
+        userId,
+        upstreamSlug: upstream.slug,
+        detail: { fields: Object.keys(next) },
+      });
     });
+    this.cache.delete(owner.id);
   }
 
   async headersFor(upstream: Upstream, userId: string): Promise<CredentialResult> {

@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { AuditService } from '../../audit/audit.service';
 import { ConfigService } from '../../config/config.service';
 import { VaultOwner, VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
@@ -50,7 +49,6 @@ export class UpstreamClients {
 
   constructor(
     private readonly vault: VaultService,
-    private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {}
 
@@ -131,12 +129,13 @@ export class UpstreamClients {
       registration_endpoint: registrationEndpoint,
       redirect_uri: redirectUri,
     };
-    await this.vault.put(upstreamOwner(upstream), REGISTRATION_PURPOSE, registration);
-    this.audit.record({
-      type: 'upstream.client_registration',
-      outcome: 'success',
-      upstreamSlug: upstream.slug,
-      detail: { client_id: registration.client_id, token_endpoint_auth_method: method },
+    await this.vault.put(upstreamOwner(upstream), REGISTRATION_PURPOSE, registration, {
+      event: {
+        type: 'upstream.client_registration',
+        outcome: 'success',
+        upstreamSlug: upstream.slug,
+        detail: { client_id: registration.client_id, token_endpoint_auth_method: method },
+      },
     });
     this.logger.log(`registered as client ${registration.client_id} at ${registrationEndpoint} for upstream ${upstream.slug}`);
     return { clientId: registration.client_id, clientSecret: secret, authMethod: method, registered: true };

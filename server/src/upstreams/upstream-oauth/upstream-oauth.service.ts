@@ -40,7 +40,7 @@ export class UpstreamOAuthService {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
-    this.clients = new UpstreamClients(vault, audit, config);
+    this.clients = new UpstreamClients(vault, config);
     this.tokens = new UpstreamTokenStore(vault);
   }
 
@@ -100,8 +100,7 @@ export class UpstreamOAuthService {
       const detail = err instanceof GrantRejected ? ` (${err.error})` : '';
       throw new UpstreamSignInError(`${upstream.name} did not issue tokens to Gatehouse${detail}. Start again from the application.`, 502);
     }
-    await this.tokens.write(upstream, userId, tokens);
-    this.audit.record({
+    await this.tokens.write(upstream, userId, tokens, {
       type: 'upstream.signin',
       outcome: 'success',
       userId,
@@ -119,7 +118,7 @@ export class UpstreamOAuthService {
     const pending = this.pending.peek(state);
     if (!pending || pending.userId !== sessionUserId) return null;
     this.pending.delete(state);
-    this.audit.record({
+    this.audit.recordNow({
       type: 'upstream.signin',
       outcome: 'failure',
       userId: pending.userId,
@@ -174,8 +173,7 @@ export class UpstreamOAuthService {
       const current = await this.tokens.load(upstream, userId);
       return current ? { accessToken: current.access_token } : { reauthorize: 'not signed in at the upstream' };
     }
-    await this.tokens.write(upstream, userId, fresh);
-    this.audit.record({
+    await this.tokens.write(upstream, userId, fresh, {
       type: 'upstream.token_refresh',
       outcome: 'success',
       userId,
@@ -187,7 +185,7 @@ export class UpstreamOAuthService {
 
   /** A refused refresh ends the sign-in (unless it was replaced meanwhile); other failures keep it. */
   private async refreshFailed(upstream: Upstream, userId: string, old: StoredUpstreamTokens, generation: number, err: Error): Promise<UpstreamTokenResult> {
-    this.audit.record({
+    this.audit.recordNow({
       type: 'upstream.token_refresh',
       outcome: 'failure',
       userId,
@@ -221,7 +219,7 @@ export class UpstreamOAuthService {
   }
 
   private auditSignInFailure(upstream: Upstream, userId: string, stage: string, reason: string): void {
-    this.audit.record({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
+    this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
   }
 }
 

@@ -1,3 +1,4 @@
+import type { AuditRecord } from '../../audit/audit.service';
 import { VaultOwner, VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 
@@ -52,11 +53,12 @@ export class UpstreamTokenStore {
     return stored;
   }
 
-  async write(upstream: Upstream, userId: string, tokens: StoredUpstreamTokens): Promise<void> {
+  /** Stores the tokens; `event` is the audit row of what obtained them, written in the same transaction. */
+  async write(upstream: Upstream, userId: string, tokens: StoredUpstreamTokens, event?: AuditRecord): Promise<void> {
     const key = tokenKey(upstream, userId);
     this.bump(key);
     this.cache.delete(key);
-    await this.vault.put(tokensOwner(upstream, userId), TOKENS_PURPOSE, tokens, { userId });
+    await this.vault.put(tokensOwner(upstream, userId), TOKENS_PURPOSE, tokens, { userId, event });
     this.cache.set(key, tokens);
   }
 

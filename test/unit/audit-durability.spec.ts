@@ -1,0 +1,52 @@
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { AuditEvent } from '../../server/src/audit/audit-event.entity';
+import { AuditService } from '../../server/src/audit/audit.service';
+import { loadConfig } from '../../server/src/config/config.loader';
+import { ConfigService } from '../../server/src/config/config.service';
+import { Transactions } from '../../server/src/database/transactions';
+
+describe('AuditService: what a crash can lose', () => {
+  let ds: DataSource;
+  let transactions: Transactions;
+  let audit: AuditService;
+  const count = (type: string) => ds.getRepository(AuditEvent).countBy({ type });
+
+  beforeEach(async () => {
+    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditEvent], synchronize: true });
+    await ds.initialize();
+    transactions = new Transactions(ds);
+    const config = new ConfigService(loadConfig({}));
+    audit = new AuditService(ds.getRepository(AuditEvent), config, transactions);
+  });
+  afterEach(async () => {
+    jest.useRealTimers();
+    await ds.destroy();
+  });
+
+  it('a batched (proxied-request) row reaches the database 50 ms after it was queued', async () => {
+    jest.useFakeTimers();
+    audit.record({ type: 'mcp.request', outcome: 'success' });
+    await jest.advanceTimersByTimeAsync(49);
+    expect(await count('mcp.request')).toBe(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(await count('mcp.request')).toBe(1);
+  });
+
+  it('recordNow writes before it returns', async () => {
+    audit.recordNow({ type: 'login', outcome: 'failure' });
+    expect(await count('login')).toBe(1);
+  });
+
+  it('recordIn commits with the transaction of its change, and rolls back with it', async () => {
+    transactions.run((tx) => audit.recordIn(tx, { type: 'token.issue', outcome: 'success' }));
+    expect(
+      () =>
+        transactions.run((tx) => {
+          audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
+          throw new Error('the change failed');
+        }),
+    ).toThrow('the change failed');
+    expect(await count('token.issue')).toBe(1);
+  });
+});
