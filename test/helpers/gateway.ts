@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -54,7 +54,7 @@ function configFrom(raw: Record<string, unknown>, env: Record<string, string>): 
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
   const file = join(dir, 'config.yaml');
   // JSON is valid YAML.
-  require('node:fs').writeFileSync(file, JSON.stringify(raw));
+  writeFileSync(file, JSON.stringify(raw));
   try {
     return loadConfig({ ...process.env, ...env, GATEHOUSE_CONFIG: file, PORT: undefined, HOST: undefined, PUBLIC_URL: undefined, DATA_DIR: undefined });
   } finally {

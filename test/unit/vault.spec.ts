@@ -39,9 +39,7 @@ function start(dataDir?: string, key?: string): Promise<TestGateway> {
 }
 
 function rawDatabaseText(dataDir: string): string {
-  return ['gatehouse.db', 'gatehouse.db-wal']
-    .map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : ''))
-    .join('');
+  return ['gatehouse.db', 'gatehouse.db-wal'].map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : '')).join('');
 }
 
 function secretRows(dataDir: string): any[] {
@@ -242,9 +240,7 @@ describe('credential vault', () => {
       const keyId = gw.app.get(VaultService).keyId;
       await gw.close();
 
-      await expect(start(dataDir, newKey())).rejects.toThrow(
-        `the master key does not match the one this database was encrypted with (key id ${keyId};`,
-      );
+      await expect(start(dataDir, newKey())).rejects.toThrow(`the master key does not match the one this database was encrypted with (key id ${keyId};`);
       // The right key still works afterwards.
       const ok = await start(dataDir);
       expect(await ok.app.get(VaultService).get(upstream('x'), 'credentials')).toBe('wrong-key-test-8888');
@@ -322,9 +318,7 @@ describe('credential vault', () => {
       } finally {
         await gw.close();
       }
-      await expect(start(dataDir, oldKey.toString('base64'))).rejects.toThrow(
-        `the master key does not match the one this database was encrypted with (key id ${keyIdOf(next)};`,
-      );
+      await expect(start(dataDir, oldKey.toString('base64'))).rejects.toThrow(`the master key does not match the one this database was encrypted with (key id ${keyIdOf(next)};`);
       // Rotating again with the old key is refused the same way.
       expect(() => rotateMasterKey(dataDir, oldKey, randomBytes(32), { keySource: 'env' })).toThrow('does not match');
     });
