@@ -50,7 +50,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   };
 }
 
-function configFrom(raw: Record<string, unknown>, env: Record<string, string>): LoadedConfig {
+/** Validates raw config (as in config.yaml) the way the gateway does, ignoring PORT/HOST/PUBLIC_URL/DATA_DIR from the environment. */
+export function configFrom(raw: Record<string, unknown>, env: Record<string, string> = {}): LoadedConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
   const file = join(dir, 'config.yaml');
   // JSON is valid YAML.
