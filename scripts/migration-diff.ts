@@ -7,6 +7,7 @@
 import 'reflect-metadata';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as prettier from 'prettier';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../server/src/database/migrations';
 
@@ -65,7 +66,9 @@ ${list(down)}
 }
 `;
   const path = join(__dirname, '..', 'server', 'src', 'database', 'migrations', `${stamp}-${fileName}.ts`);
-  writeFileSync(path, body);
+  // Formatted like the rest of the code, so `npm run lint` (prettier --check) passes on the new file.
+  const options = await prettier.resolveConfig(path);
+  writeFileSync(path, await prettier.format(body, { ...options, filepath: path }));
   console.log(`wrote ${path}: add ${className}${stamp} to migrations/index.ts`);
 }
 
