@@ -9,11 +9,12 @@ const shared = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
   },
-  testTimeout: 60000,
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // A global option: Jest ignores it inside `projects`.
+  testTimeout: 60000,
   projects: [
     { ...shared, displayName: 'unit', roots: ['<rootDir>/test', '<rootDir>/server/src'], testMatch: ['**/*.spec.ts'] },
     { ...shared, displayName: 'medium', roots: ['<rootDir>/test'], testMatch: ['**/*.medium-spec.ts'] },
