@@ -1,10 +1,23 @@
-/** @type {import('jest').Config} */
-module.exports = {
+/**
+ * Three tiers, each a Jest project (`npm test` runs all; `npm run test:unit|test:medium|test:e2e` one):
+ *   unit    pure modules, no I/O: `*.spec.ts` beside the module in server/src, or under test/
+ *   medium  one or a few Nest services against a real SQLite file (test/medium/nest-context.ts)
+ *   e2e     a whole gateway on loopback, driven over HTTP
+ */
+const shared = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
-  testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
   },
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  // A global option: Jest ignores it inside `projects`.
   testTimeout: 60000,
+  projects: [
+    { ...shared, displayName: 'unit', roots: ['<rootDir>/test', '<rootDir>/server/src'], testMatch: ['**/*.spec.ts'] },
+    { ...shared, displayName: 'medium', roots: ['<rootDir>/test'], testMatch: ['**/*.medium-spec.ts'] },
+    { ...shared, displayName: 'e2e', roots: ['<rootDir>/test'], testMatch: ['**/*.e2e-spec.ts'] },
+  ],
 };

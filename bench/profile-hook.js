@@ -19,9 +19,7 @@ if (file) {
       running = true;
       // Where the idle RSS goes, taken right before profiling starts (the process is idle then).
       memory = memorySnapshot();
-      session.post('Profiler.enable', () =>
-        session.post('Profiler.setSamplingInterval', { interval: 200 }, () => session.post('Profiler.start')),
-      );
+      session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: 200 }, () => session.post('Profiler.start')));
       return;
     }
     running = false;

@@ -45,6 +45,8 @@ export function buildReport(res: BenchResults): { text: string; json: unknown } 
   const tv = res.tokenValidation;
   const growth = big.growth;
   const NA = null;
+  // One line per table row, so the list reads like the table it prints.
+  // prettier-ignore
   const rows: Row[] = [
     row('tools/call latency p50', 'ms', perTarget((k) => latency[k].p50), 3),
     row('tools/call latency p90', 'ms', perTarget((k) => latency[k].p90), 3),
@@ -91,7 +93,9 @@ export function buildReport(res: BenchResults): { text: string; json: unknown } 
 function formatText(res: BenchResults, rows: Row[], checks: TargetCheck[]): string {
   const out: string[] = [];
   out.push('');
-  out.push(`Gatehouse benchmark  ${new Date().toISOString()}  node ${process.version}  ${cpus().length} CPU  ${gitDescribe()}${PROFILE ? '  [CPU PROFILED: numbers inflated]' : ''}`);
+  out.push(
+    `Gatehouse benchmark  ${new Date().toISOString()}  node ${process.version}  ${cpus().length} CPU  ${gitDescribe()}${PROFILE ? '  [CPU PROFILED: numbers inflated]' : ''}`,
+  );
   out.push(
     `workload: Streamable HTTP tools/call in an MCP session; latency ${CFG.latencyRounds}x${CFG.latencyPerRound} calls/target (1 client); ` +
       `throughput ${CFG.throughputRounds}x${CFG.throughputDurationS} s/target; SSE ${CFG.sseRounds * CFG.ssePerRound} calls/target; ` +
@@ -116,7 +120,9 @@ function formatText(res: BenchResults, rows: Row[], checks: TargetCheck[]): stri
     for (const [name, m] of Object.entries(res.profiling.memorySnapshots)) out.push(formatMemory(name, m));
   }
   out.push('');
-  out.push(`OAuth flow ${res.oauthMs.toFixed(0)} ms; gateway ready ${res.gatewayStartMs.toFixed(0)} ms after spawn; total ${res.runtimeS.toFixed(1)} s. JSON: bench/results/latest.json`);
+  out.push(
+    `OAuth flow ${res.oauthMs.toFixed(0)} ms; gateway ready ${res.gatewayStartMs.toFixed(0)} ms after spawn; total ${res.runtimeS.toFixed(1)} s. JSON: bench/results/latest.json`,
+  );
   return out.join('\n') + '\n';
 }
 
@@ -134,22 +140,28 @@ function toJson(res: BenchResults, rows: Row[], checks: TargetCheck[]): unknown 
     profiled: PROFILE,
     config: CFG,
     runtimeS: round(res.runtimeS, 1),
-    table: rows.map((r) => ({ metric: r.metric, unit: r.unit, ...roundAll(r.values), gatewayOverDirect: ratio(r.values.gateway, r.values.direct), gatewayOverBare: ratio(r.values.gateway, r.values.bare) })),
+    table: rows.map((r) => ({
+      metric: r.metric,
+      unit: r.unit,
+      ...roundAll(r.values),
+      gatewayOverDirect: ratio(r.values.gateway, r.values.direct),
+      gatewayOverBare: ratio(r.values.gateway, r.values.bare),
+    })),
     targets: checks,
     raw: {
-      latency: perTarget((k) => roundAll(latency[k] as unknown as Record<string, number>)),
+      latency: perTarget((k) => roundAll(latency[k])),
       throughput: Object.fromEntries(
         CFG.concurrency.map((c) => [
           c,
           perTarget((k) => ({
             callsPerS: round(throughput[c][k].callsPerS, 1),
-            latency: roundAll(throughput[c][k].latency as unknown as Record<string, number>),
+            latency: roundAll(throughput[c][k].latency),
             runs: runs[c][k].map((x) => ({ calls: x.requests, s: x.durationS })),
           })),
         ]),
       ),
-      sse: perTarget((k) => ({ firstEventMs: roundAll(summarize(sse[k].first) as any), totalMs: roundAll(summarize(sse[k].total) as any) })),
-      big: perTarget((k) => ({ sequentialMs: roundAll(summarize(big.sequentialMs[k]) as any), concurrentBatchMs: roundAll(summarize(big.concurrentBatchMs[k]) as any) })),
+      sse: perTarget((k) => ({ firstEventMs: roundAll(summarize(sse[k].first)), totalMs: roundAll(summarize(sse[k].total)) })),
+      big: perTarget((k) => ({ sequentialMs: roundAll(summarize(big.sequentialMs[k])), concurrentBatchMs: roundAll(summarize(big.concurrentBatchMs[k])) })),
       rss: {
         afterStartKiB: res.rssAfterStart,
         idleKiB: res.rssIdle,
@@ -158,7 +170,7 @@ function toJson(res: BenchResults, rows: Row[], checks: TargetCheck[]): unknown 
         bigConcurrentWindow: big.concurrentWindow,
       },
       cpuUnderLoad: perTarget((k) => roundAll(cpu[k])),
-      tokenValidation: roundAll(res.tokenValidation as unknown as Record<string, number>),
+      tokenValidation: roundAll(res.tokenValidation),
       oauthMs: round(res.oauthMs, 0),
       gatewayStartMs: round(res.gatewayStartMs, 0),
       profiles: PROFILE ? res.profiling.profiles : undefined,
@@ -170,8 +182,12 @@ function toJson(res: BenchResults, rows: Row[], checks: TargetCheck[]): unknown 
 
 function gitDescribe(): string {
   try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server/src'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server/src'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
     return `git ${rev}${dirty ? ' (server/src modified)' : ''}`;
   } catch {
     return 'git ?';

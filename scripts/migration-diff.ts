@@ -5,8 +5,9 @@
  * Without arguments it only prints the SQL. Add the new class to migrations/index.ts.
  */
 import 'reflect-metadata';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as prettier from 'prettier';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../server/src/database/migrations';
 
@@ -18,8 +19,16 @@ function entityFiles(dir: string): string[] {
   });
 }
 
-(async () => {
-  const entities = entityFiles(join(__dirname, '..', 'server', 'src')).flatMap((f) => Object.values(require(f)) as Function[]);
+type EntityClass = new (...args: never[]) => unknown;
+
+/** Every class exported by the *.entity.ts files. */
+async function loadEntities(): Promise<EntityClass[]> {
+  const modules = await Promise.all(entityFiles(join(__dirname, '..', 'server', 'src')).map((f) => import(f) as Promise<Record<string, unknown>>));
+  return modules.flatMap((m) => Object.values(m).filter((v): v is EntityClass => typeof v === 'function'));
+}
+
+async function main(): Promise<void> {
+  const entities = await loadEntities();
   const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities, migrations: MIGRATIONS });
   await ds.initialize();
   await ds.runMigrations();
@@ -57,6 +66,13 @@ ${list(down)}
 }
 `;
   const path = join(__dirname, '..', 'server', 'src', 'database', 'migrations', `${stamp}-${fileName}.ts`);
-  require('node:fs').writeFileSync(path, body);
+  // Formatted like the rest of the code, so `npm run lint` (prettier --check) passes on the new file.
+  const options = await prettier.resolveConfig(path);
+  writeFileSync(path, await prettier.format(body, { ...options, filepath: path }));
   console.log(`wrote ${path}: add ${className}${stamp} to migrations/index.ts`);
-})();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -4,10 +4,7 @@
  * by node:http on a keep-alive agent where per-event timing is needed (SSE, 1 MiB).
  */
 import http from 'node:http';
-
-// autocannon ships no type declarations.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const autocannon: (opts: Record<string, unknown>) => any = require('autocannon');
+import autocannon from 'autocannon';
 
 export interface Target {
   /** direct | bare | gateway */
@@ -138,18 +135,18 @@ export async function cannon(
     });
   }
   const r = await instance;
-  const durationS = r.duration as number;
-  const requests = (r['2xx'] as number) ?? 0;
+  const durationS = r.duration;
+  const requests = r['2xx'] ?? 0;
   return {
     latencies,
     requests,
     durationS,
     reqPerSec: requests / durationS,
-    non2xx: r.non2xx as number,
-    statusCodes: Object.fromEntries(Object.entries((r.statusCodeStats ?? {}) as Record<string, { count: number }>).map(([k, v]) => [k, v.count])),
-    errors: r.errors as number,
-    timeouts: r.timeouts as number,
-    mismatches: (r.mismatches as number) ?? 0,
+    non2xx: r.non2xx,
+    statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+    errors: r.errors,
+    timeouts: r.timeouts,
+    mismatches: r.mismatches ?? 0,
   };
 }
 

@@ -3,7 +3,7 @@
  * Every child is registered so it is killed at the end, on error, on Ctrl-C and at exit.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync, WriteStream } from 'node:fs';
 import net from 'node:net';
 
 export interface Child {
@@ -63,8 +63,8 @@ export function spawnChild(name: string, args: string[], opts: SpawnOptions = {}
     for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(l);
     if (lines.length > 60) lines.splice(0, lines.length - 60);
   };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
   const exited = new Promise<string>((resolve) => {
     proc.once('exit', (code, signal) => {
       live.delete(child);
@@ -80,7 +80,7 @@ export function spawnChild(name: string, args: string[], opts: SpawnOptions = {}
 /** Waits for the first stdout line that is a JSON object with a `url` (what the fixtures print). */
 export async function waitForJsonUrl(child: Child, timeoutMs = 30_000): Promise<string> {
   const line = await waitForLine(child, /^\s*\{.*"url"\s*:\s*"[^"]+"/, timeoutMs);
-  return JSON.parse(line).url as string;
+  return (JSON.parse(line) as { url: string }).url;
 }
 
 /** Waits for a stdout line matching `re`; resolves with the line. */
@@ -184,7 +184,7 @@ export function cpuMs(pid: number): number {
  */
 export function resetPeakRss(pid: number): boolean {
   try {
-    require('node:fs').writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;
   } catch {
     return false;

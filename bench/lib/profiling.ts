@@ -25,7 +25,16 @@ export async function startProfiling(gateway: Child, bare: Child): Promise<void>
 export interface Profiles {
   profiles: Record<string, ProfileSummary>;
   /** process.memoryUsage() etc. of the profiled processes at idle (written by bench/profile-hook.js). */
-  memorySnapshots: Record<string, any>;
+  memorySnapshots: Record<string, MemorySnapshot>;
+}
+
+/** What bench/profile-hook.js writes to `<file>.mem.json`. */
+export interface MemorySnapshot {
+  memoryUsage: NodeJS.MemoryUsage;
+  /** V8 heap space name -> bytes used. */
+  heapSpacesUsed: Record<string, number>;
+  modules: number;
+  modulesByPackage: Record<string, number>;
 }
 
 /** Stops profiling and reads back what the hooks wrote. */
@@ -41,15 +50,15 @@ export async function stopProfiling(gateway: Child, bare: Child): Promise<Profil
     }
     rmSync(file + '.done', { force: true });
     out.profiles[name] = summarizeProfile(file, 15);
-    if (existsSync(file + '.mem.json')) out.memorySnapshots[name] = JSON.parse(readFileSync(file + '.mem.json', 'utf8'));
+    if (existsSync(file + '.mem.json')) out.memorySnapshots[name] = JSON.parse(readFileSync(file + '.mem.json', 'utf8')) as MemorySnapshot;
   }
   return out;
 }
 
-export function formatMemory(name: string, m: any): string {
+export function formatMemory(name: string, m: MemorySnapshot): string {
   const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
   const mu = m.memoryUsage;
-  const top = Object.entries(m.modulesByPackage as Record<string, number>)
+  const top = Object.entries(m.modulesByPackage)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
     .map(([p, n]) => `${p} ${n}`)

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { ADMIN, RESULTS_DIR, ROOT, TS_NODE } from '../config';
 import { Child, freePort, spawnChild, waitForJsonUrl, waitForLine } from './processes';
 import { profileArgs } from './profiling';
@@ -113,8 +114,6 @@ async function startTokenValidation(tmp: string, upstreamUrl: string): Promise<C
 
 /** Transpiles one TS file into bench/results/.build/ (modules still resolve from the repo's node_modules). */
 function transpileToResults(rel: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const ts = require('typescript') as typeof import('typescript');
   const out = ts.transpileModule(readFileSync(join(ROOT, rel), 'utf8'), {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     fileName: rel,

@@ -30,7 +30,10 @@ export function summarize(values: number[]): Summary {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** Round to `digits` decimals (keeps JSON readable). */

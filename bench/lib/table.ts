@@ -18,7 +18,7 @@ export function ratio(a: number | null, b: number | null): number | null {
 }
 
 /** Rounds every number property to 4 decimals (keeps latest.json readable). */
-export function roundAll<T extends Record<string, any>>(o: T): T {
+export function roundAll<T extends object>(o: T): T {
   const r: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) r[k] = typeof v === 'number' ? round(v, 4) : v;
   return r as T;

@@ -18,7 +18,7 @@ export async function measureTokenValidation(harness: Promise<Child>): Promise<T
   const child = await harness;
   const line = waitForLine(child, /"result"/, 60_000);
   child.proc.stdin!.end('go\n');
-  const parsed = JSON.parse(await line).result as TokenValidation;
+  const parsed = (JSON.parse(await line) as { result: TokenValidation }).result;
   await stopChild(child);
   return parsed;
 }

@@ -146,7 +146,9 @@ export function parseAttributes(attrs: string): Record<string, string> {
 }
 
 function stripTags(html: string): string {
-  return decodeHtmlEntities(html.replace(/<[^>]*>/g, '')).replace(/\s+/g, ' ').trim();
+  return decodeHtmlEntities(html.replace(/<[^>]*>/g, ''))
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** Parses the `<form>` elements of a server-rendered page. */
@@ -291,7 +293,10 @@ export class CookieJar {
     const eq = first.indexOf('=');
     if (eq < 0) return;
     const name = first.slice(0, eq).trim();
-    const value = first.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const value = first
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     if (!name) return;
     let path: string | undefined;
     let expires: number | undefined;
@@ -334,9 +339,7 @@ export class CookieJar {
   cookiesFor(url: string | URL, now = Date.now()): StoredCookie[] {
     const u = new URL(url);
     this.cookies = this.cookies.filter((c) => c.expires === undefined || c.expires > now);
-    return this.cookies
-      .filter((c) => c.origin === u.origin && pathMatches(u.pathname || '/', c.path))
-      .sort((a, b) => b.path.length - a.path.length);
+    return this.cookies.filter((c) => c.origin === u.origin && pathMatches(u.pathname || '/', c.path)).sort((a, b) => b.path.length - a.path.length);
   }
 
   /** The `Cookie` request header for `url`, or undefined when there is nothing to send. */
@@ -359,9 +362,7 @@ export class CookieJar {
   /** Removes cookies, optionally only those of the origin of `url` / with name `name`. */
   clear(url?: string | URL, name?: string): void {
     const origin = url ? new URL(url).origin : undefined;
-    this.cookies = this.cookies.filter(
-      (c) => !((origin === undefined || c.origin === origin) && (name === undefined || c.name === name)),
-    );
+    this.cookies = this.cookies.filter((c) => !((origin === undefined || c.origin === origin) && (name === undefined || c.name === name)));
   }
 }
 
@@ -471,18 +472,12 @@ export class TestBrowser {
    * adding values (a `null`/`undefined` value removes the field). Returns the
    * response without following redirects.
    */
-  async submit(
-    page: BrowserResponse,
-    fields: Record<string, string | null | undefined> = {},
-    opts: SubmitOptions = {},
-  ): Promise<BrowserResponse> {
+  async submit(page: BrowserResponse, fields: Record<string, string | null | undefined> = {}, opts: SubmitOptions = {}): Promise<BrowserResponse> {
     const forms = this.forms(page);
     const index = opts.formIndex ?? 0;
     const form = forms[index];
     if (!form) {
-      throw new Error(
-        `TestBrowser.submit: page ${page.url} (status ${page.status}) has ${forms.length} form(s), no form #${index}. Body: ${page.body.slice(0, 500)}`,
-      );
+      throw new Error(`TestBrowser.submit: page ${page.url} (status ${page.status}) has ${forms.length} form(s), no form #${index}. Body: ${page.body.slice(0, 500)}`);
     }
     let entries: [string, string][] = form.entries.map(([k, v]) => [k, v]);
     for (const [name, value] of Object.entries(fields)) {
@@ -502,9 +497,7 @@ export class TestBrowser {
       const value = eq < 0 ? '' : opts.button.slice(eq + 1);
       const exists = form.buttons.some((b) => b.name === name && b.value === value);
       if (!exists) {
-        throw new Error(
-          `TestBrowser.submit: form #${index} of ${page.url} has no submit button ${opts.button}; buttons: ${JSON.stringify(form.buttons)}`,
-        );
+        throw new Error(`TestBrowser.submit: form #${index} of ${page.url} has no submit button ${opts.button}; buttons: ${JSON.stringify(form.buttons)}`);
       }
       entries.push([name, value]);
     }

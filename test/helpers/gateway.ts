@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -50,11 +50,12 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   };
 }
 
-function configFrom(raw: Record<string, unknown>, env: Record<string, string>): LoadedConfig {
+/** Validates raw config (as in config.yaml) the way the gateway does, ignoring PORT/HOST/PUBLIC_URL/DATA_DIR from the environment. */
+export function configFrom(raw: Record<string, unknown>, env: Record<string, string> = {}): LoadedConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
   const file = join(dir, 'config.yaml');
   // JSON is valid YAML.
-  require('node:fs').writeFileSync(file, JSON.stringify(raw));
+  writeFileSync(file, JSON.stringify(raw));
   try {
     return loadConfig({ ...process.env, ...env, GATEHOUSE_CONFIG: file, PORT: undefined, HOST: undefined, PUBLIC_URL: undefined, DATA_DIR: undefined });
   } finally {

@@ -7,11 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { OAuthClientProvider, OAuthDiscoveryState, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { BrowserResponse, TestBrowser, isRedirect } from './browser';
 
 export interface TestOAuthProviderOptions {
@@ -192,8 +188,7 @@ export async function authorizeInBrowser(
   let loggedIn = false;
   let consentShown = false;
   const trail: string[] = [];
-  const fail = (why: string, res: BrowserResponse) =>
-    new Error(`authorizeInBrowser: ${why}: ${describeResponse(res)}\nTrail: ${trail.join(' -> ')}`);
+  const fail = (why: string, res: BrowserResponse) => new Error(`authorizeInBrowser: ${why}: ${describeResponse(res)}\nTrail: ${trail.join(' -> ')}`);
 
   let res = await browser.get(authUrl);
   for (let step = 0; step < maxSteps; step++) {
@@ -277,11 +272,7 @@ export interface ConnectWithOAuthResult {
  * matches the one sent, and that `iss` (when present) equals the issuer of the
  * discovered authorization server metadata (RFC 9207).
  */
-export async function connectWithOAuth(
-  mcpUrl: string,
-  creds: { email: string; password: string },
-  opts: ConnectWithOAuthOptions = {},
-): Promise<ConnectWithOAuthResult> {
+export async function connectWithOAuth(mcpUrl: string, creds: { email: string; password: string }, opts: ConnectWithOAuthOptions = {}): Promise<ConnectWithOAuthResult> {
   const provider = opts.provider ?? new TestOAuthProvider({ clientName: opts.clientName });
   const browser = opts.browser ?? new TestBrowser();
   const clientInfo = { name: opts.clientName ?? 'gatehouse-e2e', version: '0.0.0' };

@@ -16,12 +16,20 @@ export interface SpawnedGateway {
 export function spawnGateway(env: Record<string, string | undefined>, cwd: string): SpawnedGateway {
   const proc = spawn(process.execPath, ['--require', 'ts-node/register/transpile-only', join(ROOT, 'server', 'src', 'main.ts')], {
     cwd,
-    env: { ...process.env, GATEHOUSE_CONFIG: undefined, GATEHOUSE_ADMIN_EMAIL: undefined, GATEHOUSE_ADMIN_PASSWORD: undefined, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), NODE_PATH: join(ROOT, 'node_modules'), ...env },
+    env: {
+      ...process.env,
+      GATEHOUSE_CONFIG: undefined,
+      GATEHOUSE_ADMIN_EMAIL: undefined,
+      GATEHOUSE_ADMIN_PASSWORD: undefined,
+      TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
+      NODE_PATH: join(ROOT, 'node_modules'),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return {
     proc,

@@ -86,12 +86,7 @@ describe('test helpers: browser', () => {
       seen.push({ method: req.method ?? '', url: url.pathname + url.search, headers: req.headers, body });
       switch (url.pathname) {
         case '/set':
-          res.setHeader('Set-Cookie', [
-            'sid=abc123; Path=/; HttpOnly; SameSite=Lax',
-            'pref=dark; Max-Age=3600; Path=/',
-            'admin=1; Path=/admin',
-            'quoted="q v"; Path=/',
-          ]);
+          res.setHeader('Set-Cookie', ['sid=abc123; Path=/; HttpOnly; SameSite=Lax', 'pref=dark; Max-Age=3600; Path=/', 'admin=1; Path=/admin', 'quoted="q v"; Path=/']);
           return json(res, { ok: true });
         case '/delete':
           res.setHeader('Set-Cookie', ['sid=; Path=/; Max-Age=0', 'pref=gone; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT']);
@@ -172,9 +167,24 @@ describe('test helpers: browser', () => {
     jar.setCookie('b=2', 'http://h.test/x/y', now); // default path /x
     jar.setCookie('c=3; Expires=' + new Date(now + 5000).toUTCString(), 'http://h.test/', now);
     jar.setCookie('garbage-without-equals', 'http://h.test/', now);
-    expect(jar.cookiesFor('http://h.test/x/z', now).map((c) => c.name).sort()).toEqual(['a', 'b', 'c']);
-    expect(jar.cookiesFor('http://h.test/other', now).map((c) => c.name).sort()).toEqual(['a', 'c']);
-    expect(jar.cookiesFor('http://h.test/x/z', now + 6000).map((c) => c.name).sort()).toEqual(['a', 'b']);
+    expect(
+      jar
+        .cookiesFor('http://h.test/x/z', now)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c']);
+    expect(
+      jar
+        .cookiesFor('http://h.test/other', now)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'c']);
+    expect(
+      jar
+        .cookiesFor('http://h.test/x/z', now + 6000)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
     expect(jar.cookiesFor('http://h.test/x/z', now + 11000).map((c) => c.name)).toEqual(['b']);
     jar.setCookie('b=22; Path=/x', 'http://h.test/x/y', now); // same name+path replaces
     expect(jar.get('http://h.test/x/', 'b')).toBe('22');
@@ -300,7 +310,10 @@ describe('test helpers: authorizeInBrowser against a fake gateway', () => {
     gw = await startServer((req, body, res, base) => {
       const url = new URL(req.url ?? '/', base);
       const cookies = Object.fromEntries(
-        (req.headers.cookie ?? '').split(/;\s*/).filter(Boolean).map((c) => c.split('=') as [string, string]),
+        (req.headers.cookie ?? '')
+          .split(/;\s*/)
+          .filter(Boolean)
+          .map((c) => c.split('=') as [string, string]),
       );
       const session = cookies.gh_session && sessions.has(cookies.gh_session) ? cookies.gh_session : undefined;
       if (url.pathname === '/authorize' && req.method === 'GET') {
@@ -398,9 +411,7 @@ describe('test helpers: authorizeInBrowser against a fake gateway', () => {
     await expect(authorizeInBrowser(new TestBrowser(), `${gw.base}/elsewhere?redirect_uri=${encodeURIComponent(REDIRECT)}`, creds)).rejects.toThrow(
       /outside the gateway origin[\s\S]*evil\.example/,
     );
-    await expect(authorizeInBrowser(new TestBrowser(), `${gw.base}/nope?redirect_uri=${encodeURIComponent(REDIRECT)}`, creds)).rejects.toThrow(
-      /unexpected response: status 404/,
-    );
+    await expect(authorizeInBrowser(new TestBrowser(), `${gw.base}/nope?redirect_uri=${encodeURIComponent(REDIRECT)}`, creds)).rejects.toThrow(/unexpected response: status 404/);
   });
 });
 

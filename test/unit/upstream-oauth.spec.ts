@@ -17,11 +17,7 @@ import { LoginSessionService } from '../../server/src/identity/login-session.ser
 import { UsersService } from '../../server/src/identity/users.service';
 import { Upstream, UpstreamOAuthSettings } from '../../server/src/upstreams/upstream';
 import { UpstreamOAuthModule } from '../../server/src/upstreams/upstream-oauth/upstream-oauth.module';
-import {
-  StoredUpstreamTokens,
-  UpstreamAuthUnavailableError,
-  UpstreamOAuthService,
-} from '../../server/src/upstreams/upstream-oauth/upstream-oauth.service';
+import { StoredUpstreamTokens, UpstreamAuthUnavailableError, UpstreamOAuthService } from '../../server/src/upstreams/upstream-oauth/upstream-oauth.service';
 import { VaultModule } from '../../server/src/vault/vault.module';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { FIXTURE_USER, RunningOAuthUpstream, startOAuthUpstream } from '../fixtures/upstream-oauth-server';
@@ -74,7 +70,7 @@ function upstreamFor(slug: string, url: string, oauth: Partial<UpstreamOAuthSett
     },
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: `http://gateway.invalid/mcp/${slug}`,
-  } as Upstream;
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -171,10 +167,8 @@ describe('chained upstream OAuth (mode "oauth")', () => {
     }
   }
 
-  const rawDatabase = () =>
-    ['gatehouse.db', 'gatehouse.db-wal'].map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : '')).join('');
-  const storedTokens = (upstream: Upstream, userId: string) =>
-    vault.getJson<StoredUpstreamTokens>({ type: 'user_upstream', id: `${userId}:${upstream.slug}` }, 'oauth_tokens');
+  const rawDatabase = () => ['gatehouse.db', 'gatehouse.db-wal'].map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : '')).join('');
+  const storedTokens = (upstream: Upstream, userId: string) => vault.getJson<StoredUpstreamTokens>({ type: 'user_upstream', id: `${userId}:${upstream.slug}` }, 'oauth_tokens');
 
   it('discovers the AS by RFC 9728 + RFC 8414, registers once by RFC 7591 and builds the authorization URL', async () => {
     const up = upstreamFor('o', fixture.url);

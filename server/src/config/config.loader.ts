@@ -26,7 +26,7 @@ type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const { raw, source } = readRawConfig(env);
-  const substituted = substituteEnv(raw, env, '');
+  const substituted = substituteEnv(raw, env, '') as Record<string, unknown>; // a mapping stays a mapping
   applyEnvOverrides(substituted, env);
   const config = validateConfig(substituted);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
@@ -59,7 +59,7 @@ function readRawConfig(env: Env): { raw: Record<string, unknown>; source: string
 }
 
 /** Replaces ${NAME} in every string value so secrets can stay in the environment. */
-function substituteEnv(value: any, env: Env, path: string): any {
+function substituteEnv(value: unknown, env: Env, path: string): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
@@ -67,7 +67,7 @@ function substituteEnv(value: any, env: Env, path: string): any {
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`));
+  if (Array.isArray(value)) return value.map((v: unknown, i) => substituteEnv(v, env, `${path}[${i}]`));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k);
@@ -76,9 +76,10 @@ function substituteEnv(value: any, env: Env, path: string): any {
   return value;
 }
 
-function applyEnvOverrides(raw: Record<string, any>, env: Env): void {
-  const server = (raw.server ??= {});
-  if (typeof server !== 'object') return;
+function applyEnvOverrides(raw: Record<string, unknown>, env: Env): void {
+  const found = (raw.server ??= {});
+  if (typeof found !== 'object') return; // validation reports it
+  const server = found as Record<string, unknown>;
   if (env.PORT !== undefined) server.port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
   if (env.HOST) server.host = env.HOST;
   if (env.PUBLIC_URL) server.public_url = env.PUBLIC_URL;
@@ -100,9 +101,7 @@ function firstProblem(error: ValidationError, parent: string): [string, string] 
   const isIndex = /^\d+$/.test(error.property);
   const key = isIndex ? `${parent}[${error.property}]` : parent ? `${parent}.${error.property}` : error.property;
   if (error.constraints) {
-    const messages = Object.entries(error.constraints).map(([name, msg]) =>
-      name === 'whitelistValidation' ? 'unknown key' : msg.replace(new RegExp(`^${error.property} `), ''),
-    );
+    const messages = Object.entries(error.constraints).map(([name, msg]) => (name === 'whitelistValidation' ? 'unknown key' : msg.replace(new RegExp(`^${error.property} `), '')));
     return [key, messages[0]];
   }
   return firstProblem(error.children![0], key);

@@ -7,6 +7,8 @@ const ESCAPES: Record<string, string> = {
 };
 
 export function escapeHtml(value: unknown): string {
+  // Renders what a template literal would: views pass strings and numbers, and objects such as URL have their own toString().
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 

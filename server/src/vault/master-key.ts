@@ -57,8 +57,7 @@ export function parseMasterKey(text: string, from: string): Buffer {
   else if (BASE64_KEY.test(value)) key = Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   if (!key || key.length !== KEY_BYTES) {
     throw new MasterKeyError(
-      `${from} is not a valid master key: it must be 32 bytes written as base64 (44 characters) or hex (64 characters); ` +
-        'generate one with `openssl rand -base64 32`',
+      `${from} is not a valid master key: it must be 32 bytes written as base64 (44 characters) or hex (64 characters); generate one with \`openssl rand -base64 32\``,
     );
   }
   return key;

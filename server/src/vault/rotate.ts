@@ -126,7 +126,8 @@ function verifyOldKey(db: Database.Database, dataDir: string, oldKey: Buffer, ke
   const check = stored.find((k) => k.key_id === oldKeyId);
   if (!check || !keyCheckPasses(oldKey, check)) {
     const given = { key: oldKey, id: oldKeyId, source: keySource, file: keyFilePath(dataDir), warning: null };
-    throw new MasterKeyError(keyMismatchMessage(dataDir, stored.map((k) => k.key_id), given));
+    const storedIds = stored.map((k) => k.key_id);
+    throw new MasterKeyError(keyMismatchMessage(dataDir, storedIds, given));
   }
 }
 
@@ -138,9 +139,19 @@ function reencryptAll(db: Database.Database, oldKey: Buffer, newKey: Buffer): nu
   // updated_at is left alone: it records when the value was last set, which a rotation does not change.
   const update = db.prepare('UPDATE vault_secrets SET key_id = ?, nonce = ?, ciphertext = ?, tag = ? WHERE id = ?');
   for (const row of rows) {
-    const binding: SecretBinding & Sealed = { id: row.id, ownerType: row.owner_type, ownerId: row.owner_id, purpose: row.purpose, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag };
+    const binding: SecretBinding & Sealed = {
+      id: row.id,
+      ownerType: row.owner_type,
+      ownerId: row.owner_id,
+      purpose: row.purpose,
+      nonce: row.nonce,
+      ciphertext: row.ciphertext,
+      tag: row.tag,
+    };
     if (row.key_id !== oldKeyId) {
-      throw new VaultDecryptError(`vault secret ${row.id} (${row.owner_type} ${row.owner_id}, purpose ${row.purpose}) is sealed under key id ${row.key_id}, not the key being rotated (${oldKeyId})`);
+      throw new VaultDecryptError(
+        `vault secret ${row.id} (${row.owner_type} ${row.owner_id}, purpose ${row.purpose}) is sealed under key id ${row.key_id}, not the key being rotated (${oldKeyId})`,
+      );
     }
     const sealed = sealSecret(newKey, binding, openSecret(oldKey, binding));
     update.run(newKeyId, sealed.nonce, sealed.ciphertext, sealed.tag, row.id);

@@ -228,7 +228,11 @@ export class VaultService implements OnModuleInit {
 }
 
 function checkAddress(owner: VaultOwner, purpose: string): void {
-  for (const [name, value] of [['owner type', owner?.type], ['owner id', owner?.id], ['purpose', purpose]] as const) {
+  for (const [name, value] of [
+    ['owner type', owner?.type],
+    ['owner id', owner?.id],
+    ['purpose', purpose],
+  ] as const) {
     if (typeof value !== 'string' || value === '') throw new TypeError(`vault: ${name} must be a non-empty string`);
   }
 }

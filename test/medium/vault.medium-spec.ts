@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DataSource } from 'typeorm';
+import { AuditModule } from '../../server/src/audit/audit.module';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { parseMasterKey } from '../../server/src/vault/master-key';
 import { rotateMasterKey } from '../../server/src/vault/rotate';
 import { keyIdOf, VaultDecryptError } from '../../server/src/vault/vault-crypto';
+import { VaultModule } from '../../server/src/vault/vault.module';
 import { VaultService } from '../../server/src/vault/vault.service';
-import { freePort, startTestGateway, TestGateway } from '../helpers/gateway';
+import { freePort } from '../helpers/gateway';
 import { spawnGateway } from '../helpers/spawn-gateway';
+import { createNestContext, NestContext } from './nest-context';
 
 const ROOT = join(__dirname, '..', '..');
 const KEY_ENV = 'GATEHOUSE_MASTER_KEY';
@@ -34,14 +37,13 @@ async function withKeyEnv<T>(value: string | undefined, fn: () => Promise<T>): P
   }
 }
 
-function start(dataDir?: string, key?: string): Promise<TestGateway> {
-  return withKeyEnv(key, () => startTestGateway({ dataDir }));
+/** Starts the vault (and the audit log it writes to) on the SQLite file in dataDir, as a gateway start would. */
+function start(dataDir?: string, key?: string): Promise<NestContext> {
+  return withKeyEnv(key, () => createNestContext({ imports: [AuditModule, VaultModule], dataDir }));
 }
 
 function rawDatabaseText(dataDir: string): string {
-  return ['gatehouse.db', 'gatehouse.db-wal']
-    .map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : ''))
-    .join('');
+  return ['gatehouse.db', 'gatehouse.db-wal'].map((f) => (existsSync(join(dataDir, f)) ? readFileSync(join(dataDir, f)).toString('latin1') : '')).join('');
 }
 
 function secretRows(dataDir: string): any[] {
@@ -62,17 +64,17 @@ describe('credential vault', () => {
   };
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  describe('on a running gateway', () => {
-    let gw: TestGateway;
+  describe('once started', () => {
+    let ctx: NestContext;
     let vault: VaultService;
-    const db = () => gw.app.get(DataSource);
+    const db = () => ctx.app.get(DataSource);
     beforeAll(async () => {
-      gw = await start();
-      vault = gw.app.get(VaultService);
+      ctx = await start();
+      vault = ctx.app.get(VaultService);
     });
     afterAll(async () => {
-      await gw.close();
-      gw.cleanup();
+      await ctx.close();
+      ctx.cleanup();
     });
 
     it('stores strings and objects, and every write gets a fresh nonce', async () => {
@@ -119,11 +121,11 @@ describe('credential vault', () => {
       await vault.put(upstream('files'), 'header:Authorization', secrets[0]);
       await vault.put({ type: 'user_upstream', id: 'user-1:files' }, 'credentials', secrets[1]);
       await vault.put(upstream('files'), 'oauth_tokens', { access_token: secrets[2] });
-      const text = rawDatabaseText(gw.dataDir);
+      const text = rawDatabaseText(ctx.dataDir);
       expect(text).toContain('vault_secrets');
       for (const s of secrets) expect(text).not.toContain(s);
       // Nor the master key, in either encoding.
-      const key = parseMasterKey(readFileSync(join(gw.dataDir, 'master.key'), 'utf8'), 'master.key');
+      const key = parseMasterKey(readFileSync(join(ctx.dataDir, 'master.key'), 'utf8'), 'master.key');
       expect(text).not.toContain(key.toString('base64'));
       expect(text).not.toContain(key.toString('hex'));
       expect(text).not.toContain(key.toString('latin1'));
@@ -160,7 +162,7 @@ describe('credential vault', () => {
       await db().query(`UPDATE vault_secrets SET owner_type = 'user_upstream' WHERE owner_id = 'd'`);
       await expect(vault.get({ type: 'user_upstream', id: 'd' }, 'credentials')).rejects.toThrow(VaultDecryptError);
 
-      const failures = await gw.app.get(AuditService).list({ type: 'vault.read' });
+      const failures = await ctx.app.get(AuditService).list({ type: 'vault.read' });
       expect(failures.length).toBeGreaterThanOrEqual(4);
       expect(failures.find((r) => r.detail?.secret_id === b.id)).toMatchObject({ outcome: 'failure', detail: { owner_id: 'b', purpose: 'header:X-Api-Key' } });
     });
@@ -170,7 +172,7 @@ describe('credential vault', () => {
       await vault.put(upstream('audited'), 'oauth_tokens', { refresh_token: 'audited-refresh-6666' });
       await vault.delete(upstream('audited'), 'oauth_tokens', { userId: 'admin-user-id' });
 
-      const audit = gw.app.get(AuditService);
+      const audit = ctx.app.get(AuditService);
       const writes = await audit.list({ type: 'vault.write', limit: 1000 });
       const deletes = await audit.list({ type: 'vault.delete', limit: 1000 });
       expect(writes.find((r) => r.detail?.owner_id === 'audited' && r.detail?.purpose === 'oauth_client_secret')).toMatchObject({
@@ -193,19 +195,19 @@ describe('credential vault', () => {
   describe('the master key', () => {
     it('is created as DATA_DIR/master.key, mode 0600, on the first start and read back on the next', async () => {
       const dataDir = tempDir();
-      let gw = await start(dataDir);
+      let ctx = await start(dataDir);
       const file = join(dataDir, 'master.key');
       expect(statSync(file).mode & 0o777).toBe(0o600);
       const firstKey = readFileSync(file, 'utf8');
-      await gw.app.get(VaultService).put(upstream('restart'), 'credentials', { user: 'u', password: 'restart-password-7777' });
-      await gw.close();
+      await ctx.app.get(VaultService).put(upstream('restart'), 'credentials', { user: 'u', password: 'restart-password-7777' });
+      await ctx.close();
 
-      gw = await start(dataDir);
+      ctx = await start(dataDir);
       try {
         expect(readFileSync(file, 'utf8')).toBe(firstKey);
-        expect(await gw.app.get(VaultService).getJson(upstream('restart'), 'credentials')).toEqual({ user: 'u', password: 'restart-password-7777' });
+        expect(await ctx.app.get(VaultService).getJson(upstream('restart'), 'credentials')).toEqual({ user: 'u', password: 'restart-password-7777' });
       } finally {
-        await gw.close();
+        await ctx.close();
       }
 
       // A key file every user can read is refused, with the fix in the message.
@@ -217,12 +219,12 @@ describe('credential vault', () => {
     it('from GATEHOUSE_MASTER_KEY is used instead of a file; a malformed one is refused without echoing it', async () => {
       const dataDir = tempDir();
       const key = newKey();
-      const gw = await start(dataDir, key);
+      const ctx = await start(dataDir, key);
       try {
         expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
-        expect(gw.app.get(VaultService).keyId).toBe(keyIdOf(Buffer.from(key, 'base64')));
+        expect(ctx.app.get(VaultService).keyId).toBe(keyIdOf(Buffer.from(key, 'base64')));
       } finally {
-        await gw.close();
+        await ctx.close();
       }
       const hexKey = Buffer.from(key, 'base64').toString('hex');
       const again = await start(dataDir, hexKey);
@@ -237,14 +239,12 @@ describe('credential vault', () => {
 
     it('a wrong key fails the start with a clear message', async () => {
       const dataDir = tempDir();
-      const gw = await start(dataDir);
-      await gw.app.get(VaultService).put(upstream('x'), 'credentials', 'wrong-key-test-8888');
-      const keyId = gw.app.get(VaultService).keyId;
-      await gw.close();
+      const ctx = await start(dataDir);
+      await ctx.app.get(VaultService).put(upstream('x'), 'credentials', 'wrong-key-test-8888');
+      const keyId = ctx.app.get(VaultService).keyId;
+      await ctx.close();
 
-      await expect(start(dataDir, newKey())).rejects.toThrow(
-        `the master key does not match the one this database was encrypted with (key id ${keyId};`,
-      );
+      await expect(start(dataDir, newKey())).rejects.toThrow(`the master key does not match the one this database was encrypted with (key id ${keyId};`);
       // The right key still works afterwards.
       const ok = await start(dataDir);
       expect(await ok.app.get(VaultService).get(upstream('x'), 'credentials')).toBe('wrong-key-test-8888');
@@ -259,9 +259,9 @@ describe('credential vault', () => {
 
     it('a wrong key makes the real entry point exit 1 with that message', async () => {
       const dataDir = tempDir();
-      const gw = await start(dataDir);
-      const keyId = gw.app.get(VaultService).keyId;
-      await gw.close();
+      const ctx = await start(dataDir);
+      const keyId = ctx.app.get(VaultService).keyId;
+      await ctx.close();
       const proc = spawnGateway({ DATA_DIR: dataDir, PORT: String(await freePort()), HOST: '127.0.0.1', GATEHOUSE_MASTER_KEY: newKey() }, tempDir());
       expect(await proc.exited).toBe(1);
       expect(proc.output()).toContain(`gatehouse: failed to start: the master key does not match the one this database was encrypted with (key id ${keyId};`);
@@ -280,16 +280,16 @@ describe('credential vault', () => {
     const value = (i: number) => `rotation-secret-${i}-${'x'.repeat(i)}`;
 
     async function seed(dataDir: string, key?: string): Promise<string> {
-      const gw = await start(dataDir, key);
-      const vault = gw.app.get(VaultService);
+      const ctx = await start(dataDir, key);
+      const vault = ctx.app.get(VaultService);
       for (const [i, [type, id, purpose]] of SECRETS.entries()) await vault.put({ type, id }, purpose, value(i));
       const keyId = vault.keyId;
-      await gw.close();
+      await ctx.close();
       return keyId;
     }
 
-    async function expectAllReadable(gw: TestGateway): Promise<void> {
-      const vault = gw.app.get(VaultService);
+    async function expectAllReadable(ctx: NestContext): Promise<void> {
+      const vault = ctx.app.get(VaultService);
       for (const [i, [type, id, purpose]] of SECRETS.entries()) expect(await vault.get({ type, id }, purpose)).toBe(value(i));
     }
 
@@ -313,18 +313,16 @@ describe('credential vault', () => {
         expect(row.ciphertext).not.toBe(before[i].ciphertext);
       }
 
-      const gw = await start(dataDir);
+      const ctx = await start(dataDir);
       try {
-        expect(gw.app.get(VaultService).keyId).toBe(keyIdOf(next));
-        await expectAllReadable(gw);
-        const [rotation] = await gw.app.get(AuditService).list({ type: 'vault.rotate' });
+        expect(ctx.app.get(VaultService).keyId).toBe(keyIdOf(next));
+        await expectAllReadable(ctx);
+        const [rotation] = await ctx.app.get(AuditService).list({ type: 'vault.rotate' });
         expect(rotation).toMatchObject({ outcome: 'success', detail: { old_key_id: oldKeyId, new_key_id: keyIdOf(next), secrets: SECRETS.length } });
       } finally {
-        await gw.close();
+        await ctx.close();
       }
-      await expect(start(dataDir, oldKey.toString('base64'))).rejects.toThrow(
-        `the master key does not match the one this database was encrypted with (key id ${keyIdOf(next)};`,
-      );
+      await expect(start(dataDir, oldKey.toString('base64'))).rejects.toThrow(`the master key does not match the one this database was encrypted with (key id ${keyIdOf(next)};`);
       // Rotating again with the old key is refused the same way.
       expect(() => rotateMasterKey(dataDir, oldKey, randomBytes(32), { keySource: 'env' })).toThrow('does not match');
     });
@@ -352,15 +350,15 @@ describe('credential vault', () => {
       const fix = new Database(join(dataDir, 'gatehouse.db'));
       fix.prepare('UPDATE vault_secrets SET tag = ? WHERE id = ?').run(last.tag, last.id);
       fix.close();
-      const gw = await start(dataDir);
+      const ctx = await start(dataDir);
       try {
-        expect(gw.app.get(VaultService).keyId).toBe(oldKeyId);
-        await expectAllReadable(gw);
-        const [failure] = await gw.app.get(AuditService).list({ type: 'vault.rotate' });
+        expect(ctx.app.get(VaultService).keyId).toBe(oldKeyId);
+        await expectAllReadable(ctx);
+        const [failure] = await ctx.app.get(AuditService).list({ type: 'vault.rotate' });
         expect(failure).toMatchObject({ outcome: 'failure', detail: { old_key_id: oldKeyId } });
         expect(JSON.stringify(failure)).not.toContain('rotation-secret');
       } finally {
-        await gw.close();
+        await ctx.close();
       }
     });
 
@@ -375,12 +373,12 @@ describe('credential vault', () => {
       writeFileSync(join(dataDir, 'master.key.new'), readFileSync(keyFile), { mode: 0o600 });
       writeFileSync(keyFile, oldText, { mode: 0o600 });
 
-      const gw = await start(dataDir);
+      const ctx = await start(dataDir);
       try {
-        expect(gw.app.get(VaultService).keyId).toBe(keyIdOf(next));
-        await expectAllReadable(gw);
+        expect(ctx.app.get(VaultService).keyId).toBe(keyIdOf(next));
+        await expectAllReadable(ctx);
       } finally {
-        await gw.close();
+        await ctx.close();
       }
       expect(parseMasterKey(readFileSync(keyFile, 'utf8'), 'now').equals(next)).toBe(true);
       expect(existsSync(join(dataDir, 'master.key.new'))).toBe(false);
@@ -404,11 +402,11 @@ describe('credential vault', () => {
       expect(run.output.split(printed)).toHaveLength(2);
       expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
 
-      const gw = await start(dataDir, printed);
+      const ctx = await start(dataDir, printed);
       try {
-        await expectAllReadable(gw);
+        await expectAllReadable(ctx);
       } finally {
-        await gw.close();
+        await ctx.close();
       }
       await expect(start(dataDir, oldKey)).rejects.toThrow('does not match');
 
