@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -23,7 +24,7 @@ export const DATABASE_FILE = 'gatehouse.db';
           migrations: MIGRATIONS,
           migrationsRun: true,
           migrationsTransactionMode: 'each' as const,
-          prepareDatabase: (db: any) => {
+          prepareDatabase: (db: BetterSqlite3.Database) => {
             db.pragma('journal_mode = WAL');
             db.pragma('synchronous = NORMAL');
             db.pragma('busy_timeout = 5000');

@@ -17,7 +17,7 @@ export class Tx {
     const qb = repo.createQueryBuilder('row').select([]).where(where);
     for (const c of columns) qb.addSelect(`row.${c}`, c);
     const [sql, params] = qb.getQueryAndParameters();
-    return this.db.prepare(sql).all(...params) as Pick<E, K>[];
+    return this.db.prepare(sql).all(...(params as unknown[])) as Pick<E, K>[];
   }
 
   /** Inserts one row or several; returns how many went in. */
