@@ -42,6 +42,8 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
   /** Old refresh-token hash → the pair it was rotated into, for the grace window only (never persisted). */
   private readonly recentRotations = new Map<string, { grantId: string; response: TokenResponse; until: number }>();
   private purgeTimer: NodeJS.Timeout | null = null;
+  /** Told the id of every grant the moment it is revoked (the proxy cuts that grant's open streams). */
+  private readonly grantRevokedListeners: Array<(grantId: string) => void> = [];
 
   constructor(
     @InjectRepository(AuthorizationCode) private readonly codes: Repository<AuthorizationCode>,
@@ -171,10 +173,33 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     await this.accessTokens.delete({ grantId });
     this.cache.deleteWhere((info) => info.grantId === grantId);
     for (const [hash, r] of this.recentRotations) if (r.grantId === grantId) this.recentRotations.delete(hash);
+    for (const listener of this.grantRevokedListeners) listener(grantId);
     if (revoked.affected) {
       const grant = await this.grants.findOneBy({ id: grantId });
       this.audit.record({ type: 'grant.revoke', outcome: 'success', ...(grant ? who(grant) : {}), ip, detail: { grant_id: grantId, reason } });
     }
+  }
+
+  /** Calls listener(grantId) whenever a grant is revoked, after its tokens stopped working. */
+  onGrantRevoked(listener: (grantId: string) => void): void {
+    this.grantRevokedListeners.push(listener);
+  }
+
+  /**
+   * Ends every grant of the user (disabled or deleted): their tokens stop working and their open
+   * streams are cut at once; codes not yet exchanged are deleted so none becomes a new grant.
+   * Returns how many grants were live.
+   */
+  async revokeAllForUser(userId: string, reason: string, ip: string | null = null): Promise<number> {
+    await this.codes.delete({ userId, usedAt: IsNull() });
+    const live = await this.grants.findBy({ userId, revokedAt: IsNull() });
+    for (const grant of live) await this.revokeGrant(grant.id, reason, ip);
+    return live.length;
+  }
+
+  /** How many of the user's grants are live (not revoked). */
+  activeGrantCount(userId: string): Promise<number> {
+    return this.grants.countBy({ userId, revokedAt: IsNull() });
   }
 
   /** The token's details when it is a live access token; null otherwise. Hot path: cached. */
