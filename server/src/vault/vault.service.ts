@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Not, Repository } from 'typeorm';
@@ -158,6 +158,15 @@ export class VaultService implements OnModuleInit {
       userId: actor.userId ?? null,
       detail: { owner_type: owner.type, owner_id: owner.id, purpose },
     });
+  }
+
+  /**
+   * A 32-byte key for another purpose (e.g. signing CSRF tokens), derived from the master key by
+   * HKDF-SHA256 (RFC 5869) with the purpose as info: stable across restarts, independent of the
+   * encryption key and of every other purpose, and replaced when the master key is rotated.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.key().key, Buffer.alloc(0), `gatehouse:${purpose}`, 32));
   }
 
   private key(): MasterKey {
