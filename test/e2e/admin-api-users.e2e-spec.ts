@@ -214,7 +214,7 @@ describe('admin API: session, users, invites', () => {
       expect(res.json.fields).toEqual({ role: 'must be one of: admin, member, auditor' });
       const garbage = await api('POST', '/users', '{oops');
       expect(garbage.status).toBe(400);
-      expect(garbage.json.error).toBe('invalid_request');
+      expect(garbage.json).toEqual({ error: 'invalid_request', message: 'request body is not valid JSON or form data' });
     });
 
     it('an unknown user id is a 404 JSON, never a 500', async () => {
@@ -306,6 +306,25 @@ describe('admin API: session, users, invites', () => {
       expect(page.status).toBe(400);
       expect(page.body).toContain('<h1>');
       expect(page.body).not.toMatch(/\bat \S+ \(/);
+    });
+
+    it("a disabled user's link shows a page saying so; a deleted user's link is gone", async () => {
+      const disabled = await api('POST', '/users', { email: 'disabled-invitee@example.test' });
+      links.push(disabled.json.inviteUrl);
+      expect((await api('POST', `/users/${disabled.json.user.id}/disable`)).status).toBe(200);
+      const browser = new TestBrowser();
+      const page = await browser.get(disabled.json.inviteUrl);
+      expect(page.status).toBe(403);
+      expect(page.body).toContain('This account is disabled');
+      expect((await browser.post(disabled.json.inviteUrl, { password: PASSWORD, confirm: PASSWORD })).status).toBe(403);
+      // Enabled again, the same link works.
+      expect((await api('POST', `/users/${disabled.json.user.id}/enable`)).status).toBe(200);
+      expect((await browser.get(disabled.json.inviteUrl)).status).toBe(200);
+
+      const deleted = await api('POST', '/users', { email: 'deleted-invitee@example.test' });
+      links.push(deleted.json.inviteUrl);
+      expect((await api('DELETE', `/users/${deleted.json.user.id}`)).status).toBe(204);
+      expect((await new TestBrowser().get(deleted.json.inviteUrl)).status).toBe(404);
     });
 
     it('a link expires (invites.invite_ttl)', async () => {
