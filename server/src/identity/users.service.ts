@@ -91,13 +91,14 @@ export class UsersService implements OnModuleInit {
   }
 
   /**
-   * A new link for an existing user: an invite again while they never set a password, else a reset.
+   * A new link for an existing user: an invite again while they never had a password, else a reset.
    * A reset clears the password at once (a forgotten one may also be a leaked one) and voids older
    * links; the caller ends the user's sign-in sessions.
    */
   async issuePasswordLink(id: string): Promise<IssuedLink> {
     const user = await this.require(id);
-    const purpose = user.passwordHash ? 'reset' : 'invite';
+    // A reset clears the password, so a user who signed in before is one who had one.
+    const purpose = user.passwordHash || user.lastLoginAt !== null ? 'reset' : 'invite';
     if (user.passwordHash) await this.users.update({ id }, { passwordHash: null });
     return this.invites.issue(id, purpose);
   }
@@ -125,9 +126,7 @@ export class UsersService implements OnModuleInit {
     if (filter.disabled !== undefined) qb.andWhere('u.disabled = :disabled', { disabled: filter.disabled ? 1 : 0 });
     if (filter.q) {
       const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      qb.andWhere(
-        new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })),
-      );
+      qb.andWhere(new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
     }
     return qb.getMany();
   }
