@@ -54,13 +54,23 @@ describe('admin API: groups', () => {
     it('no session → 401; a member → 403; an auditor reads but changes nothing; no CSRF token → 403', async () => {
       const group = await createGroup('guarded');
       const anonymous = adminApi(base, null);
-      for (const [method, path] of [['GET', '/groups'], ['POST', '/groups'], ['PUT', `/groups/${group.id}/members/x`], ['DELETE', `/groups/${group.id}`]]) {
+      for (const [method, path] of [
+        ['GET', '/groups'],
+        ['POST', '/groups'],
+        ['PUT', `/groups/${group.id}/members/x`],
+        ['DELETE', `/groups/${group.id}`],
+      ]) {
         const res = await anonymous(method, path, method === 'GET' ? undefined : {});
         expect(res.status).toBe(401);
         expect(res.json).toEqual({ error: 'unauthorized' });
       }
       const member = adminApi(base, (await onboard('group-member@example.test')).session);
-      for (const [method, path] of [['GET', '/groups'], ['GET', `/groups/${group.id}/members`], ['POST', '/groups'], ['PATCH', `/groups/${group.id}`]]) {
+      for (const [method, path] of [
+        ['GET', '/groups'],
+        ['GET', `/groups/${group.id}/members`],
+        ['POST', '/groups'],
+        ['PATCH', `/groups/${group.id}`],
+      ]) {
         const res = await member(method, path, method === 'GET' ? undefined : { name: 'mine' });
         expect(res.status).toBe(403);
         expect(res.json).toEqual({ error: 'forbidden' });
@@ -108,7 +118,13 @@ describe('admin API: groups', () => {
       const res = await api('POST', '/groups', { name: 'ok', members: [] });
       expect(res.status).toBe(400);
       expect(res.json.fields).toEqual({ members: 'is not a known field' });
-      for (const [method, path] of [['GET', '/groups/nope'], ['GET', '/groups/nope/members'], ['PATCH', '/groups/nope'], ['DELETE', '/groups/nope'], ['PUT', '/groups/nope/members/x']]) {
+      for (const [method, path] of [
+        ['GET', '/groups/nope'],
+        ['GET', '/groups/nope/members'],
+        ['PATCH', '/groups/nope'],
+        ['DELETE', '/groups/nope'],
+        ['PUT', '/groups/nope/members/x'],
+      ]) {
         const missing = await api(method, path, method === 'PATCH' ? { name: 'x' } : undefined);
         expect(missing.status).toBe(404);
         expect(missing.json).toEqual({ error: 'not_found', message: 'no such group' });
@@ -174,7 +190,8 @@ describe('admin API: groups', () => {
       const client = await registerPublicClient(base, REDIRECT);
       const { verifier, challenge } = pkce();
       const code = await obtainCode(base, new TestBrowser(), bob.creds, { clientId: client.client_id, redirectUri: REDIRECT, challenge, resource: gw.mcpUrl('restricted') });
-      token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json.access_token;
+      token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json
+        .access_token;
     });
 
     it('a member added through the API is let in; removed, refused at once', async () => {
@@ -225,7 +242,9 @@ describe('admin API: groups', () => {
 
   it('audits every group action with the admin', async () => {
     const rows = (await gw.app.get(AuditService).list({ limit: 1000 })).filter((r) => r.type.startsWith('admin.group.'));
-    expect(new Set(rows.map((r) => r.type))).toEqual(new Set(['admin.group.create', 'admin.group.rename', 'admin.group.delete', 'admin.group.member.add', 'admin.group.member.remove']));
+    expect(new Set(rows.map((r) => r.type))).toEqual(
+      new Set(['admin.group.create', 'admin.group.rename', 'admin.group.delete', 'admin.group.member.add', 'admin.group.member.remove']),
+    );
     expect(rows.every((r) => r.userId === admin.user.id && typeof r.detail?.target_group === 'string')).toBe(true);
   });
 });

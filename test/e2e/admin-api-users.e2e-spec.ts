@@ -218,7 +218,12 @@ describe('admin API: session, users, invites', () => {
     });
 
     it('an unknown user id is a 404 JSON, never a 500', async () => {
-      for (const [method, path] of [['GET', '/users/nope'], ['PATCH', '/users/nope'], ['POST', '/users/nope/disable'], ['DELETE', '/users/nope']]) {
+      for (const [method, path] of [
+        ['GET', '/users/nope'],
+        ['PATCH', '/users/nope'],
+        ['POST', '/users/nope/disable'],
+        ['DELETE', '/users/nope'],
+      ]) {
         const res = await api(method, path, method === 'GET' ? undefined : {});
         expect(res.status).toBe(404);
         expect(res.json).toEqual({ error: 'not_found', message: 'no such user' });
@@ -420,7 +425,13 @@ describe('admin API: session, users, invites', () => {
       expect((await api('POST', '/users', { email: 'page-0@list.test' })).status).toBe(201);
       const second = await api('GET', `/users?limit=10&q=list.test&cursor=${firstPage.json.nextCursor}`);
       expect(second.json.nextCursor).toBeNull();
-      expect([...firstPage.json.items, ...second.json.items].map((u: any) => u.email)).toEqual(['page-1@list.test', 'page-2@list.test', 'page-3@list.test', 'page-4@list.test', 'page-5@list.test']);
+      expect([...firstPage.json.items, ...second.json.items].map((u: any) => u.email)).toEqual([
+        'page-1@list.test',
+        'page-2@list.test',
+        'page-3@list.test',
+        'page-4@list.test',
+        'page-5@list.test',
+      ]);
 
       expect((await allPages(api, '/users?q=LISTER%203', 10)).items.map((u) => u.email)).toEqual(['page-3@list.test']);
       expect((await allPages(api, '/users?q=%25', 10)).items).toEqual([]);
@@ -503,7 +514,12 @@ describe('admin API: session, users, invites', () => {
       // The standalone GET stream: it stays open until someone ends it.
       const gets = () => upstream.seen.filter((r) => r.method === 'GET').length;
       const getsBefore = gets();
-      const stream = streamUntilClosed(gw.mcpUrl('u'), { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-06-18' });
+      const stream = streamUntilClosed(gw.mcpUrl('u'), {
+        Authorization: `Bearer ${token}`,
+        Accept: 'text/event-stream',
+        'Mcp-Session-Id': sessionId,
+        'MCP-Protocol-Version': '2025-06-18',
+      });
       for (let i = 0; i < 250 && gets() === getsBefore; i++) await new Promise((r) => setTimeout(r, 20));
       expect(gets()).toBe(getsBefore + 1);
       expect(await settledWithin(stream, 200)).toBe('still open');

@@ -39,17 +39,33 @@ describe('admin pagination', () => {
       thrown = err;
     }
     expect(thrown).toBeInstanceOf(BadRequestException);
-    expect((thrown as BadRequestException).getResponse()).toEqual({ error: 'invalid_request', message: 'cursor is not a cursor from this list', fields: { cursor: 'is not a cursor from this list' } });
+    expect((thrown as BadRequestException).getResponse()).toEqual({
+      error: 'invalid_request',
+      message: 'cursor is not a cursor from this list',
+      fields: { cursor: 'is not a cursor from this list' },
+    });
   });
 
   it('keeps a page of `limit` rows and makes the next cursor only when there were more', () => {
     const rows = ['a', 'b', 'c'].map((email) => ({ email }));
     const page = pageRequest({ limit: 2 });
     expect(page).toEqual({ after: null, limit: 2, fetch: 3 });
-    const first = pageOf(rows, page.limit, (r) => [r.email], (r) => r.email);
+    const first = pageOf(
+      rows,
+      page.limit,
+      (r) => [r.email],
+      (r) => r.email,
+    );
     expect(first).toEqual({ items: ['a', 'b'], nextCursor: encodeCursor(['b']) });
     expect(pageRequest({ limit: 2, cursor: first.nextCursor! }).after).toEqual(['b']);
-    expect(pageOf(rows.slice(2), 2, (r) => [r.email], (r) => r.email)).toEqual({ items: ['c'], nextCursor: null });
+    expect(
+      pageOf(
+        rows.slice(2),
+        2,
+        (r) => [r.email],
+        (r) => r.email,
+      ),
+    ).toEqual({ items: ['c'], nextCursor: null });
   });
 });
 
@@ -90,7 +106,9 @@ describe('migration: users.is_admin becomes users.role', () => {
         { id: 'a', role: 'admin', password_hash: '$argon2id$x' },
         { id: 'm', role: 'member', password_hash: '$argon2id$y' },
       ]);
-      await ds.query("INSERT INTO users (id, email, password_hash, display_name, disabled, created_at, last_login_at, role) VALUES ('i', 'invited@example.test', NULL, NULL, 0, 1, NULL, 'auditor')");
+      await ds.query(
+        "INSERT INTO users (id, email, password_hash, display_name, disabled, created_at, last_login_at, role) VALUES ('i', 'invited@example.test', NULL, NULL, 0, 1, NULL, 'auditor')",
+      );
 
       await ds.undoLastMigration();
       expect(await ds.query('SELECT id, is_admin, password_hash FROM users ORDER BY id')).toEqual([

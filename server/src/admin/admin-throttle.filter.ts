@@ -10,9 +10,6 @@ export class AdminThrottleFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     // @nestjs/throttler names the header after the throttler that refused.
     const retryAfter = res.getHeader(`Retry-After-${ADMIN_THROTTLER}`) ?? res.getHeader('Retry-After') ?? '60';
-    res
-      .status(429)
-      .setHeader('Retry-After', String(retryAfter))
-      .json({ error: 'rate_limited', message: 'too many admin requests from this address; try again shortly' });
+    res.status(429).setHeader('Retry-After', String(retryAfter)).json({ error: 'rate_limited', message: 'too many admin requests from this address; try again shortly' });
   }
 }

@@ -121,11 +121,7 @@ export class GroupsService {
 
   /** Up to `limit` members after `afterEmail`, in email order. */
   membersOf(groupId: string, page: { afterEmail: string | null; limit: number }): Promise<User[]> {
-    const qb = this.users
-      .createQueryBuilder('u')
-      .innerJoin(GroupMember, 'm', 'm.user_id = u.id AND m.group_id = :groupId', { groupId })
-      .orderBy('u.email', 'ASC')
-      .take(page.limit);
+    const qb = this.users.createQueryBuilder('u').innerJoin(GroupMember, 'm', 'm.user_id = u.id AND m.group_id = :groupId', { groupId }).orderBy('u.email', 'ASC').take(page.limit);
     if (page.afterEmail !== null) qb.where('u.email > :after', { after: page.afterEmail });
     return qb.getMany();
   }

@@ -80,6 +80,9 @@ export class InviteController {
   private render(req: Request, res: Response, status: number, link: { row: InviteToken; user: User }, error?: string): void {
     const csrf = issueCsrfToken(req, res, this.config.secureCookies);
     const action = `/invite/${encodeURIComponent(String(req.params.token))}`;
-    res.status(status).type('html').send(setPasswordPage({ csrf, action, email: link.user.email, purpose: link.row.purpose, error }));
+    res
+      .status(status)
+      .type('html')
+      .send(setPasswordPage({ csrf, action, email: link.user.email, purpose: link.row.purpose, error }));
   }
 }
