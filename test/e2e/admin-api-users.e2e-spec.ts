@@ -280,6 +280,7 @@ describe('admin API: session, users, invites', () => {
       const done = await browser.submit(differ, { password: PASSWORD, confirm: PASSWORD });
       expect(done.status).toBe(303);
       expect(done.location).toBe(`${base}/admin/`);
+      expect(done.headers.get('set-cookie')).toMatch(/^gh_session=[^;]+;.*HttpOnly.*SameSite=Lax/);
       // Signed in by the link itself.
       const session = await consoleSessionOf(base, browser);
       expect(session.user.email).toBe('new.person@example.test');
