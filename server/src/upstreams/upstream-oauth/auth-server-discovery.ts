@@ -1,15 +1,18 @@
+import * as oauth from 'oauth4webapi';
 import { Upstream } from '../upstream';
 import { PerUpstreamCache } from './per-upstream-cache';
-import { httpRequest, parseJson } from './upstream-http';
+import { protectedResourceMetadata } from './protected-resource-metadata';
+import { requestOptions } from './upstream-http';
 
-/** Where and how the gateway talks to an upstream's authorization server. */
-export interface AuthServerEndpoints {
-  issuer: string | null;
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
-  registrationEndpoint: string | null;
-  /** token_endpoint_auth_methods_supported, or null when the AS did not say. */
-  authMethods: string[] | null;
+/** An upstream's authorization server, as the gateway talks to it. */
+export interface AuthServer {
+  /** Its RFC 8414 metadata (with the configured endpoints in place of the discovered ones), as oauth4webapi takes it. */
+  metadata: oauth.AuthorizationServer;
+  /**
+   * False when only endpoints are configured: oauth4webapi needs an issuer, so the authorization endpoint's
+   * origin stands in, and the RFC 9207 `iss` of an authorization response cannot be checked against it.
+   */
+  issuerKnown: boolean;
   /** The RFC 8707 resource to request tokens for. */
   resource: string;
 }
@@ -19,11 +22,11 @@ export interface AuthServerEndpoints {
  * metadata of the configured issuer, else RFC 9728 protected-resource metadata of the upstream URL →
  * its first authorization server → RFC 8414 / OpenID discovery.
  */
-export class UpstreamAsDiscovery {
-  private readonly cache = new PerUpstreamCache<AuthServerEndpoints>();
+export class AuthServerDiscovery {
+  private readonly cache = new PerUpstreamCache<AuthServer>();
 
-  endpoints(upstream: Upstream): Promise<AuthServerEndpoints> {
-    return this.cache.get(upstream.slug, JSON.stringify([upstream.url, upstream.oauth]), () => discoverEndpoints(upstream));
+  authServer(upstream: Upstream): Promise<AuthServer> {
+    return this.cache.get(upstream.slug, JSON.stringify([upstream.url, upstream.oauth]), () => discover(upstream));
   }
 
   forget(slug: string): void {
@@ -31,128 +34,69 @@ export class UpstreamAsDiscovery {
   }
 }
 
-async function discoverEndpoints(upstream: Upstream): Promise<AuthServerEndpoints> {
+async function discover(upstream: Upstream): Promise<AuthServer> {
   const o = upstream.oauth;
-  const resource = upstream.url;
   if (o?.authorizationEndpoint && o.tokenEndpoint) {
-    return {
-      issuer: o.issuer,
-      authorizationEndpoint: o.authorizationEndpoint,
-      tokenEndpoint: o.tokenEndpoint,
-      registrationEndpoint: o.registrationEndpoint,
-      authMethods: null,
-      resource,
+    const metadata: oauth.AuthorizationServer = {
+      issuer: o.issuer ?? new URL(o.authorizationEndpoint).origin,
+      authorization_endpoint: o.authorizationEndpoint,
+      token_endpoint: o.tokenEndpoint,
+      ...(o.registrationEndpoint ? { registration_endpoint: o.registrationEndpoint } : {}),
     };
+    return { metadata, issuerKnown: !!o.issuer, resource: upstream.url };
   }
-  let issuer = o?.issuer ?? null;
-  let prmResource: string | null = null;
-  if (!issuer) {
-    const prm = await protectedResourceMetadata(upstream);
-    issuer = prm.issuer;
-    prmResource = prm.resource;
-  }
-  const meta = await authorizationServerMetadata(upstream, issuer);
-  const authorizationEndpoint = o?.authorizationEndpoint ?? meta.authorization_endpoint;
-  const tokenEndpoint = o?.tokenEndpoint ?? meta.token_endpoint;
-  if (typeof authorizationEndpoint !== 'string' || typeof tokenEndpoint !== 'string') {
+  const protectedResource = o?.issuer ? null : await protectedResourceMetadata(upstream);
+  const issuer = o?.issuer ?? protectedResource!.issuer;
+  const discovered = await authorizationServerMetadata(upstream, issuer);
+  const metadata: oauth.AuthorizationServer = {
+    ...discovered,
+    authorization_endpoint: o?.authorizationEndpoint ?? discovered.authorization_endpoint,
+    token_endpoint: o?.tokenEndpoint ?? discovered.token_endpoint,
+    registration_endpoint: o?.registrationEndpoint ?? discovered.registration_endpoint,
+  };
+  if (typeof metadata.authorization_endpoint !== 'string' || typeof metadata.token_endpoint !== 'string') {
     throw new Error(`the authorization server metadata of ${issuer} has no authorization_endpoint or token_endpoint`);
   }
-  const methods = meta.code_challenge_methods_supported;
+  // OAuth 2.1 §7.5.2 / MCP: PKCE with S256; an AS that lists its methods must list S256.
+  const methods = metadata.code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes('S256')) {
     throw new Error(`the authorization server ${issuer} does not support PKCE with S256`);
   }
-  return {
-    issuer,
-    authorizationEndpoint,
-    tokenEndpoint,
-    registrationEndpoint: o?.registrationEndpoint ?? (typeof meta.registration_endpoint === 'string' ? meta.registration_endpoint : null),
-    authMethods: Array.isArray(meta.token_endpoint_auth_methods_supported) ? meta.token_endpoint_auth_methods_supported.map(String) : null,
-    resource: prmResource ?? resource,
-  };
+  return { metadata, issuerKnown: true, resource: protectedResource?.resource ?? upstream.url };
 }
 
-/** RFC 9728: the upstream's protected-resource metadata (path-specific, then root) → its first authorization server. */
-async function protectedResourceMetadata(upstream: Upstream): Promise<{ issuer: string; resource: string | null }> {
-  const url = new URL(upstream.url);
-  const path = url.pathname.replace(/\/+$/, '');
-  const candidates = [...new Set([`${url.origin}/.well-known/oauth-protected-resource${path}`, `${url.origin}/.well-known/oauth-protected-resource`])];
-  const tried: string[] = [];
-  for (const candidate of candidates) {
-    const doc = await fetchJsonDocument(upstream, candidate, tried);
-    if (doc) return firstAuthorizationServer(doc, candidate);
-  }
-  // Last resort (as MCP clients do): the resource_metadata named by the upstream's own 401 challenge.
-  const fromChallenge = await resourceMetadataFromChallenge(upstream);
-  if (fromChallenge && !candidates.includes(fromChallenge)) {
-    const doc = await fetchJsonDocument(upstream, fromChallenge, tried);
-    if (doc) return firstAuthorizationServer(doc, fromChallenge);
-  }
-  throw new Error(
-    `could not discover the authorization server: no OAuth protected resource metadata (RFC 9728) at ${tried.join(', ')}; ` +
-      'set auth.oauth.issuer or the endpoints in the configuration',
-  );
-}
-
-function firstAuthorizationServer(doc: Record<string, any>, from: string): { issuer: string; resource: string | null } {
-  const servers = doc.authorization_servers;
-  if (!Array.isArray(servers) || typeof servers[0] !== 'string') {
-    throw new Error(`the protected resource metadata at ${from} names no authorization_servers`);
-  }
-  return { issuer: servers[0], resource: typeof doc.resource === 'string' ? doc.resource : null };
-}
-
-/** The resource_metadata URL from the upstream's 401 WWW-Authenticate challenge, if it sends one. */
-async function resourceMetadataFromChallenge(upstream: Upstream): Promise<string | null> {
+/**
+ * RFC 8414 §3.1 (well-known path inserted before the issuer's path), then OpenID Connect Discovery: inserted
+ * (as MCP clients do; by hand, oauth4webapi only appends) and appended (§4). A missing or non-JSON document
+ * is skipped; one for another issuer is refused (RFC 8414 §3.3).
+ */
+async function authorizationServerMetadata(upstream: Upstream, issuer: string): Promise<oauth.AuthorizationServer> {
+  let issuerUrl: URL;
   try {
-    const res = await httpRequest(upstream, upstream.url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
-    });
-    if (res.status !== 401) return null;
-    const m = /resource_metadata="([^"]+)"/i.exec(res.headers.get('www-authenticate') ?? '');
-    return m ? new URL(m[1], upstream.url).toString() : null;
-  } catch {
-    return null;
-  }
-}
-
-/** RFC 8414 (path insertion), then OpenID Connect discovery. */
-async function authorizationServerMetadata(upstream: Upstream, issuer: string): Promise<Record<string, any>> {
-  let url: URL;
-  try {
-    url = new URL(issuer);
+    issuerUrl = new URL(issuer);
   } catch {
     throw new Error(`authorization server issuer ${JSON.stringify(issuer)} is not a URL`);
   }
-  const path = url.pathname.replace(/\/+$/, '');
-  const candidates = path
-    ? [
-        `${url.origin}/.well-known/oauth-authorization-server${path}`,
-        `${url.origin}/.well-known/openid-configuration${path}`,
-        `${url.origin}${path}/.well-known/openid-configuration`,
-      ]
-    : [`${url.origin}/.well-known/oauth-authorization-server`, `${url.origin}/.well-known/openid-configuration`];
   const tried: string[] = [];
-  for (const candidate of candidates) {
-    const doc = await fetchJsonDocument(upstream, candidate, tried);
-    if (!doc) continue;
-    // RFC 8414 §3.3: the metadata must be about the issuer we asked for.
-    if (typeof doc.issuer === 'string' && trimSlash(doc.issuer) !== trimSlash(issuer)) {
-      throw new Error(`the metadata at ${candidate} is for issuer ${doc.issuer}, not ${issuer}`);
+  const options = requestOptions(upstream, (url) => tried.push(url));
+  const path = issuerUrl.pathname.replace(/\/+$/, '');
+  const requests = [
+    () => oauth.discoveryRequest(issuerUrl, { ...options, algorithm: 'oauth2' }),
+    ...(path ? [() => options[oauth.customFetch](`${issuerUrl.origin}/.well-known/openid-configuration${path}`, { method: 'GET', headers: { accept: 'application/json' } })] : []),
+    () => oauth.discoveryRequest(issuerUrl, { ...options, algorithm: 'oidc' }),
+  ];
+  for (const request of requests) {
+    const res = await request();
+    if (res.status !== 200) continue;
+    try {
+      return await oauth.processDiscoveryResponse(issuerUrl, res);
+    } catch (err) {
+      if ((err as oauth.OperationProcessingError).code === oauth.JSON_ATTRIBUTE_COMPARISON) {
+        const named = (err as { cause?: { body?: { issuer?: unknown } } }).cause?.body?.issuer;
+        throw new Error(`the metadata at ${tried.at(-1)} is for issuer ${String(named)}, not ${issuer}`);
+      }
+      tried[tried.length - 1] += ` (${(err as Error).message})`;
     }
-    return doc;
   }
   throw new Error(`no authorization server metadata (RFC 8414 / OpenID discovery) for ${issuer} at ${tried.join(', ')}`);
-}
-
-/** GETs a JSON metadata document; null when absent (any non-200 or non-JSON answer). */
-async function fetchJsonDocument(upstream: Upstream, url: string, tried: string[]): Promise<Record<string, any> | null> {
-  tried.push(url);
-  const res = await httpRequest(upstream, url, { method: 'GET', headers: { Accept: 'application/json' } });
-  return res.status === 200 ? parseJson(res.text) : null;
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
 }

@@ -1,11 +1,13 @@
 import { Logger } from '@nestjs/common';
+import * as oauth from 'oauth4webapi';
 import { AuditService } from '../../audit/audit.service';
 import { ConfigService } from '../../config/config.service';
 import { VaultOwner, VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 import { PerUpstreamCache } from './per-upstream-cache';
-import { AuthServerEndpoints } from './upstream-as-discovery';
-import { httpRequest, parseJson } from './upstream-http';
+import { AuthServer } from './auth-server-discovery';
+import { requestOptions } from './upstream-http';
+import { UpstreamAuthUnavailableError } from './upstream-oauth.errors';
 import { REFRESH_MARGIN_MS } from './upstream-token-store';
 
 /** The gateway's own redirect URI at every upstream authorization server: PUBLIC_URL + this. */
@@ -17,7 +19,7 @@ export const REGISTRATION_PURPOSE = 'oauth_registration';
 
 type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 
-export interface OAuthClient {
+export interface UpstreamClientRegistration {
   clientId: string;
   clientSecret: string | null;
   authMethod: AuthMethod;
@@ -46,7 +48,7 @@ export function upstreamRedirectUri(config: ConfigService): string {
  */
 export class UpstreamClients {
   private readonly logger = new Logger('UpstreamOAuth');
-  private readonly cache = new PerUpstreamCache<OAuthClient>();
+  private readonly cache = new PerUpstreamCache<UpstreamClientRegistration>();
 
   constructor(
     private readonly vault: VaultService,
@@ -54,9 +56,9 @@ export class UpstreamClients {
     private readonly config: ConfigService,
   ) {}
 
-  client(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
-    const fingerprint = JSON.stringify([upstream.oauth, endpoints.registrationEndpoint, endpoints.authMethods, upstreamRedirectUri(this.config)]);
-    return this.cache.get(upstream.slug, fingerprint, () => this.resolve(upstream, endpoints));
+  client(upstream: Upstream, server: AuthServer): Promise<UpstreamClientRegistration> {
+    const fingerprint = JSON.stringify([upstream.oauth, server.metadata.registration_endpoint, authMethodsOf(server), upstreamRedirectUri(this.config)]);
+    return this.cache.get(upstream.slug, fingerprint, () => this.resolve(upstream, server));
   }
 
   forget(slug: string): void {
@@ -69,9 +71,9 @@ export class UpstreamClients {
     await this.vault.delete(upstreamOwner(upstream), REGISTRATION_PURPOSE);
   }
 
-  private async resolve(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
-    if (upstream.oauth?.clientId) return this.configured(upstream, upstream.oauth.clientId, endpoints.authMethods);
-    const registrationEndpoint = endpoints.registrationEndpoint;
+  private async resolve(upstream: Upstream, server: AuthServer): Promise<UpstreamClientRegistration> {
+    if (upstream.oauth?.clientId) return this.configured(upstream, upstream.oauth.clientId, authMethodsOf(server));
+    const registrationEndpoint = server.metadata.registration_endpoint;
     if (!registrationEndpoint) {
       throw new Error('the authorization server offers no dynamic client registration (RFC 7591); configure auth.oauth.client_id');
     }
@@ -79,11 +81,11 @@ export class UpstreamClients {
     if (stored && isReusable(stored, registrationEndpoint, upstreamRedirectUri(this.config))) {
       return { clientId: stored.client_id, clientSecret: stored.client_secret ?? null, authMethod: stored.token_endpoint_auth_method, registered: true };
     }
-    return this.register(upstream, registrationEndpoint, endpoints.authMethods);
+    return this.register(upstream, server, authMethodsOf(server));
   }
 
   /** The configured client_id, with its secret from the vault when it has one (Basic unless the AS takes only POST). */
-  private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<OAuthClient> {
+  private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<UpstreamClientRegistration> {
     const hasSecret = upstream.oauth?.hasClientSecret;
     const secret = hasSecret ? await this.vault.get(upstreamOwner(upstream), CLIENT_SECRET_PURPOSE) : null;
     if (hasSecret && secret === null) throw new Error('the configured client secret is missing from the vault');
@@ -95,31 +97,27 @@ export class UpstreamClients {
   }
 
   /** RFC 7591 dynamic client registration; the result is kept in the vault. */
-  private async register(upstream: Upstream, registrationEndpoint: string, supported: string[] | null): Promise<OAuthClient> {
+  private async register(upstream: Upstream, server: AuthServer, supported: string[] | null): Promise<UpstreamClientRegistration> {
+    const registrationEndpoint = server.metadata.registration_endpoint!;
     const redirectUri = upstreamRedirectUri(this.config);
     const wanted = preferredAuthMethod(supported);
-    const request: Record<string, unknown> = {
+    const scopes = upstream.oauth?.scopes ?? [];
+    const metadata: Partial<oauth.OmitSymbolProperties<oauth.Client>> = {
       client_name: 'Gatehouse',
       client_uri: this.config.publicUrl,
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: wanted,
+      ...(scopes.length ? { scope: scopes.join(' ') } : {}),
     };
-    const scopes = upstream.oauth?.scopes ?? [];
-    if (scopes.length) request.scope = scopes.join(' ');
-    const res = await httpRequest(upstream, registrationEndpoint, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify(request),
-    });
-    const json = parseJson(res.text);
-    if (res.status !== 201 && res.status !== 200) {
-      const why = json && typeof json.error === 'string' ? `${json.error}${typeof json.error_description === 'string' ? `: ${json.error_description}` : ''}` : `HTTP ${res.status}`;
+    let json: oauth.Client;
+    try {
+      json = await oauth.processDynamicClientRegistrationResponse(acceptingOk(await oauth.dynamicClientRegistrationRequest(server.metadata, metadata, requestOptions(upstream))));
+    } catch (err) {
+      if (err instanceof UpstreamAuthUnavailableError) throw err;
+      const why = err instanceof oauth.ResponseBodyError ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : (err as Error).message;
       throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${why.slice(0, 200)})`);
-    }
-    if (!json || typeof json.client_id !== 'string' || !json.client_id) {
-      throw new Error(`dynamic client registration at ${registrationEndpoint} returned no client_id`);
     }
     const secret = typeof json.client_secret === 'string' && json.client_secret ? json.client_secret : null;
     const method = grantedAuthMethod(json.token_endpoint_auth_method, wanted, secret);
@@ -143,14 +141,23 @@ export class UpstreamClients {
   }
 }
 
-/** How the client authenticates at the token endpoint: HTTP Basic, or its client_id (and secret) in the form body. */
-export function authenticateClient(client: OAuthClient, headers: Record<string, string>, body: URLSearchParams): void {
-  if (client.authMethod === 'client_secret_basic' && client.clientSecret !== null) {
-    headers.Authorization = `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`;
-  } else {
-    body.set('client_id', client.clientId);
-    if (client.authMethod === 'client_secret_post' && client.clientSecret !== null) body.set('client_secret', client.clientSecret);
-  }
+/** The registration as oauth4webapi's client. */
+export function oauthClient(client: UpstreamClientRegistration): oauth.Client {
+  return { client_id: client.clientId, token_endpoint_auth_method: client.authMethod };
+}
+
+/** How the client authenticates at the token endpoint (RFC 6749 §2.3.1): HTTP Basic, its secret in the form body, or only its client_id. */
+export function clientAuthentication(client: UpstreamClientRegistration): oauth.ClientAuth {
+  if (client.clientSecret === null || client.authMethod === 'none') return oauth.None();
+  return client.authMethod === 'client_secret_post' ? oauth.ClientSecretPost(client.clientSecret) : oauth.ClientSecretBasic(client.clientSecret);
+}
+
+/**
+ * RFC 7591 §3.2.1 answers a registration with 201, which oauth4webapi requires; the gateway has always
+ * also taken a 200 (some servers send it), so that one is passed on as the 201 it means.
+ */
+function acceptingOk(res: Response): Response {
+  return res.status === 200 ? new Response(res.body, { status: 201, headers: res.headers }) : res;
 }
 
 /** A stored registration serves while it is for the same endpoint and redirect URI and its secret is not about to expire. */
@@ -160,6 +167,12 @@ function isReusable(stored: StoredRegistration, registrationEndpoint: string, re
     stored.redirect_uri === redirectUri &&
     !(stored.client_secret_expires_at && stored.client_secret_expires_at * 1000 <= Date.now() + REFRESH_MARGIN_MS)
   );
+}
+
+/** token_endpoint_auth_methods_supported, or null when the AS did not say. */
+function authMethodsOf(server: AuthServer): string[] | null {
+  const methods = server.metadata.token_endpoint_auth_methods_supported;
+  return Array.isArray(methods) ? methods.map(String) : null;
 }
 
 /** What to ask for at registration: a public client when the AS allows it (or does not say). */
@@ -178,11 +191,6 @@ function grantedAuthMethod(answered: unknown, wanted: AuthMethod, secret: string
 
 function isAuthMethod(value: unknown): value is AuthMethod {
   return value === 'none' || value === 'client_secret_basic' || value === 'client_secret_post';
-}
-
-/** RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding. */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/%20/g, '+');
 }
 
 function upstreamOwner(upstream: Upstream): VaultOwner {
