@@ -116,8 +116,7 @@ export class UpstreamClients {
       json = await oauth.processDynamicClientRegistrationResponse(acceptingOk(await oauth.dynamicClientRegistrationRequest(server.metadata, metadata, requestOptions(upstream))));
     } catch (err) {
       if (err instanceof UpstreamAuthUnavailableError) throw err;
-      const why = err instanceof oauth.ResponseBodyError ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : (err as Error).message;
-      throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${why.slice(0, 200)})`);
+      throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${registrationFailure(err).slice(0, 200)})`);
     }
     const secret = typeof json.client_secret === 'string' && json.client_secret ? json.client_secret : null;
     const method = grantedAuthMethod(json.token_endpoint_auth_method, wanted, secret);
@@ -158,6 +157,14 @@ export function clientAuthentication(client: UpstreamClientRegistration): oauth.
  */
 function acceptingOk(res: Response): Response {
   return res.status === 200 ? new Response(res.body, { status: 201, headers: res.headers }) : res;
+}
+
+/** The AS's OAuth error (RFC 7591 §3.2.2), else its HTTP status, else what oauth4webapi found wrong with the answer. */
+function registrationFailure(err: unknown): string {
+  if (err instanceof oauth.ResponseBodyError) return `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
+  if (err instanceof oauth.WWWAuthenticateChallengeError) return `HTTP ${err.status}`;
+  const answer = (err as { cause?: unknown }).cause;
+  return answer instanceof Response ? `HTTP ${answer.status}` : (err as Error).message;
 }
 
 /** A stored registration serves while it is for the same endpoint and redirect URI and its secret is not about to expire. */

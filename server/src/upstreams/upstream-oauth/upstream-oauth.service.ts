@@ -4,7 +4,7 @@ import { ConfigService } from '../../config/config.service';
 import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 import { AuthServer, AuthServerDiscovery } from './auth-server-discovery';
-import { AuthorizationResponse, authorizationRequest, checkedAuthorizationResponse } from './authorization-request';
+import { AuthorizationResponse, authorizationRequest } from './authorization-request';
 import { PendingSignIns } from './pending-sign-ins';
 import { UpstreamClientRegistration, UpstreamClients, upstreamRedirectUri } from './upstream-client';
 import { GrantRejected, UpstreamAuthUnavailableError, UpstreamSignInError } from './upstream-oauth.errors';
@@ -94,11 +94,7 @@ export class UpstreamOAuthService {
     }
     let tokens: StoredUpstreamTokens;
     try {
-      tokens = await this.obtainTokens(
-        upstream,
-        (server, client) => ({ grant_type: 'authorization_code', callback: checkedAuthorizationResponse(server, client, response), redirect_uri: pending.redirectUri, code_verifier: pending.verifier }),
-        null,
-      );
+      tokens = await this.obtainTokens(upstream, { grant_type: 'authorization_code', response, redirect_uri: pending.redirectUri, code_verifier: pending.verifier }, null);
     } catch (err) {
       this.auditSignInFailure(upstream, userId, 'token', (err as Error).message);
       const detail = err instanceof GrantRejected ? ` (${err.error})` : '';
@@ -169,7 +165,7 @@ export class UpstreamOAuthService {
     const generation = this.tokens.generation(upstream, userId);
     let fresh: StoredUpstreamTokens;
     try {
-      fresh = await this.obtainTokens(upstream, () => ({ grant_type: 'refresh_token', refresh_token: old.refresh_token! }), old);
+      fresh = await this.obtainTokens(upstream, { grant_type: 'refresh_token', refresh_token: old.refresh_token! }, old);
     } catch (err) {
       return this.refreshFailed(upstream, userId, old, generation, err as Error);
     }
@@ -209,14 +205,10 @@ export class UpstreamOAuthService {
   }
 
   /** Redeems a grant at the upstream's token endpoint, for its RFC 8707 resource. */
-  private async obtainTokens(
-    upstream: Upstream,
-    grant: (server: AuthServer, client: UpstreamClientRegistration) => UpstreamGrant,
-    previous: StoredUpstreamTokens | null,
-  ): Promise<StoredUpstreamTokens> {
+  private async obtainTokens(upstream: Upstream, grant: UpstreamGrant, previous: StoredUpstreamTokens | null): Promise<StoredUpstreamTokens> {
     const { server, client } = await this.authServerAndClient(upstream);
     try {
-      return await requestTokens(upstream, server, client, grant(server, client), previous);
+      return await requestTokens(upstream, server, client, grant, previous);
     } catch (err) {
       if (err instanceof GrantRejected && err.error === 'invalid_client' && client.registered) await this.clients.dropRegistration(upstream);
       throw err;

@@ -1,19 +1,21 @@
 import * as oauth from 'oauth4webapi';
 import { Upstream } from '../upstream';
 import { AuthServer } from './auth-server-discovery';
+import { AuthorizationResponse, checkedAuthorizationResponse } from './authorization-request';
 import { clientAuthentication, oauthClient, UpstreamClientRegistration } from './upstream-client';
 import { requestOptions } from './upstream-http';
 import { GrantRejected, UpstreamAuthUnavailableError } from './upstream-oauth.errors';
 import { StoredUpstreamTokens } from './upstream-token-store';
 
-/** A grant the gateway redeems: an authorization code (RFC 6749 §4.1.3, with its PKCE verifier) or a refresh token (§6). */
+/** A grant the gateway redeems: the code of an authorization response (RFC 6749 §4.1.3, with the PKCE verifier) or a refresh token (§6). */
 export type UpstreamGrant =
-  | { grant_type: 'authorization_code'; callback: URLSearchParams; redirect_uri: string; code_verifier: string }
+  | { grant_type: 'authorization_code'; response: AuthorizationResponse; redirect_uri: string; code_verifier: string }
   | { grant_type: 'refresh_token'; refresh_token: string };
 
 /**
  * Redeems a grant at the upstream's token endpoint, for its RFC 8707 resource (§2.2); throws GrantRejected
- * for an OAuth error answer and UpstreamAuthUnavailableError for anything else that is not tokens.
+ * for an OAuth error answer and UpstreamAuthUnavailableError for anything else that is not tokens. An
+ * authorization response that does not check out (RFC 9207) throws before any request.
  * `previous` are the tokens being refreshed.
  */
 export async function requestTokens(
@@ -27,12 +29,13 @@ export async function requestTokens(
   const c = oauthClient(client);
   const auth = clientAuthentication(client);
   const options = { ...requestOptions(upstream), additionalParameters: { resource: server.resource } };
+  const callback = grant.grant_type === 'authorization_code' ? checkedAuthorizationResponse(server, client, grant.response) : null;
   let tokens: oauth.TokenEndpointResponse;
   try {
     tokens =
       grant.grant_type === 'refresh_token'
         ? await oauth.processRefreshTokenResponse(as, c, await oauth.refreshTokenGrantRequest(as, c, auth, grant.refresh_token, options))
-        : await oauth.processAuthorizationCodeResponse(as, c, await oauth.authorizationCodeGrantRequest(as, c, auth, grant.callback, grant.redirect_uri, grant.code_verifier, options));
+        : await oauth.processAuthorizationCodeResponse(as, c, await oauth.authorizationCodeGrantRequest(as, c, auth, callback!, grant.redirect_uri, grant.code_verifier, options));
   } catch (err) {
     throw await tokenError(err);
   }
