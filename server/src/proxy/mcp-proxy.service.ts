@@ -13,6 +13,7 @@ import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
+import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { sniffMcpMethod } from './mcp-method';
 import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
@@ -38,10 +39,17 @@ const METHODS = 'GET, POST, DELETE, OPTIONS';
 const SLUG_PATH = /^\/mcp\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
 /** The proxy's own paths: /mcp and everything below it. */
 export const isMcpPath = (url: string | undefined) => !!url && (url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?'));
-/** Never forwarded upstream: the client's gateway credentials and browser state. */
-const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
-/** Never forwarded downstream: the upstream's own auth challenges and cookies. */
-const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers'];
+/**
+ * Never forwarded downstream: the upstream's own auth challenges, cookies and CORS answers
+ * (the gateway answers CORS itself). Hop-by-hop headers are dropped as well (hop-by-hop.ts).
+ */
+const STRIPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  'www-authenticate',
+  'set-cookie',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+]);
 
 /**
  * The resource server: /mcp/{slug} checks the bearer token and its audience,
@@ -143,7 +151,12 @@ export class McpProxyService implements OnModuleDestroy {
       this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
       return this.recordRequest(req, res, ctx, 'upstream.credential');
     }
-    for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
+    // Never forwarded upstream: the client's gateway credential, its browser state, and the
+    // hop-by-hop headers of its connection to us (before the credential goes in, so a
+    // Connection header cannot name the credential away).
+    delete req.headers.authorization;
+    delete req.headers.cookie;
+    stripHopByHop(req.headers);
     Object.assign(req.headers, credential.headers);
     this.inFlight.add(res);
     res.once('close', () => {
@@ -236,6 +249,10 @@ export class McpProxyService implements OnModuleDestroy {
       xfwd: true,
       agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
       proxyTimeout: upstream.timeoutMs,
+      // The response head is written here (proxyRes below), so that only forwardable headers
+      // reach the client and the upstream's own response headers stay intact for node's agent
+      // (it reads the upstream's Keep-Alive hint from them when the socket goes back to the pool).
+      selfHandleResponse: true,
       on: {
         start: (req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
@@ -251,19 +268,31 @@ export class McpProxyService implements OnModuleDestroy {
           if (req.method === 'GET') proxyReq.setTimeout(0);
           else proxyReq.once('timeout', () => (ctx.timedOut = true));
         },
-        proxyRes: (proxyRes, req) => {
-          for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
-          const status = proxyRes.statusCode ?? 502;
+        proxyRes: (proxyRes, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
+          let status = proxyRes.statusCode ?? 502;
           // The upstream no longer takes our token for this user: refresh it before the next request.
           if (status === 401 && upstream.authMode === 'oauth') void this.upstreamOAuth.markAccessTokenRejected(upstream, ctx.token.userId);
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
-          if (status === 401 || status === 403) proxyRes.statusCode = 502;
-          if (String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-            proxyRes.headers['x-accel-buffering'] = 'no';
-            proxyRes.headers['cache-control'] = 'no-cache';
+          if (status === 401 || status === 403) status = 502;
+          try {
+            copyResponseHeaders(proxyRes.headers, res, STRIPPED_RESPONSE_HEADERS);
+            if (String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+              res.setHeader('x-accel-buffering', 'no');
+              res.setHeader('cache-control', 'no-cache');
+            }
+          } catch (err) {
+            // Not expected (node's parser admits only header values node can write), but a throw
+            // here would escape into the socket's parser: answer instead.
+            this.logger.warn(`upstream ${upstream.slug} sent a response header that cannot be forwarded (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+            proxyRes.destroy();
+            for (const name in proxyRes.headers) res.removeHeader(name);
+            return sendJson(res, 502, jsonRpcError(-32002, `upstream ${upstream.slug} sent an invalid response`, (ctx.rpcId ?? null) as string | number | null));
           }
+          // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
+          res.statusCode = status;
+          proxyRes.pipe(res);
         },
         error: (err, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse;

@@ -1,0 +1,154 @@
+import http, { IncomingHttpHeaders } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { TestBrowser } from '../helpers/browser';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { authorizeInBrowser } from '../helpers/oauth-client';
+import { authorizeUrl, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+
+const REDIRECT = 'http://127.0.0.1:7777/cb';
+const INIT = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} });
+
+/** A plain node:http upstream on loopback whose handler each test chooses. */
+async function rawUpstream(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A token for one upstream, through the real /authorize (login + consent) and /token. */
+async function tokenFor(gw: TestGateway, slug: string, opts: { scope?: string; consentFields?: Record<string, string> } = {}): Promise<string> {
+  const base = gw.config.publicUrl;
+  const client = await registerPublicClient(base, REDIRECT);
+  const { verifier, challenge } = pkce();
+  const url = authorizeUrl(base, {
+    response_type: 'code',
+    client_id: client.client_id,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st',
+    resource: gw.mcpUrl(slug),
+    scope: opts.scope,
+  });
+  const { code } = await authorizeInBrowser(new TestBrowser(), url, ADMIN, { redirectUri: REDIRECT, extraConsentFields: opts.consentFields });
+  const res = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id });
+  if (!res.json?.access_token) throw new Error(`no token: ${res.text}`);
+  return res.json.access_token;
+}
+
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * One request with node:http (fetch refuses to send Connection, TE, Upgrade, Proxy-* headers),
+ * on its own connection.
+ */
+function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'POST', headers: opts.headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const mcpHeaders = (token: string) => ({
+  Authorization: `Bearer ${token}`,
+  'Content-Type': 'application/json',
+  Accept: 'application/json, text/event-stream',
+});
+
+describe('proxy transport security', () => {
+  describe('hop-by-hop headers never cross the proxy (RFC 9110 §7.6.1)', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let token: string;
+    const seen: IncomingHttpHeaders[] = [];
+
+    beforeAll(async () => {
+      upstream = await rawUpstream((req, res) => {
+        seen.push(req.headers);
+        req.resume();
+        req.on('end', () => {
+          // Chunked (no Content-Length), so node lets a Trailer header through.
+          res.writeHead(200, {
+            'Content-Type': 'application/json',
+            Connection: 'keep-alive, X-Secret',
+            'X-Secret': 'upstream-internal',
+            'Keep-Alive': 'timeout=7, max=99',
+            'Proxy-Authenticate': 'Basic realm="upstream"',
+            'Proxy-Connection': 'keep-alive',
+            'Set-Cookie': 'upstream_session=1',
+            Trailer: 'X-Checksum',
+            Upgrade: 'h2c',
+            TE: 'trailers',
+            'X-Kept': 'end-to-end',
+          });
+          res.end('{"jsonrpc":"2.0","id":7,"result":{}}');
+        });
+      });
+      gw = await startTestGateway({ config: { upstreams: [{ slug: 'hops', url: upstream.url }] } });
+      token = await tokenFor(gw, 'hops');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    it('the upstream gets none of the client connection headers, nor what its Connection header names', async () => {
+      const res = await rawRequest(gw.mcpUrl('hops'), {
+        headers: {
+          ...mcpHeaders(token),
+          Connection: 'keep-alive, X-Client-Secret',
+          'X-Client-Secret': 'client-hop-only',
+          'Keep-Alive': 'timeout=9',
+          'Proxy-Authorization': 'Basic Y2xpZW50OnByb3h5',
+          'Proxy-Connection': 'keep-alive',
+          TE: 'trailers',
+          Upgrade: 'h2c',
+          'X-Kept-Request': 'end-to-end',
+        },
+        body: INIT,
+      });
+      expect(res.status).toBe(200);
+      const got = seen.at(-1)!;
+      expect(got['x-kept-request']).toBe('end-to-end');
+      for (const name of ['x-client-secret', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'upgrade', 'authorization']) {
+        expect([name, got[name]]).toEqual([name, undefined]);
+      }
+      // The gateway's own connection to the upstream has its own Connection header.
+      expect(String(got.connection ?? '')).not.toMatch(/x-client-secret/i);
+    });
+
+    it('the client gets none of the upstream connection headers, nor what its Connection header names', async () => {
+      const res = await rawRequest(gw.mcpUrl('hops'), { headers: mcpHeaders(token), body: INIT });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toEqual({ jsonrpc: '2.0', id: 7, result: {} });
+      expect(res.headers['x-kept']).toBe('end-to-end');
+      for (const name of ['x-secret', 'proxy-authenticate', 'proxy-connection', 'set-cookie', 'trailer', 'upgrade', 'te']) {
+        expect([name, res.headers[name]]).toEqual([name, undefined]);
+      }
+      // Connection and Keep-Alive, if any, are the gateway's own, not the upstream's.
+      expect(String(res.headers.connection ?? '')).not.toMatch(/x-secret/i);
+      expect(String(res.headers['keep-alive'] ?? '')).not.toContain('max=99');
+    });
+  });
+});
