@@ -1,5 +1,6 @@
 import http, { IncomingHttpHeaders } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { AuditService } from '../../server/src/audit/audit.service';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { authorizeInBrowser } from '../helpers/oauth-client';
@@ -67,6 +68,17 @@ function rawRequest(url: string, opts: { method?: string; headers?: Record<strin
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/** Polls until `probe` returns a value (bounded: fails after `ms`). */
+async function eventually<T>(probe: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const mcpHeaders = (token: string) => ({
@@ -149,6 +161,59 @@ describe('proxy transport security', () => {
       // Connection and Keep-Alive, if any, are the gateway's own, not the upstream's.
       expect(String(res.headers.connection ?? '')).not.toMatch(/x-secret/i);
       expect(String(res.headers['keep-alive'] ?? '')).not.toContain('max=99');
+    });
+  });
+
+  describe('an upstream that breaks off mid-response', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let token: string;
+
+    beforeAll(async () => {
+      // One SSE event, then the upstream's socket is destroyed: no last chunk, no clean end.
+      upstream = await rawUpstream((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n\n', () => {
+          setTimeout(() => req.socket.destroy(), 50);
+        });
+      });
+      gw = await startTestGateway({ config: { upstreams: [{ slug: 'flaky', url: upstream.url }] } });
+      token = await tokenFor(gw, 'flaky');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    it.each(['POST', 'GET'])('%s: the client stream ends at once, and the audit row says the upstream aborted', async (method) => {
+      const audit = gw.app.get(AuditService);
+      const before = (await audit.list({ type: 'upstream.aborted' })).length;
+      const outcome = await new Promise<{ firstEvent: string; ended: string }>((resolve, reject) => {
+        const req = http.request(gw.mcpUrl('flaky'), { method, headers: mcpHeaders(token), agent: false }, (res) => {
+          expect(res.statusCode).toBe(200);
+          let firstEvent = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => (firstEvent += chunk));
+          // Whichever comes first: a truncated stream shows as 'aborted'/'error' then 'close'.
+          res.once('error', () => resolve({ firstEvent, ended: 'error' }));
+          res.once('close', () => resolve({ firstEvent, ended: res.complete ? 'complete' : 'incomplete' }));
+        });
+        req.on('error', reject);
+        // Bounded wait: before the fix the response stayed open forever.
+        req.setTimeout(10_000, () => reject(new Error('the client stream was still open 10 s after the upstream broke off')));
+        req.end(method === 'POST' ? INIT : undefined);
+      });
+      expect(outcome.firstEvent).toContain('notifications/progress');
+      // Not a clean end: the client must not take the truncated body for a complete one.
+      expect(outcome.ended).not.toBe('complete');
+      const rows = await eventually(async () => {
+        const found = await audit.list({ type: 'upstream.aborted' });
+        return found.length > before ? found : undefined;
+      });
+      expect(rows[0]).toMatchObject({ type: 'upstream.aborted', outcome: 'failure', upstreamSlug: 'flaky', status: 200 });
+      expect(await audit.list({ type: 'mcp.request' })).toEqual([]);
     });
   });
 });

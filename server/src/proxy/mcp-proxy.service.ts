@@ -30,6 +30,8 @@ interface ProxyContext {
   /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
   bodyRead: boolean;
   timedOut: boolean;
+  /** The upstream's connection ended before its response was complete (the client's was cut off too). */
+  upstreamAborted?: boolean;
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
@@ -161,7 +163,8 @@ export class McpProxyService implements OnModuleDestroy {
     this.inFlight.add(res);
     res.once('close', () => {
       this.inFlight.delete(res);
-      this.recordRequest(req, res, ctx);
+      if (ctx.upstreamAborted) this.recordRequest(req, res, ctx, 'upstream.aborted', { reason: 'the upstream closed its connection before its response was complete' });
+      else this.recordRequest(req, res, ctx);
     });
     this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
   }
@@ -292,6 +295,16 @@ export class McpProxyService implements OnModuleDestroy {
           }
           // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
           res.statusCode = status;
+          // pipe() does not end the client's response when the upstream's breaks off: without
+          // this, a client would wait forever on a 200 stream (e.g. SSE) that can no longer
+          // finish. Destroying it tells the client at once that the response is incomplete
+          // (an HTTP/1.1 chunked body without its last chunk), and it may reconnect.
+          proxyRes.once('close', () => {
+            if (proxyRes.complete || res.destroyed || res.writableFinished) return;
+            ctx.upstreamAborted = true;
+            this.logger.warn(`upstream ${upstream.slug} closed its connection before its response to ${req.method} was complete; cut off the client's response too`);
+            res.destroy();
+          });
           proxyRes.pipe(res);
         },
         error: (err, req, res) => {
@@ -308,10 +321,10 @@ export class McpProxyService implements OnModuleDestroy {
     });
   }
 
-  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request'): void {
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
     this.audit.record({
       type,
-      outcome: res.statusCode < 400 ? 'success' : 'failure',
+      outcome: res.statusCode < 400 && !ctx.upstreamAborted ? 'success' : 'failure',
       userId: ctx.token.userId,
       clientId: ctx.token.clientId,
       upstreamSlug: ctx.upstream.slug,
@@ -319,6 +332,7 @@ export class McpProxyService implements OnModuleDestroy {
       status: res.statusCode,
       durationMs: Math.round(performance.now() - ctx.started),
       ip: req.socket.remoteAddress ?? null,
+      detail: detail ?? null,
     });
   }
 }
