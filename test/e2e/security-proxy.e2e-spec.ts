@@ -1,6 +1,10 @@
 import http, { IncomingHttpHeaders } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { AuditService } from '../../server/src/audit/audit.service';
+import { UsersService } from '../../server/src/identity/users.service';
+import { userUpstreamOwner } from '../../server/src/upstreams/upstream-credentials.service';
+import { VaultService } from '../../server/src/vault/vault.service';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { authorizeInBrowser } from '../helpers/oauth-client';
@@ -214,6 +218,67 @@ describe('proxy transport security', () => {
       });
       expect(rows[0]).toMatchObject({ type: 'upstream.aborted', outcome: 'failure', upstreamSlug: 'flaky', status: 200 });
       expect(await audit.list({ type: 'mcp.request' })).toEqual([]);
+    });
+  });
+
+  describe('a stored credential that cannot be an HTTP header', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let requestsSeen = 0;
+    const personal = (slug: string) => ({
+      slug,
+      name: `Personal ${slug}`,
+      url: upstream.url,
+      auth: { mode: 'user_credentials', fields: [{ name: 'api_key', label: 'API key', secret: true }], headers: { 'X-API-Key': 'Key {{api_key}}' } },
+    });
+
+    beforeAll(async () => {
+      upstream = await rawUpstream((req, res) => {
+        requestsSeen++;
+        req.resume();
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"jsonrpc":"2.0","id":7,"result":{}}');
+      });
+      gw = await startTestGateway({ config: { upstreams: [personal('ctl'), personal('euro')] } });
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    // Values stored before consent checked them (or by any other path): the proxy must cope.
+    it.each([
+      ['ctl', 'bad\x01key'],
+      ['euro', 'price-€-key'],
+    ])('%s: a clear 502 JSON-RPC error naming the credential, audited and logged without the value, never a 404', async (slug, badValue) => {
+      const token = await tokenFor(gw, slug, { consentFields: { cred_api_key: 'a-good-key' } });
+      const admin = await gw.app.get(UsersService).verifyCredentials(ADMIN.email, ADMIN.password);
+      await gw.app.get(VaultService).put(userUpstreamOwner(admin!.id, slug), 'credentials', { api_key: badValue });
+      const logs: string[] = [];
+      const spies = (['log', 'warn', 'error'] as const).map((level) =>
+        jest.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => {
+          logs.push(args.map(String).join(' '));
+        }),
+      );
+      const before = requestsSeen;
+      let res: RawResponse;
+      try {
+        res = await rawRequest(gw.mcpUrl(slug), { headers: mcpHeaders(token), body: INIT });
+      } finally {
+        spies.forEach((spy) => spy.mockRestore());
+      }
+      expect(res.status).toBe(502);
+      const body = JSON.parse(res.body);
+      expect(body).toMatchObject({ jsonrpc: '2.0', error: { code: -32002 } });
+      expect(body.error.message).toContain(`credential stored for you for Personal ${slug} cannot be sent as an HTTP header`);
+      expect(body.error.message).toContain('replace it');
+      expect(res.body).not.toContain(badValue);
+      expect(requestsSeen).toBe(before);
+      expect(logs.some((line) => line.includes(`upstream ${slug}`) && line.includes('x-api-key'))).toBe(true);
+      expect(logs.join('\n')).not.toContain(badValue);
+      const [row] = await gw.app.get(AuditService).list({ type: 'upstream.credential' });
+      expect(row).toMatchObject({ outcome: 'failure', upstreamSlug: slug, status: 502 });
+      expect(JSON.stringify(row)).not.toContain(badValue);
     });
   });
 });

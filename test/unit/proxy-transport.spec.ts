@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeader } from 'node:http';
+import { unsendableHeader } from '../../server/src/proxy/header-values';
 import { connectionOptions, copyResponseHeaders, stripHopByHop } from '../../server/src/proxy/hop-by-hop';
 
 describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
@@ -51,5 +52,15 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
       new Set(['set-cookie']),
     );
     expect(copied).toEqual({ 'content-type': 'text/event-stream', 'mcp-session-id': 's1' });
+  });
+});
+
+describe('unsendableHeader (RFC 9110 §5.5)', () => {
+  it('names the first header node cannot write, and accepts visible ASCII, tabs and Latin-1', () => {
+    expect(unsendableHeader({ 'x-api-key': 'Key abc\tdef', 'x-team': 'caf\u00e9', 'set-cookie': ['a', 'b'] })).toBeNull();
+    expect(unsendableHeader({ accept: 'x', 'x-api-key': 'bad\x01key' })).toBe('x-api-key');
+    expect(unsendableHeader({ 'x-api-key': 'price-\u20ac' })).toBe('x-api-key');
+    expect(unsendableHeader({ 'set-cookie': ['ok', 'no\nline'] })).toBe('set-cookie');
+    expect(unsendableHeader({ 'bad name': 'v' })).toBe('bad name');
   });
 });

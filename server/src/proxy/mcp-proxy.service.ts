@@ -13,6 +13,7 @@ import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
+import { unsendableHeader } from './header-values';
 import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { sniffMcpMethod } from './mcp-method';
 import { BodyTooLarge, jsonRpcMethods, readBody, replayBody } from './request-body';
@@ -30,8 +31,8 @@ interface ProxyContext {
   /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
   bodyRead: boolean;
   timedOut: boolean;
-  /** The upstream's connection ended before its response was complete (the client's was cut off too). */
-  upstreamAborted?: boolean;
+  /** Set when the exchange failed in a way its status code does not show; audited with this type. */
+  failure?: { type: string; reason: string };
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
@@ -163,10 +164,33 @@ export class McpProxyService implements OnModuleDestroy {
     this.inFlight.add(res);
     res.once('close', () => {
       this.inFlight.delete(res);
-      if (ctx.upstreamAborted) this.recordRequest(req, res, ctx, 'upstream.aborted', { reason: 'the upstream closed its connection before its response was complete' });
-      else this.recordRequest(req, res, ctx);
+      this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
-    this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
+    this.proxyFor(upstream)(req as any, res as any, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+  }
+
+  /**
+   * http-proxy-middleware hands over what http-proxy threw before any byte went upstream. The
+   * upstream is known, so this is never a 404. In practice the throw is node refusing a header
+   * value (http.request validates them): only the upstream credential can be one, since node's
+   * parser admitted every header of the client, so the answer says which credential to replace.
+   */
+  private forwardFailed(req: ProxiedRequest, res: http.ServerResponse, upstream: Upstream, err: unknown): void {
+    const ctx = req.gatehouse!;
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const rpcId = (ctx.rpcId ?? null) as string | number | null;
+    // Only the header's name is logged: node's message is safe, but the value is a secret.
+    const badHeader = unsendableHeader(req.headers);
+    if (badHeader) {
+      const who = upstream.authMode === 'user_credentials' ? 'the user' : 'an administrator';
+      this.logger.warn(`upstream ${upstream.slug}: the credential sent as header ${badHeader} has a character no HTTP header may carry (${code ?? 'invalid'}); ${who} must replace it`);
+      ctx.failure = { type: 'upstream.credential', reason: `the credential for header ${badHeader} cannot be sent as an HTTP header` };
+      if (res.headersSent) return void res.destroy();
+      return sendJson(res, 502, jsonRpcError(-32002, credentialUnsendable(upstream), rpcId));
+    }
+    this.logger.error(`could not forward ${req.method} to upstream ${upstream.slug}: ${code ?? (err as Error | undefined)?.name ?? 'unknown error'}`);
+    if (res.headersSent) return void res.destroy();
+    sendJson(res, 502, jsonRpcError(-32002, `the gateway could not forward the request to ${upstream.name}`, rpcId));
   }
 
   /** RFC 6750 §3.1 + RFC 9728 §5: a 401 that leads the client to discovery and /authorize. */
@@ -301,7 +325,7 @@ export class McpProxyService implements OnModuleDestroy {
           // (an HTTP/1.1 chunked body without its last chunk), and it may reconnect.
           proxyRes.once('close', () => {
             if (proxyRes.complete || res.destroyed || res.writableFinished) return;
-            ctx.upstreamAborted = true;
+            ctx.failure = { type: 'upstream.aborted', reason: 'the upstream closed its connection before its response was complete' };
             this.logger.warn(`upstream ${upstream.slug} closed its connection before its response to ${req.method} was complete; cut off the client's response too`);
             res.destroy();
           });
@@ -324,7 +348,7 @@ export class McpProxyService implements OnModuleDestroy {
   private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
     this.audit.record({
       type,
-      outcome: res.statusCode < 400 && !ctx.upstreamAborted ? 'success' : 'failure',
+      outcome: res.statusCode < 400 && !ctx.failure ? 'success' : 'failure',
       userId: ctx.token.userId,
       clientId: ctx.token.clientId,
       upstreamSlug: ctx.upstream.slug,
@@ -334,5 +358,18 @@ export class McpProxyService implements OnModuleDestroy {
       ip: req.socket.remoteAddress ?? null,
       detail: detail ?? null,
     });
+  }
+}
+
+/** What the client is told when its upstream credential cannot be sent: whose it is and who can replace it. */
+function credentialUnsendable(upstream: Upstream): string {
+  const why = 'cannot be sent as an HTTP header (it holds a control character or a character beyond Latin-1)';
+  switch (upstream.authMode) {
+    case 'user_credentials':
+      return `the credential stored for you for ${upstream.name} ${why}; replace it: connect to ${upstream.name} again and enter it anew`;
+    case 'oauth':
+      return `the access token issued by the sign-in service of ${upstream.name} ${why}; ask an administrator to check that service`;
+    default:
+      return `the credential configured for ${upstream.name} ${why}; ask an administrator to replace it`;
   }
 }
