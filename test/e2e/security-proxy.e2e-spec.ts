@@ -281,4 +281,53 @@ describe('proxy transport security', () => {
       expect(JSON.stringify(row)).not.toContain(badValue);
     });
   });
+
+  describe('timeouts', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let token: string;
+
+    beforeAll(async () => {
+      // Silent for 2.5 s, past the upstream's 1 s timeout, then one event.
+      upstream = await rawUpstream((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.flushHeaders();
+        setTimeout(() => res.end('event: message\ndata: {"late":true}\n\n'), 2500);
+      });
+      gw = await startTestGateway({ config: { upstreams: [{ slug: 'quiet', url: upstream.url, timeout: 1 }] } });
+      token = await tokenFor(gw, 'quiet');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    it('an open GET stream is never cut for silence: the timeout is for requests', async () => {
+      const res = await rawRequest(gw.mcpUrl('quiet'), { method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
+      expect(res.status).toBe(200);
+      expect(res.body).toContain('"late":true');
+    });
+
+    it('a POST whose response stream goes silent past the timeout is cut off and audited as a timeout', async () => {
+      const audit = gw.app.get(AuditService);
+      const ended = await new Promise<string>((resolve, reject) => {
+        const req = http.request(gw.mcpUrl('quiet'), { method: 'POST', headers: mcpHeaders(token), agent: false }, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.resume();
+          res.once('error', () => resolve('error'));
+          res.once('close', () => resolve(res.complete ? 'complete' : 'incomplete'));
+        });
+        req.on('error', reject);
+        req.end(INIT);
+      });
+      expect(ended).not.toBe('complete');
+      const [row] = await eventually(async () => {
+        const rows = await audit.list({ type: 'upstream.timeout' });
+        return rows.length ? rows : undefined;
+      });
+      expect(row).toMatchObject({ outcome: 'failure', upstreamSlug: 'quiet', mcpMethod: 'tools/list' });
+    });
+  });
 });

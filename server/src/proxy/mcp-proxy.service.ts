@@ -275,7 +275,8 @@ export class McpProxyService implements OnModuleDestroy {
       ignorePath: true,
       xfwd: true,
       agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-      proxyTimeout: upstream.timeoutMs,
+      // No proxyTimeout: http-proxy arms it after the proxyReq hook runs, so a GET could not be
+      // exempted; the hook below sets the timeout itself.
       // The response head is written here (proxyRes below), so that only forwardable headers
       // reach the client and the upstream's own response headers stay intact for node's agent
       // (it reads the upstream's Keep-Alive hint from them when the socket goes back to the pool).
@@ -291,9 +292,14 @@ export class McpProxyService implements OnModuleDestroy {
         },
         proxyReq: (proxyReq, req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
-          // An open GET stream may rightly stay silent for a long time; only requests time out.
-          if (req.method === 'GET') proxyReq.setTimeout(0);
-          else proxyReq.once('timeout', () => (ctx.timedOut = true));
+          // An open GET stream may rightly stay silent for a long time; only requests time out,
+          // after `timeout` without any byte from the upstream (a socket idle timeout).
+          if (req.method !== 'GET') {
+            proxyReq.setTimeout(upstream.timeoutMs, () => {
+              ctx.timedOut = true;
+              proxyReq.destroy();
+            });
+          }
         },
         proxyRes: (proxyRes, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
@@ -303,9 +309,10 @@ export class McpProxyService implements OnModuleDestroy {
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
           if (status === 401 || status === 403) status = 502;
+          const eventStream = String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream');
           try {
             copyResponseHeaders(proxyRes.headers, res, STRIPPED_RESPONSE_HEADERS);
-            if (String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+            if (eventStream) {
               res.setHeader('x-accel-buffering', 'no');
               res.setHeader('cache-control', 'no-cache');
             }
@@ -319,14 +326,18 @@ export class McpProxyService implements OnModuleDestroy {
           }
           // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
           res.statusCode = status;
+          // An event stream may stay silent for long: the client gets its head now, not with the first event.
+          if (eventStream) res.flushHeaders();
           // pipe() does not end the client's response when the upstream's breaks off: without
           // this, a client would wait forever on a 200 stream (e.g. SSE) that can no longer
           // finish. Destroying it tells the client at once that the response is incomplete
           // (an HTTP/1.1 chunked body without its last chunk), and it may reconnect.
           proxyRes.once('close', () => {
             if (proxyRes.complete || res.destroyed || res.writableFinished) return;
-            ctx.failure = { type: 'upstream.aborted', reason: 'the upstream closed its connection before its response was complete' };
-            this.logger.warn(`upstream ${upstream.slug} closed its connection before its response to ${req.method} was complete; cut off the client's response too`);
+            ctx.failure = ctx.timedOut
+              ? { type: 'upstream.timeout', reason: `the upstream sent nothing for ${upstream.timeoutMs / 1000} s in the middle of its response` }
+              : { type: 'upstream.aborted', reason: 'the upstream closed its connection before its response was complete' };
+            this.logger.warn(`upstream ${upstream.slug}: ${ctx.failure.reason} (${req.method}); cut off the client's response too`);
             res.destroy();
           });
           proxyRes.pipe(res);
