@@ -288,12 +288,12 @@ describe('proxy transport security', () => {
     let token: string;
 
     beforeAll(async () => {
-      // Silent for 2.5 s, past the upstream's 1 s timeout, then one event.
+      // Silent for 4.5 s, past the upstream's 1 s timeout and the gateway's 4 s idle-socket limit, then one event.
       upstream = await rawUpstream((req, res) => {
         req.resume();
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
         res.flushHeaders();
-        setTimeout(() => res.end('event: message\ndata: {"late":true}\n\n'), 2500);
+        setTimeout(() => res.end('event: message\ndata: {"late":true}\n\n'), 4500);
       });
       gw = await startTestGateway({ config: { upstreams: [{ slug: 'quiet', url: upstream.url, timeout: 1 }] } });
       token = await tokenFor(gw, 'quiet');
@@ -328,6 +328,98 @@ describe('proxy transport security', () => {
         return rows.length ? rows : undefined;
       });
       expect(row).toMatchObject({ outcome: 'failure', upstreamSlug: 'quiet', mcpMethod: 'tools/list' });
+    });
+  });
+
+  describe('an upstream that closes an idle keep-alive socket just as the gateway reuses it', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let fullToken: string;
+    let readOnlyToken: string;
+    /** Requests the upstream answered (applied). */
+    let answered = 0;
+    let connections = 0;
+    let closed = 0;
+
+    beforeAll(async () => {
+      // Deterministic stand-in for the race: every connection serves one request; a second
+      // request on the same (reused) connection finds it reset before any response byte.
+      const served = new WeakSet<object>();
+      upstream = await rawUpstream((req, res) => {
+        if (served.has(req.socket)) return void req.socket.destroy();
+        served.add(req.socket);
+        answered++;
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"jsonrpc":"2.0","id":7,"result":{}}'));
+      });
+      upstream.server.on('connection', (socket) => {
+        connections++;
+        socket.on('close', () => closed++);
+      });
+      // Far above the gateway's idle limit, so only the gateway can close an idle socket in time.
+      upstream.server.keepAliveTimeout = 60_000;
+      gw = await startTestGateway({ config: { upstreams: [{ slug: 'racy', url: upstream.url }] } });
+      fullToken = await tokenFor(gw, 'racy');
+      // Holds only mcp:read: the gateway reads (buffers) the body to check the method's scope.
+      readOnlyToken = await tokenFor(gw, 'racy', { scope: 'mcp:read' });
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    /** Leaves one pooled keep-alive socket to the upstream, which the next request reuses. */
+    const prime = async () => {
+      const res = await rawRequest(gw.mcpUrl('racy'), { headers: mcpHeaders(fullToken), body: INIT });
+      expect(res.status).toBe(200);
+    };
+
+    const withLogs = async <T>(run: () => Promise<T>): Promise<{ result: T; logs: string[] }> => {
+      const logs: string[] = [];
+      const spies = (['warn', 'error'] as const).map((level) =>
+        jest.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => {
+          logs.push(args.map(String).join(' '));
+        }),
+      );
+      try {
+        return { result: await run(), logs };
+      } finally {
+        spies.forEach((spy) => spy.mockRestore());
+      }
+    };
+
+    it.each([
+      ['a GET (no body)', 'GET', () => fullToken, undefined],
+      ['a DELETE (no body)', 'DELETE', () => fullToken, undefined],
+      ['a POST whose body the gateway buffered', 'POST', () => readOnlyToken, INIT],
+    ])('%s is retried once on a new connection and succeeds; the cause is logged', async (_name, method, token, body) => {
+      await prime();
+      const before = { answered, connections };
+      const { result: res, logs } = await withLogs(() => rawRequest(gw.mcpUrl('racy'), { method, headers: mcpHeaders(token()), body }));
+      expect(res.status).toBe(200);
+      expect(answered - before.answered).toBe(1);
+      // The reset reused socket, then one new connection for the retry.
+      expect(connections - before.connections).toBe(1);
+      expect(logs.some((line) => /upstream racy: ECONNRESET on a reused keep-alive connection before any response.*retrying/.test(line))).toBe(true);
+      expect(logs.join('\n')).not.toContain(token());
+    });
+
+    it('a POST whose streamed body already flowed is not retried: a 502 JSON-RPC error, applied at most once', async () => {
+      await prime();
+      const before = answered;
+      const { result: res, logs } = await withLogs(() => rawRequest(gw.mcpUrl('racy'), { headers: mcpHeaders(fullToken), body: INIT }));
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32002 }, id: 7 });
+      expect(answered).toBe(before);
+      expect(logs.some((line) => line.includes('upstream racy failed on POST: ECONNRESET on a reused keep-alive connection'))).toBe(true);
+    });
+
+    it('the gateway itself closes a pooled socket after 4 s idle, before a 5 s upstream keep-alive timeout could', async () => {
+      await prime();
+      const before = closed;
+      // Bounded wait; without the gateway's own limit the socket would stay open for the upstream's 60 s.
+      await eventually(async () => (closed > before ? true : undefined), 8000);
     });
   });
 });

@@ -31,12 +31,24 @@ interface ProxyContext {
   /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
   bodyRead: boolean;
   timedOut: boolean;
+  /** Whether the upstream request went out on a pooled keep-alive socket (see mayRetry). */
+  reusedSocket?: boolean;
+  retried?: boolean;
   /** Set when the exchange failed in a way its status code does not show; audited with this type. */
   failure?: { type: string; reason: string };
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
 const MAX_CHECKED_BODY = 4 * 1024 * 1024;
+
+/**
+ * Pooled upstream sockets idle longer than this are closed by the gateway: below the 5 s
+ * keep-alive timeout of node's and uvicorn's HTTP servers, so the gateway lets an idle socket go
+ * before the upstream does; otherwise the upstream's close can cross a request the gateway just
+ * sent on that socket (a reset before any response, see mayRetry). A shorter
+ * `Keep-Alive: timeout=N` hint from the upstream is honoured by node's agent itself (N - 1 s).
+ */
+const IDLE_SOCKET_TIMEOUT_MS = 4000;
 
 const METHODS = 'GET, POST, DELETE, OPTIONS';
 const SLUG_PATH = /^\/mcp\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
@@ -64,10 +76,14 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly logger = new Logger('Proxy');
   private readonly cors: CorsPolicy;
   private readonly proxies = new Map<string, RequestHandler>();
+  /** Per upstream, a proxy that always opens a new connection: for the one retry of mayRetry. */
+  private readonly freshProxies = new Map<string, RequestHandler>();
   private readonly inFlight = new Set<http.ServerResponse>();
   private readonly limiter: RateLimiter;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
+  private readonly freshHttpAgent = new http.Agent({ keepAlive: false });
+  private readonly freshHttpsAgent = new https.Agent({ keepAlive: false });
 
   constructor(
     private readonly tokens: TokensService,
@@ -105,8 +121,7 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const agent of [this.httpAgent, this.httpsAgent, this.freshHttpAgent, this.freshHttpsAgent]) agent.destroy();
   }
 
   private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
@@ -160,6 +175,9 @@ export class McpProxyService implements OnModuleDestroy {
     delete req.headers.authorization;
     delete req.headers.cookie;
     stripHopByHop(req.headers);
+    // node has already answered a 100-continue expectation to the client (RFC 9110 §10.1.1);
+    // and http-proxy skips its proxyReq hook, with the timeout and retry bookkeeping, for a request that carries one.
+    delete req.headers.expect;
     Object.assign(req.headers, credential.headers);
     this.inFlight.add(res);
     res.once('close', () => {
@@ -258,23 +276,42 @@ export class McpProxyService implements OnModuleDestroy {
     return false;
   }
 
-  private proxyFor(upstream: Upstream): RequestHandler {
-    let proxy = this.proxies.get(upstream.slug);
+  private proxyFor(upstream: Upstream, fresh = false): RequestHandler {
+    const proxies = fresh ? this.freshProxies : this.proxies;
+    let proxy = proxies.get(upstream.slug);
     if (!proxy) {
-      proxy = this.createProxy(upstream);
-      this.proxies.set(upstream.slug, proxy);
+      proxy = this.createProxy(upstream, fresh);
+      proxies.set(upstream.slug, proxy);
     }
     return proxy;
   }
 
-  private createProxy(upstream: Upstream): RequestHandler {
-    const target = new URL(upstream.url);
+  /**
+   * RFC 9110 §9.2.2 and RFC 9112 §9.3.1: a request may be retried automatically only when it
+   * cannot have been applied. A connection reset on a pooled keep-alive socket before any
+   * response byte is the race of the upstream closing that idle socket as the gateway reuses
+   * it: the upstream never read the request. It is retried once, on a new connection, when the
+   * body can be sent again: no body yet consumed from the client, or one the gateway buffered
+   * (scope check). A streamed body that has begun flowing is gone, so it is never retried.
+   */
+  private mayRetry(req: ProxiedRequest, ctx: ProxyContext, code: string | undefined): boolean {
+    return (
+      !ctx.retried &&
+      !ctx.timedOut &&
+      ctx.reusedSocket === true &&
+      (code === 'ECONNRESET' || code === 'EPIPE') &&
+      (ctx.bodyRead || !req.readableDidRead)
+    );
+  }
+
+  private createProxy(upstream: Upstream, fresh: boolean): RequestHandler {
+    const https = new URL(upstream.url).protocol === 'https:';
     return createProxyMiddleware({
       target: upstream.url,
       changeOrigin: true,
       ignorePath: true,
       xfwd: true,
-      agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      agent: fresh ? (https ? this.freshHttpsAgent : this.freshHttpAgent) : https ? this.httpsAgent : this.httpAgent,
       // No proxyTimeout: http-proxy arms it after the proxyReq hook runs, so a GET could not be
       // exempted; the hook below sets the timeout itself.
       // The response head is written here (proxyRes below), so that only forwardable headers
@@ -284,7 +321,8 @@ export class McpProxyService implements OnModuleDestroy {
       on: {
         start: (req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
-          if (ctx.bodyRead) return;
+          // On a retry the first attempt's sniffer is still waiting for the first chunk.
+          if (ctx.bodyRead || ctx.retried) return;
           sniffMcpMethod(req, (method, id) => {
             ctx.mcpMethod = method;
             ctx.rpcId = id;
@@ -292,6 +330,7 @@ export class McpProxyService implements OnModuleDestroy {
         },
         proxyReq: (proxyReq, req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
+          ctx.reusedSocket = proxyReq.reusedSocket;
           // An open GET stream may rightly stay silent for a long time; only requests time out,
           // after `timeout` without any byte from the upstream (a socket idle timeout).
           if (req.method !== 'GET') {
@@ -345,10 +384,19 @@ export class McpProxyService implements OnModuleDestroy {
         error: (err, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse;
           const out = res as http.ServerResponse;
-          if (!('headersSent' in out)) return;
+          if (!('headersSent' in out) || !ctx) return;
           if (out.headersSent) return void out.destroy();
-          const timedOut = ctx?.timedOut || (err as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-          const rpcId = (ctx?.rpcId ?? null) as string | number | null;
+          const code = (err as NodeJS.ErrnoException).code;
+          const connection = ctx.reusedSocket ? 'a reused keep-alive connection' : 'a new connection';
+          if (this.mayRetry(req as ProxiedRequest, ctx, code)) {
+            ctx.retried = true;
+            this.logger.warn(`upstream ${upstream.slug}: ${code} on ${connection} before any response (the upstream likely closed it as idle); retrying ${req.method} once on a new connection`);
+            return void this.proxyFor(upstream, true)(req as any, out as any, (e?: unknown) => this.forwardFailed(req as ProxiedRequest, out, upstream, e));
+          }
+          const timedOut = ctx.timedOut || code === 'ETIMEDOUT';
+          const retried = ctx.retried ? ', after one retry' : '';
+          this.logger.warn(`upstream ${upstream.slug} ${timedOut ? 'timed out' : 'failed'} on ${req.method}: ${code ?? (err as Error).name} on ${connection}${retried}`);
+          const rpcId = (ctx.rpcId ?? null) as string | number | null;
           if (timedOut) sendJson(out, 504, jsonRpcError(-32001, `upstream ${upstream.slug} timed out`, rpcId));
           else sendJson(out, 502, jsonRpcError(-32002, `upstream ${upstream.slug} is unreachable`, rpcId));
         },
