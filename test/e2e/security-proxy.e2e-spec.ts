@@ -422,4 +422,85 @@ describe('proxy transport security', () => {
       await eventually(async () => (closed > before ? true : undefined), 8000);
     });
   });
+
+  describe('DNS-rebinding protection: Host and Origin', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let local: TestGateway;
+    let behindProxy: TestGateway;
+    let token: string;
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'dns-rebinding-test', version: '1' } },
+    });
+
+    beforeAll(async () => {
+      upstream = await rawUpstream((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}'));
+      });
+      local = await startTestGateway({ config: { upstreams: [{ slug: 'u', url: upstream.url }] } });
+      token = await tokenFor(local, 'u');
+      // A gateway published as https://gw.example.test behind a reverse proxy, reached here on loopback.
+      behindProxy = await startTestGateway({
+        config: {
+          server: { public_url: 'https://gw.example.test', allowed_hosts: ['gatehouse', '.internal.example'] },
+          upstreams: [{ slug: 'u', url: upstream.url }],
+        },
+      });
+    });
+    afterAll(async () => {
+      await local?.close();
+      await behindProxy?.close();
+      await upstream?.close();
+      local?.cleanup();
+      behindProxy?.cleanup();
+    });
+
+    /** The loopback URL of a gateway, whatever its public URL. */
+    const loopbackMcp = (gw: TestGateway) => `http://127.0.0.1:${gw.config.server.port}/mcp/u`;
+    const post = (gw: TestGateway, headers: Record<string, string>) =>
+      rawRequest(loopbackMcp(gw), { headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers }, body: initialize });
+
+    // The MCP conformance suite's dns-rebinding-protection scenario, through the gateway.
+    it('a request whose Host is a foreign name gets 403 before any authentication', async () => {
+      const res = await post(local, { Host: 'evil.example.com' });
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32600, message: expect.stringContaining('host not allowed') } });
+      // With a valid token too, and for a preflight.
+      expect((await post(local, { Host: 'evil.example.com', Authorization: `Bearer ${token}` })).status).toBe(403);
+      const preflight = await rawRequest(loopbackMcp(local), { method: 'OPTIONS', headers: { Host: 'evil.example.com', Origin: 'http://evil.example.com', 'Access-Control-Request-Method': 'POST' } });
+      expect(preflight.status).toBe(403);
+    });
+
+    it.each(['localhost', '[::1]', '127.0.0.1'])('a loopback Host (%s) is accepted', async (name) => {
+      const res = await post(local, { Host: `${name}:${local.config.server.port}`, Authorization: `Bearer ${token}` });
+      expect(res.status).toBe(200);
+    });
+
+    it("the gateway's own origin is always allowed (same-origin), a foreign one is not", async () => {
+      const own = await post(local, { Origin: new URL(local.config.publicUrl).origin, Authorization: `Bearer ${token}` });
+      expect(own.status).toBe(200);
+      expect(own.headers['access-control-allow-origin']).toBe(new URL(local.config.publicUrl).origin);
+      expect((await post(local, { Origin: 'http://evil.example.com', Authorization: `Bearer ${token}` })).status).toBe(403);
+    });
+
+    it.each([
+      ['the public URL host', 'gw.example.test', undefined],
+      ['the public origin as Origin', 'gw.example.test', 'https://gw.example.test'],
+      ['a name in server.allowed_hosts', 'gatehouse:8080', undefined],
+      ['a subdomain of a .domain in server.allowed_hosts', 'gw.internal.example', undefined],
+      ['an IP literal', '127.0.0.1', undefined],
+    ])('behind a reverse proxy, %s passes the Host and Origin checks (then 401 without a token)', async (_name, host, origin) => {
+      const res = await post(behindProxy, { Host: host, ...(origin ? { Origin: origin } : {}) });
+      expect(res.status).toBe(401);
+    });
+
+    it('behind a reverse proxy, any other name is refused and the refusal says which host to use', async () => {
+      const res = await post(behindProxy, { Host: 'gw.example.test.evil.example' });
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body).error.message).toContain('gw.example.test');
+    });
+  });
 });

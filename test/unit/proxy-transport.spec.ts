@@ -1,4 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, OutgoingHttpHeader } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostPolicy } from '../../server/src/common/allowed-hosts';
+import { CorsPolicy } from '../../server/src/common/cors';
+import { ConfigError, loadConfig } from '../../server/src/config/config.loader';
 import { unsendableHeader } from '../../server/src/proxy/header-values';
 import { connectionOptions, copyResponseHeaders, stripHopByHop } from '../../server/src/proxy/hop-by-hop';
 
@@ -62,5 +68,77 @@ describe('unsendableHeader (RFC 9110 §5.5)', () => {
     expect(unsendableHeader({ 'x-api-key': 'price-\u20ac' })).toBe('x-api-key');
     expect(unsendableHeader({ 'set-cookie': ['ok', 'no\nline'] })).toBe('set-cookie');
     expect(unsendableHeader({ 'bad name': 'v' })).toBe('bad name');
+  });
+});
+
+describe('HostPolicy (DNS-rebinding protection by Host)', () => {
+  const policy = new HostPolicy('https://gw.example.com', ['gatehouse', '.internal.example', 'Upper.Example.']);
+
+  it.each([
+    'gw.example.com',
+    'GW.Example.com:443',
+    'gw.example.com.',
+    '127.0.0.1:8080',
+    '10.1.2.3',
+    '[::1]:8080',
+    '[2001:db8::1]',
+    'localhost:8080',
+    'mcp.localhost',
+    'gatehouse:8080',
+    'internal.example',
+    'a.b.internal.example',
+    'upper.example',
+    undefined,
+  ])('allows %s', (host) => expect(policy.allows(host)).toBe(true));
+
+  it.each([
+    'evil.example.com',
+    'gw.example.com.evil.example',
+    'localhost.evil.example',
+    'notinternal.example',
+    'gatehouse.evil.example',
+    'gw.example.com@evil.example',
+    'evil.example#gw.example.com',
+    'evil.example/gw.example.com',
+    'gw.example.com:99999',
+    'gw example.com',
+  ])('refuses %s', (host) => expect(policy.allows(host)).toBe(false));
+
+  it('names the host clients should use', () => {
+    expect(new HostPolicy('http://127.0.0.1:8080').expectedHost).toBe('127.0.0.1:8080');
+  });
+});
+
+describe('CorsPolicy', () => {
+  it("always allows the gateway's own origin, besides the configured ones", () => {
+    const cors = new CorsPolicy(['https://claude.ai/'], 'https://gw.example.com');
+    expect(cors.allows('https://gw.example.com')).toBe(true);
+    expect(cors.allows('https://claude.ai')).toBe(true);
+    expect(cors.allows('http://gw.example.com')).toBe(false);
+    expect(cors.allows('https://evil.example')).toBe(false);
+  });
+});
+
+describe('server.allowed_hosts', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'gatehouse-cfg-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (yaml: string) => {
+    writeFileSync(join(dir, 'config.yaml'), yaml);
+    return loadConfig({ GATEHOUSE_CONFIG: join(dir, 'config.yaml') });
+  };
+
+  it('defaults to none and accepts names and .domains', () => {
+    expect(load('upstreams: []').server.allowed_hosts).toEqual([]);
+    expect(load('server:\n  allowed_hosts: [gatehouse, .example.com, my_gw]').server.allowed_hosts).toEqual(['gatehouse', '.example.com', 'my_gw']);
+  });
+
+  it.each(['https://gw.example.com', 'gw.example.com:8080', '*.example.com', 'a b'])('refuses %s', (entry) => {
+    expect(() => load(`server:\n  allowed_hosts: [${JSON.stringify(entry)}]`)).toThrow(ConfigError);
+    try {
+      load(`server:\n  allowed_hosts: [${JSON.stringify(entry)}]`);
+    } catch (err) {
+      expect((err as ConfigError).key).toBe('server.allowed_hosts');
+    }
   });
 });

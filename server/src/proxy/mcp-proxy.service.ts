@@ -12,6 +12,8 @@ import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.se
 import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
+import { LRUCache } from 'lru-cache';
+import { HostPolicy } from '../common/allowed-hosts';
 import { CorsPolicy } from '../common/cors';
 import { unsendableHeader } from './header-values';
 import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
@@ -75,6 +77,9 @@ const STRIPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
 export class McpProxyService implements OnModuleDestroy {
   private readonly logger = new Logger('Proxy');
   private readonly cors: CorsPolicy;
+  private readonly hosts: HostPolicy;
+  /** Refused Host names already logged, so that a scanner cannot flood the log (bounded). */
+  private readonly refusedHostsLogged = new LRUCache<string, true>({ max: 256 });
   private readonly proxies = new Map<string, RequestHandler>();
   /** Per upstream, a proxy that always opens a new connection: for the one retry of mayRetry. */
   private readonly freshProxies = new Map<string, RequestHandler>();
@@ -94,7 +99,8 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
-    this.cors = new CorsPolicy(config.config.cors.allowed_origins);
+    this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
+    this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
   }
 
@@ -126,7 +132,9 @@ export class McpProxyService implements OnModuleDestroy {
 
   private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
-    // MCP transport spec: servers must validate Origin to stop DNS rebinding.
+    // MCP transport spec: servers must stop DNS rebinding, by the Host (a rebound name) and the
+    // Origin (a foreign page); the Host first, before any authentication, as the conformance suite expects.
+    if (!this.hosts.allows(req.headers.host)) return this.refuseHost(req, res);
     if (!this.cors.apply(req, res, METHODS)) {
       return sendJson(res, 403, jsonRpcError(-32600, 'origin not allowed'));
     }
@@ -209,6 +217,18 @@ export class McpProxyService implements OnModuleDestroy {
     this.logger.error(`could not forward ${req.method} to upstream ${upstream.slug}: ${code ?? (err as Error | undefined)?.name ?? 'unknown error'}`);
     if (res.headersSent) return void res.destroy();
     sendJson(res, 502, jsonRpcError(-32002, `the gateway could not forward the request to ${upstream.name}`, rpcId));
+  }
+
+  private refuseHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const host = String(req.headers.host).slice(0, 100);
+    if (!this.refusedHostsLogged.has(host)) {
+      this.refusedHostsLogged.set(host, true);
+      this.logger.warn(
+        `refused /mcp requests for Host ${JSON.stringify(host)}: not ${this.hosts.expectedHost} (the public URL's). ` +
+          'Behind a reverse proxy, pass the original Host on, or add the name to server.allowed_hosts.',
+      );
+    }
+    sendJson(res, 403, jsonRpcError(-32600, `host not allowed: address this gateway as ${this.hosts.expectedHost}`));
   }
 
   /** RFC 6750 §3.1 + RFC 9728 §5: a 401 that leads the client to discovery and /authorize. */
