@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { createProxyMiddleware, RequestHandler } from 'http-proxy-middleware';
+import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AccessTokenInfo } from '../oauth/access-token.cache';
@@ -338,6 +338,10 @@ export class McpProxyService implements OnModuleDestroy {
       // reach the client and the upstream's own response headers stay intact for node's agent
       // (it reads the upstream's Keep-Alive hint from them when the socket goes back to the pool).
       selfHandleResponse: true,
+      // The default plugins minus the logger's, which parses a URL on every response even with
+      // logging off; the error-response plugin is left out anyway, as `on.error` answers errors.
+      ejectPlugins: true,
+      plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
       on: {
         start: (req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
