@@ -503,4 +503,47 @@ describe('proxy transport security', () => {
       expect(JSON.parse(res.body).error.message).toContain('gw.example.test');
     });
   });
+
+  describe('a client that leaves before the upstream answers', () => {
+    let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+    let gw: TestGateway;
+    let token: string;
+    let streamClosed: () => void;
+    const upstreamStreamClosed = new Promise<void>((resolve) => (streamClosed = resolve));
+
+    beforeAll(async () => {
+      // Answers after 300 ms with an endless event stream.
+      upstream = await rawUpstream((req, res) => {
+        req.resume();
+        setTimeout(() => {
+          res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+          const tick = setInterval(() => res.write('event: message\ndata: {}\n\n'), 50);
+          res.on('close', () => {
+            clearInterval(tick);
+            streamClosed();
+          });
+        }, 300);
+      });
+      gw = await startTestGateway({ config: { upstreams: [{ slug: 'late', url: upstream.url }] } });
+      token = await tokenFor(gw, 'late');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await upstream?.close();
+      gw?.cleanup();
+    });
+
+    it("the upstream's late stream is closed instead of being held open for nobody", async () => {
+      const req = http.request(gw.mcpUrl('late'), { method: 'POST', headers: mcpHeaders(token), agent: false });
+      req.on('error', () => undefined);
+      req.end(INIT);
+      await new Promise((r) => setTimeout(r, 100));
+      req.destroy();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        upstreamStreamClosed,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the upstream stream was still open 5 s later')), 5000))),
+      ]).finally(() => clearTimeout(timer));
+    });
+  });
 });

@@ -366,6 +366,8 @@ export class McpProxyService implements OnModuleDestroy {
         },
         proxyRes: (proxyRes, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
+          // The client left while the upstream was working: nobody reads this response.
+          if (res.destroyed) return void proxyRes.destroy();
           let status = proxyRes.statusCode ?? 502;
           // The upstream no longer takes our token for this user: refresh it before the next request.
           if (status === 401 && upstream.authMode === 'oauth') void this.upstreamOAuth.markAccessTokenRejected(upstream, ctx.token.userId);
