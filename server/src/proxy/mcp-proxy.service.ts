@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
+import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AccessTokenInfo } from '../oauth/access-token.cache';
@@ -12,7 +13,6 @@ import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.se
 import { UpstreamAuthUnavailableError, UpstreamOAuthService } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
-import { LRUCache } from 'lru-cache';
 import { HostPolicy } from '../common/allowed-hosts';
 import { CorsPolicy } from '../common/cors';
 import { unsendableHeader } from './header-values';
@@ -183,8 +183,9 @@ export class McpProxyService implements OnModuleDestroy {
     delete req.headers.authorization;
     delete req.headers.cookie;
     stripHopByHop(req.headers);
-    // node has already answered a 100-continue expectation to the client (RFC 9110 §10.1.1);
-    // and http-proxy skips its proxyReq hook, with the timeout and retry bookkeeping, for a request that carries one.
+    // Expect is not forwarded: node has already answered a 100-continue expectation to the client
+    // (RFC 9110 §10.1.1), and http-proxy skips its proxyReq hook (timeout, retry bookkeeping) for
+    // a request that carries one.
     delete req.headers.expect;
     Object.assign(req.headers, credential.headers);
     this.inFlight.add(res);
