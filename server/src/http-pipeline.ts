@@ -30,7 +30,7 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
   if (demo) app.use('/_demo/mcp', loopbackOnly, (req: Request, res: Response) => void demo.handle(req, res));
 
-  const cors = new CorsPolicy(config.cors.allowed_origins);
+  const cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
   app.use(corsForOAuthEndpoints(cors));
   app.use(
     helmet({

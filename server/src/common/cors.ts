@@ -4,12 +4,17 @@ export const CORS_ALLOW_HEADERS =
   'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID';
 export const CORS_EXPOSE_HEADERS = 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version';
 
-/** Origins allowed to call the gateway from a browser (exact match, no trailing slash). */
+/**
+ * Origins allowed to call the gateway from a browser (exact match, no trailing slash). The
+ * gateway's own origin (its public URL's) is always one: a page served by the gateway, or a
+ * client that names it as Origin, is same-origin, never a DNS-rebinding attacker.
+ */
 export class CorsPolicy {
   private readonly origins: Set<string>;
 
-  constructor(origins: string[]) {
+  constructor(origins: string[], publicUrl?: string) {
     this.origins = new Set(origins.map((o) => o.replace(/\/+$/, '')));
+    if (publicUrl) this.origins.add(new URL(publicUrl).origin);
   }
 
   allows(origin: string): boolean {

@@ -89,6 +89,14 @@ export class ServerConfig {
   /** Express "trust proxy" setting: true behind a TLS-terminating reverse proxy. */
   @IsBoolean()
   trust_proxy = false;
+
+  /**
+   * Host names /mcp requests may carry besides the public URL's, IP literals and localhost
+   * (DNS-rebinding protection): "name" exactly, ".example.com" for that domain and its subdomains.
+   */
+  @IsArray()
+  @Matches(/^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, { each: true, message: 'must be host names ("gatehouse", ".example.com"), without scheme or port' })
+  allowed_hosts: string[] = [];
 }
 
 export class OAuthConfig {

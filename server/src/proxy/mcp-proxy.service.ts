@@ -1,7 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { createProxyMiddleware, RequestHandler } from 'http-proxy-middleware';
+import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
+import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AccessTokenInfo } from '../oauth/access-token.cache';
@@ -12,7 +13,10 @@ import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.se
 import { UpstreamAuthUnavailableError } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
+import { HostPolicy } from '../common/allowed-hosts';
 import { CorsPolicy } from '../common/cors';
+import { unsendableHeader } from './header-values';
+import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { sniffMcpMethod } from './mcp-method';
 import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
@@ -31,19 +35,40 @@ interface ProxyContext {
   /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
   bodyRead: boolean;
   timedOut: boolean;
+  /** Whether the upstream request went out on a pooled keep-alive socket (see mayRetry). */
+  reusedSocket?: boolean;
+  retried?: boolean;
+  /** Set when the exchange failed in a way its status code does not show; audited with this type. */
+  failure?: { type: string; reason: string };
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
 const MAX_CHECKED_BODY = 4 * 1024 * 1024;
 
+/**
+ * Pooled upstream sockets idle longer than this are closed by the gateway: below the 5 s
+ * keep-alive timeout of node's and uvicorn's HTTP servers, so the gateway lets an idle socket go
+ * before the upstream does; otherwise the upstream's close can cross a request the gateway just
+ * sent on that socket (a reset before any response, see mayRetry). A shorter
+ * `Keep-Alive: timeout=N` hint from the upstream is honoured by node's agent itself (N - 1 s).
+ */
+const IDLE_SOCKET_TIMEOUT_MS = 4000;
+
 const METHODS = 'GET, POST, DELETE, OPTIONS';
 const SLUG_PATH = /^\/mcp\/([a-z0-9][a-z0-9-]*)\/?(?:\?.*)?$/;
 /** The proxy's own paths: /mcp and everything below it. */
 export const isMcpPath = (url: string | undefined) => !!url && (url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?'));
-/** Never forwarded upstream: the client's gateway credentials and browser state. */
-const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
-/** Never forwarded downstream: the upstream's own auth challenges and cookies. */
-const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers'];
+/**
+ * Never forwarded downstream: the upstream's own auth challenges, cookies and CORS answers
+ * (the gateway answers CORS itself). Hop-by-hop headers are dropped as well (hop-by-hop.ts).
+ */
+const STRIPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  'www-authenticate',
+  'set-cookie',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+]);
 
 /**
  * The resource server: /mcp/{slug} checks the bearer token and its audience,
@@ -54,12 +79,19 @@ const STRIPPED_RESPONSE_HEADERS = ['www-authenticate', 'set-cookie', 'access-con
 export class McpProxyService implements OnModuleDestroy {
   private readonly logger = new Logger('Proxy');
   private readonly cors: CorsPolicy;
+  private readonly hosts: HostPolicy;
+  /** Refused Host names already logged, so that a scanner cannot flood the log (bounded). */
+  private readonly refusedHostsLogged = new LRUCache<string, true>({ max: 256 });
   private readonly proxies = new Map<string, RequestHandler>();
+  /** Per upstream, a proxy that always opens a new connection: for the one retry of mayRetry. */
+  private readonly freshProxies = new Map<string, RequestHandler>();
   /** Every proxied response still open, with the grant its token belongs to (revoking the grant cuts it). */
   private readonly inFlight = new Map<http.ServerResponse, string>();
   private readonly limiter: RateLimiter;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
+  private readonly freshHttpAgent = new http.Agent({ keepAlive: false });
+  private readonly freshHttpsAgent = new https.Agent({ keepAlive: false });
 
   constructor(
     private readonly tokens: TokensService,
@@ -69,7 +101,8 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
-    this.cors = new CorsPolicy(config.config.cors.allowed_origins);
+    this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
+    this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
     tokens.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
   }
@@ -102,13 +135,14 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const agent of [this.httpAgent, this.httpsAgent, this.freshHttpAgent, this.freshHttpsAgent]) agent.destroy();
   }
 
   private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
-    // MCP transport spec: servers must validate Origin to stop DNS rebinding.
+    // MCP transport spec: servers must stop DNS rebinding, by the Host (a rebound name) and the
+    // Origin (a foreign page); the Host first, before any authentication, as the conformance suite expects.
+    if (!this.hosts.allows(req.headers.host)) return this.refuseHost(req, res);
     if (!this.cors.apply(req, res, METHODS)) {
       return sendJson(res, 403, jsonRpcError(-32600, 'origin not allowed'));
     }
@@ -151,14 +185,58 @@ export class McpProxyService implements OnModuleDestroy {
       this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
       return this.recordRequest(req, res, ctx, 'upstream.credential');
     }
-    for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
+    // Never forwarded upstream: the client's gateway credential, its browser state, and the
+    // hop-by-hop headers of its connection to us (before the credential goes in, so a
+    // Connection header cannot name the credential away).
+    delete req.headers.authorization;
+    delete req.headers.cookie;
+    stripHopByHop(req.headers);
+    // Expect is not forwarded: node has already answered a 100-continue expectation to the client
+    // (RFC 9110 §10.1.1), and http-proxy skips its proxyReq hook (timeout, retry bookkeeping) for
+    // a request that carries one.
+    delete req.headers.expect;
     Object.assign(req.headers, credential.headers);
     this.inFlight.set(res, token.grantId);
     res.once('close', () => {
       this.inFlight.delete(res);
-      this.recordRequest(req, res, ctx);
+      this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
-    this.proxyFor(upstream)(req as any, res as any, () => sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server')));
+    this.proxyFor(upstream)(req as any, res as any, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+  }
+
+  /**
+   * http-proxy-middleware hands over what http-proxy threw before any byte went upstream. The
+   * upstream is known, so this is never a 404. In practice the throw is node refusing a header
+   * value (http.request validates them): only the upstream credential can be one, since node's
+   * parser admitted every header of the client, so the answer says which credential to replace.
+   */
+  private forwardFailed(req: ProxiedRequest, res: http.ServerResponse, upstream: Upstream, err: unknown): void {
+    const ctx = req.gatehouse!;
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const rpcId = (ctx.rpcId ?? null) as string | number | null;
+    // Only the header's name is logged: node's message is safe, but the value is a secret.
+    const badHeader = unsendableHeader(req.headers);
+    if (badHeader) {
+      this.logger.warn(`upstream ${upstream.slug}: the credential sent as header ${badHeader} has a character no HTTP header may carry (${code ?? 'invalid'}); it must be replaced`);
+      ctx.failure = { type: 'upstream.credential', reason: `the credential for header ${badHeader} cannot be sent as an HTTP header` };
+      if (res.headersSent) return void res.destroy();
+      return sendJson(res, 502, jsonRpcError(-32002, this.credentials.unsendableCredentialHint(upstream), rpcId));
+    }
+    this.logger.error(`could not forward ${req.method} to upstream ${upstream.slug}: ${code ?? (err as Error | undefined)?.name ?? 'unknown error'}`);
+    if (res.headersSent) return void res.destroy();
+    sendJson(res, 502, jsonRpcError(-32002, `the gateway could not forward the request to ${upstream.name}`, rpcId));
+  }
+
+  private refuseHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const host = String(req.headers.host).slice(0, 100);
+    if (!this.refusedHostsLogged.has(host)) {
+      this.refusedHostsLogged.set(host, true);
+      this.logger.warn(
+        `refused /mcp requests for Host ${JSON.stringify(host)}: not ${this.hosts.expectedHost} (the public URL's). ` +
+          'Behind a reverse proxy, pass the original Host on, or add the name to server.allowed_hosts.',
+      );
+    }
+    sendJson(res, 403, jsonRpcError(-32600, `host not allowed: address this gateway as ${this.hosts.expectedHost}`));
   }
 
   /** RFC 6750 §3.1 + RFC 9728 §5: a 401 that leads the client to discovery and /authorize. */
@@ -225,28 +303,57 @@ export class McpProxyService implements OnModuleDestroy {
     return false;
   }
 
-  private proxyFor(upstream: Upstream): RequestHandler {
-    let proxy = this.proxies.get(upstream.slug);
+  private proxyFor(upstream: Upstream, fresh = false): RequestHandler {
+    const proxies = fresh ? this.freshProxies : this.proxies;
+    let proxy = proxies.get(upstream.slug);
     if (!proxy) {
-      proxy = this.createProxy(upstream);
-      this.proxies.set(upstream.slug, proxy);
+      proxy = this.createProxy(upstream, fresh);
+      proxies.set(upstream.slug, proxy);
     }
     return proxy;
   }
 
-  private createProxy(upstream: Upstream): RequestHandler {
-    const target = new URL(upstream.url);
+  /**
+   * RFC 9110 §9.2.2 and RFC 9112 §9.3.1: a request may be retried automatically only when it
+   * cannot have been applied. A connection reset on a pooled keep-alive socket before any
+   * response byte is the race of the upstream closing that idle socket as the gateway reuses
+   * it: the upstream never read the request. It is retried once, on a new connection, when the
+   * body can be sent again: no body yet consumed from the client, or one the gateway buffered
+   * (scope check). A streamed body that has begun flowing is gone, so it is never retried.
+   */
+  private mayRetry(req: ProxiedRequest, ctx: ProxyContext, code: string | undefined): boolean {
+    return (
+      !ctx.retried &&
+      !ctx.timedOut &&
+      ctx.reusedSocket === true &&
+      (code === 'ECONNRESET' || code === 'EPIPE') &&
+      (ctx.bodyRead || !req.readableDidRead)
+    );
+  }
+
+  private createProxy(upstream: Upstream, fresh: boolean): RequestHandler {
+    const https = new URL(upstream.url).protocol === 'https:';
     return createProxyMiddleware({
       target: upstream.url,
       changeOrigin: true,
       ignorePath: true,
       xfwd: true,
-      agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-      proxyTimeout: upstream.timeoutMs,
+      agent: fresh ? (https ? this.freshHttpsAgent : this.freshHttpAgent) : https ? this.httpsAgent : this.httpAgent,
+      // No proxyTimeout: http-proxy arms it after the proxyReq hook runs, so a GET could not be
+      // exempted; the hook below sets the timeout itself.
+      // The response head is written here (proxyRes below), so that only forwardable headers
+      // reach the client and the upstream's own response headers stay intact for node's agent
+      // (it reads the upstream's Keep-Alive hint from them when the socket goes back to the pool).
+      selfHandleResponse: true,
+      // The default plugins minus the logger's, which parses a URL on every response even with
+      // logging off; the error-response plugin is left out anyway, as `on.error` answers errors.
+      ejectPlugins: true,
+      plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
       on: {
         start: (req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
-          if (ctx.bodyRead) return;
+          // On a retry the first attempt's sniffer is still waiting for the first chunk.
+          if (ctx.bodyRead || ctx.retried) return;
           sniffMcpMethod(req, (method, id) => {
             ctx.mcpMethod = method;
             ctx.rpcId = id;
@@ -254,31 +361,75 @@ export class McpProxyService implements OnModuleDestroy {
         },
         proxyReq: (proxyReq, req) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
-          // An open GET stream may rightly stay silent for a long time; only requests time out.
-          if (req.method === 'GET') proxyReq.setTimeout(0);
-          else proxyReq.once('timeout', () => (ctx.timedOut = true));
+          ctx.reusedSocket = proxyReq.reusedSocket;
+          // An open GET stream may rightly stay silent for a long time; only requests time out,
+          // after `timeout` without any byte from the upstream (a socket idle timeout).
+          if (req.method !== 'GET') {
+            proxyReq.setTimeout(upstream.timeoutMs, () => {
+              ctx.timedOut = true;
+              proxyReq.destroy();
+            });
+          }
         },
-        proxyRes: (proxyRes, req) => {
-          for (const name of STRIPPED_RESPONSE_HEADERS) delete proxyRes.headers[name];
-          const status = proxyRes.statusCode ?? 502;
+        proxyRes: (proxyRes, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse!;
+          // The client left while the upstream was working: nobody reads this response.
+          if (res.destroyed) return void proxyRes.destroy();
+          let status = proxyRes.statusCode ?? 502;
           // The upstream no longer takes our credential for this user (oauth: refresh it before the next request).
           if (status === 401) this.credentials.onUpstreamUnauthorized(upstream, ctx.token.userId);
           // The upstream refusing the gateway's own credential is a gateway-side fault, not
           // a reason for the client to re-authorize with us.
-          if (status === 401 || status === 403) proxyRes.statusCode = 502;
-          if (String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-            proxyRes.headers['x-accel-buffering'] = 'no';
-            proxyRes.headers['cache-control'] = 'no-cache';
+          if (status === 401 || status === 403) status = 502;
+          const eventStream = String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream');
+          try {
+            copyResponseHeaders(proxyRes.headers, res, STRIPPED_RESPONSE_HEADERS);
+            if (eventStream) {
+              res.setHeader('x-accel-buffering', 'no');
+              res.setHeader('cache-control', 'no-cache');
+            }
+          } catch (err) {
+            // Not expected (node's parser admits only header values node can write), but a throw
+            // here would escape into the socket's parser: answer instead.
+            this.logger.warn(`upstream ${upstream.slug} sent a response header that cannot be forwarded (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+            proxyRes.destroy();
+            for (const name in proxyRes.headers) res.removeHeader(name);
+            return sendJson(res, 502, jsonRpcError(-32002, `upstream ${upstream.slug} sent an invalid response`, (ctx.rpcId ?? null) as string | number | null));
           }
+          // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
+          res.statusCode = status;
+          // An event stream may stay silent for long: the client gets its head now, not with the first event.
+          if (eventStream) res.flushHeaders();
+          // pipe() does not end the client's response when the upstream's breaks off: without
+          // this, a client would wait forever on a 200 stream (e.g. SSE) that can no longer
+          // finish. Destroying it tells the client at once that the response is incomplete
+          // (an HTTP/1.1 chunked body without its last chunk), and it may reconnect.
+          proxyRes.once('close', () => {
+            if (proxyRes.complete || res.destroyed || res.writableFinished) return;
+            ctx.failure = ctx.timedOut
+              ? { type: 'upstream.timeout', reason: `the upstream sent nothing for ${upstream.timeoutMs / 1000} s in the middle of its response` }
+              : { type: 'upstream.aborted', reason: 'the upstream closed its connection before its response was complete' };
+            this.logger.warn(`upstream ${upstream.slug}: ${ctx.failure.reason} (${req.method}); cut off the client's response too`);
+            res.destroy();
+          });
+          proxyRes.pipe(res);
         },
         error: (err, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse;
           const out = res as http.ServerResponse;
-          if (!('headersSent' in out)) return;
+          if (!('headersSent' in out) || !ctx) return;
           if (out.headersSent) return void out.destroy();
-          const timedOut = ctx?.timedOut || (err as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-          const rpcId = (ctx?.rpcId ?? null) as string | number | null;
+          const code = (err as NodeJS.ErrnoException).code;
+          const connection = ctx.reusedSocket ? 'a reused keep-alive connection' : 'a new connection';
+          if (this.mayRetry(req as ProxiedRequest, ctx, code)) {
+            ctx.retried = true;
+            this.logger.warn(`upstream ${upstream.slug}: ${code} on ${connection} before any response (the upstream likely closed it as idle); retrying ${req.method} once on a new connection`);
+            return void this.proxyFor(upstream, true)(req as any, out as any, (e?: unknown) => this.forwardFailed(req as ProxiedRequest, out, upstream, e));
+          }
+          const timedOut = ctx.timedOut || code === 'ETIMEDOUT';
+          const retried = ctx.retried ? ', after one retry' : '';
+          this.logger.warn(`upstream ${upstream.slug} ${timedOut ? 'timed out' : 'failed'} on ${req.method}: ${code ?? (err as Error).name} on ${connection}${retried}`);
+          const rpcId = (ctx.rpcId ?? null) as string | number | null;
           if (timedOut) sendJson(out, 504, jsonRpcError(-32001, `upstream ${upstream.slug} timed out`, rpcId));
           else sendJson(out, 502, jsonRpcError(-32002, `upstream ${upstream.slug} is unreachable`, rpcId));
         },
@@ -286,10 +437,10 @@ export class McpProxyService implements OnModuleDestroy {
     });
   }
 
-  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request'): void {
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
     this.audit.record({
       type,
-      outcome: res.statusCode < 400 ? 'success' : 'failure',
+      outcome: res.statusCode < 400 && !ctx.failure ? 'success' : 'failure',
       userId: ctx.token.userId,
       clientId: ctx.token.clientId,
       upstreamSlug: ctx.upstream.slug,
@@ -297,6 +448,8 @@ export class McpProxyService implements OnModuleDestroy {
       status: res.statusCode,
       durationMs: Math.round(performance.now() - ctx.started),
       ip: req.socket.remoteAddress ?? null,
+      detail: detail ?? null,
     });
   }
 }
+

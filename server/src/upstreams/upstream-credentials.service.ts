@@ -16,6 +16,11 @@ export class UpstreamCredentialsService {
     return this.authModes.for(upstream).headersFor(upstream, userId);
   }
 
+  /** What the client is told when the credential cannot be sent as a header. */
+  unsendableCredentialHint(upstream: Upstream): string {
+    return this.authModes.for(upstream).unsendableCredentialHint(upstream);
+  }
+
   /** The upstream answered 401 to the credential headersFor() gave for this user. */
   onUpstreamUnauthorized(upstream: Upstream, userId: string): void {
     this.authModes.for(upstream).onUpstreamUnauthorized(upstream, userId);

@@ -43,6 +43,9 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
   /** The upstream answered 401 to a request sent with headersFor()'s headers. */
   onUpstreamUnauthorized(upstream: Upstream, userId: string): void;
 
+  /** Told to the client when headersFor()'s value cannot be sent as an HTTP header: whose it is and who replaces it. */
+  unsendableCredentialHint(upstream: Upstream): string;
+
   /** What the console shows about the upstream's auth. Never a secret value. */
   describe(upstream: Upstream): AuthModeSummary;
   /** Drops what is cached about an upstream after its settings or secrets changed. */
@@ -50,6 +53,9 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
   /** Forgets what this mode keeps for the user at this upstream (e.g. when their grant ends). */
   forgetUser?(upstream: Upstream, userId: string): Promise<void>;
 }
+
+/** Why a credential could not be forwarded (the proxy found a character no header may carry). */
+export const UNSENDABLE = 'cannot be sent as an HTTP header (it holds a control character or a character beyond Latin-1)';
 
 /** What a mode's class says before any instance exists (the config is validated without Nest). */
 export interface AuthModeClass {
@@ -158,6 +164,10 @@ export abstract class BaseAuthMode<C extends AuthConfigBase, S extends object> i
   }
 
   onUpstreamUnauthorized(_upstream: Upstream, _userId: string): void {}
+
+  unsendableCredentialHint(upstream: Upstream): string {
+    return `the credential configured for ${upstream.name} ${UNSENDABLE}; ask an administrator to replace it`;
+  }
 
   forgetUpstream(_slug: string): void {}
 }

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, IsUrl, ValidateNested } from 'class-validator';
 import type { Upstream } from '../upstream';
 import { CLIENT_SECRET_PURPOSE, UpstreamOAuthService } from '../upstream-oauth/upstream-oauth.service';
-import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, AuthStepUnavailable, BaseAuthMode, CredentialResult } from './auth-mode';
+import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, AuthStepUnavailable, BaseAuthMode, CredentialResult, UNSENDABLE } from './auth-mode';
 
 const HTTP_URL = { require_tld: false, protocols: ['http', 'https'], require_protocol: true };
 
@@ -131,6 +131,10 @@ export class OAuthAuthMode extends BaseAuthMode<OAuthAuthConfig, OAuthSettings> 
   }
 
   /** The upstream no longer takes our token for this user: refresh it before the next request. */
+  unsendableCredentialHint(upstream: Upstream): string {
+    return `the access token issued by the sign-in service of ${upstream.name} ${UNSENDABLE}; ask an administrator to check that service`;
+  }
+
   onUpstreamUnauthorized(upstream: Upstream, userId: string): void {
     this.upstreamOAuth.markAccessTokenRejected(upstream, userId);
   }

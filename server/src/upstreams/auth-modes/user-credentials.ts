@@ -7,7 +7,7 @@ import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../../common/header
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
 import { userUpstreamOwner } from '../vault-owners';
-import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, BaseAuthMode, ConsentInputError, CredentialField, CredentialResult } from './auth-mode';
+import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, BaseAuthMode, ConsentInputError, CredentialField, CredentialResult, UNSENDABLE } from './auth-mode';
 import { headerProblem, missingHeadersProblem } from './header-map';
 
 /** A {{field}} reference in a header template. */
@@ -137,6 +137,10 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
       });
     });
     this.cache.delete(owner.id);
+  }
+
+  unsendableCredentialHint(upstream: Upstream): string {
+    return `the credential stored for you for ${upstream.name} ${UNSENDABLE}; replace it: connect to ${upstream.name} again and enter it anew`;
   }
 
   async headersFor(upstream: Upstream, userId: string): Promise<CredentialResult> {
