@@ -13,6 +13,7 @@ import { UpstreamAuthUnavailableError } from '../upstreams/upstream-oauth/upstre
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { CorsPolicy } from '../common/cors';
+import { createGuardedAgent } from '../common/ssrf';
 import { sniffMcpMethod } from './mcp-method';
 import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
@@ -59,6 +60,8 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly limiter: RateLimiter;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+  /** For upstreams added in the console (`upstream.guarded`): every connection must go to a public address. */
+  private readonly guardedAgents = { 'http:': createGuardedAgent('http:', { keepAlive: true, maxSockets: 256, scheduling: 'lifo' }), 'https:': createGuardedAgent('https:', { keepAlive: true, maxSockets: 256, scheduling: 'lifo' }) };
 
   constructor(
     private readonly tokens: TokensService,
@@ -70,6 +73,8 @@ export class McpProxyService implements OnModuleDestroy {
   ) {
     this.cors = new CorsPolicy(config.config.cors.allowed_origins);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
+    // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
+    upstreams.onChange((slug) => this.proxies.delete(slug));
   }
 
   /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
@@ -97,6 +102,7 @@ export class McpProxyService implements OnModuleDestroy {
   onModuleDestroy(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    Object.values(this.guardedAgents).forEach((a) => a.destroy());
   }
 
   private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
@@ -234,7 +240,7 @@ export class McpProxyService implements OnModuleDestroy {
       changeOrigin: true,
       ignorePath: true,
       xfwd: true,
-      agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      agent: upstream.guarded ? this.guardedAgents[target.protocol as 'http:' | 'https:'] : target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
       proxyTimeout: upstream.timeoutMs,
       on: {
         start: (req) => {
