@@ -15,7 +15,7 @@ import { PRIVATE_NETWORK_HINT } from './connection-test/failure-stage';
 import { AllowList, Upstream } from './upstream';
 import { invalidUpstream, readOnly, slugTaken, upstreamNotFound } from './upstream-admin.errors';
 import { UpstreamCheck } from './upstream-check.entity';
-import { inputOf, normalizedAllow, parseUpstreamInput, UpstreamInput } from './upstream-input';
+import { inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, UpstreamInput } from './upstream-input';
 import { UpstreamRecord } from './upstream-record.entity';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
@@ -132,6 +132,8 @@ export class UpstreamAdminService {
   /** Replaces the allow-list (users, emails, email domains, groups); empty lists = every gateway user. */
   async setAllow(slug: string, allow: Partial<AllowList>, actor: UpstreamActor): Promise<UpstreamView> {
     this.editable(slug);
+    const unknown = unknownAllowKeys(allow);
+    if (Object.keys(unknown).length) throw invalidUpstream(unknown);
     const parsed = plainToInstance(AllowListConfig, { users: allow.users, emails: allow.emails, email_domains: allow.emailDomains, groups: allow.groups }, { exposeDefaultValues: true });
     const errors = validateSync(parsed, { whitelist: true, forbidNonWhitelisted: true });
     if (errors.length) throw invalidUpstream(Object.fromEntries(errors.map((e) => [`allow.${e.property === 'email_domains' ? 'emailDomains' : e.property}`, 'must be a list of strings'])));

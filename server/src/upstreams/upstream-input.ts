@@ -59,6 +59,8 @@ export interface ParseOptions {
  * rules; plus what only the console needs. Throws 400 naming each bad field by its API name.
  */
 export function parseUpstreamInput(input: UpstreamInput, opts: ParseOptions): UpstreamConfig {
+  const unknown = unknownKeys(input);
+  if (Object.keys(unknown).length) throw invalidUpstream(unknown);
   const config = plainToInstance(UpstreamConfig, configShapeOf(input), { exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length) throw invalidUpstream(fieldProblems(errors));
@@ -102,6 +104,27 @@ export function normalizedAllow(allow: { users: string[]; emails: string[]; emai
     email_domains: allow.email_domains.map((d) => d.toLowerCase().replace(/^@/, '')),
     groups: allow.groups,
   };
+}
+
+const INPUT_KEYS = new Set(['slug', 'name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow']);
+const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
+
+/**
+ * Keys the input must not have: configShapeOf() copies only the API's own, so anything else (a typo,
+ * or config.yaml's spelling such as "timeout") would otherwise be dropped without a word.
+ */
+function unknownKeys(input: UpstreamInput): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const key of Object.keys(input)) if (!INPUT_KEYS.has(key)) fields[key] = 'is not a known field';
+  return input.allow === undefined ? fields : { ...fields, ...unknownAllowKeys(input.allow) };
+}
+
+/** The allow-list's own keys are users, emails, emailDomains and groups (config.yaml's email_domains is not one). */
+export function unknownAllowKeys(allow: unknown): Record<string, string> {
+  if (!allow || typeof allow !== 'object' || Array.isArray(allow)) return { allow: 'must be an object' };
+  const fields: Record<string, string> = {};
+  for (const key of Object.keys(allow)) if (!ALLOW_KEYS.has(key)) fields[`allow.${key}`] = 'is not a known field';
+  return fields;
 }
 
 function valueAt(object: unknown, path: string): unknown {

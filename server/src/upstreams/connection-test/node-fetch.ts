@@ -1,6 +1,5 @@
 import http from 'node:http';
 import https from 'node:https';
-import { Readable, Transform } from 'node:stream';
 
 export interface NodeFetchOptions {
   /** The agent for each request (e.g. the SSRF-guarded one, common/ssrf). */
@@ -66,32 +65,53 @@ function toResponse(res: http.IncomingMessage, url: URL, method: string, maxByte
   for (const [name, value] of Object.entries(res.headers)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
   }
-  let body: ReadableStream | null = null;
+  let body: ReadableStream<Uint8Array> | null = null;
   if (NULL_BODY.has(status) || method === 'HEAD') res.resume();
-  else body = Readable.toWeb(res.pipe(capped(res, maxBytes))) as ReadableStream;
+  else body = webBody(res, maxBytes);
   const response = new Response(body, { status, headers });
   // Response.url is read-only and empty for a constructed Response; the SDK reads it to name redirect targets.
   Object.defineProperty(response, 'url', { value: url.href });
   return response;
 }
 
-/** Passes the body through, and cuts it (destroying the socket) once it exceeds maxBytes. */
-function capped(res: http.IncomingMessage, maxBytes: number): Transform {
+/**
+ * The answer as a web stream, with backpressure, cut (socket destroyed) once it exceeds maxBytes.
+ * Written out rather than Readable.toWeb(): that one throws "Controller is already closed" when the
+ * reader cancels (as the SDK does with bodies it does not read) while data is still arriving.
+ */
+function webBody(res: http.IncomingMessage, maxBytes: number): ReadableStream<Uint8Array> {
   let size = 0;
-  const out = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      size += chunk.length;
-      if (size > maxBytes) {
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        controller.error(err);
         res.destroy();
-        return done(new ResponseTooLarge(`the answer exceeds ${maxBytes} bytes`));
-      }
-      done(null, chunk);
+      };
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        size += chunk.length;
+        if (size > maxBytes) return fail(new ResponseTooLarge(`the answer exceeds ${maxBytes} bytes`));
+        controller.enqueue(new Uint8Array(chunk));
+        if ((controller.desiredSize ?? 1) <= 0) res.pause();
+      });
+      res.once('end', () => {
+        if (settled) return;
+        settled = true;
+        controller.close();
+      });
+      res.once('error', fail);
+      // A connection that ends before the answer does (reset, abort) must reach the reader, not leave it waiting.
+      res.once('close', () => fail(new Error('the upstream closed the connection mid-answer')));
+    },
+    pull() {
+      res.resume();
+    },
+    cancel() {
+      settled = true;
+      res.destroy();
     },
   });
-  // An error of the socket mid-answer (reset, abort) must reach the reader, not leave it waiting.
-  res.once('error', (err) => out.destroy(err));
-  res.once('close', () => {
-    if (!res.complete) out.destroy(new Error('the upstream closed the connection mid-answer'));
-  });
-  return out;
 }
