@@ -8,7 +8,10 @@ const shared = {
   testEnvironment: 'node',
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
+    // oauth4webapi ships only ES modules; Jest's module loader needs them as CommonJS.
+    '^.+\\.js$': ['ts-jest', { tsconfig: 'tsconfig.jest-esm.json', diagnostics: false }],
   },
+  transformIgnorePatterns: ['/node_modules/(?!(oauth4webapi|jose|openid-client)/)'],
 };
 
 /** @type {import('jest').Config} */

@@ -117,7 +117,7 @@ describe('upstream authorization servers through the same guard', () => {
     // An upstream (configured, on loopback: trusted) whose RFC 9728 metadata names an AS on another loopback origin.
     const prm = http.createServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: 'x', authorization_servers: [`http://[::ffff:7f00:1]:${as.port}`] }));
+        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:7f00:1]:${as.port}`] }));
       }
       res.writeHead(401).end();
     });

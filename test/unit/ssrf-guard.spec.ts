@@ -12,7 +12,7 @@ import {
   OutboundRequestError,
 } from '../../server/src/common/ssrf';
 import { Upstream } from '../../server/src/upstreams/upstream';
-import { UpstreamAsDiscovery } from '../../server/src/upstreams/upstream-oauth/upstream-as-discovery';
+import { AuthServerDiscovery } from '../../server/src/upstreams/upstream-oauth/auth-server-discovery';
 import { requestTokens } from '../../server/src/upstreams/upstream-oauth/upstream-token-endpoint';
 import { startOAuthUpstream } from '../fixtures/upstream-oauth-server';
 
@@ -263,12 +263,12 @@ describe('SSRF guard: upstream authorization servers', () => {
     // The upstream (configured, trusted, on loopback) names an AS on another loopback origin.
     const upstream = await countingServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: 'x', authorization_servers: [`http://[::ffff:127.0.0.1]:${as.port}`] }));
+        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:127.0.0.1]:${as.port}`] }));
       }
       res.writeHead(404).end();
     });
     try {
-      const err = await new UpstreamAsDiscovery().endpoints(upstreamFor(`${upstream.origin}/mcp`)).catch((e) => e);
+      const err = await new AuthServerDiscovery().authServer(upstreamFor(`${upstream.origin}/mcp`)).catch((e) => e);
       expect(err.message).toMatch(/not a public address.*auth\.oauth/);
       expect(upstream.connections()).toBeGreaterThan(0);
       expect(as.connections()).toBe(0);
@@ -282,15 +282,15 @@ describe('SSRF guard: upstream authorization servers', () => {
     const fixture = await startOAuthUpstream();
     const prm = await countingServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: 'x', authorization_servers: [fixture.issuer] }));
+        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [fixture.issuer] }));
       }
       res.writeHead(404).end();
     });
     try {
-      const discovered = await new UpstreamAsDiscovery().endpoints(upstreamFor(`${prm.origin}/mcp`)).catch((e) => e);
+      const discovered = await new AuthServerDiscovery().authServer(upstreamFor(`${prm.origin}/mcp`)).catch((e) => e);
       expect(discovered).toBeInstanceOf(Error); // learned from the upstream's document: refused
-      const configured = await new UpstreamAsDiscovery().endpoints(upstreamFor(`${prm.origin}/mcp`, { issuer: fixture.issuer }));
-      expect(configured.tokenEndpoint).toBe(`${fixture.issuer}/token`);
+      const configured = await new AuthServerDiscovery().authServer(upstreamFor(`${prm.origin}/mcp`, { issuer: fixture.issuer }));
+      expect(configured.metadata.token_endpoint).toBe(`${fixture.issuer}/token`);
     } finally {
       await prm.close();
       await fixture.close();
@@ -301,7 +301,7 @@ describe('SSRF guard: upstream authorization servers', () => {
     const tokenEndpoint = await countingServer((_req, res) => res.end('{"access_token":"x"}'));
     try {
       const client = { clientId: 'c', clientSecret: null, authMethod: 'none' as const, registered: false };
-      const err = await requestTokens(upstreamFor('http://127.0.0.1:9/mcp'), `http://localhost:${tokenEndpoint.port}/token`, client, { grant_type: 'refresh_token', refresh_token: 'r' }, null).catch((e) => e);
+      const err = await requestTokens(upstreamFor('http://127.0.0.1:9/mcp'), { metadata: { issuer: 'http://127.0.0.1:9', token_endpoint: `http://localhost:${tokenEndpoint.port}/token` }, issuerKnown: true, resource: 'http://127.0.0.1:9/mcp' }, client, { grant_type: 'refresh_token', refresh_token: 'r' }, null).catch((e) => e);
       expect(err.message).toContain('not a public address');
       expect(tokenEndpoint.connections()).toBe(0);
     } finally {

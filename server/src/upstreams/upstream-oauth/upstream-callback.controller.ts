@@ -41,7 +41,7 @@ export class UpstreamCallbackController {
       return this.fail(res, 400, 'Sign-in at the MCP server failed', 'The MCP server sent Gatehouse back without a code or state. Start again from the application.');
     }
     try {
-      const done = await this.upstreamOAuth.completeSignIn(state, code, sessionUserId);
+      const done = await this.upstreamOAuth.completeSignIn({ state, code, iss: single(q.iss) }, sessionUserId);
       res.redirect(303, safeReturnTo(done.returnTo));
     } catch (err) {
       if (err instanceof UpstreamSignInError) return this.fail(res, err.status, err.title, err.message);

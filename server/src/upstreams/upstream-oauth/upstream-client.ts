@@ -1,10 +1,12 @@
 import { Logger } from '@nestjs/common';
+import * as oauth from 'oauth4webapi';
 import { ConfigService } from '../../config/config.service';
 import { VaultOwner, VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 import { PerUpstreamCache } from './per-upstream-cache';
-import { AuthServerEndpoints } from './upstream-as-discovery';
-import { httpRequest, parseJson } from './upstream-http';
+import { AuthServer } from './auth-server-discovery';
+import { requestOptions } from './upstream-http';
+import { UpstreamAuthUnavailableError } from './upstream-oauth.errors';
 import { REFRESH_MARGIN_MS } from './upstream-token-store';
 
 /** The gateway's own redirect URI at every upstream authorization server: PUBLIC_URL + this. */
@@ -16,7 +18,7 @@ export const REGISTRATION_PURPOSE = 'oauth_registration';
 
 type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 
-export interface OAuthClient {
+export interface UpstreamClientRegistration {
   clientId: string;
   clientSecret: string | null;
   authMethod: AuthMethod;
@@ -45,16 +47,16 @@ export function upstreamRedirectUri(config: ConfigService): string {
  */
 export class UpstreamClients {
   private readonly logger = new Logger('UpstreamOAuth');
-  private readonly cache = new PerUpstreamCache<OAuthClient>();
+  private readonly cache = new PerUpstreamCache<UpstreamClientRegistration>();
 
   constructor(
     private readonly vault: VaultService,
     private readonly config: ConfigService,
   ) {}
 
-  client(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
-    const fingerprint = JSON.stringify([upstream.oauth, endpoints.registrationEndpoint, endpoints.authMethods, upstreamRedirectUri(this.config)]);
-    return this.cache.get(upstream.slug, fingerprint, () => this.resolve(upstream, endpoints));
+  client(upstream: Upstream, server: AuthServer): Promise<UpstreamClientRegistration> {
+    const fingerprint = JSON.stringify([upstream.oauth, server.metadata.registration_endpoint, authMethodsOf(server), upstreamRedirectUri(this.config)]);
+    return this.cache.get(upstream.slug, fingerprint, () => this.resolve(upstream, server));
   }
 
   forget(slug: string): void {
@@ -67,9 +69,9 @@ export class UpstreamClients {
     await this.vault.delete(upstreamOwner(upstream), REGISTRATION_PURPOSE);
   }
 
-  private async resolve(upstream: Upstream, endpoints: AuthServerEndpoints): Promise<OAuthClient> {
-    if (upstream.oauth?.clientId) return this.configured(upstream, upstream.oauth.clientId, endpoints.authMethods);
-    const registrationEndpoint = endpoints.registrationEndpoint;
+  private async resolve(upstream: Upstream, server: AuthServer): Promise<UpstreamClientRegistration> {
+    if (upstream.oauth?.clientId) return this.configured(upstream, upstream.oauth.clientId, authMethodsOf(server));
+    const registrationEndpoint = server.metadata.registration_endpoint;
     if (!registrationEndpoint) {
       throw new Error('the authorization server offers no dynamic client registration (RFC 7591); configure auth.oauth.client_id');
     }
@@ -77,11 +79,11 @@ export class UpstreamClients {
     if (stored && isReusable(stored, registrationEndpoint, upstreamRedirectUri(this.config))) {
       return { clientId: stored.client_id, clientSecret: stored.client_secret ?? null, authMethod: stored.token_endpoint_auth_method, registered: true };
     }
-    return this.register(upstream, registrationEndpoint, endpoints.authMethods);
+    return this.register(upstream, server, authMethodsOf(server));
   }
 
   /** The configured client_id, with its secret from the vault when it has one (Basic unless the AS takes only POST). */
-  private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<OAuthClient> {
+  private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<UpstreamClientRegistration> {
     const hasSecret = upstream.oauth?.hasClientSecret;
     const secret = hasSecret ? await this.vault.get(upstreamOwner(upstream), CLIENT_SECRET_PURPOSE) : null;
     if (hasSecret && secret === null) throw new Error('the configured client secret is missing from the vault');
@@ -93,31 +95,26 @@ export class UpstreamClients {
   }
 
   /** RFC 7591 dynamic client registration; the result is kept in the vault. */
-  private async register(upstream: Upstream, registrationEndpoint: string, supported: string[] | null): Promise<OAuthClient> {
+  private async register(upstream: Upstream, server: AuthServer, supported: string[] | null): Promise<UpstreamClientRegistration> {
+    const registrationEndpoint = server.metadata.registration_endpoint!;
     const redirectUri = upstreamRedirectUri(this.config);
     const wanted = preferredAuthMethod(supported);
-    const request: Record<string, unknown> = {
+    const scopes = upstream.oauth?.scopes ?? [];
+    const metadata: Partial<oauth.OmitSymbolProperties<oauth.Client>> = {
       client_name: 'Gatehouse',
       client_uri: this.config.publicUrl,
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: wanted,
+      ...(scopes.length ? { scope: scopes.join(' ') } : {}),
     };
-    const scopes = upstream.oauth?.scopes ?? [];
-    if (scopes.length) request.scope = scopes.join(' ');
-    const res = await httpRequest(upstream, registrationEndpoint, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify(request),
-    });
-    const json = parseJson(res.text);
-    if (res.status !== 201 && res.status !== 200) {
-      const why = json && typeof json.error === 'string' ? `${json.error}${typeof json.error_description === 'string' ? `: ${json.error_description}` : ''}` : `HTTP ${res.status}`;
-      throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${why.slice(0, 200)})`);
-    }
-    if (!json || typeof json.client_id !== 'string' || !json.client_id) {
-      throw new Error(`dynamic client registration at ${registrationEndpoint} returned no client_id`);
+    let json: oauth.Client;
+    try {
+      json = await oauth.processDynamicClientRegistrationResponse(acceptingOk(await oauth.dynamicClientRegistrationRequest(server.metadata, metadata, requestOptions(upstream))));
+    } catch (err) {
+      if (err instanceof UpstreamAuthUnavailableError) throw err;
+      throw new Error(`dynamic client registration at ${registrationEndpoint} failed (${registrationFailure(err).slice(0, 200)})`);
     }
     const secret = typeof json.client_secret === 'string' && json.client_secret ? json.client_secret : null;
     const method = grantedAuthMethod(json.token_endpoint_auth_method, wanted, secret);
@@ -142,14 +139,31 @@ export class UpstreamClients {
   }
 }
 
-/** How the client authenticates at the token endpoint: HTTP Basic, or its client_id (and secret) in the form body. */
-export function authenticateClient(client: OAuthClient, headers: Record<string, string>, body: URLSearchParams): void {
-  if (client.authMethod === 'client_secret_basic' && client.clientSecret !== null) {
-    headers.Authorization = `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`;
-  } else {
-    body.set('client_id', client.clientId);
-    if (client.authMethod === 'client_secret_post' && client.clientSecret !== null) body.set('client_secret', client.clientSecret);
-  }
+/** The registration as oauth4webapi's client. */
+export function oauthClient(client: UpstreamClientRegistration): oauth.Client {
+  return { client_id: client.clientId, token_endpoint_auth_method: client.authMethod };
+}
+
+/** How the client authenticates at the token endpoint (RFC 6749 §2.3.1): HTTP Basic, its secret in the form body, or only its client_id. */
+export function clientAuthentication(client: UpstreamClientRegistration): oauth.ClientAuth {
+  if (client.clientSecret === null || client.authMethod === 'none') return oauth.None();
+  return client.authMethod === 'client_secret_post' ? oauth.ClientSecretPost(client.clientSecret) : oauth.ClientSecretBasic(client.clientSecret);
+}
+
+/**
+ * RFC 7591 §3.2.1 answers a registration with 201, which oauth4webapi requires; the gateway has always
+ * also taken a 200 (some servers send it), so that one is passed on as the 201 it means.
+ */
+function acceptingOk(res: Response): Response {
+  return res.status === 200 ? new Response(res.body, { status: 201, headers: res.headers }) : res;
+}
+
+/** The AS's OAuth error (RFC 7591 §3.2.2), else its HTTP status, else what oauth4webapi found wrong with the answer. */
+function registrationFailure(err: unknown): string {
+  if (err instanceof oauth.ResponseBodyError) return `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
+  if (err instanceof oauth.WWWAuthenticateChallengeError) return `HTTP ${err.status}`;
+  const answer = (err as { cause?: unknown }).cause;
+  return answer instanceof Response ? `HTTP ${answer.status}` : (err as Error).message;
 }
 
 /** A stored registration serves while it is for the same endpoint and redirect URI and its secret is not about to expire. */
@@ -159,6 +173,12 @@ function isReusable(stored: StoredRegistration, registrationEndpoint: string, re
     stored.redirect_uri === redirectUri &&
     !(stored.client_secret_expires_at && stored.client_secret_expires_at * 1000 <= Date.now() + REFRESH_MARGIN_MS)
   );
+}
+
+/** token_endpoint_auth_methods_supported, or null when the AS did not say. */
+function authMethodsOf(server: AuthServer): string[] | null {
+  const methods = server.metadata.token_endpoint_auth_methods_supported;
+  return Array.isArray(methods) ? methods.map(String) : null;
 }
 
 /** What to ask for at registration: a public client when the AS allows it (or does not say). */
@@ -177,11 +197,6 @@ function grantedAuthMethod(answered: unknown, wanted: AuthMethod, secret: string
 
 function isAuthMethod(value: unknown): value is AuthMethod {
   return value === 'none' || value === 'client_secret_basic' || value === 'client_secret_post';
-}
-
-/** RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding. */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/%20/g, '+');
 }
 
 function upstreamOwner(upstream: Upstream): VaultOwner {

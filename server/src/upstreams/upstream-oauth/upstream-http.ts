@@ -1,3 +1,4 @@
+import * as oauth from 'oauth4webapi';
 import { OutboundAddressRefused, outboundRequest } from '../../common/ssrf';
 import { Upstream } from '../upstream';
 import { UpstreamAuthUnavailableError } from './upstream-oauth.errors';
@@ -7,21 +8,29 @@ const HTTP_TIMEOUT_MS = 15_000;
 const MAX_ANSWER_BYTES = 1_048_576;
 const MAX_REDIRECTS = 5;
 
-export interface HttpAnswer {
-  status: number;
-  text: string;
-  headers: Headers;
-}
+export type Fetch = (url: string, init: { method: string; headers: Record<string, string>; body?: unknown }) => Promise<Response>;
 
-export interface HttpRequest {
-  method: 'GET' | 'POST';
-  headers: Record<string, string>;
-  body?: string;
+/**
+ * The options every oauth4webapi call of an upstream takes: its requests go through the SSRF guard.
+ *
+ * allowInsecureRequests: the gateway has always fetched http: as well as https: URLs here; what keeps a
+ * URL learned from a remote document away from private networks is the guard (by address), not the
+ * scheme, and administrators configure authorization servers on loopback or the LAN over plain http.
+ * `onRequest` sees each URL requested (for error messages that say where the gateway looked).
+ */
+export function requestOptions(upstream: Upstream, onRequest?: (url: string) => void): { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: true } {
+  const fetch = guardedFetch(upstream);
+  const recorded: Fetch = (url, init) => {
+    onRequest?.(url);
+    return fetch(url, init);
+  };
+  return { [oauth.customFetch]: recorded, [oauth.allowInsecureRequests]: true };
 }
 
 /**
- * One request to an upstream or its authorization server, through the SSRF guard; UpstreamAuthUnavailableError
- * when it cannot be reached. GETs (metadata documents) follow redirects; POSTs (registration, tokens) do not.
+ * A fetch (for oauth4webapi's customFetch) over the SSRF guard's outboundRequest, so its deadline for the
+ * whole exchange and its size cap apply; UpstreamAuthUnavailableError when the URL cannot be reached.
+ * GETs (metadata documents) follow redirects, each one checked again; POSTs (registration, tokens) do not.
  *
  * Which addresses may be reached: the origins written in the upstream's configuration (its URL, issuer and
  * endpoints) are the administrator's choice, trusted like the proxy trusts the upstream URL, and may be on
@@ -30,22 +39,26 @@ export interface HttpRequest {
  * authorization server on a private address, write its issuer (or endpoints) in the configuration.
  * Upstreams added in the console (`upstream.guarded`) get no such trust: everything they reach must be public.
  */
-export async function httpRequest(upstream: Upstream, url: string, init: HttpRequest): Promise<HttpAnswer> {
+export function guardedFetch(upstream: Upstream): Fetch {
   const trusted = configuredOrigins(upstream);
-  try {
-    const res = await outboundRequest(url, {
-      ...init,
-      timeoutMs: HTTP_TIMEOUT_MS,
-      maxBytes: MAX_ANSWER_BYTES,
-      maxRedirects: MAX_REDIRECTS,
-      // A guarded upstream (added in the console) is not trusted with private addresses, not even its own origins.
-      allowPrivateNetworks: (target) => !upstream.guarded && trusted.has(target.origin),
-    });
-    return { status: res.status, text: res.body, headers: toHeaders(res.headers) };
-  } catch (err) {
-    const hint = err instanceof OutboundAddressRefused ? '; write it in auth.oauth of the configuration to allow a private address' : '';
-    throw new UpstreamAuthUnavailableError(`${url} is unreachable (${(err as Error).message}${hint})`);
-  }
+  return async (url, init) => {
+    try {
+      const res = await outboundRequest(url, {
+        method: init.method === 'POST' ? 'POST' : 'GET',
+        headers: init.headers,
+        body: init.body === undefined || init.body === null ? undefined : String(init.body),
+        timeoutMs: HTTP_TIMEOUT_MS,
+        maxBytes: MAX_ANSWER_BYTES,
+        maxRedirects: MAX_REDIRECTS,
+        // A guarded upstream (added in the console) is not trusted with private addresses, not even its own origins.
+        allowPrivateNetworks: (target) => !upstream.guarded && trusted.has(target.origin),
+      });
+      return toResponse(res.status, res.headers, res.body);
+    } catch (err) {
+      const hint = err instanceof OutboundAddressRefused ? '; write it in auth.oauth of the configuration to allow a private address' : '';
+      throw new UpstreamAuthUnavailableError(`${url} is unreachable (${(err as Error).message}${hint})`);
+    }
+  };
 }
 
 /** The origins the administrator configured for this upstream. */
@@ -63,20 +76,13 @@ export function configuredOrigins(upstream: Upstream): Set<string> {
   return origins;
 }
 
-function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+function toResponse(status: number, raw: Record<string, string | string[] | undefined>, body: string): Response {
+  if (status < 200 || status > 599) throw new Error(`unexpected HTTP status ${status}`);
   const headers = new Headers();
   for (const [name, value] of Object.entries(raw)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
   }
-  return headers;
-}
-
-/** The body as a JSON object; null when it is anything else. */
-export function parseJson(text: string): Record<string, any> | null {
-  try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' && !Array.isArray(v) ? v : null;
-  } catch {
-    return null;
-  }
+  // The Fetch standard forbids a body on these statuses.
+  const nullBody = status === 204 || status === 205 || status === 304;
+  return new Response(nullBody ? null : body, { status, headers });
 }

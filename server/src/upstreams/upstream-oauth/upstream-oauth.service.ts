@@ -1,14 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../../audit/audit.service';
-import { randomToken, sha256 } from '../../common/crypto';
 import { ConfigService } from '../../config/config.service';
 import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
+import { AuthServer, AuthServerDiscovery } from './auth-server-discovery';
+import { AuthorizationResponse, authorizationRequest } from './authorization-request';
 import { PendingSignIns } from './pending-sign-ins';
-import { AuthServerEndpoints, UpstreamAsDiscovery } from './upstream-as-discovery';
-import { OAuthClient, UpstreamClients, upstreamRedirectUri } from './upstream-client';
+import { UpstreamClientRegistration, UpstreamClients, upstreamRedirectUri } from './upstream-client';
 import { GrantRejected, UpstreamAuthUnavailableError, UpstreamSignInError } from './upstream-oauth.errors';
-import { requestTokens } from './upstream-token-endpoint';
+import { requestTokens, UpstreamGrant } from './upstream-token-endpoint';
 import { isFresh, isUnexpired, StoredUpstreamTokens, UpstreamTokenResult, UpstreamTokenStore } from './upstream-token-store';
 
 export { CLIENT_SECRET_PURPOSE, REGISTRATION_PURPOSE, UPSTREAM_CALLBACK_PATH } from './upstream-client';
@@ -18,8 +18,9 @@ export { TOKENS_PURPOSE, type StoredUpstreamTokens, type UpstreamTokenResult } f
 /**
  * Mode "oauth": the gateway as an OAuth 2.1 client of each upstream's own authorization server.
  *
- * - Discovery per upstream (UpstreamAsDiscovery), and the gateway's client there (UpstreamClients):
- *   configured, or an RFC 7591 registration kept in the vault.
+ * - Discovery per upstream (AuthServerDiscovery), and the gateway's client there (UpstreamClients):
+ *   configured, or an RFC 7591 registration kept in the vault. The protocol itself is oauth4webapi's,
+ *   its requests sent through the SSRF guard (upstream-http.ts).
  * - Sign-in: authorization code + PKCE (S256) with redirect URI PUBLIC_URL/oauth/upstream/callback;
  *   pending sign-ins are kept in memory only (PendingSignIns).
  * - Tokens: per user+upstream in the vault, cached decrypted in memory (UpstreamTokenStore), refreshed
@@ -30,7 +31,7 @@ export { TOKENS_PURPOSE, type StoredUpstreamTokens, type UpstreamTokenResult } f
  */
 @Injectable()
 export class UpstreamOAuthService {
-  private readonly discovery = new UpstreamAsDiscovery();
+  private readonly discovery = new AuthServerDiscovery();
   private readonly clients: UpstreamClients;
   private readonly tokens: UpstreamTokenStore;
   private readonly pending = new PendingSignIns();
@@ -62,19 +63,18 @@ export class UpstreamOAuthService {
    */
   async beginSignIn(upstream: Upstream, userId: string, returnTo: string): Promise<string> {
     if (!isSameOriginPath(returnTo)) throw new Error(`upstream sign-in: returnTo must be a same-origin path, got ${JSON.stringify(returnTo)}`);
-    let endpoints: AuthServerEndpoints;
-    let client: OAuthClient;
+    let server: AuthServer;
+    let client: UpstreamClientRegistration;
     try {
-      ({ endpoints, client } = await this.authServerAndClient(upstream));
+      ({ server, client } = await this.authServerAndClient(upstream));
     } catch (err) {
       this.auditSignInFailure(upstream, userId, 'discovery', (err as Error).message);
       throw err;
     }
-    const verifier = randomToken(32);
-    const state = randomToken(24);
     const redirectUri = this.redirectUri;
+    const { url, state, verifier } = await authorizationRequest(upstream, server, client, redirectUri);
     this.pending.add(state, { upstream, userId, verifier, returnTo, redirectUri });
-    return authorizationUrl(upstream, endpoints, { clientId: client.clientId, redirectUri, state, verifier });
+    return url;
   }
 
   /**
@@ -82,8 +82,8 @@ export class UpstreamOAuthService {
    * exchanges the code (with the PKCE verifier), stores the tokens. Returns where to send the browser.
    * The state is single-use whatever the outcome. Throws UpstreamSignInError with a user-facing message.
    */
-  async completeSignIn(state: string, code: string, sessionUserId: string | null): Promise<{ returnTo: string; upstreamSlug: string; userId: string }> {
-    const pending = this.pending.take(state);
+  async completeSignIn(response: AuthorizationResponse, sessionUserId: string | null): Promise<{ returnTo: string; upstreamSlug: string; userId: string }> {
+    const pending = this.pending.take(response.state);
     if (!pending) {
       throw new UpstreamSignInError('This sign-in is unknown or has expired (it may have taken longer than 10 minutes, or the gateway restarted). Start again from the application.', 400);
     }
@@ -94,7 +94,7 @@ export class UpstreamOAuthService {
     }
     let tokens: StoredUpstreamTokens;
     try {
-      tokens = await this.obtainTokens(upstream, { grant_type: 'authorization_code', code, redirect_uri: pending.redirectUri, code_verifier: pending.verifier }, null);
+      tokens = await this.obtainTokens(upstream, { grant_type: 'authorization_code', response, redirect_uri: pending.redirectUri, code_verifier: pending.verifier }, null);
     } catch (err) {
       this.auditSignInFailure(upstream, userId, 'token', (err as Error).message);
       const detail = err instanceof GrantRejected ? ` (${err.error})` : '';
@@ -204,46 +204,24 @@ export class UpstreamOAuthService {
   }
 
   /** Redeems a grant at the upstream's token endpoint, for its RFC 8707 resource. */
-  private async obtainTokens(upstream: Upstream, grant: Record<string, string>, previous: StoredUpstreamTokens | null): Promise<StoredUpstreamTokens> {
-    const { endpoints, client } = await this.authServerAndClient(upstream);
+  private async obtainTokens(upstream: Upstream, grant: UpstreamGrant, previous: StoredUpstreamTokens | null): Promise<StoredUpstreamTokens> {
+    const { server, client } = await this.authServerAndClient(upstream);
     try {
-      return await requestTokens(upstream, endpoints.tokenEndpoint, client, { ...grant, resource: endpoints.resource }, previous);
+      return await requestTokens(upstream, server, client, grant, previous);
     } catch (err) {
       if (err instanceof GrantRejected && err.error === 'invalid_client' && client.registered) await this.clients.dropRegistration(upstream);
       throw err;
     }
   }
 
-  private async authServerAndClient(upstream: Upstream): Promise<{ endpoints: AuthServerEndpoints; client: OAuthClient }> {
-    const endpoints = await this.discovery.endpoints(upstream);
-    return { endpoints, client: await this.clients.client(upstream, endpoints) };
+  private async authServerAndClient(upstream: Upstream): Promise<{ server: AuthServer; client: UpstreamClientRegistration }> {
+    const server = await this.discovery.authServer(upstream);
+    return { server, client: await this.clients.client(upstream, server) };
   }
 
   private auditSignInFailure(upstream: Upstream, userId: string, stage: string, reason: string): void {
     this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
   }
-}
-
-/** The authorization request: code flow with PKCE (S256), the RFC 8707 resource and the configured scopes. */
-function authorizationUrl(
-  upstream: Upstream,
-  endpoints: AuthServerEndpoints,
-  request: { clientId: string; redirectUri: string; state: string; verifier: string },
-): string {
-  const url = new URL(endpoints.authorizationEndpoint);
-  const params: Record<string, string> = {
-    response_type: 'code',
-    client_id: request.clientId,
-    redirect_uri: request.redirectUri,
-    code_challenge: sha256(request.verifier),
-    code_challenge_method: 'S256',
-    state: request.state,
-    resource: endpoints.resource,
-  };
-  const scopes = upstream.oauth?.scopes ?? [];
-  if (scopes.length) params.scope = scopes.join(' ');
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  return url.toString();
 }
 
 function isSameOriginPath(value: string): boolean {
