@@ -4,9 +4,10 @@ import { HttpException } from '@nestjs/common';
 import { AuditModule } from '../../server/src/audit/audit.module';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { OutboundAddressRefused } from '../../server/src/common/ssrf';
+import { Actor } from '../../server/src/identity/actor';
 import { AuthModesService } from '../../server/src/upstreams/auth-modes';
 import { classifyFailure } from '../../server/src/upstreams/connection-test/failure-stage';
-import { UpstreamAdminService, UpstreamActor } from '../../server/src/upstreams/upstream-admin.service';
+import { UpstreamAdminService } from '../../server/src/upstreams/upstream-admin.service';
 import { UpstreamInput } from '../../server/src/upstreams/upstream-input';
 import { UpstreamsModule } from '../../server/src/upstreams/upstreams.module';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
@@ -16,7 +17,7 @@ import { VaultService } from '../../server/src/vault/vault.service';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { createNestContext, NestContext } from './nest-context';
 
-const ADMIN: UpstreamActor = { userId: 'admin-1', ip: '127.0.0.1' };
+const ADMIN: Actor = { userId: 'admin-1', ip: '127.0.0.1' };
 const SECRET = 'console-secret-value-41d7';
 const FILE_SECRET = 'file-secret-value-9c02';
 

@@ -6,6 +6,7 @@ import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AllowListConfig, UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
+import { Actor } from '../identity/actor';
 import { Transactions, Tx } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
@@ -20,12 +21,6 @@ import { UpstreamRecord } from './upstream-record.entity';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
 import { upstreamOwner, usersOfUpstream } from './vault-owners';
-
-/** Who performs an admin action, for its audit row. */
-export interface UpstreamActor {
-  userId: string;
-  ip: string | null;
-}
 
 /** The fields an edit may change, in the order the audit row lists them. */
 const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow'] as const;
@@ -68,7 +63,7 @@ export class UpstreamAdminService {
     return this.view(upstream, await this.checks.findOneBy({ slug }));
   }
 
-  async create(input: UpstreamInput, actor: UpstreamActor): Promise<UpstreamView> {
+  async create(input: UpstreamInput, actor: Actor): Promise<UpstreamView> {
     const config = this.parse(input, new Map());
     const slug = config.slug;
     if (this.upstreams.find(slug)) throw slugTaken(slug);
@@ -95,7 +90,7 @@ export class UpstreamAdminService {
   }
 
   /** PATCH: the fields given replace the current ones; `auth` replaces the whole auth block, where a blank or omitted secret keeps the stored one. */
-  async update(slug: string, patch: UpstreamInput, actor: UpstreamActor): Promise<UpstreamView> {
+  async update(slug: string, patch: UpstreamInput, actor: Actor): Promise<UpstreamView> {
     const upstream = this.editable(slug);
     if (patch.slug !== undefined && patch.slug !== slug) throw invalidUpstream({ slug: 'cannot be changed (add a new upstream instead)' });
     const stored = await this.storedSecrets(slug);
@@ -119,7 +114,7 @@ export class UpstreamAdminService {
     return this.get(slug);
   }
 
-  async setEnabled(slug: string, enabled: boolean, actor: UpstreamActor): Promise<UpstreamView> {
+  async setEnabled(slug: string, enabled: boolean, actor: Actor): Promise<UpstreamView> {
     this.editable(slug);
     this.transactions.run((tx) => {
       if (!tx.update(this.records, { slug, source: 'console' }, { enabled, updatedAt: Date.now() })) throw upstreamNotFound(slug);
@@ -130,7 +125,7 @@ export class UpstreamAdminService {
   }
 
   /** Replaces the allow-list (users, emails, email domains, groups); empty lists = every gateway user. */
-  async setAllow(slug: string, allow: Partial<AllowList>, actor: UpstreamActor): Promise<UpstreamView> {
+  async setAllow(slug: string, allow: Partial<AllowList>, actor: Actor): Promise<UpstreamView> {
     this.editable(slug);
     const unknown = unknownAllowKeys(allow);
     if (Object.keys(unknown).length) throw invalidUpstream(unknown);
@@ -153,9 +148,8 @@ export class UpstreamAdminService {
    * them with TokensService.revokeAllForUpstream.) An upstream left over from an earlier config.yaml
    * (disabled since the file dropped it) may be deleted too; one the file still lists may not.
    */
-  async delete(slug: string, actor: UpstreamActor): Promise<void> {
-    const upstream = this.require(slug);
-    if (upstream.source === 'config' && this.upstreams.inConfigFile(slug)) throw readOnly(this.readOnlyMessage(slug));
+  async delete(slug: string, actor: Actor): Promise<void> {
+    const upstream = this.assertDeletable(slug);
     const by = { userId: actor.userId };
     this.transactions.run((tx) => {
       if (!tx.delete(this.records, { slug })) throw upstreamNotFound(slug);
@@ -167,12 +161,19 @@ export class UpstreamAdminService {
     await this.upstreams.changed(slug);
   }
 
+  /** The upstream, when delete() may remove it: 404 when there is none, 409 read_only when config.yaml lists it. */
+  assertDeletable(slug: string): Upstream {
+    const upstream = this.require(slug);
+    if (upstream.source === 'config' && this.upstreams.inConfigFile(slug)) throw readOnly(this.readOnlyMessage(slug));
+    return upstream;
+  }
+
   /**
    * Test connection: initialize + tools/list against the upstream with the credential its mode
    * sends for this admin (for per-user modes, the admin's own). The result is kept as the
    * upstream's status and audited.
    */
-  async test(slug: string, actor: UpstreamActor): Promise<ConnectionTestResult> {
+  async test(slug: string, actor: Actor): Promise<ConnectionTestResult> {
     const upstream = this.require(slug);
     const credential = await this.adminCredential(upstream, actor.userId);
     const result = 'headers' in credential ? await testConnection(upstream, credential.headers) : credential;
@@ -274,7 +275,7 @@ export class UpstreamAdminService {
   }
 
   /** Writes the secrets the config asks for (only those that changed) and removes the modes' others; true when any changed. */
-  private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<string, string>, actor: UpstreamActor): boolean {
+  private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<string, string>, actor: Actor): boolean {
     const owner = upstreamOwner(slug);
     const wanted = this.authModes.secretsFrom(config.auth);
     let changed = false;
