@@ -25,7 +25,14 @@ describe('admin API: upstreams', () => {
     const client = await registerPublicClient(base, REDIRECT);
     const { verifier, challenge } = pkce();
     const code = await obtainCode(base, new TestBrowser(), creds, { clientId: client.client_id, redirectUri: REDIRECT, challenge, resource: gw.mcpUrl(slug) });
-    const res = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id, resource: gw.mcpUrl(slug) });
+    const res = await tokenRequest(base, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT,
+      client_id: client.client_id,
+      resource: gw.mcpUrl(slug),
+    });
     expect(res.status).toBe(200);
     return res.json.access_token;
   }
@@ -65,7 +72,12 @@ describe('admin API: upstreams', () => {
   });
 
   it('an admin adds a headers-mode upstream; an MCP client then uses /mcp/<slug> through the normal OAuth flow, and the upstream gets the key', async () => {
-    const created = await api('POST', '/upstreams', { slug: 'console-locked', name: 'Console locked', url: locked.url, auth: { mode: 'headers', headers: { 'X-Api-Key': SECRET } } });
+    const created = await api('POST', '/upstreams', {
+      slug: 'console-locked',
+      name: 'Console locked',
+      url: locked.url,
+      auth: { mode: 'headers', headers: { 'X-Api-Key': SECRET } },
+    });
     expect(created.status).toBe(201);
     expect(created.json).toMatchObject({
       slug: 'console-locked',
@@ -151,7 +163,10 @@ describe('admin API: upstreams', () => {
     ];
     for (const res of attempts) {
       expect(res.status).toBe(409);
-      expect(res.json).toEqual({ error: 'read_only', message: expect.stringMatching(/^upstream "from-file" is managed by config\.yaml .*; edit the file and restart the gateway to change it$/) });
+      expect(res.json).toEqual({
+        error: 'read_only',
+        message: expect.stringMatching(/^upstream "from-file" is managed by config\.yaml .*; edit the file and restart the gateway to change it$/),
+      });
     }
     // Testing is not a change: allowed for them too.
     expect((await api('POST', '/upstreams/from-file/test')).json.ok).toBe(true);
@@ -244,7 +259,9 @@ describe('admin API: upstreams with upstreams_policy.allow_private_networks fals
     const client = await registerPublicClient(gw.config.publicUrl, REDIRECT);
     const { verifier, challenge } = pkce();
     const code = await obtainCode(gw.config.publicUrl, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT, challenge, resource: gw.mcpUrl('lan') });
-    const token = (await tokenRequest(gw.config.publicUrl, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json.access_token;
+    const token = (
+      await tokenRequest(gw.config.publicUrl, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })
+    ).json.access_token;
     expect((await mcpPost(gw.mcpUrl('lan'), token)).status).toBe(200);
     await gw.close();
 

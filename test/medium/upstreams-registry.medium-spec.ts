@@ -15,6 +15,7 @@ import { upstreamOwner, userUpstreamOwner } from '../../server/src/upstreams/vau
 import { VaultModule } from '../../server/src/vault/vault.module';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
+import { configFrom } from '../helpers/gateway';
 import { createNestContext, NestContext } from './nest-context';
 
 const ADMIN: Actor = { userId: 'admin-1', ip: '127.0.0.1' };
@@ -139,16 +140,32 @@ describe('upstream registry: console-managed upstreams (UpstreamAdminService)', 
       ['a timeout out of range', { slug: 'u2', url: 'http://127.0.0.1:1/mcp', timeoutSeconds: 0 }, { timeoutSeconds: /must not be less than 1/ }],
       ['no scopes', { slug: 'u3', url: 'http://127.0.0.1:1/mcp', scopes: [] }, { scopes: /should not be empty/ }],
       ['headers mode without headers', { slug: 'u4', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'headers' } }, { 'auth.headers': 'mode "headers" needs at least one header' }],
-      ['a header value that cannot be sent', { slug: 'u5', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'headers', headers: { 'X-Key': 'a\r\nInjected: 1' } } }, { 'auth.headers.X-Key': 'contains characters that cannot be sent in an HTTP header' }],
-      ['a bad header name', { slug: 'u6', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'headers', headers: { 'Bad Name': 'v' } } }, { 'auth.headers.Bad Name': 'not a valid header name' }],
+      [
+        'a header value that cannot be sent',
+        { slug: 'u5', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'headers', headers: { 'X-Key': 'a\r\nInjected: 1' } } },
+        { 'auth.headers.X-Key': 'contains characters that cannot be sent in an HTTP header' },
+      ],
+      [
+        'a bad header name',
+        { slug: 'u6', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'headers', headers: { 'Bad Name': 'v' } } },
+        { 'auth.headers.Bad Name': 'not a valid header name' },
+      ],
       ['a key of another mode', { slug: 'u7', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'none', headers: { 'X-Key': 'v' } } }, { 'auth.headers': 'is not a known field' }],
       ['an unknown mode', { slug: 'u8', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'kerberos' } }, { 'auth.mode': /must be one of: none, headers, user_credentials, oauth/ }],
       [
         'a template over a missing field',
-        { slug: 'u9', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'user_credentials', fields: [{ name: 'api_key', label: 'API key' }], headers: { Authorization: 'Bearer {{token}}' } } },
+        {
+          slug: 'u9',
+          url: 'http://127.0.0.1:1/mcp',
+          auth: { mode: 'user_credentials', fields: [{ name: 'api_key', label: 'API key' }], headers: { Authorization: 'Bearer {{token}}' } },
+        },
         { 'auth.headers.Authorization': 'uses {{token}}, which is not one of the fields' },
       ],
-      ['a client secret without its client id', { slug: 'u10', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'oauth', oauth: { client_secret: 'x' } } }, { 'auth.oauth.client_id': 'a client_secret needs its client_id' }],
+      [
+        'a client secret without its client id',
+        { slug: 'u10', url: 'http://127.0.0.1:1/mcp', auth: { mode: 'oauth', oauth: { client_secret: 'x' } } },
+        { 'auth.oauth.client_id': 'a client_secret needs its client_id' },
+      ],
       ['a password in the url', { slug: 'u11', url: 'http://user:pw@127.0.0.1:1/mcp' }, { url: /must not contain a user name or password/ }],
       ['an unknown field', { slug: 'u12', url: 'http://127.0.0.1:1/mcp', color: 'red' } as UpstreamInput, { color: 'is not a known field' }],
       ['a bad allow-list', { slug: 'u13', url: 'http://127.0.0.1:1/mcp', allow: { emails: 'alice@example.test' as unknown as string[] } }, { 'allow.emails': /must be an array/ }],
@@ -161,7 +178,14 @@ describe('upstream registry: console-managed upstreams (UpstreamAdminService)', 
     });
 
     it('normalizes the allow-list as config.yaml does (emails lower-cased, domains without "@")', async () => {
-      const view = await admin.create({ slug: 'allowed', url: fixture.url, allow: { users: ['Bob@Example.test', 'user-id-1'], emails: ['Alice@Example.TEST'], emailDomains: ['@Partner.test'], groups: ['eng'] } }, ADMIN);
+      const view = await admin.create(
+        {
+          slug: 'allowed',
+          url: fixture.url,
+          allow: { users: ['Bob@Example.test', 'user-id-1'], emails: ['Alice@Example.TEST'], emailDomains: ['@Partner.test'], groups: ['eng'] },
+        },
+        ADMIN,
+      );
       expect(view.allow).toEqual({ users: ['bob@example.test', 'user-id-1'], emails: ['alice@example.test'], emailDomains: ['partner.test'], groups: ['eng'] });
     });
   });
@@ -305,7 +329,14 @@ describe('upstream registry: console-managed upstreams (UpstreamAdminService)', 
       for (const form of forms) {
         expect(form.label).toEqual(expect.any(String));
         for (const field of form.fields) {
-          expect(field).toEqual({ name: expect.any(String), label: expect.any(String), type: expect.stringMatching(/^(text|secret|url|list|keyvalue|credential-fields)$/), required: expect.any(Boolean), help: expect.any(String), secret: expect.any(Boolean) });
+          expect(field).toEqual({
+            name: expect.any(String),
+            label: expect.any(String),
+            type: expect.stringMatching(/^(text|secret|url|list|keyvalue|credential-fields)$/),
+            required: expect.any(Boolean),
+            help: expect.any(String),
+            secret: expect.any(Boolean),
+          });
         }
       }
       expect(forms.find((f) => f.mode === 'headers')!.fields).toEqual([expect.objectContaining({ name: 'headers', type: 'keyvalue', secret: true, required: true })]);
@@ -394,9 +425,17 @@ describe('upstream registry: console-managed upstreams (UpstreamAdminService)', 
     });
 
     it('a per-user mode uses the admin’s own credential, and asks for it on My access when there is none', async () => {
-      const input: UpstreamInput = { slug: 'personal', url: locked.url, auth: { mode: 'user_credentials', fields: [{ name: 'api_key', label: 'API key' }], headers: { 'X-Api-Key': '{{api_key}}' } } };
+      const input: UpstreamInput = {
+        slug: 'personal',
+        url: locked.url,
+        auth: { mode: 'user_credentials', fields: [{ name: 'api_key', label: 'API key' }], headers: { 'X-Api-Key': '{{api_key}}' } },
+      };
       await admin.create(input, ADMIN);
-      expect(await admin.test('personal', ADMIN)).toEqual({ ok: false, stage: 'auth', message: expect.stringMatching(/^enter your own credentials for this upstream on My access first/) });
+      expect(await admin.test('personal', ADMIN)).toEqual({
+        ok: false,
+        stage: 'auth',
+        message: expect.stringMatching(/^enter your own credentials for this upstream on My access first/),
+      });
       const upstream = registry.get('personal')!;
       await ctx.app.get(AuthModesService).for(upstream).saveConsentInput(upstream, ADMIN.userId, { api_key: SECRET });
       expect(await admin.test('personal', ADMIN)).toMatchObject({ ok: true });
@@ -409,7 +448,10 @@ describe('upstream registry: console-managed upstreams (UpstreamAdminService)', 
       const cert = Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' });
       expect(classifyFailure(cert, { ...ctx, networkError: cert })).toEqual({ ok: false, stage: 'tls', message: 'TLS failed (CERT_HAS_EXPIRED): certificate has expired' });
       const refused = new OutboundAddressRefused('10.0.0.1 is not a public address (private)');
-      expect(classifyFailure(refused, { ...ctx, networkError: refused })).toMatchObject({ stage: 'connect', message: expect.stringContaining('upstreams_policy.allow_private_networks') });
+      expect(classifyFailure(refused, { ...ctx, networkError: refused })).toMatchObject({
+        stage: 'connect',
+        message: expect.stringContaining('upstreams_policy.allow_private_networks'),
+      });
     });
   });
 });
@@ -432,7 +474,9 @@ describe('upstream registry: console upstreams with upstreams_policy.allow_priva
       for (const url of ['http://127.0.0.1:9000/mcp', 'http://localhost:9000/mcp', 'http://[::1]:9000/mcp', 'http://192.168.1.20/mcp']) {
         const { status, body } = await refusal(admin.create({ slug: 'lan', url }, ADMIN));
         expect(status).toBe(400);
-        expect(body.fields.url).toMatch(/^points at .*: upstreams added in the console may only reach public addresses; .*set upstreams_policy\.allow_private_networks: true in config\.yaml/);
+        expect(body.fields.url).toMatch(
+          /^points at .*: upstreams added in the console may only reach public addresses; .*set upstreams_policy\.allow_private_networks: true in config\.yaml/,
+        );
       }
       const { body } = await refusal(admin.create({ slug: 'lan', url: 'https://mcp.example.test/mcp', auth: { mode: 'oauth', oauth: { issuer: 'http://10.1.2.3' } } }, ADMIN));
       expect(Object.keys(body.fields)).toEqual(['auth.oauth.issuer']);
@@ -469,7 +513,11 @@ describe('upstream registry: console upstreams with upstreams_policy.allow_priva
     const ctx = await startContext(first.dataDir, []);
     try {
       const admin = ctx.app.get(UpstreamAdminService);
-      expect(await admin.get('gone')).toMatchObject({ source: 'config', enabled: false, readOnlyReason: 'removed from config.yaml, and so disabled: it can be deleted here, not edited' });
+      expect(await admin.get('gone')).toMatchObject({
+        source: 'config',
+        enabled: false,
+        readOnlyReason: 'removed from config.yaml, and so disabled: it can be deleted here, not edited',
+      });
       expect((await refusal(admin.setEnabled('gone', true, ADMIN))).body.error).toBe('read_only');
       await admin.delete('gone', ADMIN);
       expect(ctx.app.get(UpstreamsService).find('gone')).toBeUndefined();
@@ -478,5 +526,16 @@ describe('upstream registry: console upstreams with upstreams_policy.allow_priva
       await ctx.close();
       ctx.cleanup();
     }
+  });
+});
+
+describe('config: upstreams_policy', () => {
+  it('allow_private_networks defaults to false and must be a boolean', () => {
+    expect(configFrom({}).upstreams_policy.allow_private_networks).toBe(false);
+    expect(configFrom({ upstreams_policy: { allow_private_networks: true } }).upstreams_policy.allow_private_networks).toBe(true);
+    expect(() => configFrom({ upstreams_policy: { allow_private_networks: 'yes' } })).toThrow(
+      'invalid configuration: upstreams_policy.allow_private_networks: must be a boolean value',
+    );
+    expect(() => configFrom({ upstreams_policy: { allow_public: true } })).toThrow('invalid configuration: upstreams_policy.allow_public: unknown key');
   });
 });

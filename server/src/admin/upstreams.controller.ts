@@ -25,7 +25,12 @@ export class UpstreamsController {
     const page = pageRequest(query);
     const after = page.after?.[0] ?? null;
     const rows = (await this.upstreams.list()).filter((u) => after === null || u.slug > after).slice(0, page.fetch);
-    return pageOf(rows, page.limit, (u) => [u.slug], (u) => u);
+    return pageOf(
+      rows,
+      page.limit,
+      (u) => [u.slug],
+      (u) => u,
+    );
   }
 
   /** → `[{ mode, label, fields }]`: the console's form of each auth mode (from the mode strategies). */

@@ -118,7 +118,14 @@ export class UpstreamAdminService {
     this.editable(slug);
     this.transactions.run((tx) => {
       if (!tx.update(this.records, { slug, source: 'console' }, { enabled, updatedAt: Date.now() })) throw upstreamNotFound(slug);
-      this.audit.recordIn(tx, { type: enabled ? 'admin.upstream.enable' : 'admin.upstream.disable', outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { slug } });
+      this.audit.recordIn(tx, {
+        type: enabled ? 'admin.upstream.enable' : 'admin.upstream.disable',
+        outcome: 'success',
+        userId: actor.userId,
+        ip: actor.ip,
+        upstreamSlug: slug,
+        detail: { slug },
+      });
     });
     await this.upstreams.changed(slug);
     return this.get(slug);
@@ -129,9 +136,14 @@ export class UpstreamAdminService {
     this.editable(slug);
     const unknown = unknownAllowKeys(allow);
     if (Object.keys(unknown).length) throw invalidUpstream(unknown);
-    const parsed = plainToInstance(AllowListConfig, { users: allow.users, emails: allow.emails, email_domains: allow.emailDomains, groups: allow.groups }, { exposeDefaultValues: true });
+    const parsed = plainToInstance(
+      AllowListConfig,
+      { users: allow.users, emails: allow.emails, email_domains: allow.emailDomains, groups: allow.groups },
+      { exposeDefaultValues: true },
+    );
     const errors = validateSync(parsed, { whitelist: true, forbidNonWhitelisted: true });
-    if (errors.length) throw invalidUpstream(Object.fromEntries(errors.map((e) => [`allow.${e.property === 'email_domains' ? 'emailDomains' : e.property}`, 'must be a list of strings'])));
+    if (errors.length)
+      throw invalidUpstream(Object.fromEntries(errors.map((e) => [`allow.${e.property === 'email_domains' ? 'emailDomains' : e.property}`, 'must be a list of strings'])));
     const n = normalizedAllow(parsed);
     const allowList: AllowList = { users: n.users, emails: n.emails, emailDomains: n.email_domains, groups: n.groups };
     this.transactions.run((tx) => {
@@ -156,7 +168,14 @@ export class UpstreamAdminService {
       tx.delete(this.checks, { slug });
       this.vault.deleteIn(tx, upstreamOwner(slug), undefined, by);
       this.vault.deleteOwnersIn(tx, usersOfUpstream(slug).type, usersOfUpstream(slug).idSuffix, by);
-      this.audit.recordIn(tx, { type: 'admin.upstream.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { slug, name: upstream.name, source: upstream.source } });
+      this.audit.recordIn(tx, {
+        type: 'admin.upstream.delete',
+        outcome: 'success',
+        userId: actor.userId,
+        ip: actor.ip,
+        upstreamSlug: slug,
+        detail: { slug, name: upstream.name, source: upstream.source },
+      });
     });
     await this.upstreams.changed(slug);
   }
@@ -204,7 +223,7 @@ export class UpstreamAdminService {
   }
 
   private view(u: Upstream, check: UpstreamCheck | null): UpstreamView {
-    const { mode: _mode, ...settings } = this.authModes.formValues(u);
+    const settings = this.authModes.for(u).formValues(u);
     return upstreamView(u, { summary: this.authModes.describe(u), settings }, this.readOnlyReason(u), check);
   }
 
@@ -235,7 +254,11 @@ export class UpstreamAdminService {
   private parse(input: UpstreamInput, stored: ReadonlyMap<string, string>): UpstreamConfig {
     return parseUpstreamInput(input, {
       keepStoredSecrets: (auth) => this.authModes.keepStoredSecrets(auth, stored),
-      urlFieldsOf: (mode) => this.authModes.forms().find((f) => f.mode === mode)?.fields.filter((f) => f.type === 'url') ?? [],
+      urlFieldsOf: (mode) =>
+        this.authModes
+          .forms()
+          .find((f) => f.mode === mode)
+          ?.fields.filter((f) => f.type === 'url') ?? [],
       guarded: !this.config.config.upstreams_policy.allow_private_networks,
       privateNetworkHint: PRIVATE_NETWORK_HINT,
     });
@@ -259,7 +282,7 @@ export class UpstreamAdminService {
   /** The upstream a parsed config describes (for comparing an edit with what was). */
   private upstreamOf(config: UpstreamConfig, was: Upstream): Upstream {
     const row = this.rowOf(config);
-    return { ...was, ...row, allow: row.allowList, authMode: row.authMode as Upstream['authMode'] };
+    return { ...was, ...row, allow: row.allowList };
   }
 
   /** The upstream's secrets that the auth modes manage (purpose → value), for keeping blanks and writing only what changed. */

@@ -25,7 +25,16 @@ const API_NAMES: Record<string, string> = { timeout: 'timeoutSeconds', 'allow.em
 /** The config.yaml form of a console input, so that UpstreamConfig (the file's own rules) validates it. */
 export function configShapeOf(input: UpstreamInput): Record<string, unknown> {
   const allow = input.allow && { users: input.allow.users, emails: input.allow.emails, email_domains: input.allow.emailDomains, groups: input.allow.groups };
-  const raw: Record<string, unknown> = { slug: input.slug, name: input.name, url: input.url, enabled: input.enabled, timeout: input.timeoutSeconds, scopes: input.scopes, auth: input.auth, allow };
+  const raw: Record<string, unknown> = {
+    slug: input.slug,
+    name: input.name,
+    url: input.url,
+    enabled: input.enabled,
+    timeout: input.timeoutSeconds,
+    scopes: input.scopes,
+    auth: input.auth,
+    allow,
+  };
   return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
 }
 
@@ -70,7 +79,10 @@ export function parseUpstreamInput(input: UpstreamInput, opts: ParseOptions): Up
   const url = new URL(config.url);
   if (url.username || url.password) fields.url = 'must not contain a user name or password (send credentials with an auth mode)';
   if (opts.guarded) {
-    const targets: Array<[string, unknown]> = [['url', config.url], ...opts.urlFieldsOf(config.auth.mode).map((f): [string, unknown] => [`auth.${f.name}`, valueAt(config.auth, f.name)])];
+    const targets: Array<[string, unknown]> = [
+      ['url', config.url],
+      ...opts.urlFieldsOf(config.auth.mode).map((f): [string, unknown] => [`auth.${f.name}`, valueAt(config.auth, f.name)]),
+    ];
     for (const [field, value] of targets) {
       const why = typeof value === 'string' && value ? privateHostProblem(value) : null;
       if (why) fields[field] ??= `points at ${why}: ${opts.privateNetworkHint}`;

@@ -38,7 +38,12 @@ export interface UpstreamView {
   };
 }
 
-export function upstreamView(u: Upstream, auth: { summary: AuthModeSummary; settings: Record<string, unknown> }, readOnlyReason: string | null, check: UpstreamCheck | null): UpstreamView {
+export function upstreamView(
+  u: Upstream,
+  auth: { summary: AuthModeSummary; settings: Record<string, unknown> },
+  readOnlyReason: string | null,
+  check: UpstreamCheck | null,
+): UpstreamView {
   const result = check?.result ?? null;
   return {
     slug: u.slug,

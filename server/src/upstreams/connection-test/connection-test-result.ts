@@ -12,8 +12,7 @@ export interface ToolSummary {
  * server and its tools, or where it failed and the exact message. Never a secret, never a stack.
  */
 export type ConnectionTestResult =
-  | { ok: true; serverInfo: { name: string; version: string }; protocolVersion: string; tools: ToolSummary[] }
-  | { ok: false; stage: ConnectionTestStage; message: string };
+  { ok: true; serverInfo: { name: string; version: string }; protocolVersion: string; tools: ToolSummary[] } | { ok: false; stage: ConnectionTestStage; message: string };
 
 export function connectionFailure(stage: ConnectionTestStage, message: string): ConnectionTestResult {
   return { ok: false, stage, message };

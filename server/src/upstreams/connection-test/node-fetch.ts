@@ -29,11 +29,11 @@ export function nodeFetch(opts: NodeFetchOptions): typeof fetch {
       const body = init?.body;
       if (body !== undefined && body !== null && typeof body !== 'string') return reject(new TypeError('only string bodies are supported'));
       const signal = init?.signal ?? undefined;
-      if (signal?.aborted) return reject(signal.reason);
+      if (signal?.aborted) return reject(abortReason(signal));
       const method = (init?.method ?? 'GET').toUpperCase();
       const headers = { ...Object.fromEntries(new Headers(init?.headers ?? {})), ...opts.headers };
       const client = url.protocol === 'https:' ? https : http;
-      const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const onAbort = () => req.destroy(abortReason(signal!));
       // The listener stays while a streamed answer is open: an abort must end that stream too.
       const stopListening = () => signal?.removeEventListener('abort', onAbort);
       const req = client.request(url, { method, headers, agent: opts.agentFor(url.protocol) }, (res) => {
@@ -42,7 +42,7 @@ export function nodeFetch(opts: NodeFetchOptions): typeof fetch {
           resolve(toResponse(res, url, method, opts.maxBytes));
         } catch (err) {
           res.destroy();
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -53,6 +53,10 @@ export function nodeFetch(opts: NodeFetchOptions): typeof fetch {
       });
       req.end(body ?? undefined);
     });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
 /** Statuses whose Response must have a null body (Fetch standard, "null body status"). */
