@@ -46,6 +46,8 @@ function upstreamFor(url: string, oauth: Partial<NonNullable<Upstream['oauth']>>
     oauth: { clientId: null, hasClientSecret: false, issuer: null, authorizationEndpoint: null, tokenEndpoint: null, registrationEndpoint: null, scopes: [], ...oauth },
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: 'http://gateway.invalid/mcp/o',
+    source: 'config',
+    guarded: false,
   };
 }
 

@@ -30,6 +30,8 @@ function upstreamFor(url: string, oauth: Partial<NonNullable<Upstream['oauth']>>
     oauth: { clientId: null, hasClientSecret: false, issuer: null, authorizationEndpoint: null, tokenEndpoint: null, registrationEndpoint: null, scopes: [], ...oauth },
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: 'http://gateway.invalid/mcp/lib',
+    source: 'config',
+    guarded: false,
   };
 }
 

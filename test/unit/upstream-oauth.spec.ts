@@ -70,6 +70,8 @@ function upstreamFor(slug: string, url: string, oauth: Partial<UpstreamOAuthSett
     },
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: `http://gateway.invalid/mcp/${slug}`,
+    source: 'config',
+    guarded: false,
   };
 }
 

@@ -8,6 +8,7 @@ import { GroupAdminService } from './group-admin.service';
 import { GroupsController } from './groups.controller';
 import { SessionController } from './session.controller';
 import { UserAdminService } from './user-admin.service';
+import { UpstreamsController } from './upstreams.controller';
 import { UsersController } from './users.controller';
 
 /**
@@ -18,7 +19,7 @@ import { UsersController } from './users.controller';
  */
 @Module({
   imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
-  controllers: [SessionController, UsersController, GroupsController],
+  controllers: [SessionController, UsersController, GroupsController, UpstreamsController],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService],
 })
 export class AdminModule {}

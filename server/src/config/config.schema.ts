@@ -34,6 +34,17 @@ export class AllowListConfig {
   groups: string[] = [];
 }
 
+/** Rules for upstreams added at run time in the admin console (those of config.yaml are trusted as the file is). */
+export class UpstreamsPolicyConfig {
+  /**
+   * Let console upstreams be on loopback, private or other non-public addresses. false: the gateway
+   * connects to them only at public addresses (SSRF guard), so a console session cannot be used to
+   * reach the gateway's own host or LAN. A home server whose MCP servers are on the LAN sets true.
+   */
+  @IsBoolean()
+  allow_private_networks = false;
+}
+
 export class UpstreamConfig {
   @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'must be lowercase letters, digits and dashes' })
   slug: string;
@@ -257,4 +268,8 @@ export class GatehouseConfig {
   @ValidateNested({ each: true })
   @Type(() => UpstreamConfig)
   upstreams: UpstreamConfig[] = [];
+
+  @ValidateNested()
+  @Type(() => UpstreamsPolicyConfig)
+  upstreams_policy: UpstreamsPolicyConfig = new UpstreamsPolicyConfig();
 }

@@ -42,6 +42,8 @@ function makeUpstream(slug: string, scopes: string[]): Upstream {
     oauth: null,
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: `${GATEWAY}/mcp/${slug}`,
+    source: 'config',
+    guarded: false,
   };
 }
 

@@ -256,6 +256,18 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     return info;
   }
 
+  /**
+   * Ends every live grant for an upstream (deleted in the console), so no token issued for it works
+   * again, not even for a new upstream that later takes its slug. Codes not yet exchanged are deleted
+   * so none becomes a new grant. Returns how many grants were live.
+   */
+  async revokeAllForUpstream(slug: string, reason: string, ip: string | null = null): Promise<number> {
+    await this.codes.delete({ upstreamSlug: slug, usedAt: IsNull() });
+    const live = await this.grants.findBy({ upstreamSlug: slug, revokedAt: IsNull() });
+    for (const grant of live) await this.revokeGrant(grant.id, reason, ip);
+    return live.length;
+  }
+
   /** RFC 7662 §2.2. A client sees only its own tokens as active. */
   async introspect(token: string, client: OAuthClient | null): Promise<Record<string, unknown>> {
     const inactive = { active: false };

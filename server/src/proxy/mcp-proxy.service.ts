@@ -17,6 +17,7 @@ import { HostPolicy } from '../common/allowed-hosts';
 import { CorsPolicy } from '../common/cors';
 import { unsendableHeader } from './header-values';
 import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
+import { createGuardedAgent } from '../common/ssrf';
 import { sniffMcpMethod } from './mcp-method';
 import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
@@ -92,6 +93,12 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
   private readonly freshHttpAgent = new http.Agent({ keepAlive: false });
   private readonly freshHttpsAgent = new https.Agent({ keepAlive: false });
+  /** For upstreams added in the console (`upstream.guarded`): every connection must go to a public address. */
+  private readonly guardedAgents = {
+    'http:': createGuardedAgent('http:', { keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS }),
+    'https:': createGuardedAgent('https:', { keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS }),
+  };
+  private readonly freshGuardedAgents = { 'http:': createGuardedAgent('http:', { keepAlive: false }), 'https:': createGuardedAgent('https:', { keepAlive: false }) };
 
   constructor(
     private readonly tokens: TokensService,
@@ -105,6 +112,11 @@ export class McpProxyService implements OnModuleDestroy {
     this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
     tokens.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
+    // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
+    upstreams.onChange((slug) => {
+      this.proxies.delete(slug);
+      this.freshProxies.delete(slug);
+    });
   }
 
   /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
@@ -136,6 +148,7 @@ export class McpProxyService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     for (const agent of [this.httpAgent, this.httpsAgent, this.freshHttpAgent, this.freshHttpsAgent]) agent.destroy();
+    for (const agent of [...Object.values(this.guardedAgents), ...Object.values(this.freshGuardedAgents)]) agent.destroy();
   }
 
   private async route(req: ProxiedRequest, res: http.ServerResponse): Promise<void> {
@@ -331,14 +344,21 @@ export class McpProxyService implements OnModuleDestroy {
     );
   }
 
+  /** Pooled or fresh (the one retry); SSRF-guarded for console upstreams. */
+  private agentFor(upstream: Upstream, fresh: boolean): http.Agent {
+    const protocol = new URL(upstream.url).protocol === 'https:' ? 'https:' : 'http:';
+    if (upstream.guarded) return (fresh ? this.freshGuardedAgents : this.guardedAgents)[protocol];
+    if (protocol === 'https:') return fresh ? this.freshHttpsAgent : this.httpsAgent;
+    return fresh ? this.freshHttpAgent : this.httpAgent;
+  }
+
   private createProxy(upstream: Upstream, fresh: boolean): RequestHandler {
-    const https = new URL(upstream.url).protocol === 'https:';
     return createProxyMiddleware({
       target: upstream.url,
       changeOrigin: true,
       ignorePath: true,
       xfwd: true,
-      agent: fresh ? (https ? this.freshHttpsAgent : this.freshHttpAgent) : https ? this.httpsAgent : this.httpAgent,
+      agent: this.agentFor(upstream, fresh),
       // No proxyTimeout: http-proxy arms it after the proxyReq hook runs, so a GET could not be
       // exempted; the hook below sets the timeout itself.
       // The response head is written here (proxyRes below), so that only forwardable headers

@@ -16,6 +16,8 @@ function upstreamOffering(scopes: string[]): Upstream {
     oauth: null,
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: 'http://127.0.0.1:8080/mcp/notes',
+    source: 'config',
+    guarded: false,
   };
 }
 

@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { AuthSettings } from './auth-modes';
-import type { AllowList } from './upstream';
+import type { AllowList, UpstreamSource } from './upstream';
 
 /** The upstream registry. Secrets (header values, OAuth client secrets) are in the vault, never here. */
 @Entity('upstreams')
@@ -33,9 +33,9 @@ export class UpstreamRecord {
   @Column('simple-json', { name: 'allow_list' })
   allowList: AllowList;
 
-  /** "config" rows are seeded from config.yaml at every start; "admin" rows are managed at run time. */
+  /** "config" rows are seeded from config.yaml at every start (read-only in the console); "console" rows are managed at run time. */
   @Column('text')
-  source: 'config' | 'admin';
+  source: UpstreamSource;
 
   @Column('integer', { name: 'created_at' })
   createdAt: number;

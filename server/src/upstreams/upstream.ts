@@ -3,6 +3,9 @@ import type { AuthMode, AuthSettings } from './auth-modes';
 export type { CredentialField } from './auth-modes';
 export type { UpstreamOAuthSettings } from './auth-modes/oauth';
 
+/** Where an upstream's settings come from: config.yaml (read-only at run time) or the admin console. */
+export type UpstreamSource = 'config' | 'console';
+
 export interface AllowList {
   users: string[];
   emails: string[];
@@ -26,6 +29,13 @@ export interface Upstream extends AuthSettings {
   allow: AllowList;
   /** The RFC 8707 resource identifier and token audience: PUBLIC_URL/mcp/{slug}. */
   resource: string;
+  source: UpstreamSource;
+  /**
+   * Connections to it must go to public addresses (the SSRF guard, common/ssrf): true for upstreams
+   * added in the console, unless upstreams_policy.allow_private_networks. Upstreams from config.yaml
+   * are trusted like the file itself (they are often on loopback or the LAN).
+   */
+  guarded: boolean;
 }
 
 export function allowListIsOpen(allow: AllowList): boolean {

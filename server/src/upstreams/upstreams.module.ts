@@ -6,12 +6,14 @@ import { AccessPolicyService } from './access-policy.service';
 import { AuthModesModule } from './auth-modes/auth-modes.module';
 import { UpstreamCredentialsService } from './upstream-credentials.service';
 import { UpstreamOAuthModule } from './upstream-oauth/upstream-oauth.module';
+import { UpstreamAdminService } from './upstream-admin.service';
+import { UpstreamCheck } from './upstream-check.entity';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([UpstreamRecord]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
-  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService],
-  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamOAuthModule, AuthModesModule],
+  imports: [TypeOrmModule.forFeature([UpstreamRecord, UpstreamCheck]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
+  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService],
+  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamOAuthModule, AuthModesModule],
 })
 export class UpstreamsModule {}

@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -17,6 +17,7 @@ import { upstreamOwner } from './vault-owners';
  */
 @Injectable()
 export class UpstreamsService implements OnModuleInit {
+  private readonly logger = new Logger('Upstreams');
   private bySlug = new Map<string, Upstream>();
   private readonly listeners: Array<(slug: string) => void> = [];
 
@@ -57,6 +58,26 @@ export class UpstreamsService implements OnModuleInit {
 
   allScopes(): string[] {
     return [...new Set(this.list().flatMap((u) => u.scopes))];
+  }
+
+  /** Every upstream, enabled or not, in slug order: for the admin console. */
+  all(): Upstream[] {
+    return [...this.bySlug.values()].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  }
+
+  /** An upstream whether enabled or not. */
+  find(slug: string): Upstream | undefined {
+    return this.bySlug.get(slug);
+  }
+
+  /** The registry changed outside this service (the console's edits): reload it, and tell the change listeners. */
+  async changed(slug: string): Promise<void> {
+    await this.reload(slug);
+  }
+
+  /** Whether config.yaml, as loaded at this start, lists the slug (else a "config" row is left over from an earlier file). */
+  inConfigFile(slug: string): boolean {
+    return this.config.config.upstreams.some((u) => u.slug === slug);
   }
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
@@ -133,6 +154,9 @@ export class UpstreamsService implements OnModuleInit {
         source: 'config' as const,
         updatedAt: now,
       };
+      if (existing.get(u.slug)?.source === 'console') {
+        this.logger.warn(`upstream ${u.slug} was added in the console; config.yaml now defines it, so the file's settings replace the console's`);
+      }
       if (existing.has(u.slug)) await this.records.update({ slug: u.slug }, row as any);
       else await this.records.insert({ ...row, createdAt: now } as any);
       await this.seedSecrets(u);
@@ -168,6 +192,8 @@ export class UpstreamsService implements OnModuleInit {
       ...this.authModes.settingsOf(r.authSettings),
       allow: r.allowList,
       resource: this.config.resourceUrl(r.slug),
+      source: r.source,
+      guarded: r.source !== 'config' && !this.config.config.upstreams_policy.allow_private_networks,
     };
   }
 }

@@ -5,3 +5,6 @@ export const upstreamOwner = (slug: string): VaultOwner => ({ type: 'upstream', 
 
 /** The vault owner of what one user keeps for one upstream (credentials, upstream tokens). */
 export const userUpstreamOwner = (userId: string, slug: string): VaultOwner => ({ type: 'user_upstream', id: `${userId}:${slug}` });
+
+/** Every user's vault owner for one upstream, as VaultService.deleteOwnersIn takes it: their ids all end with `:${slug}`. */
+export const usersOfUpstream = (slug: string): { type: string; idSuffix: string } => ({ type: 'user_upstream', idSuffix: `:${slug}` });

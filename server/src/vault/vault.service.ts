@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Not, Repository } from 'typeorm';
+import { FindOptionsWhere, Like, Not, Repository } from 'typeorm';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
@@ -111,16 +111,33 @@ export class VaultService implements OnModuleInit {
 
   /** Deletes one secret, or every secret of the owner when purpose is omitted. Returns how many went. */
   async delete(owner: VaultOwner, purpose?: string, actor: VaultActor = {}): Promise<number> {
+    return this.transactions.run((tx) => this.deleteIn(tx, owner, purpose, actor));
+  }
+
+  /** delete() inside the caller's transaction. */
+  deleteIn(tx: Tx, owner: VaultOwner, purpose?: string, actor: VaultActor = {}): number {
     checkAddress(owner, purpose ?? 'any');
-    const where = { ownerType: owner.type, ownerId: owner.id, ...(purpose === undefined ? {} : { purpose }) };
-    return this.transactions.run((tx) => {
-      const rows = tx.find(this.secrets, where, ['id', 'purpose']);
-      for (const row of rows) {
-        tx.delete(this.secrets, { id: row.id });
-        this.recordWrite(tx, 'vault.delete', owner, row.purpose, actor);
-      }
-      return rows.length;
-    });
+    return this.deleteRowsIn(tx, { ownerType: owner.type, ownerId: owner.id, ...(purpose === undefined ? {} : { purpose }) }, actor);
+  }
+
+  /**
+   * Deletes every secret of every owner of this type whose id ends with `idSuffix`, inside the
+   * caller's transaction: e.g. what all users keep for one upstream (owner ids `${userId}:${slug}`).
+   * The suffix must not contain LIKE wildcards (% or _), so that it matches only itself.
+   */
+  deleteOwnersIn(tx: Tx, ownerType: string, idSuffix: string, actor: VaultActor = {}): number {
+    checkAddress({ type: ownerType, id: idSuffix }, 'any');
+    if (/[%_\\]/.test(idSuffix)) throw new TypeError('vault: an owner id suffix must not contain %, _ or \\');
+    return this.deleteRowsIn(tx, { ownerType, ownerId: Like(`%${idSuffix}`) }, actor);
+  }
+
+  private deleteRowsIn(tx: Tx, where: FindOptionsWhere<VaultSecret>, actor: VaultActor): number {
+    const rows = tx.find(this.secrets, where, ['id', 'ownerType', 'ownerId', 'purpose']);
+    for (const row of rows) {
+      tx.delete(this.secrets, { id: row.id });
+      this.recordWrite(tx, 'vault.delete', { type: row.ownerType, id: row.ownerId }, row.purpose, actor);
+    }
+    return rows.length;
   }
 
   /** The purposes stored for an owner, sorted: what an admin page may show. Never values. */

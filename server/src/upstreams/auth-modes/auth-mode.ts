@@ -48,6 +48,20 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
 
   /** What the console shows about the upstream's auth. Never a secret value. */
   describe(upstream: Upstream): AuthModeSummary;
+  /** The console's form for this mode: its label and the fields of the upstream's `auth` it edits. */
+  form(): AuthModeForm;
+  /**
+   * The upstream's `auth` as the form (and config.yaml) spells it, without `mode` and without any
+   * secret value (secret fields left out; the values of a secret key-value field are ''), so the
+   * console can fill in its edit form.
+   */
+  formValues(upstream: Upstream): Record<string, unknown>;
+  /**
+   * A console edit leaves secrets blank to keep them (they are never shown back): fills each blank
+   * secret of `config` from `stored` (the upstream's vault secrets, purpose → value). A blank the
+   * vault cannot fill (a new header without a value) is a problem.
+   */
+  keepStoredSecrets(config: C, stored: ReadonlyMap<string, string>): AuthConfigProblem | null;
   /** Drops what is cached about an upstream after its settings or secrets changed. */
   forgetUpstream(slug: string): void;
   /** Forgets what this mode keeps for the user at this upstream (e.g. when their grant ends). */
@@ -76,6 +90,31 @@ export interface CredentialField {
   /** Masked in the form and never shown back. */
   secret: boolean;
   required: boolean;
+}
+
+/**
+ * A field of a mode's form in the admin console. `name` is the field's path in the upstream's
+ * `auth` object, the same as in config.yaml (e.g. "headers", "oauth.client_id"): the console sends
+ * back an `auth` object config.yaml could hold, and the mode's config class validates it.
+ */
+export interface AuthFormField {
+  name: string;
+  label: string;
+  /**
+   * text/url/secret: a string; list: strings; keyvalue: name → string; credential-fields: the
+   * user_credentials field list ({ name, label, secret, required }[]).
+   */
+  type: 'text' | 'secret' | 'url' | 'list' | 'keyvalue' | 'credential-fields';
+  required: boolean;
+  help: string;
+  /** Write-only: never shown back, and left blank in an edit the stored value is kept (type 'secret'; or a keyvalue's values). */
+  secret: boolean;
+}
+
+export interface AuthModeForm {
+  /** The mode's name for people, e.g. "Static headers". */
+  label: string;
+  fields: AuthFormField[];
 }
 
 export interface AuthModeSummary {
@@ -136,6 +175,13 @@ export abstract class BaseAuthMode<C extends AuthConfigBase, S extends object> i
   abstract settingsFrom(config: C): S;
   abstract headersFor(upstream: Upstream, userId: string): Promise<CredentialResult>;
   abstract describe(upstream: Upstream): AuthModeSummary;
+  abstract form(): AuthModeForm;
+  abstract formValues(upstream: Upstream): Record<string, unknown>;
+
+  /** Modes without upstream-wide secrets have nothing to keep. */
+  keepStoredSecrets(_config: C, _stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+    return null;
+  }
 
   secretsFrom(_config: C): Map<string, string> {
     return new Map();

@@ -1,5 +1,5 @@
 import type { Upstream } from '../upstream';
-import type { AuthModeStrategy, AuthModeSummary } from './auth-mode';
+import type { AuthConfigProblem, AuthFormField, AuthModeStrategy, AuthModeSummary } from './auth-mode';
 import type { AuthConfig, AuthSettings } from './index';
 
 /**
@@ -34,6 +34,20 @@ export class AuthModesService {
 
   describe(upstream: Upstream): AuthModeSummary {
     return this.for(upstream).describe(upstream);
+  }
+
+  /** Every mode's console form, in registration order. */
+  forms(): Array<{ mode: string; label: string; fields: AuthFormField[] }> {
+    return [...this.byMode].map(([mode, strategy]) => ({ mode, ...strategy.form() }));
+  }
+
+  /** The upstream's `auth` as its console form spells it, secrets left out (see AuthModeStrategy.formValues). */
+  formValues(upstream: Upstream): Record<string, unknown> {
+    return { mode: upstream.authMode, ...this.for(upstream).formValues(upstream) };
+  }
+
+  keepStoredSecrets(config: AuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+    return this.forMode(config.mode).keepStoredSecrets(config, stored);
   }
 
   /** An upstream's settings or secrets changed: every mode drops what it cached about it. */

@@ -3,7 +3,7 @@ import { IsOptional } from 'class-validator';
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
 import { upstreamOwner } from '../vault-owners';
-import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
+import { AuthConfigBase, AuthConfigProblem, AuthModeForm, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
 import { headerProblem, missingHeadersProblem } from './header-map';
 
 /** Vault purpose of a static header's value: `header:<name>`. */
@@ -77,5 +77,35 @@ export class HeadersAuthMode extends BaseAuthMode<HeadersAuthConfig, HeadersSett
       summary: `static headers: ${upstream.headerNames.join(', ')}`,
       secretsSet: upstream.headerNames.map((name) => `header ${name}`),
     };
+  }
+
+  form(): AuthModeForm {
+    return {
+      label: 'Static headers',
+      fields: [
+        {
+          name: 'headers',
+          label: 'Headers',
+          type: 'keyvalue',
+          required: true,
+          secret: true,
+          help: 'Header name and value, sent upstream with every request, the same for every user. Values are stored encrypted and never shown again: leave one blank to keep it.',
+        },
+      ],
+    };
+  }
+
+  formValues(upstream: Upstream): Record<string, unknown> {
+    return { headers: Object.fromEntries(upstream.headerNames.map((name) => [name, ''])) };
+  }
+
+  keepStoredSecrets(config: HeadersAuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+    for (const [name, value] of Object.entries(config.headers ?? {})) {
+      if (value !== '' && value !== null && value !== undefined) continue;
+      const kept = stored.get(`${HEADER_PURPOSE}${name}`);
+      if (kept === undefined) return { key: `headers.${name}`, problem: 'needs a value' };
+      config.headers![name] = kept;
+    }
+    return null;
   }
 }

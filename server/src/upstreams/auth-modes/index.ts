@@ -45,6 +45,6 @@ export function defaultAuthConfig(): AuthConfig {
   return new DEFAULT_MODE.configClass();
 }
 
-export type { AuthModeStrategy, AuthModeSummary, CredentialField, CredentialResult } from './auth-mode';
+export type { AuthConfigProblem, AuthFormField, AuthModeForm, AuthModeStrategy, AuthModeSummary, CredentialField, CredentialResult } from './auth-mode';
 export { AuthStepUnavailable, ConsentInputError } from './auth-mode';
 export { AuthModesService } from './auth-modes.service';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AuthConfigBase, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
+import { AuthConfigBase, AuthModeForm, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
 
 export class NoneAuthConfig extends AuthConfigBase {
   mode = 'none' as const;
@@ -26,5 +26,13 @@ export class NoneAuthMode extends BaseAuthMode<NoneAuthConfig, object> {
 
   describe(): AuthModeSummary {
     return { mode: NoneAuthMode.mode, summary: 'no credential is sent upstream', secretsSet: [] };
+  }
+
+  form(): AuthModeForm {
+    return { label: 'No credential', fields: [] };
+  }
+
+  formValues(): Record<string, unknown> {
+    return {};
   }
 }

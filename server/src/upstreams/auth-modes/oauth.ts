@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, IsUrl, ValidateNested } from 'class-validator';
 import type { Upstream } from '../upstream';
 import { CLIENT_SECRET_PURPOSE, UpstreamOAuthService } from '../upstream-oauth/upstream-oauth.service';
-import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, AuthStepUnavailable, BaseAuthMode, CredentialResult, UNSENDABLE } from './auth-mode';
+import { AuthConfigBase, AuthConfigProblem, AuthFormField, AuthModeForm, AuthModeSummary, AuthStepUnavailable, BaseAuthMode, CredentialResult, UNSENDABLE } from './auth-mode';
 
 const HTTP_URL = { require_tld: false, protocols: ['http', 'https'], require_protocol: true };
 
@@ -152,5 +152,52 @@ export class OAuthAuthMode extends BaseAuthMode<OAuthAuthConfig, OAuthSettings> 
     const server = o?.issuer ?? o?.authorizationEndpoint ?? 'the authorization server named by the upstream (RFC 9728)';
     const client = o?.clientId ? `client ${o.clientId}` : 'a client registered there by RFC 7591';
     return { mode: OAuthAuthMode.mode, summary: `each user signs in at ${server}, as ${client}`, secretsSet: o?.hasClientSecret ? ['OAuth client secret'] : [] };
+  }
+
+  form(): AuthModeForm {
+    const field = (name: keyof UpstreamOAuthConfig, label: string, type: AuthFormField['type'], help: string): AuthFormField => ({
+      name: `oauth.${name}`,
+      label,
+      type,
+      required: false,
+      secret: type === 'secret',
+      help,
+    });
+    return {
+      label: 'OAuth (each user signs in at the upstream)',
+      fields: [
+        field('client_id', 'Client ID', 'text', 'A client registered at the upstream in advance. Without it the gateway registers itself there (RFC 7591).'),
+        field('client_secret', 'Client secret', 'secret', 'The secret of that client (needs the client ID). Stored encrypted and never shown again: leave blank to keep it.'),
+        field('issuer', 'Issuer', 'url', "The upstream's authorization server. Without it, found from the upstream URL (RFC 9728)."),
+        field('authorization_endpoint', 'Authorization endpoint', 'url', "With the token endpoint, skips discovery; otherwise taken from the issuer's metadata (RFC 8414)."),
+        field('token_endpoint', 'Token endpoint', 'url', "With the authorization endpoint, skips discovery; otherwise taken from the issuer's metadata (RFC 8414)."),
+        field('registration_endpoint', 'Registration endpoint', 'url', 'Where the gateway registers itself when no client ID is given (RFC 7591).'),
+        field('scopes', 'Scopes', 'list', 'Scopes requested at the upstream. Default: none.'),
+      ],
+    };
+  }
+
+  formValues(upstream: Upstream): Record<string, unknown> {
+    const o = upstream.oauth;
+    if (!o) return {};
+    const values = {
+      client_id: o.clientId,
+      issuer: o.issuer,
+      authorization_endpoint: o.authorizationEndpoint,
+      token_endpoint: o.tokenEndpoint,
+      registration_endpoint: o.registrationEndpoint,
+    };
+    return { oauth: { ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null)), scopes: [...o.scopes] } };
+  }
+
+  /** A blank (or absent) client secret keeps the stored one; null removes it. */
+  keepStoredSecrets(config: OAuthAuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+    const o = config.oauth;
+    if (!o || o.client_secret === null) return null;
+    if (o.client_secret === undefined || o.client_secret === '') {
+      const kept = stored.get(CLIENT_SECRET_PURPOSE);
+      o.client_secret = kept !== undefined && o.client_id ? kept : undefined;
+    }
+    return null;
   }
 }

@@ -7,7 +7,7 @@ import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../../common/header
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
 import { userUpstreamOwner } from '../vault-owners';
-import { AuthConfigBase, AuthConfigProblem, AuthModeSummary, BaseAuthMode, ConsentInputError, CredentialField, CredentialResult, UNSENDABLE } from './auth-mode';
+import { AuthConfigBase, AuthConfigProblem, AuthModeForm, AuthModeSummary, BaseAuthMode, ConsentInputError, CredentialField, CredentialResult, UNSENDABLE } from './auth-mode';
 import { headerProblem, missingHeadersProblem } from './header-map';
 
 /** A {{field}} reference in a header template. */
@@ -171,6 +171,34 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
       summary: `each user enters ${fields}; sent as ${Object.keys(upstream.headerTemplates).join(', ')}`,
       secretsSet: [],
     };
+  }
+
+  form(): AuthModeForm {
+    return {
+      label: 'Per-user credentials',
+      fields: [
+        {
+          name: 'fields',
+          label: 'Credential fields',
+          type: 'credential-fields',
+          required: true,
+          secret: false,
+          help: 'What each user enters (at consent, or on My access): a name (lowercase letters, digits and _, used as {{name}} in the headers), a label, whether it is secret (masked, never shown back) and whether it is required.',
+        },
+        {
+          name: 'headers',
+          label: 'Headers',
+          type: 'keyvalue',
+          required: true,
+          secret: false,
+          help: 'Header name and a template over the fields, e.g. Authorization: Bearer {{api_key}}. A header whose template uses an optional field the user left empty is not sent.',
+        },
+      ],
+    };
+  }
+
+  formValues(upstream: Upstream): Record<string, unknown> {
+    return { headers: { ...upstream.headerTemplates }, fields: upstream.credentialFields.map((f) => ({ ...f })) };
   }
 }
 

@@ -37,6 +37,7 @@ export function requestOptions(upstream: Upstream, onRequest?: (url: string) => 
  * loopback or the LAN. Every other URL was learned from a remote document (RFC 9728 authorization_servers,
  * RFC 8414 endpoints, a redirect), which the upstream controls: it must lead to a public address. To use an
  * authorization server on a private address, write its issuer (or endpoints) in the configuration.
+ * Upstreams added in the console (`upstream.guarded`) get no such trust: everything they reach must be public.
  */
 export function guardedFetch(upstream: Upstream): Fetch {
   const trusted = configuredOrigins(upstream);
@@ -49,7 +50,8 @@ export function guardedFetch(upstream: Upstream): Fetch {
         timeoutMs: HTTP_TIMEOUT_MS,
         maxBytes: MAX_ANSWER_BYTES,
         maxRedirects: MAX_REDIRECTS,
-        allowPrivateNetworks: (target) => trusted.has(target.origin),
+        // A guarded upstream (added in the console) is not trusted with private addresses, not even its own origins.
+        allowPrivateNetworks: (target) => !upstream.guarded && trusted.has(target.origin),
       });
       return toResponse(res.status, res.headers, res.body);
     } catch (err) {

@@ -154,10 +154,11 @@ export class UpstreamOAuthService {
     this.tokens.expireCached(upstream, userId);
   }
 
-  /** Drops what is cached about an upstream (after an admin changed or removed it). Tokens stay. */
+  /** Drops what is cached about an upstream (after an admin changed or removed it). Tokens stay in the vault (removed with it when it is deleted). */
   forgetUpstreamSettings(slug: string): void {
     this.discovery.forget(slug);
     this.clients.forget(slug);
+    this.tokens.forgetCachedFor(slug);
   }
 
   private async refresh(upstream: Upstream, userId: string, old: StoredUpstreamTokens): Promise<UpstreamTokenResult> {

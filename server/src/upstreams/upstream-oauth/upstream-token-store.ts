@@ -69,6 +69,18 @@ export class UpstreamTokenStore {
     await this.vault.delete(tokensOwner(upstream, userId), TOKENS_PURPOSE, { userId });
   }
 
+  /**
+   * Drops every user's cached tokens for the upstream (its settings changed, or it was deleted with
+   * the vault rows): the next use reads the vault again, so no token outlives its row in memory.
+   */
+  forgetCachedFor(slug: string): void {
+    for (const key of this.cache.keys()) {
+      if (!key.endsWith(`:${slug}`)) continue;
+      this.bump(key);
+      this.cache.delete(key);
+    }
+  }
+
   /** Makes the cached access token count as expired, so the next use refreshes it. */
   expireCached(upstream: Upstream, userId: string): void {
     const cached = this.cache.get(tokenKey(upstream, userId));

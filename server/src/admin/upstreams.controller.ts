@@ -1,0 +1,100 @@
+import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Actor } from '../identity/actor';
+import { Roles } from '../identity/roles.guard';
+import { TokensService } from '../oauth/tokens.service';
+import { UpstreamAdminService } from '../upstreams/upstream-admin.service';
+import { AdminApi, CurrentActor } from './admin-api';
+import { pageOf, PageQuery, pageRequest } from './pagination';
+import { AllowListDto, CreateUpstreamDto, UpdateUpstreamDto } from './upstreams.dto';
+
+/**
+ * /admin/api/upstreams: admins add, edit, enable/disable, restrict, test and delete upstreams;
+ * auditors read them. Upstreams of config.yaml are listed read-only (409 read_only on any change).
+ */
+@AdminApi('upstreams')
+export class UpstreamsController {
+  constructor(
+    private readonly upstreams: UpstreamAdminService,
+    private readonly tokens: TokensService,
+  ) {}
+
+  /** `?limit&cursor` → `{ items: Upstream[], nextCursor }`, in slug order. */
+  @Get()
+  @Roles('admin', 'auditor')
+  async list(@Query() query: PageQuery) {
+    const page = pageRequest(query);
+    const after = page.after?.[0] ?? null;
+    const rows = (await this.upstreams.list()).filter((u) => after === null || u.slug > after).slice(0, page.fetch);
+    return pageOf(
+      rows,
+      page.limit,
+      (u) => [u.slug],
+      (u) => u,
+    );
+  }
+
+  /** → `[{ mode, label, fields }]`: the console's form of each auth mode (from the mode strategies). */
+  @Get('auth-modes')
+  @Roles('admin', 'auditor')
+  authModes() {
+    return this.upstreams.authModeForms();
+  }
+
+  /** → Upstream */
+  @Get(':slug')
+  @Roles('admin', 'auditor')
+  get(@Param('slug') slug: string) {
+    return this.upstreams.get(slug);
+  }
+
+  /** → 201 Upstream; 409 conflict when the slug is taken. */
+  @Post()
+  create(@Body() body: CreateUpstreamDto, @CurrentActor() actor: Actor) {
+    return this.upstreams.create(body, actor);
+  }
+
+  /** → Upstream; omitted fields stay, a blank or omitted secret keeps the stored one. */
+  @Patch(':slug')
+  update(@Param('slug') slug: string, @Body() body: UpdateUpstreamDto, @CurrentActor() actor: Actor) {
+    return this.upstreams.update(slug, body, actor);
+  }
+
+  /** → Upstream */
+  @Post(':slug/enable')
+  @HttpCode(200)
+  enable(@Param('slug') slug: string, @CurrentActor() actor: Actor) {
+    return this.upstreams.setEnabled(slug, true, actor);
+  }
+
+  /** → Upstream; /mcp/<slug> answers 404 until it is enabled again (grants are kept). */
+  @Post(':slug/disable')
+  @HttpCode(200)
+  disable(@Param('slug') slug: string, @CurrentActor() actor: Actor) {
+    return this.upstreams.setEnabled(slug, false, actor);
+  }
+
+  /** `{ users, emails, emailDomains, groups }` → Upstream */
+  @Put(':slug/allow')
+  setAllow(@Param('slug') slug: string, @Body() body: AllowListDto, @CurrentActor() actor: Actor) {
+    return this.upstreams.setAllow(slug, body, actor);
+  }
+
+  /** → `{ ok: true, serverInfo, protocolVersion, tools } | { ok: false, stage, message }` (200 either way). */
+  @Post(':slug/test')
+  @HttpCode(200)
+  test(@Param('slug') slug: string, @CurrentActor() actor: Actor) {
+    return this.upstreams.test(slug, actor);
+  }
+
+  /**
+   * → 204. Its grants are revoked first, so that a crash between the two leaves an upstream without
+   * grants rather than live grants that a new upstream of the same slug would honour.
+   */
+  @Delete(':slug')
+  @HttpCode(204)
+  async remove(@Param('slug') slug: string, @CurrentActor() actor: Actor): Promise<void> {
+    this.upstreams.assertDeletable(slug);
+    await this.tokens.revokeAllForUpstream(slug, 'upstream deleted', actor.ip);
+    await this.upstreams.delete(slug, actor);
+  }
+}

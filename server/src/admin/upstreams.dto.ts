@@ -1,0 +1,79 @@
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+
+/**
+ * The shapes of the upstream routes' bodies. They check types only: the rules of an upstream
+ * (slug format, url, timeout range, scopes, each auth mode's fields) are config.yaml's own,
+ * applied by UpstreamAdminService with the config classes, so the console and the file cannot drift.
+ */
+export class AllowListDto {
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @IsString({ each: true })
+  users?: string[];
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @IsString({ each: true })
+  emails?: string[];
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @IsString({ each: true })
+  emailDomains?: string[];
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @IsString({ each: true })
+  groups?: string[];
+}
+
+/** PATCH /admin/api/upstreams/:slug: any of the fields; `auth` replaces the whole block (a blank or omitted secret keeps the stored one). */
+export class UpdateUpstreamDto {
+  /** Only the upstream's own slug (it cannot be changed). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(63)
+  slug?: string;
+
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  url?: string;
+
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional()
+  @IsInt()
+  timeoutSeconds?: number;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  scopes?: string[];
+
+  /** `{ mode, ...that mode's fields }` as GET /admin/api/upstreams/auth-modes describes them. */
+  @IsOptional()
+  @IsObject()
+  auth?: Record<string, unknown>;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AllowListDto)
+  allow?: AllowListDto;
+}
+
+/** POST /admin/api/upstreams: slug and url are required (the service reports them missing as config.yaml would). */
+export class CreateUpstreamDto extends UpdateUpstreamDto {}
