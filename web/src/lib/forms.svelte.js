@@ -63,7 +63,7 @@ export class FormState {
       const e = asApiError(err);
       if (e.status === 401) return false;
       this.errors = e.fields;
-      this.message = e.message || 'Something went wrong.';
+      this.message = Object.keys(e.fields).length ? 'Check the highlighted fields.' : e.message || 'Something went wrong.';
       await focusFirstProblem();
       return false;
     } finally {
