@@ -17,7 +17,14 @@ describe('the console on the server side', () => {
   beforeAll(async () => {
     if (!existsSync(join(WEB_DIST, 'index.html'))) throw new Error('dist/web is missing: run `npm run build:web` (npm test does it first)');
     upstream = await startUpstream();
-    gw = await startTestGateway({ config: { upstreams: [{ slug: 'u', url: upstream.url }, { slug: 'reports', url: upstream.url, scopes: ['mcp:read', 'reports:export'] }] } });
+    gw = await startTestGateway({
+      config: {
+        upstreams: [
+          { slug: 'u', url: upstream.url },
+          { slug: 'reports', url: upstream.url, scopes: ['mcp:read', 'reports:export'] },
+        ],
+      },
+    });
     base = gw.config.publicUrl;
   });
   afterAll(async () => {
@@ -27,14 +34,17 @@ describe('the console on the server side', () => {
   });
 
   describe('client-side routes survive a reload: /admin/* answers the app', () => {
-    it.each(['/admin/', '/admin/users', '/admin/upstreams/some-slug', '/admin/audit?type=login&outcome=failure'])('%s answers index.html, revalidated on every load', async (path) => {
-      const res = await call(`${base}${path}`, { headers: { Accept: 'text/html' } });
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toContain('text/html');
-      expect(res.text).toContain('<div id="app">');
-      expect(res.headers.get('cache-control')).toBe('no-cache');
-      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
-    });
+    it.each(['/admin/', '/admin/users', '/admin/upstreams/some-slug', '/admin/audit?type=login&outcome=failure'])(
+      '%s answers index.html, revalidated on every load',
+      async (path) => {
+        const res = await call(`${base}${path}`, { headers: { Accept: 'text/html' } });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toContain('text/html');
+        expect(res.text).toContain('<div id="app">');
+        expect(res.headers.get('cache-control')).toBe('no-cache');
+        expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+      },
+    );
 
     it('the hashed assets may be cached for good', async () => {
       const js = readdirSync(join(WEB_DIST, 'assets')).find((f) => f.endsWith('.js'))!;
@@ -49,11 +59,14 @@ describe('the console on the server side', () => {
       expect(res.text).not.toContain('<div id="app">');
     });
 
-    it.each(['/admin/api', '/admin/api/', '/admin/api/no-such-resource', '/admin/api/users/123'])('%s is the admin API\'s, not the app\'s: JSON, even for a browser', async (path) => {
-      const res = await call(`${base}${path}`, { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
-      expect(res.headers.get('content-type')).toContain('application/json');
-      expect(res.text).not.toContain('<div id="app">');
-    });
+    it.each(['/admin/api', '/admin/api/', '/admin/api/no-such-resource', '/admin/api/users/123'])(
+      "%s is the admin API's, not the app's: JSON, even for a browser",
+      async (path) => {
+        const res = await call(`${base}${path}`, { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+        expect(res.headers.get('content-type')).toContain('application/json');
+        expect(res.text).not.toContain('<div id="app">');
+      },
+    );
 
     it('only reads: a POST to a console path is not answered with the app', async () => {
       const res = await call(`${base}/admin/users`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
