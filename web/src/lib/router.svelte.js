@@ -15,7 +15,8 @@ export const location = $state({ path: '/', search: '', query: /** @type {Record
 
 function read() {
   const path = window.location.pathname.startsWith(BASE) ? window.location.pathname.slice(BASE.length) || '/' : '/';
-  location.path = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  location.path = trimmed === '/index.html' ? '/' : trimmed;
   location.search = window.location.search;
   location.query = Object.fromEntries(new URLSearchParams(window.location.search));
 }
