@@ -20,9 +20,11 @@ export default defineConfig({
   server: {
     // `npx vite --config web/vite.config.mjs` during development: API calls go to a gateway on :8080.
     proxy: {
+      '/admin/api': 'http://127.0.0.1:8080',
       '/healthz': 'http://127.0.0.1:8080',
       '/.well-known': 'http://127.0.0.1:8080',
       '/login': 'http://127.0.0.1:8080',
+      '/logout': 'http://127.0.0.1:8080',
     },
   },
 });

@@ -46,8 +46,34 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
 
   const webDist = join(__dirname, '..', '..', 'dist', 'web');
   const webRoot = existsSync(webDist) ? webDist : join(process.cwd(), 'dist', 'web');
-  app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true }));
+  app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true, setHeaders: consoleCacheHeaders }));
+  app.use('/admin', consoleAppFallback(join(webRoot, 'index.html')));
   return { close: async () => demo?.close() };
+}
+
+const STATIC_FILE = /\.(m?js|css|map|svg|png|ico|jpe?g|webp|woff2?|json|txt|webmanifest)$/i;
+
+/** Vite names built assets by content hash, so they never change; index.html (which names them) must be revalidated. */
+function consoleCacheHeaders(res: ServerResponse, filePath: string): void {
+  const hashed = /[\\/]assets[\\/][^\\/]+$/.test(filePath);
+  res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
+}
+
+/**
+ * The console routes on the client (history API under /admin/), so a reload or a shared link of
+ * /admin/users must load the app: every other GET of /admin/* answers index.html. Not /admin/api
+ * (the admin API's controllers, mounted by Nest after this pipeline, answer there, JSON 404
+ * included), and not a missing asset or file (under /assets/ or with a static file's extension),
+ * which stays a real 404 rather than HTML where a script or image was expected.
+ */
+function consoleAppFallback(indexFile: string) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    if (/^\/api(\/|$)/.test(req.path) || /^\/assets\//.test(req.path) || STATIC_FILE.test(req.path)) return next();
+    if (!existsSync(indexFile)) return next();
+    res.setHeader('Cache-Control', 'no-cache');
+    res.sendFile(indexFile);
+  };
 }
 
 /**

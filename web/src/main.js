@@ -1,6 +1,9 @@
 import { mount } from 'svelte';
+import './app.css';
 import App from './App.svelte';
+import { startRouter } from './lib/router.svelte.js';
 
-const app = mount(App, { target: document.getElementById('app') });
+startRouter();
+const app = mount(App, { target: /** @type {HTMLElement} */ (document.getElementById('app')) });
 
 export default app;

@@ -6,7 +6,7 @@ import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
-import { loginPage, signedInPage } from '../pages/sign-in.pages';
+import { loginPage } from '../pages/sign-in.pages';
 import { PasswordAuthGuard } from './password-auth.guard';
 import { safeReturnTo } from './return-to';
 import { OptionalSession, SessionGuard } from './session.guard';
@@ -25,8 +25,8 @@ export class LoginController {
   @UseGuards(SessionGuard)
   @OptionalSession()
   async showLogin(@Req() req: Request, @Res() res: Response, @CurrentUser() user: User | null, @Query('return_to') returnTo?: string) {
-    if (user && returnTo) return res.redirect(303, safeReturnTo(returnTo));
-    if (user) return res.type('html').send(signedInPage(user.email));
+    // Already signed in: straight on to where the sign-in was for, else to the console.
+    if (user) return res.redirect(303, safeReturnTo(returnTo));
     const csrf = issueCsrfToken(req, res, this.config.secureCookies);
     res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo) }));
   }

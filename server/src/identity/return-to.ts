@@ -1,7 +1,10 @@
-/** Only same-origin paths: "/x" but never "//host" or "/\host" (open redirect). */
+/** Where signing in lands when nothing else is pending: the admin console (members land on "My access" there). */
+export const CONSOLE_HOME = '/admin/';
+
+/** Only same-origin paths: "/x" but never "//host" or "/\host" (open redirect); the console otherwise. */
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) {
-    return '/login';
+    return CONSOLE_HOME;
   }
   return value;
 }

@@ -1,8 +1,20 @@
+import { SCOPE_READ, SCOPE_TOOLS } from '../proxy/required-scope';
 import { CredentialField, Upstream } from '../upstreams/upstream';
 import { html, raw } from './html';
 import { page } from './layout';
 
 const ERROR_ID = 'consent-error';
+
+/** What each scope lets the application do, in words a person approving it understands. */
+const SCOPE_WORDS: Record<string, string> = {
+  [SCOPE_READ]: 'Read tools and resources',
+  [SCOPE_TOOLS]: 'Call tools',
+};
+
+/** A scope in words; one the gateway has no words for (configured per upstream) as it is. */
+export function scopeInWords(scope: string): string {
+  return SCOPE_WORDS[scope] ?? scope;
+}
 
 export interface ConsentView {
   csrf: string;
@@ -53,7 +65,7 @@ export function consentPage(v: ConsentView): string {
 <dt>Application</dt><dd>${appName} ${v.clientHost ? html`<span class="muted">(published by ${v.clientHost})</span>` : html`<span class="muted">(name chosen by the application, unverified)</span>`}</dd>
 <dt>Sends you back to</dt><dd>${v.redirectHost}</dd>
 <dt>Client ID</dt><dd>${v.clientId}</dd>
-${v.scopes.length ? html`<dt>Access</dt><dd>${v.scopes.join(', ')}</dd>` : ''}
+${v.scopes.length ? html`<dt>Access</dt><dd><ul class="scopes">${v.scopes.map((scope) => html`<li>${scopeInWords(scope)}</li>`)}</ul></dd>` : ''}
 </dl>
 ${v.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${v.error}</p>` : ''}
 <form method="post" action="/authorize">
@@ -65,6 +77,6 @@ ${credentialInputs(v)}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>
-<p class="muted">Only allow applications you trust. You can revoke access later.</p>`,
+<p class="muted">Only allow applications you trust. You can revoke access later on <a href="/admin/me">My access</a>.</p>`,
   );
 }

@@ -11,7 +11,10 @@ button.secondary{background:#e4e7ec;color:#1d2330;margin-left:8px}
 input[aria-invalid=true]{border-color:#c0392b;outline:2px solid #f3b6b0}
 .error{background:#fdecec;color:#8a1c1c;padding:10px;border-radius:6px;margin-bottom:12px}
 .muted{color:#5f6b7a;font-size:.9rem}
-dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px}dt{font-weight:600}dd{margin:0;word-break:break-all}
+dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px}dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:break-word}
+ul.scopes{margin:0;padding-left:1.1em}
+p,dd,li{hyphens:none;overflow-wrap:break-word}
+a{color:#2d5bd7}
 `;
 
 /** The one layout of every server-rendered page: sign-in, consent, error pages. */

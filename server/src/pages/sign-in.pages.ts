@@ -17,11 +17,3 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 </form>`,
   );
 }
-
-export function signedInPage(email: string): string {
-  return page(
-    'Signed in',
-    html`<h1>Signed in</h1><p>You are signed in as <strong>${email}</strong>.</p>
-<form method="post" action="/logout"><button type="submit" class="secondary">Sign out</button></form>`,
-  );
-}
