@@ -9,7 +9,7 @@ import { ClientMetadataError, ClientMetadataService } from './cimd/client-metada
 import { OAuthClient, TokenEndpointAuthMethod } from './client.entity';
 import { Consent } from './consent.entity';
 import { InvalidClient, InvalidRequest, TooManyRequests } from './oauth.errors';
-import { RegistrationRequest } from './registration.checks';
+import { RegistrationRequest } from './register/registration.checks';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
