@@ -8,6 +8,7 @@ import { AuthorizationCode } from './authorization-code.entity';
 import { AuthorizeController } from './authorize/authorize.controller';
 import { AuthorizeFlow } from './authorize/authorize.flow';
 import { ClientMetadataService } from './cimd/client-metadata.service';
+import { ClientDirectory } from './client-directory.service';
 import { OAuthClient } from './client.entity';
 import { ClientsService } from './clients.service';
 import { Consent } from './consent.entity';
@@ -18,6 +19,7 @@ import { CodeExchange } from './grants/code-exchange';
 import { GrantRevocation } from './grants/grant-revocation';
 import { GrantsPurge } from './grants/grants-purge';
 import { GrantsService } from './grants/grants.service';
+import { GrantLastUsed } from './grants/last-used';
 import { RefreshRotation } from './grants/refresh-rotation';
 import { TokenPairs } from './grants/token-pairs';
 import { MetadataController } from './metadata/metadata.controller';
@@ -31,7 +33,7 @@ import { RefreshTokenGrant } from './token/refresh-token.grant';
 import { TokenController } from './token/token.controller';
 
 /** The grants store: GrantsService, and the parts it is made of (only it uses them). */
-const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchange, RefreshRotation, GrantsPurge, GrantsService];
+const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchange, RefreshRotation, GrantLastUsed, GrantsPurge, GrantsService];
 
 /**
  * The OAuth authorization server, by endpoint (authorize/, token/, register/, metadata/,
@@ -40,7 +42,7 @@ const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchang
 @Module({
   imports: [TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]), IdentityModule, UpstreamsModule, VaultModule],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController, RevokeIntrospectController],
-  providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, ...GRANTS_STORE, AuthorizeFlow, GrantTypes, AuthorizationCodeGrant, RefreshTokenGrant],
-  exports: [GrantsService, ClientsService],
+  providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, ...GRANTS_STORE, ClientDirectory, AuthorizeFlow, GrantTypes, AuthorizationCodeGrant, RefreshTokenGrant],
+  exports: [GrantsService, ClientsService, ClientDirectory],
 })
 export class OAuthModule {}

@@ -4,6 +4,7 @@ import { ClientRegistrationSource1764160000000 } from './1764160000000-client-re
 import { UpstreamRegistryAndGroups1795677118358 } from './1795677118358-upstream-registry-and-groups';
 import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotation-nonce';
 import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and-invites';
+import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grants-last-used-and-list-indexes';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   UpstreamRegistryAndGroups1795677118358,
   RefreshRotationNonce1795691461782,
   UserRolesAndInvites1795692346984,
+  GrantsLastUsedAndListIndexes1795694715951,
 ];

@@ -65,6 +65,7 @@ export class CodeExchange {
       upstreamSlug: row.upstreamSlug,
       scope: row.scope,
       createdAt: now,
+      lastUsedAt: null,
       revokedAt: null,
       revokedReason: null,
     });

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, Repository } from 'typeorm';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
 import { Transactions, Tx } from '../../database/transactions';
+import { Actor } from '../../identity/actor';
 import { AuthModesService } from '../../upstreams/auth-modes';
 import { UpstreamsService } from '../../upstreams/upstreams.service';
 import { AccessToken } from '../access-token.entity';
@@ -34,6 +35,20 @@ export interface Revocation {
   forgetConsent?: boolean;
   /** More writes of the same transaction (e.g. deleting the client itself). */
   alsoIn?: (tx: Tx) => void;
+}
+
+/**
+ * A revocation made by an admin in the console: its audit row `type` names the admin (userId) and
+ * the target (`detail`, with how many grants ended), written in the revocation's transaction; the
+ * consents go too, so the client cannot come back without the user approving again.
+ */
+export function revokedByAdmin(actor: Actor, type: string, target: Record<string, unknown>): Revocation {
+  return {
+    reason: 'revoked by an admin',
+    ip: actor.ip,
+    forgetConsent: true,
+    cause: (ended) => ({ type, outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { ...target, grants_revoked: ended.length } }),
+  };
 }
 
 /** Batches of ids per IN (…) list: well under SQLite's limit on bound parameters. */

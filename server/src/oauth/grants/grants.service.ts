@@ -10,7 +10,9 @@ import { Grant } from '../grant.entity';
 import { RefreshToken } from '../refresh-token.entity';
 import { AccessTokenCache, AccessTokenInfo } from './access-token.cache';
 import { CodeExchange, NewCode } from './code-exchange';
+import { clientGrantStats, ClientGrantStats, GrantFilter, grantListQuery, GrantPage } from './grant-query';
 import { EndedGrant, GrantOwner, GrantRevocation, Revocation } from './grant-revocation';
+import { GrantLastUsed } from './last-used';
 import { RefreshRotation, RefreshTokenLookup } from './refresh-rotation';
 import { TokenResponse, who } from './token-pairs';
 
@@ -28,6 +30,7 @@ export class GrantsService {
     private readonly codes: CodeExchange,
     private readonly rotation: RefreshRotation,
     private readonly revocation: GrantRevocation,
+    private readonly lastUsed: GrantLastUsed,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
   ) {}
@@ -66,9 +69,14 @@ export class GrantsService {
 
   // Access tokens.
 
-  /** The token's details when it is a live access token; null otherwise. The proxy's hot path: cached. */
+  /**
+   * The token's details when it is a live access token; null otherwise. The proxy's hot path:
+   * cached, and marking the grant used costs a Map lookup (grants/last-used.ts).
+   */
   async verifyAccessToken(token: string): Promise<AccessTokenInfo | null> {
-    return this.lookupAccessToken(sha256(token));
+    const info = await this.lookupAccessToken(sha256(token));
+    if (info) this.lastUsed.touch(info.grantId, Date.now());
+    return info;
   }
 
   /** The token's details when it is a live access token, without counting as a use (introspection). */
@@ -121,6 +129,18 @@ export class GrantsService {
   /** Calls listener(grantId) whenever a grant is revoked, after its tokens stopped working. */
   onGrantRevoked(listener: (grantId: string) => void): void {
     this.revocation.onGrantRevoked(listener);
+  }
+
+  /** A page of grants, newest first (keyset pagination: see grant-query.ts). */
+  listGrants(filter: GrantFilter, page: GrantPage): Promise<Grant[]> {
+    this.lastUsed.flush();
+    return grantListQuery(this.grants, filter, page).getMany();
+  }
+
+  /** Live grants, last use and first grant per client: of these clients, or of every metadata document client. */
+  clientStats(clients: string[] | 'metadata documents'): Promise<ClientGrantStats[]> {
+    this.lastUsed.flush();
+    return clientGrantStats(this.grants, clients);
   }
 
   /** How many grants of the owner are live (not revoked). */

@@ -60,6 +60,7 @@ function makeGrant(overrides: Partial<Grant> = {}): Grant {
     upstreamSlug: 'notes',
     scope: 'mcp:read mcp:tools',
     createdAt: NOW - 1000,
+    lastUsedAt: null,
     revokedAt: null,
     revokedReason: null,
     ...overrides,
