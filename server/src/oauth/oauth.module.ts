@@ -42,7 +42,18 @@ const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchang
 @Module({
   imports: [TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]), IdentityModule, UpstreamsModule, VaultModule],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController, RevokeIntrospectController],
-  providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, ...GRANTS_STORE, ClientDirectory, AuthorizeFlow, GrantTypes, AuthorizationCodeGrant, RefreshTokenGrant],
+  providers: [
+    ClientsService,
+    ClientMetadataService,
+    ConsentService,
+    ResourceHintsService,
+    ...GRANTS_STORE,
+    ClientDirectory,
+    AuthorizeFlow,
+    GrantTypes,
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
+  ],
   exports: [GrantsService, ClientsService, ClientDirectory],
 })
 export class OAuthModule {}
