@@ -1,7 +1,7 @@
 /**
  * Token validation cost alone, measured in-process: boots the gateway from server/src
  * (test/helpers/gateway.ts → app.factory.startGateway) on a temporary DATA_DIR, gets an
- * access token through the real OAuth flow, then times TokensService.verifyAccessToken:
+ * access token through the real OAuth flow, then times GrantsService.verifyAccessToken:
  *
  * - cached:   the valid token, in the in-memory cache (the proxy's steady state)
  * - uncached: the valid token with its cache entry dropped before each check (2 SQLite lookups)
@@ -15,7 +15,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '../server/src/common/crypto';
-import { TokensService } from '../server/src/oauth/tokens.service';
+import { GrantsService } from '../server/src/oauth/grants/grants.service';
 import { ADMIN, startTestGateway } from '../test/helpers/gateway';
 import { connectWithOAuth } from '../test/helpers/oauth-client';
 
@@ -56,11 +56,11 @@ async function main(): Promise<void> {
     await client.close();
     const token = provider.tokens()?.access_token;
     if (!token) throw new Error('no access token from the OAuth flow');
-    const tokens = gw.app.get(TokensService);
+    const tokens = gw.app.get(GrantsService);
     const hash = sha256(token);
     // The cache is private; reach in only to drop the entry for the "uncached" case.
     const cache = (tokens as unknown as { cache: { delete(h: string): void } }).cache;
-    if (!cache || typeof cache.delete !== 'function') throw new Error('TokensService has no cache.delete(); update bench/token-validation.ts');
+    if (!cache || typeof cache.delete !== 'function') throw new Error('GrantsService has no cache.delete(); update bench/token-validation.ts');
 
     process.stdout.write(JSON.stringify({ ready: true }) + '\n');
     await waitForGo();

@@ -14,7 +14,7 @@ export interface TokenValidation {
 }
 
 export async function measureTokenValidation(harness: Promise<Child>): Promise<TokenValidation> {
-  log('token validation (in-process TokensService.verifyAccessToken)');
+  log('token validation (in-process GrantsService.verifyAccessToken)');
   const child = await harness;
   const line = waitForLine(child, /"result"/, 60_000);
   child.proc.stdin!.end('go\n');

@@ -95,9 +95,9 @@ describe('migration: users.is_admin becomes users.role', () => {
       await ds.runMigrations();
       return ds;
     };
+    // Up to the roles migration, whatever migrations come after it.
+    const roles = MIGRATIONS.indexOf(UserRolesAndInvites1795692346984);
     try {
-      // Up to the role migration (later ones are not what this test is about, and undoLastMigration must undo it).
-      const roles = MIGRATIONS.indexOf(UserRolesAndInvites1795692346984);
       const before = await open(MIGRATIONS.slice(0, roles));
       const insert = 'INSERT INTO users (id, email, password_hash, display_name, is_admin, disabled, created_at, last_login_at) VALUES (?, ?, ?, NULL, ?, 0, 1, NULL)';
       await before.query(insert, ['a', 'admin@example.test', '$argon2id$x', 1]);

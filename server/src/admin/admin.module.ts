@@ -3,9 +3,14 @@ import { IdentityModule } from '../identity/identity.module';
 import { OAuthModule } from '../oauth/oauth.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { VaultModule } from '../vault/vault.module';
+import { ClientsController } from './clients.controller';
 import { AdminCsrf, AdminCsrfGuard } from './csrf';
+import { GrantViews } from './grant-views';
+import { GrantsController } from './grants.controller';
 import { GroupAdminService } from './group-admin.service';
 import { GroupsController } from './groups.controller';
+import { MeController } from './me.controller';
+import { MyAccessService } from './my-access.service';
 import { SessionController } from './session.controller';
 import { UserAdminService } from './user-admin.service';
 import { UpstreamsController } from './upstreams.controller';
@@ -19,7 +24,7 @@ import { UsersController } from './users.controller';
  */
 @Module({
   imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
-  controllers: [SessionController, UsersController, GroupsController, UpstreamsController],
-  providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService],
+  controllers: [SessionController, UsersController, GroupsController, UpstreamsController, ClientsController, GrantsController, MeController],
+  providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService, GrantViews, MyAccessService],
 })
 export class AdminModule {}

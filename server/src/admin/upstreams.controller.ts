@@ -1,7 +1,7 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { Actor } from '../identity/actor';
 import { Roles } from '../identity/roles.guard';
-import { TokensService } from '../oauth/tokens.service';
+import { GrantsService } from '../oauth/grants/grants.service';
 import { UpstreamAdminService } from '../upstreams/upstream-admin.service';
 import { AdminApi, CurrentActor } from './admin-api';
 import { pageOf, PageQuery, pageRequest } from './pagination';
@@ -15,7 +15,7 @@ import { AllowListDto, CreateUpstreamDto, UpdateUpstreamDto } from './upstreams.
 export class UpstreamsController {
   constructor(
     private readonly upstreams: UpstreamAdminService,
-    private readonly tokens: TokensService,
+    private readonly grants: GrantsService,
   ) {}
 
   /** `?limit&cursor` → `{ items: Upstream[], nextCursor }`, in slug order. */
@@ -94,7 +94,7 @@ export class UpstreamsController {
   @HttpCode(204)
   async remove(@Param('slug') slug: string, @CurrentActor() actor: Actor): Promise<void> {
     this.upstreams.assertDeletable(slug);
-    await this.tokens.revokeAllForUpstream(slug, 'upstream deleted', actor.ip);
+    await this.grants.revokeAllFor({ upstreamSlug: slug }, { reason: 'upstream deleted', ip: actor.ip });
     await this.upstreams.delete(slug, actor);
   }
 }

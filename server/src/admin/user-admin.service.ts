@@ -8,7 +8,7 @@ import { LoginSessionService } from '../identity/login-session.service';
 import { UserRole } from '../identity/roles';
 import { User } from '../identity/user.entity';
 import { UsersService } from '../identity/users.service';
-import { TokensService } from '../oauth/tokens.service';
+import { GrantsService } from '../oauth/grants/grants.service';
 
 /**
  * Admin actions on users that span modules: an account (identity), its sign-in sessions, its
@@ -22,7 +22,7 @@ export class UserAdminService {
     private readonly users: UsersService,
     private readonly sessions: LoginSessionService,
     private readonly groups: GroupsService,
-    private readonly tokens: TokensService,
+    private readonly grants: GrantsService,
     private readonly audit: AuditService,
   ) {}
 
@@ -64,7 +64,7 @@ export class UserAdminService {
     const user = await this.users.require(id);
     if (id === actor.userId) throw conflict('you cannot disable your own account');
     await this.users.disable(id);
-    const grantsRevoked = await this.tokens.revokeAllForUser(id, 'user disabled by an admin', actor.ip);
+    const grantsRevoked = await this.grants.revokeAllFor({ userId: id }, { reason: 'user disabled by an admin', ip: actor.ip });
     await this.sessions.endAllFor(id);
     this.record(actor, 'disable', user, { grants_revoked: grantsRevoked });
     return { user: await this.users.require(id), grantsRevoked };
@@ -82,7 +82,7 @@ export class UserAdminService {
     const user = await this.users.require(id);
     if (id === actor.userId) throw conflict('you cannot delete your own account');
     await this.users.delete(id);
-    const grantsRevoked = await this.tokens.revokeAllForUser(id, 'user deleted by an admin', actor.ip);
+    const grantsRevoked = await this.grants.revokeAllFor({ userId: id }, { reason: 'user deleted by an admin', ip: actor.ip });
     await this.sessions.endAllFor(id);
     await this.groups.forgetUser(id);
     this.record(actor, 'delete', user, { grants_revoked: grantsRevoked });
@@ -92,7 +92,7 @@ export class UserAdminService {
   async detail(id: string): Promise<{ user: User; groups: Array<{ id: string; name: string }>; activeGrants: number }> {
     const user = await this.users.require(id);
     const groups = (await this.groups.groupsOf(id)).map((g) => ({ id: g.id, name: g.name }));
-    return { user, groups, activeGrants: await this.tokens.activeGrantCount(id) };
+    return { user, groups, activeGrants: await this.grants.activeGrantCount({ userId: id }) };
   }
 
   private record(actor: Actor, verb: string, target: User, detail: Record<string, unknown>): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, Repository } from 'typeorm';
+import { Brackets, In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { randomToken } from '../common/crypto';
@@ -112,6 +112,13 @@ export class UsersService implements OnModuleInit {
 
   findById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id });
+  }
+
+  /** id → email of the users that exist among `ids` (one query; for lists that name many users). */
+  async emailsOf(ids: string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const rows = await this.users.find({ select: { id: true, email: true }, where: { id: In(ids) } });
+    return new Map(rows.map((u) => [u.id, u.email]));
   }
 
   /** The user, or 404 `{"error":"not_found"}`. */

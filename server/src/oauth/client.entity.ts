@@ -5,6 +5,8 @@ export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_se
 /** An RFC 7591 dynamically registered client. */
 @Entity('oauth_clients')
 @Index(['registrationSource', 'createdAt'])
+/** The admin API's clients list, newest first. */
+@Index(['createdAt', 'clientId'])
 export class OAuthClient {
   @PrimaryColumn('text', { name: 'client_id' })
   clientId: string;

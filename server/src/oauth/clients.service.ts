@@ -1,15 +1,15 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
+import { Brackets, In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
 import { randomToken, safeEqual, sha256 } from '../common/crypto';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
-import { Transactions } from '../database/transactions';
+import { Transactions, Tx } from '../database/transactions';
 import { ClientMetadataError, ClientMetadataService } from './cimd/client-metadata.service';
 import { OAuthClient, TokenEndpointAuthMethod } from './client.entity';
 import { Consent } from './consent.entity';
 import { InvalidClient, InvalidRequest, TooManyRequests } from './oauth.errors';
-import { RegistrationRequest } from './registration.checks';
+import { RegistrationRequest } from './register/registration.checks';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -114,6 +114,30 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
       await this.clients.delete({ clientId: In(batch) });
     }
     return ids.length;
+  }
+
+  /**
+   * Registered clients for the console, newest first: up to `page.limit` after `page.after` =
+   * [createdAt, clientId], matching `q` (part of the id or name, case-insensitive) when given.
+   */
+  listRegistered(q: string | undefined, page: { after: [number, string] | null; limit: number }): Promise<OAuthClient[]> {
+    const qb = this.clients.createQueryBuilder('c').orderBy('c.createdAt', 'DESC').addOrderBy('c.clientId', 'DESC').limit(page.limit);
+    if (page.after) qb.andWhere('(c.created_at, c.client_id) < (:afterAt, :afterId)', { afterAt: page.after[0], afterId: page.after[1] });
+    if (q) {
+      const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      qb.andWhere(new Brackets((w) => w.where(`LOWER(c.client_id) LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(c.client_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
+    }
+    return qb.getMany();
+  }
+
+  registeredByIds(clientIds: string[]): Promise<OAuthClient[]> {
+    return clientIds.length ? this.clients.findBy({ clientId: In(clientIds) }) : Promise.resolve([]);
+  }
+
+  /** Deletes a registered client and every consent given to it (any client id), in the caller's transaction. */
+  deleteIn(tx: Tx, clientId: string): void {
+    tx.delete(this.consents, { clientId });
+    tx.delete(this.clients, { clientId });
   }
 
   async touch(clientId: string): Promise<void> {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { Transactions } from '../database/transactions';
+import { Transactions, Tx } from '../database/transactions';
 import { Consent } from './consent.entity';
 
 @Injectable()
@@ -27,5 +27,10 @@ export class ConsentService {
       tx.upsert(this.consents, { userId, clientId, upstreamSlug, scope, createdAt: Date.now() }, ['scope', 'created_at'], ['user_id', 'client_id', 'upstream_slug']);
       this.audit.recordIn(tx, { type: 'consent', outcome: 'success', userId, clientId, upstreamSlug, detail: { scope } });
     });
+  }
+
+  /** Forgets the user's "allow" for this client at this upstream, in the caller's transaction. */
+  forgetIn(tx: Tx, consent: { userId: string; clientId: string; upstreamSlug: string }): void {
+    tx.delete(this.consents, consent);
   }
 }

@@ -5,29 +5,55 @@ import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { VaultModule } from '../vault/vault.module';
 import { AccessToken } from './access-token.entity';
 import { AuthorizationCode } from './authorization-code.entity';
-import { AuthorizeController } from './authorize.controller';
+import { AuthorizeController } from './authorize/authorize.controller';
+import { AuthorizeFlow } from './authorize/authorize.flow';
 import { ClientMetadataService } from './cimd/client-metadata.service';
+import { ClientDirectory } from './client-directory.service';
 import { OAuthClient } from './client.entity';
 import { ClientsService } from './clients.service';
 import { Consent } from './consent.entity';
 import { ConsentService } from './consent.service';
 import { Grant } from './grant.entity';
-import { MetadataController } from './metadata.controller';
+import { AccessTokenCache } from './grants/access-token.cache';
+import { CodeExchange } from './grants/code-exchange';
+import { GrantRevocation } from './grants/grant-revocation';
+import { GrantsPurge } from './grants/grants-purge';
+import { GrantsService } from './grants/grants.service';
+import { GrantLastUsed } from './grants/last-used';
+import { RefreshRotation } from './grants/refresh-rotation';
+import { TokenPairs } from './grants/token-pairs';
+import { MetadataController } from './metadata/metadata.controller';
 import { RefreshToken } from './refresh-token.entity';
-import { RegistrationController } from './registration.controller';
+import { RegistrationController } from './register/registration.controller';
 import { ResourceHintsService } from './resource-hints.service';
-import { TokenController } from './token.controller';
-import { TokensService } from './tokens.service';
+import { RevokeIntrospectController } from './revoke-introspect/revoke-introspect.controller';
+import { AuthorizationCodeGrant } from './token/authorization-code.grant';
+import { GrantTypes } from './token/grant-types';
+import { RefreshTokenGrant } from './token/refresh-token.grant';
+import { TokenController } from './token/token.controller';
 
+/** The grants store: GrantsService, and the parts it is made of (only it uses them). */
+const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchange, RefreshRotation, GrantLastUsed, GrantsPurge, GrantsService];
+
+/**
+ * The OAuth authorization server, by endpoint (authorize/, token/, register/, metadata/,
+ * revoke-introspect/), over the grants store (grants/), which alone owns grants, codes and tokens.
+ */
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]),
-    IdentityModule,
-    UpstreamsModule,
-    VaultModule,
+  imports: [TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]), IdentityModule, UpstreamsModule, VaultModule],
+  controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController, RevokeIntrospectController],
+  providers: [
+    ClientsService,
+    ClientMetadataService,
+    ConsentService,
+    ResourceHintsService,
+    ...GRANTS_STORE,
+    ClientDirectory,
+    AuthorizeFlow,
+    GrantTypes,
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
   ],
-  controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController],
-  providers: [ClientsService, ClientMetadataService, ConsentService, ResourceHintsService, TokensService],
-  exports: [TokensService, ClientsService],
+  exports: [GrantsService, ClientsService, ClientDirectory],
 })
 export class OAuthModule {}

@@ -22,7 +22,7 @@ export class RefreshToken {
   /**
    * Set with rotatedAt when a grace window is configured: with the presented old token and a
    * server key it re-derives the pair this token was rotated into, so a retry, even after a
-   * restart, gets that same pair (see TokensService.refresh). Not secret on its own; cleared
+   * restart, gets that same pair (see GrantsService.refresh (grants/refresh-rotation.ts)). Not secret on its own; cleared
    * once the grace window is over.
    */
   @Column('text', { name: 'rotation_nonce', nullable: true })

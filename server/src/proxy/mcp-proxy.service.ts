@@ -5,8 +5,8 @@ import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, Reque
 import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
-import { AccessTokenInfo } from '../oauth/access-token.cache';
-import { TokensService } from '../oauth/tokens.service';
+import { AccessTokenInfo } from '../oauth/grants/access-token.cache';
+import { GrantsService } from '../oauth/grants/grants.service';
 import { Upstream } from '../upstreams/upstream';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
@@ -101,7 +101,7 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly freshGuardedAgents = { 'http:': createGuardedAgent('http:', { keepAlive: false }), 'https:': createGuardedAgent('https:', { keepAlive: false }) };
 
   constructor(
-    private readonly tokens: TokensService,
+    private readonly grants: GrantsService,
     private readonly upstreams: UpstreamsService,
     private readonly policy: AccessPolicyService,
     private readonly credentials: UpstreamCredentialsService,
@@ -111,7 +111,7 @@ export class McpProxyService implements OnModuleDestroy {
     this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
-    tokens.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
+    grants.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
     // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
     upstreams.onChange((slug) => {
       this.proxies.delete(slug);
@@ -194,7 +194,7 @@ export class McpProxyService implements OnModuleDestroy {
     if ('reauthorize' in credential) {
       // The upstream credential is gone (e.g. its refresh was refused). Ending the grant makes the
       // client's refresh fail too, so it goes back through /authorize, where the user signs in again.
-      await this.tokens.revokeGrant(token.grantId, `upstream credential lost: ${credential.reauthorize}`);
+      await this.grants.revokeGrant(token.grantId, `upstream credential lost: ${credential.reauthorize}`);
       this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
       return this.recordRequest(req, res, ctx, 'upstream.credential');
     }
@@ -268,7 +268,7 @@ export class McpProxyService implements OnModuleDestroy {
     if (!header) return deny();
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
     if (!match) return deny('invalid_request', 'malformed Authorization header');
-    const info = await this.tokens.verifyAccessToken(match[1]);
+    const info = await this.grants.verifyAccessToken(match[1]);
     if (!info) return deny('invalid_token', 'the access token is invalid, expired or revoked');
     // RFC 8707: a token is bound to one upstream and is useless at any other.
     if (info.upstreamSlug !== upstream.slug) return deny('invalid_token', 'the access token was issued for another resource');

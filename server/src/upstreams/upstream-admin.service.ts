@@ -157,7 +157,7 @@ export class UpstreamAdminService {
   /**
    * Deletes a console upstream with everything kept for it: its secrets, every user's credentials
    * and upstream tokens for it, its status. (Its grants are the OAuth module's: the caller revokes
-   * them with TokensService.revokeAllForUpstream.) An upstream left over from an earlier config.yaml
+   * them with GrantsService.revokeAllFor.) An upstream left over from an earlier config.yaml
    * (disabled since the file dropped it) may be deleted too; one the file still lists may not.
    */
   async delete(slug: string, actor: Actor): Promise<void> {

@@ -1,6 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Lets a refresh retried after a restart get the pair its token was rotated into (TokensService.refresh). */
+/** Lets a refresh retried after a restart get the pair its token was rotated into (grants/refresh-rotation.ts). */
 export class RefreshRotationNonce1795691461782 implements MigrationInterface {
   name = 'RefreshRotationNonce1795691461782';
 

@@ -5,6 +5,7 @@ import { UpstreamRegistryAndGroups1795677118358 } from './1795677118358-upstream
 import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotation-nonce';
 import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and-invites';
 import { UpstreamChecks1795693458320 } from './1795693458320-upstream-checks';
+import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grants-last-used-and-list-indexes';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   RefreshRotationNonce1795691461782,
   UserRolesAndInvites1795692346984,
   UpstreamChecks1795693458320,
+  GrantsLastUsedAndListIndexes1795694715951,
 ];

@@ -67,6 +67,21 @@ export class ClientMetadataService {
     return client;
   }
 
+  /** The cached document of this client, if any (never fetches, does not refresh its place in the cache). */
+  cached(clientId: string): OAuthClient | undefined {
+    return this.cache.peek(clientId);
+  }
+
+  /** Every client whose document is cached and fresh. */
+  cachedClients(): OAuthClient[] {
+    return [...this.cache.values()];
+  }
+
+  /** Drops the client's cached document: the next use fetches it again. */
+  forget(clientId: string): void {
+    this.cache.delete(clientId);
+  }
+
   /** GET the document: no redirects followed, size and time capped, through the SSRF guard. */
   private async fetchDocument(url: URL): Promise<{ document: unknown; maxAge: number | null }> {
     const res = await outboundRequest(url, {

@@ -64,8 +64,14 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
   keepStoredSecrets(config: C, stored: ReadonlyMap<string, string>): AuthConfigProblem | null;
   /** Drops what is cached about an upstream after its settings or secrets changed. */
   forgetUpstream(slug: string): void;
-  /** Forgets what this mode keeps for the user at this upstream (e.g. when their grant ends). */
+  /** Forgets what this mode keeps for the user at this upstream (the user deletes it on My access). */
   forgetUser?(upstream: Upstream, userId: string): Promise<void>;
+  /**
+   * The user's last live grant at this upstream ended (revoked by the client, the user or an
+   * admin): forget what exists only for their grants, e.g. upstream tokens. What the user typed
+   * themselves (credentials) is theirs to keep or delete, so modes keeping only that omit this.
+   */
+  onLastGrantEnded?(upstream: Upstream, userId: string): Promise<void>;
 }
 
 /** Why a credential could not be forwarded (the proxy found a character no header may carry). */

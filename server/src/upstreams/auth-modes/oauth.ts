@@ -147,6 +147,11 @@ export class OAuthAuthMode extends BaseAuthMode<OAuthAuthConfig, OAuthSettings> 
     return this.upstreamOAuth.forget(upstream, userId);
   }
 
+  /** Without a grant at the gateway, the user's upstream tokens serve nothing: they are forgotten. */
+  onLastGrantEnded(upstream: Upstream, userId: string): Promise<void> {
+    return this.forgetUser(upstream, userId);
+  }
+
   describe(upstream: Upstream): AuthModeSummary {
     const o = upstream.oauth;
     const server = o?.issuer ?? o?.authorizationEndpoint ?? 'the authorization server named by the upstream (RFC 9728)';

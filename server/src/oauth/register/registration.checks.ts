@@ -1,6 +1,6 @@
-import { InvalidClientMetadata, InvalidRedirectUri } from './oauth.errors';
-import { TokenEndpointAuthMethod } from './client.entity';
-import { redirectUriProblem } from './redirect-uri';
+import { InvalidClientMetadata, InvalidRedirectUri } from '../oauth.errors';
+import { TokenEndpointAuthMethod } from '../client.entity';
+import { redirectUriProblem } from '../redirect-uri';
 
 export const AUTH_METHODS: TokenEndpointAuthMethod[] = ['none', 'client_secret_post', 'client_secret_basic'];
 export const GRANT_TYPES = ['authorization_code', 'refresh_token'];

@@ -1,10 +1,10 @@
 import { Body, Controller, HttpCode, Post, Req, UseFilters, UseInterceptors } from '@nestjs/common';
 import type { Request } from 'express';
-import { NoStore } from '../common/no-store';
-import { ClientsService } from './clients.service';
-import { OAuthErrorFilter } from './oauth-error.filter';
+import { NoStore } from '../../common/no-store';
+import { ClientsService } from '../clients.service';
+import { OAuthErrorFilter } from '../oauth-error.filter';
 import { parseRegistration } from './registration.checks';
-import { ResourceHintsService } from './resource-hints.service';
+import { ResourceHintsService } from '../resource-hints.service';
 
 /** RFC 7591 dynamic client registration. */
 @Controller()

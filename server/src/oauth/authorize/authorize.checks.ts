@@ -1,16 +1,9 @@
-import { ClientMetadataError } from './cimd/client-metadata.service';
-import { OAuthClient } from './client.entity';
-import {
-  InvalidRequest,
-  InvalidScope,
-  InvalidTarget,
-  OAuthError,
-  UnauthorizedClient,
-  UnsupportedResponseType,
-} from './oauth.errors';
-import { PKCE_VALUE } from './pkce';
-import { hasUserinfo, redirectUriMatches } from './redirect-uri';
-import { Upstream } from '../upstreams/upstream';
+import { ClientMetadataError } from '../cimd/client-metadata.service';
+import { OAuthClient } from '../client.entity';
+import { InvalidRequest, InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient, UnsupportedResponseType } from '../oauth.errors';
+import { PKCE_VALUE } from '../pkce';
+import { hasUserinfo, redirectUriMatches } from '../redirect-uri';
+import { Upstream } from '../../upstreams/upstream';
 
 export type AuthorizeParams = Record<string, unknown>;
 

@@ -1,3 +1,5 @@
+import { Injectable } from '@nestjs/common';
+
 /** What the proxy needs to know about a valid access token. */
 export interface AccessTokenInfo {
   tokenHash: string;
@@ -13,8 +15,9 @@ const MAX_ENTRIES = 50_000;
 
 /**
  * Verified access tokens by hash, so the proxy's hot path needs no DB query.
- * The token service removes entries the moment it revokes them, so revocation stays immediate.
+ * The grants store removes entries the moment it revokes them, so revocation stays immediate.
  */
+@Injectable()
 export class AccessTokenCache {
   private readonly byHash = new Map<string, AccessTokenInfo>();
 

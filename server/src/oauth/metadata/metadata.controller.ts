@@ -1,10 +1,10 @@
 import { Controller, Get, NotFoundException, Param, Req, UseFilters } from '@nestjs/common';
 import type { Request } from 'express';
-import { ConfigService } from '../config/config.service';
-import { UpstreamsService } from '../upstreams/upstreams.service';
-import { OAuthErrorFilter } from './oauth-error.filter';
-import { AUTH_METHODS } from './registration.checks';
-import { ResourceHintsService } from './resource-hints.service';
+import { ConfigService } from '../../config/config.service';
+import { UpstreamsService } from '../../upstreams/upstreams.service';
+import { OAuthErrorFilter } from '../oauth-error.filter';
+import { AUTH_METHODS } from '../register/registration.checks';
+import { ResourceHintsService } from '../resource-hints.service';
 
 @Controller('.well-known')
 @UseFilters(OAuthErrorFilter)

@@ -1,8 +1,8 @@
-import type { Upstream } from '../upstreams/upstream';
+import type { Upstream } from '../../upstreams/upstream';
 import { AuthorizeContext, AuthorizeParams, effectiveScope, RedirectableError, UntrustedRedirect, validateAuthorization, ValidAuthorization } from './authorize.checks';
-import { ClientMetadataError } from './cimd/client-metadata.service';
-import { OAuthClient } from './client.entity';
-import { InvalidRequest, InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient, UnsupportedResponseType } from './oauth.errors';
+import { ClientMetadataError } from '../cimd/client-metadata.service';
+import { OAuthClient } from '../client.entity';
+import { InvalidRequest, InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient, UnsupportedResponseType } from '../oauth.errors';
 
 const GATEWAY = 'https://gateway.example';
 /** RFC 7636 Appendix B. */

@@ -1,0 +1,42 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { IsNull, LessThan, Not, Repository } from 'typeorm';
+import { ConfigService } from '../../config/config.service';
+import { AccessToken } from '../access-token.entity';
+import { AuthorizationCode } from '../authorization-code.entity';
+import { RefreshToken } from '../refresh-token.entity';
+
+const PURGE_EVERY_MS = 10 * 60_000;
+
+/** Deletes what can no longer be used: expired codes and tokens, and rotation nonces past the grace window. */
+@Injectable()
+export class GrantsPurge implements OnModuleInit, OnModuleDestroy {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectRepository(AuthorizationCode) private readonly codes: Repository<AuthorizationCode>,
+    @InjectRepository(RefreshToken) private readonly refreshTokens: Repository<RefreshToken>,
+    @InjectRepository(AccessToken) private readonly accessTokens: Repository<AccessToken>,
+    private readonly config: ConfigService,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.purgeExpired(), PURGE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async purgeExpired(): Promise<void> {
+    const now = Date.now();
+    // Spent codes are kept an hour past expiry, so a replay within it still revokes the grant.
+    await this.codes.delete({ expiresAt: LessThan(now - 3600_000) });
+    await this.accessTokens.delete({ expiresAt: LessThan(now) });
+    await this.refreshTokens.delete({ expiresAt: LessThan(now) });
+    // Past the grace window a rotated token can no longer be answered: drop what would re-derive its pair.
+    const graceEnd = now - this.config.oauth.refresh_grace_period * 1000;
+    await this.refreshTokens.update({ rotatedAt: LessThan(graceEnd), rotationNonce: Not(IsNull()) }, { rotationNonce: null });
+  }
+}
