@@ -32,10 +32,13 @@ RUN mkdir -p /data /config \
  && chown node:node /data \
  && chmod 700 /data \
  && ln -s /config/config.yaml /app/config.yaml
+# The `gatehouse` command on the PATH: docker compose exec gatehouse gatehouse user list
+RUN printf '#!/bin/sh\nexec node /app/dist/server/cli/index.js "$@"\n' > /usr/local/bin/gatehouse \
+ && chmod 755 /usr/local/bin/gatehouse
 USER node
 VOLUME /data
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # A small young generation keeps idle RSS near 115 MB (see README, Performance).
-CMD ["node", "--max-semi-space-size=4", "dist/server/main.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/server/cli/index.js", "start"]

@@ -6,12 +6,13 @@ import { AccessPolicyService } from './access-policy.service';
 import { AuthModesModule } from './auth-modes/auth-modes.module';
 import { UpstreamCredentialsService } from './upstream-credentials.service';
 import { UpstreamOAuthModule } from './upstream-oauth/upstream-oauth.module';
+import { UpstreamProbeService } from './upstream-probe.service';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UpstreamRecord]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
-  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService],
-  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamOAuthModule, AuthModesModule],
+  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamProbeService],
+  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamProbeService, UpstreamOAuthModule, AuthModesModule],
 })
 export class UpstreamsModule {}
