@@ -23,7 +23,7 @@ const CORS_PATHS = /^\/(register|token|revoke|introspect)\/?$/;
  */
 export interface HttpPipeline {
   /** The node:http request listener: /mcp to the proxy, the rest to Express. Attach it once the app is initialised. */
-  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleRequest: (req: IncomingMessage, res: ServerResponse) => void;
   close(): Promise<void>;
 }
 

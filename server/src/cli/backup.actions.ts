@@ -170,7 +170,8 @@ function masterKeyStatus(dataDir: string, keyIds: string[]): string {
   const fix = `put the key the backup was made with in ${keyFilePath(dataDir)} (mode 0600) or in ${MASTER_KEY_ENV} before starting the gateway`;
   if (!key) return `Warning: no master key here; the restored vault needs key id ${ids}: ${fix}.`;
   const from = key.source === 'env' ? MASTER_KEY_ENV : key.file;
-  if (!keyIds.includes(key.id)) return `Warning: the master key in ${from} (key id ${key.id}) is not the restored vault's (key id ${ids}): ${fix}; else the gateway refuses to start.`;
+  if (!keyIds.includes(key.id))
+    return `Warning: the master key in ${from} (key id ${key.id}) is not the restored vault's (key id ${ids}): ${fix}; else the gateway refuses to start.`;
   return `The master key in ${from} matches the restored vault (key id ${key.id}). Start the gateway to use it.`;
 }
 

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import { dataDirOption, lazy } from './lazy';
+import { dataDirOption } from './options';
 
-const run = lazy(() => require('./backup.actions') as typeof import('./backup.actions'));
+/** Loaded when a command runs: `--help` needs none of it. */
+const run = () => import('./backup.actions');
 
 /** `gatehouse backup <file>` and `gatehouse restore <file>` (what they do: backup.actions.ts). */
 export function backupCommands(): Command[] {
@@ -10,11 +11,11 @@ export function backupCommands(): Command[] {
     .argument('<file>', 'where to write the backup (one SQLite file, mode 0600)')
     .option('--force', 'overwrite <file> if it exists')
     .addOption(dataDirOption())
-    .action((file: string, opts: { force?: boolean; dataDir?: string }) => run().runBackup(file, opts));
+    .action((file: string, opts: { force?: boolean; dataDir?: string }) => run().then((m) => m.runBackup(file, opts)));
   const restore = new Command('restore')
     .description('replace the database with a backup (gateway stopped); the previous database is kept beside it')
     .argument('<file>', 'a file written by `gatehouse backup`')
     .addOption(dataDirOption())
-    .action((file: string, opts: { dataDir?: string }) => run().runRestore(file, opts));
+    .action((file: string, opts: { dataDir?: string }) => run().then((m) => m.runRestore(file, opts)));
   return [backup, restore];
 }

@@ -21,7 +21,7 @@ export function checkConfig(file: string | undefined): void {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
     throw err;
   }
-  const { publicUrl, source, ...settings } = JSON.parse(JSON.stringify(details.config)) as Record<string, unknown>;
+  const { publicUrl, source, ...settings } = JSON.parse(JSON.stringify(details.config)) as Record<string, unknown> & { publicUrl: string; source: string };
   say(`# Configuration OK (from ${source}); the effective settings, secrets masked:`);
   say(`# public URL: ${publicUrl}; data directory: ${resolve(details.config.server.data_dir)}`);
   process.stdout.write(stringify(mask(settings, '', details.fromEnvironment)));

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { lazy } from './lazy';
 
-const run = lazy(() => require('./config.actions') as typeof import('./config.actions'));
+/** Loaded when a command runs: `--help` needs none of it. */
+const run = () => import('./config.actions');
 
 /** `gatehouse config check [file]` (what it does: config.actions.ts). */
 export function configCommands(): Command {
@@ -10,6 +10,6 @@ export function configCommands(): Command {
     .command('check')
     .description('validate the configuration and print the effective settings, secrets masked (exit 2 naming every bad key at once)')
     .argument('[file]', 'the config file (default: GATEHOUSE_CONFIG, else ./config.yaml, else the embedded default)')
-    .action((file: string | undefined) => run().checkConfig(file));
+    .action((file: string | undefined) => run().then((m) => m.checkConfig(file)));
   return config;
 }

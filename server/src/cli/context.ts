@@ -42,5 +42,5 @@ export async function withServices<T>(config: LoadedConfig, extra: (Type<unknown
 
 function messageOf(err: HttpException): string {
   const body = err.getResponse();
-  return typeof body === 'object' && body && 'message' in body ? String((body as { message: unknown }).message) : err.message;
+  return typeof body === 'object' && 'message' in body ? String(body.message) : err.message;
 }

@@ -5,7 +5,6 @@ import { Command, CommanderError } from 'commander';
 import { backupCommands } from './backup';
 import { configCommands } from './config';
 import { CliError, EXIT } from './exit-codes';
-import { lazy } from './lazy';
 import { userCommands } from './users';
 import { vaultCommands } from './vault';
 
@@ -13,10 +12,9 @@ import { vaultCommands } from './vault';
  * The `gatehouse` command (package.json "bin"; in the Docker image, /usr/local/bin/gatehouse).
  * Built with commander: every command has --help, the program has --version, and mistakes in
  * the command line are one `gatehouse: …` line and exit 2. Each command group is one file in
- * this folder; its implementation (*.actions.ts, start.ts) is loaded only when it runs.
+ * this folder; its implementation (*.actions.ts, start.ts) is imported only when it runs, so
+ * `--help` and `--version` load commander alone, not NestJS, TypeORM and SQLite.
  */
-
-const start = lazy(() => require('./start') as typeof import('./start'));
 
 const HELP_FOOTER = `
 Exit codes: 0 done; 1 failed; 2 bad usage, configuration or start-up check; 3 refused because a
@@ -36,7 +34,7 @@ export function buildProgram(): { program: Command; isStart: () => boolean } {
     .description('run the gateway until SIGTERM or SIGINT (what `npm start` and the Docker image run)')
     .action(async () => {
       started = true;
-      await start().runStart();
+      await (await import('./start')).runStart();
     });
   program.addCommand(userCommands());
   program.addCommand(configCommands());

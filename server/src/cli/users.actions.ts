@@ -29,7 +29,8 @@ export async function addUser(email: string, opts: { name?: string; role: UserRo
   const config = commandConfig(opts);
   await withServices(config, [], async (app) => {
     const users = app.get(UsersService);
-    if (await users.findByEmail(address)) throw new CliError(`a user with the email ${address.toLowerCase()} already exists; for a new link: gatehouse user reset-password ${address.toLowerCase()}`);
+    if (await users.findByEmail(address))
+      throw new CliError(`a user with the email ${address.toLowerCase()} already exists; for a new link: gatehouse user reset-password ${address.toLowerCase()}`);
     const { user, link } = await users.invite({ email: address, name: opts.name ?? null, role: opts.role });
     record(app, 'create', user, { role: user.role });
     say(`Created ${user.role} ${user.email}.`);
@@ -42,7 +43,7 @@ export async function listUsers(opts: { role?: UserRole; json?: boolean; dataDir
   await withServices(config, [], async (app) => {
     const users = app.get(UsersService);
     const all: User[] = [];
-    for (let afterEmail: string | null = null; ; ) {
+    for (let afterEmail: string | null = null; ;) {
       const page = await users.list({ role: opts.role }, { afterEmail, limit: 200 });
       all.push(...page);
       if (page.length < 200) break;
@@ -58,7 +59,12 @@ export async function listUsers(opts: { role?: UserRole; json?: boolean; dataDir
     }));
     if (opts.json) return say(JSON.stringify(rows, null, 2));
     if (!rows.length) return say('No users.');
-    say(table(['EMAIL', 'ROLE', 'STATUS', 'LAST SIGN-IN', 'NAME', 'ID'], rows.map((r) => [r.email, r.role, r.status, r.lastLoginAt ? when(Date.parse(r.lastLoginAt)) : 'never', r.name ?? '', r.id])));
+    say(
+      table(
+        ['EMAIL', 'ROLE', 'STATUS', 'LAST SIGN-IN', 'NAME', 'ID'],
+        rows.map((r) => [r.email, r.role, r.status, r.lastLoginAt ? when(Date.parse(r.lastLoginAt)) : 'never', r.name ?? '', r.id]),
+      ),
+    );
   });
 }
 

@@ -19,7 +19,11 @@ export function rotate(opts: { newKey?: string; dataDir?: string }): void {
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.usage);
   }
-  refuseWhileRunning(dataDir, 'rotate the vault master key', 'stop the gateway first (e.g. docker compose stop gatehouse, then docker compose run --rm gatehouse gatehouse vault rotate)');
+  refuseWhileRunning(
+    dataDir,
+    'rotate the vault master key',
+    'stop the gateway first (e.g. docker compose stop gatehouse, then docker compose run --rm gatehouse gatehouse vault rotate)',
+  );
   try {
     const database = join(dataDir, DATABASE_FILE);
     if (!existsSync(database)) throw new MasterKeyError(`no Gatehouse database at ${database}; pass --data-dir or set DATA_DIR`);

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import { dataDirOption, lazy } from './lazy';
+import { dataDirOption } from './options';
 
-const run = lazy(() => require('./vault.actions') as typeof import('./vault.actions'));
+/** Loaded when a command runs: `--help` needs none of it. */
+const run = () => import('./vault.actions');
 
 /** `gatehouse vault rotate` (what it does: vault.actions.ts). */
 export function vaultCommands(): Command {
@@ -11,6 +12,6 @@ export function vaultCommands(): Command {
     .description('re-encrypt every secret under a new master key (gateway stopped)')
     .option('--new-key <key>', 'the new 32-byte master key, base64 or hex (default: a new random key)')
     .addOption(dataDirOption())
-    .action((opts: { newKey?: string; dataDir?: string }) => run().rotate(opts));
+    .action((opts: { newKey?: string; dataDir?: string }) => run().then((m) => m.rotate(opts)));
   return vault;
 }

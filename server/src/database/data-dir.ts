@@ -19,9 +19,11 @@ export function dataDirProblem(dir: string): string | null {
   try {
     stat = statSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `data directory ${dir} cannot be read${runsAs}: ${(err as Error).message}${fix}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return `data directory ${dir} cannot be read${runsAs}: ${(err as Error).message}${fix}`;
     // Created at start (mkdir -p): the nearest existing ancestor must let us.
     const parent = nearestExisting(dirname(dir));
+    if (parent && !statSync(parent).isDirectory()) return `data directory ${dir} cannot be created: ${parent} is not a directory; set DATA_DIR (or server.data_dir) to a directory`;
     if (parent && writable(parent, true)) return null;
     const mk = who ? `; fix: mkdir -p ${dir} && chown -R ${who.uid}:${who.gid} ${dir}` : '';
     return `data directory ${dir} does not exist and ${parent ?? dirname(dir)} is not writable${runsAs}${mk}`;
