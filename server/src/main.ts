@@ -1,10 +1,8 @@
-import { runStart } from './cli/start';
+import { runCli } from './cli';
 
 /**
- * Starts the gateway: the same as `gatehouse start` (server/src/cli/index.ts), kept as an entry
- * point of its own for `node dist/server/main.js` and the tests that spawn it.
+ * `node dist/server/main.js` starts the gateway, as `gatehouse start` does; with arguments it is
+ * the `gatehouse` command itself (server/src/cli/index.ts), so `--help` or `--version` never
+ * start a server. Kept as an entry point for scripts and tests that name this file.
  */
-runStart().catch((err) => {
-  process.stderr.write(`gatehouse: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+void runCli(process.argv.length > 2 ? process.argv.slice(2) : ['start']);

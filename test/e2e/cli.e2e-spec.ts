@@ -55,6 +55,9 @@ describe('the gatehouse command', () => {
 
     expect(await runCli(['--version'], { cwd: dir, env })).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
     expect(await runCli(['-V'], { cwd: dir, env })).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    // main.js (the start entry point of old) with arguments is the same command: it starts nothing either.
+    expect(await runCli(['--version'], { cwd: dir, env, main: true })).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect((await runCli(['--help'], { cwd: dir, env, main: true })).stdout).toBe(help.stdout);
     // Nothing started: no data directory, no database.
     expect(existsSync(env.DATA_DIR)).toBe(false);
   });

@@ -4,6 +4,7 @@ import type { SpawnedGateway } from './spawn-gateway';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'server', 'src', 'cli', 'index.ts');
+const MAIN = join(ROOT, 'server', 'src', 'main.ts');
 
 export interface CliOptions {
   /** Set (or, with undefined, remove) variables; the gateway's own variables start unset. */
@@ -12,6 +13,8 @@ export interface CliOptions {
   /** Run as this user (the tests run as root in some environments; see the data-directory check). */
   uid?: number;
   gid?: number;
+  /** Run server/src/main.ts (`node dist/server/main.js`) instead of the cli entry point. */
+  main?: boolean;
 }
 
 export interface CliResult {
@@ -42,7 +45,7 @@ function spawnCommand(args: string[], opts: CliOptions) {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid } : {}),
   };
-  return spawn(process.execPath, ['--require', 'ts-node/register/transpile-only', CLI, ...args], options);
+  return spawn(process.execPath, ['--require', 'ts-node/register/transpile-only', opts.main ? MAIN : CLI, ...args], options);
 }
 
 /** Runs `gatehouse <args>` to completion. */
