@@ -61,8 +61,8 @@ async function startBareProxy(tmp: string, upstreamUrl: string): Promise<Server>
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 async function startGateway(tmp: string, upstreamUrl: string): Promise<Servers['gateway']> {
-  const main = join(ROOT, 'dist', 'server', 'main.js');
-  if (!existsSync(main)) throw new Error(`${main} not found: run "npm run build:server" first (npm run bench does)`);
+  const cli = join(ROOT, 'dist', 'server', 'cli', 'index.js');
+  if (!existsSync(cli)) throw new Error(`${cli} not found: run "npm run build:server" first (npm run bench does)`);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dataDir = join(tmp, 'gateway-data');
@@ -78,7 +78,7 @@ async function startGateway(tmp: string, upstreamUrl: string): Promise<Servers['
   const prof = profileArgs('gateway');
   const t = performance.now();
   // The same Node flags as `npm run start:prod` and the Docker image.
-  const child = spawnChild('gateway', [...prof.args, ...GATEWAY_NODE_FLAGS, main], {
+  const child = spawnChild('gateway', [...prof.args, ...GATEWAY_NODE_FLAGS, cli, 'start'], {
     cwd: ROOT,
     logFile: join(tmp, 'gateway.log'),
     env: {

@@ -8,7 +8,7 @@ import { CorsPolicy } from './common/cors';
 import { setNoStore } from './common/no-store';
 import { LoadedConfig } from './config/config.loader';
 import { jsonTooDeep } from './common/json-depth';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isMcpPath, McpProxyService } from './proxy/mcp-proxy.service';
 
 const BODY_LIMIT = '64kb';
@@ -21,10 +21,16 @@ const CORS_PATHS = /^\/(register|token|revoke|introspect)\/?$/;
  * Express middleware in the order that matters: the MCP proxy first, so no body
  * parser, helmet or compression ever touches a proxied stream; then the rest.
  */
-export function installHttpPipeline(app: NestExpressApplication, config: LoadedConfig): { close(): Promise<void> } {
+export interface HttpPipeline {
+  /** The node:http request listener: /mcp to the proxy, the rest to Express. Attach it once the app is initialised. */
+  handleRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  close(): Promise<void>;
+}
+
+export function installHttpPipeline(app: NestExpressApplication, config: LoadedConfig): HttpPipeline {
   app.set('trust proxy', config.server.trust_proxy);
   app.disable('x-powered-by');
-  routeMcpAroundExpress(app);
+  const handleRequest = routeMcpAroundExpress(app);
 
   // Loaded only when enabled: the MCP SDK is large, and a gateway without the demo needs none of it.
   const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
@@ -48,7 +54,7 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   const webRoot = existsSync(webDist) ? webDist : join(process.cwd(), 'dist', 'web');
   app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true, setHeaders: consoleCacheHeaders }));
   app.use('/admin', consoleAppFallback(join(webRoot, 'index.html')));
-  return { close: async () => demo?.close() };
+  return { handleRequest, close: async () => demo?.close() };
 }
 
 const STATIC_FILE = /\.(m?js|css|map|svg|png|ico|jpe?g|webp|woff2?|json|txt|webmanifest)$/i;
@@ -81,15 +87,13 @@ function consoleAppFallback(indexFile: string) {
  * router, body parser, helmet or compression touches a proxied stream, and the hot path
  * skips Express's per-request work. Everything else goes to the Nest (Express) app.
  */
-function routeMcpAroundExpress(app: NestExpressApplication): void {
-  const server = app.getHttpServer() as Server;
+function routeMcpAroundExpress(app: NestExpressApplication): (req: IncomingMessage, res: ServerResponse) => void {
   const proxy = app.get(McpProxyService).handle;
-  const expressListeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const expressApp = app.getHttpAdapter().getInstance() as (req: IncomingMessage, res: ServerResponse) => void;
+  return (req: IncomingMessage, res: ServerResponse) => {
     if (isMcpPath(req.url)) return proxy(req, res);
-    for (const listener of expressListeners) listener(req, res);
-  });
+    expressApp(req, res);
+  };
 }
 
 function loopbackOnly(req: Request, res: Response, next: NextFunction): void {

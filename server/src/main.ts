@@ -1,39 +1,8 @@
-import 'reflect-metadata';
-import { startGateway } from './app.factory';
-import { ConfigError, loadConfig } from './config/config.loader';
+import { runCli } from './cli';
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`gatehouse: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const gateway = await startGateway(config);
-  // A clean stop flushes queued audit rows and closes the database before exiting 0.
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      gateway.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
-  process.stdout.write(
-    `Gatehouse listening on ${config.server.host}:${gateway.port} (config: ${config.source})\n` +
-      `  issuer:  ${config.publicUrl}\n` +
-      config.upstreams.map((u) => `  upstream ${u.slug}: ${config.publicUrl}/mcp/${u.slug} -> ${u.url}\n`).join(''),
-  );
-}
-
-main().catch((err) => {
-  process.stderr.write(`gatehouse: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+/**
+ * `node dist/server/main.js` starts the gateway, as `gatehouse start` does; with arguments it is
+ * the `gatehouse` command itself (server/src/cli/index.ts), so `--help` or `--version` never
+ * start a server. Kept as an entry point for scripts and tests that name this file.
+ */
+void runCli(process.argv.length > 2 ? process.argv.slice(2) : ['start']);

@@ -1,17 +1,37 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
+import { isEmail, validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { passwordProblem } from '../identity/password';
 import { GatehouseConfig } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
 
+/** One bad key (a config path such as `upstreams[0].url`, or an environment variable such as `PORT`). */
+export interface ConfigProblem {
+  key: string;
+  problem: string;
+}
+
+/**
+ * Everything wrong with the configuration, found in one pass: an operator fixes them all at once
+ * instead of one per start. `key` is the first bad key (kept for callers that name one).
+ */
 export class ConfigError extends Error {
-  constructor(
-    readonly key: string,
-    problem: string,
-  ) {
-    super(`invalid configuration: ${key}: ${problem}`);
+  readonly key: string;
+  readonly problems: ConfigProblem[];
+
+  constructor(key: string, problem: string);
+  constructor(problems: ConfigProblem[]);
+  constructor(keyOrProblems: string | ConfigProblem[], problem?: string) {
+    const problems = typeof keyOrProblems === 'string' ? [{ key: keyOrProblems, problem: problem! }] : keyOrProblems;
+    super(
+      problems.length === 1
+        ? `invalid configuration: ${problems[0].key}: ${problems[0].problem}`
+        : `invalid configuration (${problems.length} problems):\n${problems.map((p) => `  ${p.key}: ${p.problem}`).join('\n')}`,
+    );
+    this.key = problems[0].key;
+    this.problems = problems;
   }
 }
 
@@ -24,14 +44,29 @@ export interface LoadedConfig extends GatehouseConfig {
 
 type Env = Record<string, string | undefined>;
 
+export interface ConfigDetails {
+  config: LoadedConfig;
+  /** Paths (as in ConfigProblem.key) of the values filled in from ${ENV} references: likely secrets. */
+  fromEnvironment: Set<string>;
+}
+
 export function loadConfig(env: Env = process.env): LoadedConfig {
+  return loadConfigDetails(env).config;
+}
+
+/** loadConfig, plus where values came from (for `gatehouse config check`, which masks them). */
+export function loadConfigDetails(env: Env = process.env): ConfigDetails {
   const { raw, source } = readRawConfig(env);
-  const substituted = substituteEnv(raw, env, '') as Record<string, unknown>; // a mapping stays a mapping
-  applyEnvOverrides(substituted, env);
-  const config = validateConfig(substituted);
+  const problems: ConfigProblem[] = [];
+  const fromEnvironment = new Set<string>();
+  const substituted = substituteEnv(raw, env, '', problems, fromEnvironment) as Record<string, unknown>; // a mapping stays a mapping
+  applyEnvOverrides(substituted, env, problems);
+  checkBootstrapAdmin(env, problems);
+  const config = validateConfig(substituted, problems);
+  if (problems.length) throw new ConfigError(problems);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
   const publicUrl = (config.server.public_url ?? `http://localhost:${config.server.port}`).replace(/\/+$/, '');
-  return Object.assign(config, { publicUrl, source });
+  return { config: Object.assign(config, { publicUrl, source }), fromEnvironment };
 }
 
 function readRawConfig(env: Env): { raw: Record<string, unknown>; source: string } {
@@ -59,63 +94,93 @@ function readRawConfig(env: Env): { raw: Record<string, unknown>; source: string
 }
 
 /** Replaces ${NAME} in every string value so secrets can stay in the environment. */
-function substituteEnv(value: unknown, env: Env, path: string): unknown {
+function substituteEnv(value: unknown, env: Env, path: string, problems: ConfigProblem[], fromEnvironment: Set<string>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+      fromEnvironment.add(path);
       const v = env[name];
-      if (v === undefined) throw new ConfigError(path, `references environment variable ${name}, which is not set`);
-      return v;
+      if (v !== undefined) return v;
+      problems.push({ key: path, problem: `references environment variable ${name}, which is not set` });
+      return whole;
     });
   }
-  if (Array.isArray(value)) return value.map((v: unknown, i) => substituteEnv(v, env, `${path}[${i}]`));
+  if (Array.isArray(value)) return value.map((v: unknown, i) => substituteEnv(v, env, `${path}[${i}]`, problems, fromEnvironment));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k);
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k, problems, fromEnvironment);
     return out;
   }
   return value;
 }
 
-function applyEnvOverrides(raw: Record<string, unknown>, env: Env): void {
+/** PORT, HOST, PUBLIC_URL and DATA_DIR win over the file; a bad PORT is named as PORT, not server.port. */
+function applyEnvOverrides(raw: Record<string, unknown>, env: Env, problems: ConfigProblem[]): void {
   const found = (raw.server ??= {});
   if (typeof found !== 'object') return; // validation reports it
   const server = found as Record<string, unknown>;
-  if (env.PORT !== undefined) server.port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
+  if (env.PORT !== undefined) {
+    const port = /^\d{1,5}$/.test(env.PORT.trim()) ? Number(env.PORT.trim()) : NaN;
+    if (port >= 0 && port <= 65535) server.port = port;
+    else problems.push({ key: 'PORT', problem: `must be a port number from 0 to 65535, not ${JSON.stringify(env.PORT)}` });
+  }
   if (env.HOST) server.host = env.HOST;
   if (env.PUBLIC_URL) server.public_url = env.PUBLIC_URL;
   if (env.DATA_DIR) server.data_dir = env.DATA_DIR;
 }
 
-function validateConfig(raw: Record<string, unknown>): GatehouseConfig {
+/**
+ * The first admin account comes from the environment (identity/users.service.ts bootstrapAdmin).
+ * Checked whenever set, before anything is created, so a typo stops the start instead of creating
+ * an account nobody can sign in to. Empty means unset (docker-compose passes empty values).
+ */
+function checkBootstrapAdmin(env: Env, problems: ConfigProblem[]): void {
+  const email = env.GATEHOUSE_ADMIN_EMAIL?.trim();
+  if (email && !isEmail(email)) problems.push({ key: 'GATEHOUSE_ADMIN_EMAIL', problem: `must be an email address, not ${JSON.stringify(email)}` });
+  const password = env.GATEHOUSE_ADMIN_PASSWORD;
+  const problem = password ? passwordProblem(password) : null;
+  if (problem) problems.push({ key: 'GATEHOUSE_ADMIN_PASSWORD', problem: `${problem} (it has ${password!.length})` });
+}
+
+function validateConfig(raw: Record<string, unknown>, problems: ConfigProblem[]): GatehouseConfig {
   const config = plainToInstance(GatehouseConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  if (errors.length) {
-    const [key, problem] = firstProblem(errors[0], '');
-    throw new ConfigError(key, problem);
-  }
-  checkUpstreams(config);
+  const reported = new Set(problems.map((p) => p.key));
+  const add = (p: ConfigProblem) => {
+    // One line per key: the first thing wrong with it (a value from a missing ${VAR} is not re-reported).
+    if (reported.has(p.key)) return;
+    reported.add(p.key);
+    problems.push(p);
+  };
+  for (const error of errors) collectProblems(error, '', add);
+  checkUpstreams(config, add, (prefix) => [...reported].some((k) => k === prefix || k.startsWith(`${prefix}.`)));
   return config;
 }
 
-function firstProblem(error: ValidationError, parent: string): [string, string] {
+/** Walks class-validator's tree: every failing key, not only the first. */
+function collectProblems(error: ValidationError, parent: string, add: (p: ConfigProblem) => void): void {
   const isIndex = /^\d+$/.test(error.property);
   const key = isIndex ? `${parent}[${error.property}]` : parent ? `${parent}.${error.property}` : error.property;
   if (error.constraints) {
     const messages = Object.entries(error.constraints).map(([name, msg]) => (name === 'whitelistValidation' ? 'unknown key' : msg.replace(new RegExp(`^${error.property} `), '')));
-    return [key, messages[0]];
+    add({ key, problem: messages[0] });
   }
-  return firstProblem(error.children![0], key);
+  for (const child of error.children ?? []) collectProblems(child, key, add);
 }
 
-function checkUpstreams(config: GatehouseConfig): void {
+function checkUpstreams(config: GatehouseConfig, add: (p: ConfigProblem) => void, reportedUnder: (prefix: string) => boolean): void {
+  if (!Array.isArray(config.upstreams)) return; // reported by validation
   const seen = new Set<string>();
   config.upstreams.forEach((u, i) => {
+    if (!u || typeof u !== 'object') return;
     const at = `upstreams[${i}]`;
-    if (seen.has(u.slug)) throw new ConfigError(`${at}.slug`, `duplicate slug "${u.slug}"`);
-    seen.add(u.slug);
-    // The mode's own cross-key rules (class-validator checked each key already).
+    if (typeof u.slug === 'string') {
+      if (seen.has(u.slug)) add({ key: `${at}.slug`, problem: `duplicate slug "${u.slug}"` });
+      seen.add(u.slug);
+    }
+    // The mode's own rules across keys, which assume each key passed class-validator: skipped when one did not.
+    if (reportedUnder(`${at}.auth`) || typeof u.auth?.check !== 'function') return;
     const problem = u.auth.check();
-    if (problem) throw new ConfigError(`${at}.auth.${problem.key}`, problem.problem);
+    if (problem) add({ key: `${at}.auth.${problem.key}`, problem: problem.problem });
   });
 }
 

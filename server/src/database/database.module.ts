@@ -24,6 +24,10 @@ export const DATABASE_FILE = 'gatehouse.db';
           migrations: MIGRATIONS,
           migrationsRun: true,
           migrationsTransactionMode: 'each' as const,
+          // A database that cannot be opened will not open 3 s later either: fail the start at once,
+          // with the error, instead of @nestjs/typeorm's default of 9 retries logging stack traces.
+          retryAttempts: 0,
+          toRetry: () => false,
           prepareDatabase: (db: BetterSqlite3.Database) => {
             db.pragma('journal_mode = WAL');
             db.pragma('synchronous = NORMAL');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -12,6 +12,12 @@ import { UserRole } from './roles';
 import { User } from './user.entity';
 
 export const DEFAULT_ADMIN_EMAIL = 'admin@gatehouse.local';
+
+/** The first admin account a start created; generatedPassword only when none came from the environment. */
+export interface BootstrapNotice {
+  email: string;
+  generatedPassword: string | null;
+}
 
 export interface UserFilter {
   /** Part of the email or name (case-insensitive). */
@@ -31,10 +37,10 @@ const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role =
 
 @Injectable()
 export class UsersService implements OnModuleInit {
-  private readonly logger = new Logger('Identity');
   /** Verified against when the email is unknown, so both cases take the same time. */
   private dummyHash: Promise<string> | null = null;
   private readonly profiles = new Map<string, { email: string; disabled: boolean }>();
+  private bootstrapNotice: BootstrapNotice | null = null;
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
@@ -47,22 +53,25 @@ export class UsersService implements OnModuleInit {
     await this.bootstrapAdmin(process.env.GATEHOUSE_ADMIN_EMAIL, process.env.GATEHOUSE_ADMIN_PASSWORD);
   }
 
-  /** On first start, creates the admin account from the environment or with a generated password printed once. */
+  /**
+   * On first start, creates the admin account from the environment (checked by the config loader:
+   * an email, a password of at least 12 characters) or with a generated password. What was created
+   * is kept for the start summary to print once (takeBootstrapNotice), never logged here.
+   */
   async bootstrapAdmin(email: string | undefined, password: string | undefined): Promise<void> {
     if ((await this.users.count()) > 0) return;
     const generated = !password;
     const adminEmail = email?.trim() || DEFAULT_ADMIN_EMAIL;
     const adminPassword = password || randomToken(18);
-    await this.create({ email: adminEmail, password: adminPassword, role: 'admin' });
-    if (generated) {
-      // Printed once, on purpose: there is no other way to learn it. It is never stored in clear.
-      process.stdout.write(
-        `\n  Gatehouse created the first admin account.\n    email:    ${adminEmail}\n    password: ${adminPassword}\n` +
-          `  Change it, or set GATEHOUSE_ADMIN_EMAIL and GATEHOUSE_ADMIN_PASSWORD before the first start.\n\n`,
-      );
-    } else {
-      this.logger.log(`created admin account ${adminEmail}`);
-    }
+    const user = await this.create({ email: adminEmail, password: adminPassword, role: 'admin' });
+    this.bootstrapNotice = { email: user.email, generatedPassword: generated ? adminPassword : null };
+  }
+
+  /** The first admin created by this start, once: the caller prints it (the generated password exists nowhere else). */
+  takeBootstrapNotice(): BootstrapNotice | null {
+    const notice = this.bootstrapNotice;
+    this.bootstrapNotice = null;
+    return notice;
   }
 
   /** A new account; without a password nobody can sign in to it until a link sets one (see invite()). */

@@ -8,12 +8,13 @@ import { UpstreamCredentialsService } from './upstream-credentials.service';
 import { UpstreamOAuthModule } from './upstream-oauth/upstream-oauth.module';
 import { UpstreamAdminService } from './upstream-admin.service';
 import { UpstreamCheck } from './upstream-check.entity';
+import { UpstreamProbeService } from './upstream-probe.service';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UpstreamRecord, UpstreamCheck]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
-  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService],
-  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamOAuthModule, AuthModesModule],
+  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamProbeService],
+  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamProbeService, UpstreamOAuthModule, AuthModesModule],
 })
 export class UpstreamsModule {}
