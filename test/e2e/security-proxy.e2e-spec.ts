@@ -100,6 +100,8 @@ describe('proxy transport security', () => {
 
     beforeAll(async () => {
       upstream = await rawUpstream((req, res) => {
+        // The gateway's reachability probe (HEAD, at start) is not part of this test.
+        if (req.method === 'HEAD') return void res.writeHead(200).end();
         seen.push(req.headers);
         req.resume();
         req.on('end', () => {
