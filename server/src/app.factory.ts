@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { LoadedConfig } from './config/config.loader';
 import { installHttpPipeline } from './http-pipeline';
+import { gatewayLogger } from './logging/app-logger';
 import { McpProxyService } from './proxy/mcp-proxy.service';
 
 export interface RunningGateway {
@@ -23,7 +24,8 @@ export async function startGateway(
     bodyParser: false,
     // Fail by throwing (main prints the reason and exits 1; tests see the error) instead of process.exit.
     abortOnError: false,
-    logger: options.logger ?? ['warn', 'error'],
+    // pino underneath, at logging.level (options.logger narrows it, as tests do).
+    logger: gatewayLogger(config, options.logger),
   });
   const pipeline = installHttpPipeline(app, config);
   await app.listen(config.server.port, config.server.host);

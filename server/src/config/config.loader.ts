@@ -5,6 +5,7 @@ import { validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { GatehouseConfig } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
+import { applyObservabilityEnv } from './observability-env';
 
 export class ConfigError extends Error {
   constructor(
@@ -28,6 +29,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const { raw, source } = readRawConfig(env);
   const substituted = substituteEnv(raw, env, '') as Record<string, unknown>; // a mapping stays a mapping
   applyEnvOverrides(substituted, env);
+  applyObservabilityEnv(substituted, env);
   const config = validateConfig(substituted);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
   const publicUrl = (config.server.public_url ?? `http://localhost:${config.server.port}`).replace(/\/+$/, '');
