@@ -13,6 +13,7 @@ import { LogOptions } from '../../server/src/logging/log-options';
 import { prettyLine } from '../../server/src/logging/pretty-line';
 import { GatewayMetrics } from '../../server/src/metrics/gateway-metrics';
 import { MetricsTokenCheck } from '../../server/src/metrics/metrics-access';
+import { createMetrics } from '../../server/src/metrics/metrics-recorder';
 import { toolNameIn } from '../../server/src/proxy/mcp-method';
 import { ensureTraceparent } from '../../server/src/proxy/trace-context';
 
@@ -323,6 +324,20 @@ describe('GatewayMetrics', () => {
     });
     m.mcpRequest('notes', 200, 0.01, 'POST', null);
     expect(sample(await m.metrics(), 'gatehouse_mcp_requests_total{upstream="notes",status="200"}')).toBe(1);
+  });
+
+  it('are real only when someone can read them (metrics.token or metrics.listen), else a no-op', async () => {
+    const config = (metrics: object) => Object.assign(loadConfig({}), { metrics });
+    const off = createMetrics(config({}));
+    expect(off.enabled).toBe(false);
+    off.mcpRequest('notes', 200, 0.01, 'POST', null);
+    expect(await off.metrics()).toBe('');
+    for (const on of [{ token: 'metrics-token-0123456789' }, { listen: '127.0.0.1:9464' }]) {
+      const m = createMetrics(config(on));
+      expect(m.enabled).toBe(true);
+      m.mcpRequest('notes', 200, 0.01, 'POST', null);
+      expect(sample(await m.metrics(), 'gatehouse_mcp_requests_total{upstream="notes",status="200"}')).toBe(1);
+    }
   });
 
   it('keeps two gateways in one process apart (a registry each)', async () => {

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditRecord } from '../audit/audit.service';
 import { ActiveGrantsSource, UpstreamStatesSource } from './metrics-sources';
+import { MetricsRecorder } from './metrics-recorder';
 
 /**
  * Latency buckets in seconds, for MCP requests: from a cached tools/list (a few ms) to a long
@@ -14,7 +15,8 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  * per request: the labelled children are looked up in nested maps, so a request allocates nothing
  * here (prom-client's labels() would build a label object every time).
  */
-export class GatewayMetrics {
+export class GatewayMetrics extends MetricsRecorder {
+  readonly enabled = true;
   readonly registry = new Registry();
 
   private readonly requests = new Counter({
@@ -57,6 +59,7 @@ export class GatewayMetrics {
   private readonly errorChildren = new Map<string, Map<string, Counter.Internal>>();
 
   constructor() {
+    super();
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -1,13 +1,13 @@
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { METRICS_LISTEN } from '../config/observability.schema';
-import { GatewayMetrics } from './gateway-metrics';
+import { MetricsRecorder } from './metrics-recorder';
 
 /**
  * metrics.listen: /metrics without a token on a loopback port of its own (validated loopback by the
  * config schema), for a scraper or agent on the same host. Nothing else is served there.
  */
-export async function startMetricsListener(listen: string, metrics: GatewayMetrics): Promise<Server> {
+export async function startMetricsListener(listen: string, metrics: MetricsRecorder): Promise<Server> {
   const [, rawHost, rawPort] = METRICS_LISTEN.exec(listen)!;
   const host = rawHost.replace(/^\[|\]$/g, '');
   const port = Number(rawPort);

@@ -2,8 +2,8 @@ import { Controller, Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { setNoStore } from '../common/no-store';
 import { ConfigService } from '../config/config.service';
-import { GatewayMetrics } from './gateway-metrics';
 import { MetricsTokenCheck } from './metrics-access';
+import { MetricsRecorder } from './metrics-recorder';
 
 /** RFC 6750 §3: the challenge of a protected resource; its realm names what the token is for. */
 const REALM = 'Bearer realm="gatehouse-metrics"';
@@ -17,7 +17,7 @@ export class MetricsController {
   private readonly access: MetricsTokenCheck;
 
   constructor(
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: MetricsRecorder,
     config: ConfigService,
   ) {
     this.access = new MetricsTokenCheck(config.config.metrics.token);

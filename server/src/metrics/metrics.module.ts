@@ -4,8 +4,8 @@ import { ModuleRef } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AppLogger } from '../logging/app-logger';
-import { GatewayMetrics } from './gateway-metrics';
 import { listenerAddress, startMetricsListener } from './metrics-listener';
+import { createMetrics, MetricsRecorder } from './metrics-recorder';
 import { ACTIVE_GRANTS_SOURCE, ActiveGrantsSource, UPSTREAM_STATES_SOURCE, UpstreamStatesSource } from './metrics-sources';
 import { MetricsController } from './metrics.controller';
 
@@ -15,16 +15,17 @@ class MetricsWiring implements OnApplicationBootstrap, OnApplicationShutdown {
   private listener: Server | null = null;
 
   constructor(
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: MetricsRecorder,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
     private readonly logger: AppLogger,
     private readonly moduleRef: ModuleRef,
   ) {
-    audit.onEvent((event) => metrics.auditEvent(event));
+    if (metrics.enabled) audit.onEvent((event) => metrics.auditEvent(event));
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    if (!this.metrics.enabled) return;
     const grants = this.optional<ActiveGrantsSource>(ACTIVE_GRANTS_SOURCE);
     if (grants) this.metrics.addActiveGrants(grants);
     const upstreams = this.optional<UpstreamStatesSource>(UPSTREAM_STATES_SOURCE);
@@ -58,7 +59,7 @@ class MetricsWiring implements OnApplicationBootstrap, OnApplicationShutdown {
 @Global()
 @Module({
   controllers: [MetricsController],
-  providers: [{ provide: GatewayMetrics, useFactory: () => new GatewayMetrics() }, MetricsWiring],
-  exports: [GatewayMetrics],
+  providers: [{ provide: MetricsRecorder, inject: [ConfigService], useFactory: (config: ConfigService) => createMetrics(config.config) }, MetricsWiring],
+  exports: [MetricsRecorder],
 })
 export class MetricsModule {}

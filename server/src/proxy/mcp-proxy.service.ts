@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AppLogger } from '../logging/app-logger';
-import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { MetricsRecorder } from '../metrics/metrics-recorder';
 import { AccessTokenInfo } from '../oauth/access-token.cache';
 import { TokensService } from '../oauth/tokens.service';
 import { Upstream } from '../upstreams/upstream';
@@ -113,7 +113,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
     logger: AppLogger,
-    metrics: GatewayMetrics,
+    metrics: MetricsRecorder,
   ) {
     this.telemetry = new McpTelemetry(logger.child('access'), metrics);
     this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);

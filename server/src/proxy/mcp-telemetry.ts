@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger as Pino } from 'pino';
 import type { AuditRecord } from '../audit/audit.service';
-import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { MetricsRecorder } from '../metrics/metrics-recorder';
 
 /** What the proxy learned of a request besides its audit row. */
 export interface TelemetryContext {
@@ -22,7 +22,7 @@ export interface TelemetryContext {
 export class McpTelemetry {
   constructor(
     private readonly access: Pino,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: MetricsRecorder,
   ) {}
 
   /** An authenticated request, with the audit row recorded for it. */
