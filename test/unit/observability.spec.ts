@@ -15,6 +15,7 @@ import { GatewayMetrics } from '../../server/src/metrics/gateway-metrics';
 import { MetricsTokenCheck } from '../../server/src/metrics/metrics-access';
 import { createMetrics } from '../../server/src/metrics/metrics-recorder';
 import { toolNameIn } from '../../server/src/proxy/mcp-method';
+import { McpTelemetry } from '../../server/src/proxy/mcp-telemetry';
 import { ensureTraceparent } from '../../server/src/proxy/trace-context';
 
 /** A logger writing into an array, one parsed record (or pretty line) per entry. */
@@ -399,5 +400,67 @@ describe('AuditService.onEvent (what the metrics count from)', () => {
     (audit as any).logger = { error: () => undefined };
     expect(() => audit.recordNow({ type: 'login', outcome: 'failure' })).not.toThrow();
     expect(after).toEqual(['login']);
+  });
+});
+
+describe('McpTelemetry (the access line and request metrics)', () => {
+  const req = { method: 'POST', socket: { remoteAddress: '127.0.0.1' } } as any;
+  const record = (over: Partial<AuditRecord> = {}): AuditRecord => ({
+    type: 'mcp.request',
+    outcome: 'success',
+    userId: 'u-1',
+    clientId: 'c-1',
+    upstreamSlug: 'notes',
+    mcpMethod: 'tools/call',
+    status: 200,
+    durationMs: 12,
+    ip: '127.0.0.1',
+    detail: null,
+    ...over,
+  });
+
+  it('writes who and what, and counts the request with its error kind', async () => {
+    const { logger, records } = capture();
+    const metrics = createMetrics(Object.assign(loadConfig({}), { metrics: { listen: '127.0.0.1:9464' } }));
+    const telemetry = new McpTelemetry(logger.child('access'), metrics);
+    telemetry.requestDone(req, record(), { tool: 'search', traceId: 'a'.repeat(32) }, 12.3);
+    telemetry.requestDone(req, record({ type: 'scope.deny', outcome: 'failure', status: 403 }), {}, 1);
+    telemetry.requestDone(req, record({ outcome: 'failure', status: 502 }), { errorKind: 'upstream.unreachable' }, 1);
+    telemetry.requestDone(req, record({ outcome: 'failure', status: 404 }), {}, 1);
+    expect(records()[0]).toEqual({
+      level: 'info',
+      time: expect.any(String),
+      context: 'access',
+      msg: 'mcp request',
+      upstream: 'notes',
+      http: 'POST',
+      method: 'tools/call',
+      tool: 'search',
+      status: 200,
+      duration_ms: 12,
+      user: 'u-1',
+      client: 'c-1',
+      trace_id: 'a'.repeat(32),
+      ip: '127.0.0.1',
+    });
+    expect(
+      records()
+        .slice(1)
+        .map((r) => r.error),
+    ).toEqual(['scope.deny', 'upstream.unreachable', 'status_4xx']);
+    const text = await metrics.metrics();
+    for (const kind of ['scope.deny', 'upstream.unreachable', 'status_4xx']) expect(text).toContain(`gatehouse_mcp_errors_total{upstream="notes",kind="${kind}"} 1`);
+  });
+
+  it("bounds a client's Mcp-Method header in the line", () => {
+    const { logger, records } = capture();
+    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({}))).requestDone(req, record({ mcpMethod: 'm'.repeat(10_000) }), {}, 1);
+    expect(records()[0].method).toBe('m'.repeat(128));
+  });
+
+  it('builds no line when info is off', () => {
+    const { logger, lines } = capture({ level: 'warn' });
+    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({}))).requestDone(req, record(), {}, 1);
+    expect(lines).toEqual([]);
   });
 });

@@ -35,7 +35,8 @@ export class McpTelemetry {
       {
         upstream: record.upstreamSlug,
         http: req.method,
-        method: record.mcpMethod,
+        // Bounded: without a method in the body, this is the client's Mcp-Method header, of any length.
+        method: record.mcpMethod?.slice(0, 128),
         tool: ctx.tool ?? undefined,
         status,
         duration_ms: record.durationMs,
