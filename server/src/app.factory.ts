@@ -9,6 +9,7 @@ import { ConfigService } from './config/config.service';
 import { removeGatewayLock, writeGatewayLock } from './database/gateway-lock';
 import { installHttpPipeline } from './http-pipeline';
 import { BootstrapNotice, UsersService } from './identity/users.service';
+import { gatewayLogger } from './logging/app-logger';
 import { McpProxyService } from './proxy/mcp-proxy.service';
 import { UpstreamProbeService, UpstreamProbeState } from './upstreams/upstream-probe.service';
 
@@ -47,7 +48,8 @@ export async function startGateway(config: LoadedConfig, options: { logger?: Log
       bodyParser: false,
       // Fail by throwing (main prints the reason and exits 1; tests see the error) instead of process.exit.
       abortOnError: false,
-      logger: options.logger ?? ['warn', 'error'],
+      // pino underneath, at logging.level (options.logger narrows it, as tests do).
+      logger: gatewayLogger(config, options.logger),
     });
     pipeline = installHttpPipeline(app, config);
     await app.init();

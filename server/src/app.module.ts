@@ -8,8 +8,10 @@ import { AuditModule } from './audit/audit.module';
 import { LoadedConfig } from './config/config.loader';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
-import { HealthController } from './health.controller';
+import { HealthModule } from './health/health.module';
 import { IdentityModule } from './identity/identity.module';
+import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { PagesModule } from './pages/pages.module';
 import { ProxyModule } from './proxy/proxy.module';
@@ -23,6 +25,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.register(config),
+        LoggingModule,
         ThrottlerModule.forRoot({
           // Counted per client IP and per route; password guessing gets the tighter limit.
           // The admin API has its own limit and is counted by it alone.
@@ -47,8 +50,9 @@ export class AppModule {
         OAuthModule,
         ProxyModule,
         AdminModule,
+        MetricsModule,
+        HealthModule,
       ],
-      controllers: [HealthController],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }

@@ -12,10 +12,11 @@ export interface SpawnedGateway {
   stop(): Promise<number | null>;
 }
 
-/** Runs the gateway's real entry point (server/src/main.ts) as its own process. */
-export function spawnGateway(env: Record<string, string | undefined>, cwd: string): SpawnedGateway {
+/** Runs the gateway's real entry point (server/src/main.ts) as its own process; `as` runs it as another user (needs root). */
+export function spawnGateway(env: Record<string, string | undefined>, cwd: string, as?: { uid: number; gid: number }): SpawnedGateway {
   const proc = spawn(process.execPath, ['--require', 'ts-node/register/transpile-only', join(ROOT, 'server', 'src', 'main.ts')], {
     cwd,
+    ...as,
     env: {
       ...process.env,
       GATEHOUSE_CONFIG: undefined,

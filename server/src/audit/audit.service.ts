@@ -36,6 +36,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private retentionTimer: NodeJS.Timeout | null = null;
+  private readonly listeners: Array<(event: AuditRecord) => void> = [];
 
   constructor(
     @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
@@ -55,9 +56,19 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     return result.affected ?? 0;
   }
 
+  /**
+   * Calls listener with every accepted row (e.g. metrics counting sign-in failures): a row of
+   * recordIn/recordNow once its transaction has committed, a row of record() when queued.
+   * A listener's throw is logged and does not reach the caller.
+   */
+  onEvent(listener: (event: AuditRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Writes the row inside tx, the transaction of the change it records; a failure rolls the change back. */
   recordIn(tx: Tx, event: AuditRecord): void {
     insertRow(this.statementFor(tx.db), { ...event, at: Date.now() });
+    if (this.listeners.length) tx.afterCommit(() => this.emit(event));
   }
 
   /** Writes the row before returning (a failure is logged, not thrown: the request it describes goes on). */
@@ -72,8 +83,19 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   /** Queues the row for the next batch: see the class comment for what a crash can lose. */
   record(event: AuditRecord): void {
     this.queue.push({ ...event, at: Date.now() });
+    if (this.listeners.length) this.emit(event);
     if (this.queue.length >= FLUSH_AT_ROWS) void this.flush();
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
+  }
+
+  private emit(event: AuditRecord): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.logger.error(`an audit listener failed on ${event.type}: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Writes every queued row; resolves when they are on disk. */

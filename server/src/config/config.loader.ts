@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { passwordProblem } from '../identity/password';
 import { GatehouseConfig } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
+import { applyObservabilityEnv } from './observability-env';
 
 /** One bad key (a config path such as `upstreams[0].url`, or an environment variable such as `PORT`). */
 export interface ConfigProblem {
@@ -61,6 +62,7 @@ export function loadConfigDetails(env: Env = process.env): ConfigDetails {
   const fromEnvironment = new Set<string>();
   const substituted = substituteEnv(raw, env, '', problems, fromEnvironment) as Record<string, unknown>; // a mapping stays a mapping
   applyEnvOverrides(substituted, env, problems);
+  applyObservabilityEnv(substituted, env);
   checkBootstrapAdmin(env, problems);
   const config = validateConfig(substituted, problems);
   if (problems.length) throw new ConfigError(problems);

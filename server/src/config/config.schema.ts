@@ -14,6 +14,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
+import { LoggingConfig, MetricsConfig } from './observability.schema';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -272,4 +273,12 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => UpstreamsPolicyConfig)
   upstreams_policy: UpstreamsPolicyConfig = new UpstreamsPolicyConfig();
+
+  @ValidateNested()
+  @Type(() => LoggingConfig)
+  logging: LoggingConfig = new LoggingConfig();
+
+  @ValidateNested()
+  @Type(() => MetricsConfig)
+  metrics: MetricsConfig = new MetricsConfig();
 }

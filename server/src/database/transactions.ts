@@ -10,7 +10,15 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
  * from the entities as everywhere else.
  */
 export class Tx {
+  /** Run by Transactions.run once the transaction has committed (never after a rollback). */
+  readonly committed: Array<() => void> = [];
+
   constructor(readonly db: BetterSqlite3.Database) {}
+
+  /** Calls fn after the commit: for news of the change (e.g. metrics) that must not outrun or outlive it. */
+  afterCommit(fn: () => void): void {
+    this.committed.push(fn);
+  }
 
   /** The given columns (entity property names) of the matching rows, read inside the transaction; raw values (JSON columns stay strings). */
   find<E extends ObjectLiteral, K extends keyof E & string>(repo: Repository<E>, where: FindOptionsWhere<E>, columns: K[]): Pick<E, K>[] {
@@ -69,6 +77,9 @@ export class Transactions {
       // Someone holds an async TypeORM transaction open: ours would silently become part of it.
       throw new Error('a TypeORM transaction is open on the shared SQLite connection; use Transactions.run instead');
     }
-    return db.transaction(() => work(new Tx(db))).immediate();
+    const tx = new Tx(db);
+    const result = db.transaction(() => work(tx)).immediate();
+    for (const fn of tx.committed) fn();
+    return result;
   }
 }

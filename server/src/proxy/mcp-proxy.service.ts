@@ -3,8 +3,10 @@ import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
 import { LRUCache } from 'lru-cache';
-import { AuditService } from '../audit/audit.service';
+import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
+import { AppLogger } from '../logging/app-logger';
+import { MetricsRecorder } from '../metrics/metrics-recorder';
 import { AccessTokenInfo } from '../oauth/grants/access-token.cache';
 import { GrantsService } from '../oauth/grants/grants.service';
 import { Upstream } from '../upstreams/upstream';
@@ -18,7 +20,9 @@ import { CorsPolicy } from '../common/cors';
 import { unsendableHeader } from './header-values';
 import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { createGuardedAgent } from '../common/ssrf';
-import { sniffMcpMethod } from './mcp-method';
+import { sniffMcpMethod, toolNameOfBody } from './mcp-method';
+import { McpTelemetry, TelemetryContext } from './mcp-telemetry';
+import { ensureTraceparent } from './trace-context';
 import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
@@ -27,7 +31,7 @@ import { gateRequestBody } from './scope-gate';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext };
 
-interface ProxyContext {
+interface ProxyContext extends TelemetryContext {
   upstream: Upstream;
   token: AccessTokenInfo;
   started: number;
@@ -89,6 +93,7 @@ export class McpProxyService implements OnModuleDestroy {
   /** Every proxied response still open, with the grant its token belongs to (revoking the grant cuts it). */
   private readonly inFlight = new Map<http.ServerResponse, string>();
   private readonly limiter: RateLimiter;
+  private readonly telemetry: McpTelemetry;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
   private readonly freshHttpAgent = new http.Agent({ keepAlive: false });
@@ -107,7 +112,10 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly credentials: UpstreamCredentialsService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    logger: AppLogger,
+    metrics: MetricsRecorder,
   ) {
+    this.telemetry = new McpTelemetry(logger.child('access'), metrics);
     this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
@@ -168,9 +176,11 @@ export class McpProxyService implements OnModuleDestroy {
     if (!upstream) return sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server'));
 
     const token = await this.authenticate(req, res, upstream);
-    if (!token) return;
+    if (!token) return this.telemetry.unauthenticated(req, res, upstream.slug, started);
 
     const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
+    // Before any refusal, so that each access line names its trace (the header goes upstream too).
+    ctx.traceId = ensureTraceparent(req.headers);
     req.gatehouse = ctx;
     const retryAfter = this.limiter.take(`${token.userId}:${upstream.slug}`);
     if (retryAfter) {
@@ -288,6 +298,7 @@ export class McpProxyService implements OnModuleDestroy {
       if (gated) {
         ({ methods, rpcId: ctx.rpcId } = gated);
         ctx.bodyRead = true;
+        if (methods[0] === 'tools/call') ctx.tool = toolNameOfBody(gated.body);
         replayBody(req, gated.body);
       }
     } catch (err) {
@@ -374,9 +385,10 @@ export class McpProxyService implements OnModuleDestroy {
           const ctx = (req as ProxiedRequest).gatehouse!;
           // On a retry the first attempt's sniffer is still waiting for the first chunk.
           if (ctx.bodyRead || ctx.retried) return;
-          sniffMcpMethod(req, (method, id) => {
+          sniffMcpMethod(req, (method, id, tool) => {
             ctx.mcpMethod = method;
             ctx.rpcId = id;
+            ctx.tool = tool;
           });
         },
         proxyReq: (proxyReq, req) => {
@@ -450,6 +462,7 @@ export class McpProxyService implements OnModuleDestroy {
           const retried = ctx.retried ? ', after one retry' : '';
           this.logger.warn(`upstream ${upstream.slug} ${timedOut ? 'timed out' : 'failed'} on ${req.method}: ${code ?? (err as Error).name} on ${connection}${retried}`);
           const rpcId = (ctx.rpcId ?? null) as string | number | null;
+          ctx.errorKind = timedOut ? 'upstream.timeout' : 'upstream.unreachable';
           if (timedOut) sendJson(out, 504, jsonRpcError(-32001, `upstream ${upstream.slug} timed out`, rpcId));
           else sendJson(out, 502, jsonRpcError(-32002, `upstream ${upstream.slug} is unreachable`, rpcId));
         },
@@ -458,7 +471,8 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
-    this.audit.record({
+    const elapsedMs = performance.now() - ctx.started;
+    const record: AuditRecord = {
       type,
       outcome: res.statusCode < 400 && !ctx.failure ? 'success' : 'failure',
       userId: ctx.token.userId,
@@ -466,10 +480,12 @@ export class McpProxyService implements OnModuleDestroy {
       upstreamSlug: ctx.upstream.slug,
       mcpMethod: ctx.mcpMethod ?? req.method ?? null,
       status: res.statusCode,
-      durationMs: Math.round(performance.now() - ctx.started),
+      durationMs: Math.round(elapsedMs),
       ip: req.socket.remoteAddress ?? null,
       detail: detail ?? null,
-    });
+    };
+    this.audit.record(record);
+    this.telemetry.requestDone(req, record, ctx, elapsedMs);
   }
 }
 
