@@ -12,6 +12,7 @@ import { GroupsController } from './groups.controller';
 import { MeController } from './me.controller';
 import { MyAccessService } from './my-access.service';
 import { SessionController } from './session.controller';
+import { SettingsController } from './settings.controller';
 import { UserAdminService } from './user-admin.service';
 import { UpstreamsController } from './upstreams.controller';
 import { UsersController } from './users.controller';
@@ -24,7 +25,7 @@ import { UsersController } from './users.controller';
  */
 @Module({
   imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
-  controllers: [SessionController, UsersController, GroupsController, UpstreamsController, ClientsController, GrantsController, MeController],
+  controllers: [SessionController, UsersController, GroupsController, UpstreamsController, ClientsController, GrantsController, MeController, SettingsController],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService, GrantViews, MyAccessService],
 })
 export class AdminModule {}
