@@ -1,7 +1,25 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-/** One audited event. Never holds a secret: ids, names, methods and outcomes only. */
+/**
+ * One audited event. Never holds a secret: ids, names, methods and outcomes only.
+ *
+ * The audit log is read newest first, by (at, id) descending, with at most one filter that an
+ * index serves (plus any others checked on the rows it yields). Each filterable column has an
+ * index on (column, at): SQLite appends the rowid (here `id`) to every index entry, so such an
+ * index is ordered by (column, at, id) and "column = ? AND at in a range, newest first, after
+ * this cursor" is one range scan of it, with no sort. `at` alone serves the unfiltered log and a
+ * time range. The nullable columns index only rows that have a value: a filter never asks for NULL
+ * (SQLite uses a `WHERE col IS NOT NULL` index for `col = ?`), and rows without one (sign-ins,
+ * admin actions) then cost those indexes nothing.
+ */
 @Entity('audit_events')
+@Index(['type', 'at'])
+@Index(['outcome', 'at'])
+@Index(['userId', 'at'], { where: '"user_id" IS NOT NULL' })
+@Index(['clientId', 'at'], { where: '"client_id" IS NOT NULL' })
+@Index(['upstreamSlug', 'at'], { where: '"upstream_slug" IS NOT NULL' })
+@Index(['mcpMethod', 'at'], { where: '"mcp_method" IS NOT NULL' })
+@Index(['tool', 'at'], { where: '"tool" IS NOT NULL' })
 export class AuditEvent {
   @PrimaryGeneratedColumn()
   id: number;
@@ -10,7 +28,6 @@ export class AuditEvent {
   @Column('integer')
   at: number;
 
-  @Index()
   @Column('text')
   type: string;
 
@@ -28,6 +45,10 @@ export class AuditEvent {
 
   @Column('text', { name: 'mcp_method', nullable: true })
   mcpMethod: string | null;
+
+  /** The tool a `tools/call` named (params.name); null for every other row. */
+  @Column('text', { nullable: true })
+  tool: string | null;
 
   @Column('integer', { nullable: true })
   status: number | null;

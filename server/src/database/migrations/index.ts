@@ -3,6 +3,14 @@ import { Vault1764150000000 } from './1764150000000-vault';
 import { ClientRegistrationSource1764160000000 } from './1764160000000-client-registration-source';
 import { UpstreamRegistryAndGroups1795677118358 } from './1795677118358-upstream-registry-and-groups';
 import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotation-nonce';
+import { AuditQueriesAndRollups1795693381963 } from './1795693381963-audit-queries-and-rollups';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const MIGRATIONS = [Initial1764140000000, Vault1764150000000, ClientRegistrationSource1764160000000, UpstreamRegistryAndGroups1795677118358, RefreshRotationNonce1795691461782];
+export const MIGRATIONS = [
+  Initial1764140000000,
+  Vault1764150000000,
+  ClientRegistrationSource1764160000000,
+  UpstreamRegistryAndGroups1795677118358,
+  RefreshRotationNonce1795691461782,
+  AuditQueriesAndRollups1795693381963,
+];

@@ -1,0 +1,99 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { AuditEvent } from './audit-event.entity';
+import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
+import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
+
+/** The fields of an audit row the rollups read. */
+export type RollupInput = Pick<AuditEvent, 'at' | 'type' | 'outcome'> & Partial<Pick<AuditEvent, 'upstreamSlug' | 'tool' | 'mcpMethod' | 'durationMs'>>;
+
+/** The type of the row of a request the proxy forwarded: the only rows whose duration is an upstream's latency. */
+export const FORWARDED_REQUEST = 'mcp.request';
+
+interface TrafficSum {
+  minute: number;
+  upstream: string;
+  tool: string;
+  requests: number;
+  errors: number;
+  latency: number[] | null;
+}
+
+const minuteOf = (at: number) => at - (at % MINUTE_MS);
+const hourOf = (at: number) => at - (at % HOUR_MS);
+
+/**
+ * Keeps audit_rollups and audit_counts in step with the audit log. It runs inside the transaction
+ * that writes the rows it counts (so figures and log commit together), with statements prepared
+ * once per connection:
+ * - countBatch: a batch of proxied-request rows, summed in memory first, so a batch of 64 rows is a
+ *   handful of upserts (one per minute, upstream and tool, and again per hour; one per minute, type
+ *   and outcome);
+ * - countOne: a single row written at once (recordIn/recordNow): one upsert into audit_counts.
+ *
+ * A proxied request is a row queued by AuditService.record() that names an upstream; its latency
+ * counts when the gateway forwarded it (FORWARDED_REQUEST) and it is not a standalone GET stream,
+ * whose duration is how long the client listened, not how fast the upstream answered.
+ */
+export class RollupWriter {
+  private db: BetterSqlite3.Database | null = null;
+  private upsertTraffic!: BetterSqlite3.Statement;
+  private upsertCount!: BetterSqlite3.Statement;
+  private readonly zeroLatency: number[] = new Array<number>(LATENCY_BUCKETS).fill(0);
+
+  countBatch(db: BetterSqlite3.Database, rows: readonly RollupInput[]): void {
+    this.prepare(db);
+    const traffic = new Map<string, TrafficSum>();
+    const counts = new Map<string, { type: string; outcome: string; minute: number; count: number }>();
+    for (const row of rows) {
+      const minute = minuteOf(row.at);
+      const countKey = `${row.type}\n${row.outcome}\n${minute}`;
+      const count = counts.get(countKey);
+      if (count) count.count++;
+      else counts.set(countKey, { type: row.type, outcome: row.outcome, minute, count: 1 });
+      if (!row.upstreamSlug) continue;
+      const tool = row.tool ?? '';
+      const key = `${minute}\n${row.upstreamSlug}\n${tool}`;
+      let sum = traffic.get(key);
+      if (!sum) traffic.set(key, (sum = { minute, upstream: row.upstreamSlug, tool, requests: 0, errors: 0, latency: null }));
+      sum.requests++;
+      if (row.outcome === 'failure') sum.errors++;
+      if (row.type === FORWARDED_REQUEST && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number') {
+        (sum.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[latencyBucket(row.durationMs)]++;
+      }
+    }
+    for (const s of traffic.values()) {
+      const latency = s.latency ?? this.zeroLatency;
+      this.upsertTraffic.run(MINUTE_MS, s.minute, s.upstream, s.tool, s.requests, s.errors, ...latency);
+      this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.tool, s.requests, s.errors, ...latency);
+    }
+    for (const c of counts.values()) this.upsertCount.run(c.type, c.outcome, c.minute, c.count);
+  }
+
+  countOne(db: BetterSqlite3.Database, row: Pick<RollupInput, 'at' | 'type' | 'outcome'>): void {
+    this.prepare(db);
+    this.upsertCount.run(row.type, row.outcome, minuteOf(row.at), 1);
+  }
+
+  private prepare(db: BetterSqlite3.Database): void {
+    if (this.db === db) return;
+    const latency = LATENCY_COLUMNS.join(', ');
+    const add = (c: string) => `${c} = ${c} + excluded.${c}`;
+    this.upsertTraffic = db.prepare(
+      `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, tool, requests, errors, ${latency}) VALUES (${new Array(6 + LATENCY_BUCKETS).fill('?').join(', ')})
+       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
+    );
+    this.upsertCount = db.prepare(
+      'INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET count = count + excluded.count',
+    );
+    this.db = db;
+  }
+}
+
+/** Deletes rollups and counts of buckets that start before `cutoff` (audit retention). */
+export function deleteRollupsBefore(db: BetterSqlite3.Database, cutoff: number): void {
+  const rollups = db.prepare('DELETE FROM audit_rollups WHERE bucket_ms = ? AND start_at < ?');
+  rollups.run(MINUTE_MS, cutoff);
+  // An hour is kept while any of it is within retention.
+  rollups.run(HOUR_MS, cutoff - HOUR_MS + 1);
+  db.prepare('DELETE FROM audit_counts WHERE start_at < ?').run(cutoff);
+}
