@@ -1,6 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { AdminModule } from './admin/admin.module';
+import { isAdminApi } from './admin/admin-api.marker';
+import { adminThrottler } from './admin/admin-throttler';
 import { AuditModule } from './audit/audit.module';
 import { LoadedConfig } from './config/config.loader';
 import { ConfigModule } from './config/config.module';
@@ -22,13 +25,16 @@ export class AppModule {
         ConfigModule.register(config),
         ThrottlerModule.forRoot({
           // Counted per client IP and per route; password guessing gets the tighter limit.
+          // The admin API has its own limit and is counted by it alone.
           throttlers: [
             {
               name: 'default',
               ttl: 60_000,
               limit: (ctx) =>
                 ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute,
+              skipIf: isAdminApi,
             },
+            adminThrottler(config.rate_limit.admin_per_minute),
           ],
           errorMessage: 'rate limit exceeded',
         }),
@@ -40,6 +46,7 @@ export class AppModule {
         UpstreamsModule,
         OAuthModule,
         ProxyModule,
+        AdminModule,
       ],
       controllers: [HealthController],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],

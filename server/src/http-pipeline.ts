@@ -134,5 +134,7 @@ function bodyError(req: Request, res: Response, err: { type?: string; status?: n
   // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
   res.status(400);
   setNoStore(res);
+  // The admin API has its own error shape (admin/validation.ts).
+  if (req.path.startsWith('/admin/api/')) return void res.json({ error, message: description });
   res.json({ error, error_description: description });
 }

@@ -234,10 +234,12 @@ describe('SessionGuard, @BrowserPage, @OptionalSession, @Roles and @CurrentUser'
       }
     });
 
-    it('maps users.is_admin onto roles until roles have their own column', () => {
-      expect(rolesOf({ isAdmin: true })).toEqual(['member', 'admin']);
-      expect(rolesOf({ isAdmin: false })).toEqual(['member']);
-      expect(hasRole({ isAdmin: false }, 'admin')).toBe(false);
+    it('reads roles from users.role; every user is a member as well', () => {
+      expect(rolesOf({ role: 'admin' })).toEqual(['member', 'admin']);
+      expect(rolesOf({ role: 'auditor' })).toEqual(['member', 'auditor']);
+      expect(rolesOf({ role: 'member' })).toEqual(['member']);
+      expect(hasRole({ role: 'member' }, 'admin')).toBe(false);
+      expect(hasRole({ role: 'auditor' }, 'admin')).toBe(false);
       expect(hasRole(null, 'member')).toBe(false);
     });
   });

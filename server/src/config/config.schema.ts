@@ -182,6 +182,24 @@ export class RateLimitConfig {
   @IsInt()
   @Min(1)
   login_per_minute = 10;
+
+  /** Requests per minute per client IP to the admin API (/admin/api), all its routes together; counted apart from the OAuth limit. */
+  @IsInt()
+  @Min(1)
+  admin_per_minute = 600;
+}
+
+/** One-time links by which a user sets a password (the admin copies them; no mail server is needed). */
+export class InvitesConfig {
+  /** Seconds an invite link for a new user stays valid (7 days). */
+  @IsInt()
+  @Min(1)
+  invite_ttl = 7 * 24 * 3600;
+
+  /** Seconds a password-reset link stays valid (24 hours). */
+  @IsInt()
+  @Min(1)
+  reset_ttl = 24 * 3600;
 }
 
 export class AuditConfig {
@@ -222,6 +240,10 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => AuditConfig)
   audit: AuditConfig = new AuditConfig();
+
+  @ValidateNested()
+  @Type(() => InvitesConfig)
+  invites: InvitesConfig = new InvitesConfig();
 
   @IsArray()
   @ValidateNested({ each: true })

@@ -3,6 +3,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { GroupMember } from './group-member.entity';
 import { Group } from './group.entity';
 import { GroupsService } from './groups.service';
+import { InviteToken } from './invite-token.entity';
+import { InviteController } from './invite.controller';
+import { InvitesService } from './invites.service';
 import { LoginSession } from './login-session.entity';
 import { LoginSessionService } from './login-session.service';
 import { LoginController } from './login.controller';
@@ -11,9 +14,9 @@ import { User } from './user.entity';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember])],
-  controllers: [LoginController],
-  providers: [UsersService, LoginSessionService, GroupsService, PasswordAuthGuard],
+  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken])],
+  controllers: [LoginController, InviteController],
+  providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard],
   exports: [UsersService, LoginSessionService, GroupsService],
 })
 export class IdentityModule {}

@@ -49,6 +49,23 @@ export class LoginSessionService {
     return this.end(sessionCookieOf(req));
   }
 
+  /**
+   * Ends every session of the user (disabled, deleted, password reset), or every other one when
+   * `keep` is the request of the session to keep (a user who changed their own password).
+   */
+  async endAllFor(userId: string, keep?: Request): Promise<void> {
+    const kept = keep ? sessionCookieOf(keep) : undefined;
+    const qb = this.sessions.createQueryBuilder().delete().from(LoginSession).where('user_id = :userId', { userId });
+    if (kept) qb.andWhere('id_hash != :kept', { kept: sha256(kept) });
+    await qb.execute();
+  }
+
+  /** The stored id of this request's session (the SHA-256 of its cookie), e.g. to bind a CSRF token to; null without one. */
+  sessionIdOf(req: Request): string | null {
+    const cookie = sessionCookieOf(req);
+    return cookie ? sha256(cookie) : null;
+  }
+
   private async userFor(cookieValue: string | undefined): Promise<User | null> {
     if (!cookieValue) return null;
     const session = await this.sessions.findOneBy({ idHash: sha256(cookieValue) });

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { UserRole } from './roles';
 
 @Entity('users')
 export class User {
@@ -9,14 +10,16 @@ export class User {
   @Column('text', { unique: true })
   email: string;
 
-  @Column('text', { name: 'password_hash' })
-  passwordHash: string;
+  /** argon2id; null until the user sets one through an invite or reset link (no password sign-in until then). */
+  @Column('text', { name: 'password_hash', nullable: true })
+  passwordHash: string | null;
 
   @Column('text', { name: 'display_name', nullable: true })
   displayName: string | null;
 
-  @Column('boolean', { name: 'is_admin', default: false })
-  isAdmin: boolean;
+  /** What the user may do at the gateway's admin console: see roles.ts. */
+  @Column('text', { default: 'member' })
+  role: UserRole;
 
   @Column('boolean', { default: false })
   disabled: boolean;

@@ -1,14 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { Brackets, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { randomToken } from '../common/crypto';
 import { Transactions } from '../database/transactions';
-import { hashPassword, verifyPassword } from './password';
+import { InvitesService, IssuedLink } from './invites.service';
+import { hashPassword, passwordProblem, verifyPassword } from './password';
+import { UserRole } from './roles';
 import { User } from './user.entity';
 
 export const DEFAULT_ADMIN_EMAIL = 'admin@gatehouse.local';
+
+export interface UserFilter {
+  /** Part of the email or name (case-insensitive). */
+  q?: string;
+  role?: UserRole;
+  disabled?: boolean;
+}
+
+/** Keyset pagination: the rows after `afterEmail` (emails are unique), in email order. */
+export interface UserPageRequest {
+  afterEmail: string | null;
+  limit: number;
+}
+
+/** An enabled admin who can sign in: what must remain after any demotion, disabling or deletion. */
+const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role = 'admin' AND other.disabled = 0 AND other.password_hash IS NOT NULL AND other.id != :id) > 0`;
 
 @Injectable()
 export class UsersService implements OnModuleInit {
@@ -21,6 +40,7 @@ export class UsersService implements OnModuleInit {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
+    private readonly invites: InvitesService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -33,7 +53,7 @@ export class UsersService implements OnModuleInit {
     const generated = !password;
     const adminEmail = email?.trim() || DEFAULT_ADMIN_EMAIL;
     const adminPassword = password || randomToken(18);
-    await this.create({ email: adminEmail, password: adminPassword, isAdmin: true });
+    await this.create({ email: adminEmail, password: adminPassword, role: 'admin' });
     if (generated) {
       // Printed once, on purpose: there is no other way to learn it. It is never stored in clear.
       process.stdout.write(
@@ -45,26 +65,77 @@ export class UsersService implements OnModuleInit {
     }
   }
 
-  async create(input: { email: string; password: string; isAdmin?: boolean; displayName?: string }): Promise<User> {
+  /** A new account; without a password nobody can sign in to it until a link sets one (see invite()). */
+  async create(input: { email: string; password?: string | null; role?: UserRole; displayName?: string | null }): Promise<User> {
+    const email = input.email.trim().toLowerCase();
+    if (await this.findByEmail(email)) throw conflict(`a user with the email ${email} already exists`);
     const user = this.users.create({
       id: randomUUID(),
-      email: input.email.trim().toLowerCase(),
-      passwordHash: await hashPassword(input.password),
+      email,
+      passwordHash: input.password ? await hashPassword(input.password) : null,
       displayName: input.displayName ?? null,
-      isAdmin: input.isAdmin ?? false,
+      role: input.role ?? 'member',
       disabled: false,
       createdAt: Date.now(),
       lastLoginAt: null,
     });
-    this.transactions.run((tx) => {
-      tx.insert(this.users, user);
-      this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, is_admin: user.isAdmin } });
-    });
+    try {
+      this.transactions.run((tx) => {
+        tx.insert(this.users, user);
+        this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, role: user.role } });
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict(`a user with the email ${email} already exists`);
+      throw err;
+    }
     return user;
+  }
+
+  /** Creates the account without a password and the one-time link where its owner chooses one. */
+  async invite(input: { email: string; name?: string | null; role?: UserRole }): Promise<{ user: User; link: IssuedLink }> {
+    const user = await this.create({ email: input.email, role: input.role, displayName: input.name ?? null });
+    return { user, link: await this.invites.issue(user.id, 'invite') };
+  }
+
+  /**
+   * A new link for an existing user: an invite again while they never had a password, else a reset.
+   * A reset clears the password at once (a forgotten one may also be a leaked one) and voids older
+   * links; the caller ends the user's sign-in sessions.
+   */
+  async issuePasswordLink(id: string): Promise<IssuedLink> {
+    const user = await this.require(id);
+    // A reset clears the password, so a user who signed in before is one who had one.
+    const purpose = user.passwordHash || user.lastLoginAt !== null ? 'reset' : 'invite';
+    if (user.passwordHash) await this.users.update({ id }, { passwordHash: null });
+    return this.invites.issue(id, purpose);
   }
 
   findById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id });
+  }
+
+  /** The user, or 404 `{"error":"not_found"}`. */
+  async require(id: string): Promise<User> {
+    const user = typeof id === 'string' ? await this.findById(id) : null;
+    if (!user) throw notFound('no such user');
+    return user;
+  }
+
+  findByEmail(email: string): Promise<User | null> {
+    return this.users.findOneBy({ email: email.trim().toLowerCase() });
+  }
+
+  /** Up to `page.limit` users matching the filter, in email order after `page.afterEmail`. */
+  list(filter: UserFilter, page: UserPageRequest): Promise<User[]> {
+    const qb = this.users.createQueryBuilder('u').orderBy('u.email', 'ASC').take(page.limit);
+    if (page.afterEmail !== null) qb.andWhere('u.email > :after', { after: page.afterEmail });
+    if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
+    if (filter.disabled !== undefined) qb.andWhere('u.disabled = :disabled', { disabled: filter.disabled ? 1 : 0 });
+    if (filter.q) {
+      const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      qb.andWhere(new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
+    }
+    return qb.getMany();
   }
 
   /** Email and status for policy checks on the proxy's hot path (cached; refreshed on change). */
@@ -85,14 +156,68 @@ export class UsersService implements OnModuleInit {
     this.profiles.delete(id);
   }
 
-  findByEmail(email: string): Promise<User | null> {
-    return this.users.findOneBy({ email: email.trim().toLowerCase() });
+  async rename(id: string, name: string | null): Promise<void> {
+    await this.users.update({ id }, { displayName: name });
+  }
+
+  /**
+   * Changes a user's role. Taking 'admin' away refuses (409) when it would leave no enabled admin
+   * who can sign in; the check and the change are one statement, so two admins demoting each
+   * other at once cannot both win.
+   */
+  async setRole(id: string, role: UserRole): Promise<void> {
+    const user = await this.require(id);
+    if (user.role === role) return;
+    const qb = this.users.createQueryBuilder().update(User).set({ role }).where('id = :id', { id });
+    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
+    const { affected } = await qb.execute();
+    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+  }
+
+  /** Disables sign-in (and, through the profile cache, the proxy) at once; refuses for the last enabled admin. */
+  async disable(id: string): Promise<void> {
+    const user = await this.require(id);
+    const qb = this.users.createQueryBuilder().update(User).set({ disabled: true }).where('id = :id', { id });
+    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
+    const { affected } = await qb.execute();
+    this.profiles.delete(id);
+    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+  }
+
+  /** Deletes the account row (the caller removes what hangs off it); refuses for the last enabled admin. */
+  async delete(id: string): Promise<void> {
+    const user = await this.require(id);
+    const qb = this.users.createQueryBuilder().delete().from(User).where('id = :id', { id });
+    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
+    const { affected } = await qb.execute();
+    this.profiles.delete(id);
+    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+    await this.invites.voidFor(id);
+  }
+
+  /** Sets a new password (checked against the policy); the caller decides which sessions survive. */
+  async setPassword(id: string, password: string): Promise<void> {
+    const problem = passwordProblem(password);
+    if (problem) throw invalidFields({ password: problem });
+    await this.users.update({ id }, { passwordHash: await hashPassword(password) });
+  }
+
+  /** A signed-in user changing their own password: the current one must be right (400 naming the field otherwise). */
+  async changePassword(id: string, currentPassword: string, newPassword: string): Promise<void> {
+    const user = await this.require(id);
+    if (!user.passwordHash || !(await verifyPassword(user.passwordHash, currentPassword))) {
+      throw invalidFields({ currentPassword: 'is not your current password' });
+    }
+    const problem = passwordProblem(newPassword);
+    if (problem) throw invalidFields({ newPassword: problem });
+    await this.users.update({ id }, { passwordHash: await hashPassword(newPassword) });
   }
 
   /** The user if the email and password match an enabled account; null otherwise, whichever part was wrong. */
   async verifyCredentials(email: string, password: string): Promise<User | null> {
     const user = email ? await this.findByEmail(email) : null;
-    if (!user) {
+    if (!user?.passwordHash) {
+      // Unknown email, or an invited user who has not chosen a password yet: same time as a real check.
       this.dummyHash ??= hashPassword(randomToken());
       await verifyPassword(await this.dummyHash, password);
       return null;
@@ -102,4 +227,14 @@ export class UsersService implements OnModuleInit {
     await this.users.update({ id: user.id }, { lastLoginAt: Date.now() });
     return user;
   }
+
+  /** Records a sign-in that did not go through the password form (a redeemed invite link). */
+  async touchLogin(id: string): Promise<void> {
+    await this.users.update({ id }, { lastLoginAt: Date.now() });
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  return (e.driverError?.code ?? e.code ?? '').startsWith('SQLITE_CONSTRAINT');
 }

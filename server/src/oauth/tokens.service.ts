@@ -48,6 +48,8 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
   private readonly cache = new AccessTokenCache();
   private rotationKey: Buffer | null = null;
   private purgeTimer: NodeJS.Timeout | null = null;
+  /** Told the id of every grant the moment it is revoked (the proxy cuts that grant's open streams). */
+  private readonly grantRevokedListeners: Array<(grantId: string) => void> = [];
 
   constructor(
     @InjectRepository(AuthorizationCode) private readonly codes: Repository<AuthorizationCode>,
@@ -207,6 +209,29 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
       if (revoked && grant) this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grantId, reason } });
     });
     this.cache.deleteWhere((info) => info.grantId === grantId);
+    for (const listener of this.grantRevokedListeners) listener(grantId);
+  }
+
+  /** Calls listener(grantId) whenever a grant is revoked, after its tokens stopped working. */
+  onGrantRevoked(listener: (grantId: string) => void): void {
+    this.grantRevokedListeners.push(listener);
+  }
+
+  /**
+   * Ends every grant of the user (disabled or deleted): their tokens stop working and their open
+   * streams are cut at once; codes not yet exchanged are deleted so none becomes a new grant.
+   * Returns how many grants were live.
+   */
+  async revokeAllForUser(userId: string, reason: string, ip: string | null = null): Promise<number> {
+    await this.codes.delete({ userId, usedAt: IsNull() });
+    const live = await this.grants.findBy({ userId, revokedAt: IsNull() });
+    for (const grant of live) await this.revokeGrant(grant.id, reason, ip);
+    return live.length;
+  }
+
+  /** How many of the user's grants are live (not revoked). */
+  activeGrantCount(userId: string): Promise<number> {
+    return this.grants.countBy({ userId, revokedAt: IsNull() });
   }
 
   /** The token's details when it is a live access token; null otherwise. Hot path: cached. */

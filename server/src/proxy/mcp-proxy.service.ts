@@ -55,7 +55,8 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly logger = new Logger('Proxy');
   private readonly cors: CorsPolicy;
   private readonly proxies = new Map<string, RequestHandler>();
-  private readonly inFlight = new Set<http.ServerResponse>();
+  /** Every proxied response still open, with the grant its token belongs to (revoking the grant cuts it). */
+  private readonly inFlight = new Map<http.ServerResponse, string>();
   private readonly limiter: RateLimiter;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
@@ -70,6 +71,7 @@ export class McpProxyService implements OnModuleDestroy {
   ) {
     this.cors = new CorsPolicy(config.config.cors.allowed_origins);
     this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
+    tokens.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
   }
 
   /** Handles every /mcp request straight from node:http, ahead of Express and any body parser. */
@@ -84,7 +86,7 @@ export class McpProxyService implements OnModuleDestroy {
   /** Ends every proxied request still open (e.g. GET streams) and waits until each has been audited. */
   async endOpenStreams(): Promise<void> {
     await Promise.all(
-      [...this.inFlight].map(
+      [...this.inFlight.keys()].map(
         (res) =>
           new Promise<void>((resolve) => {
             res.once('close', () => resolve());
@@ -92,6 +94,11 @@ export class McpProxyService implements OnModuleDestroy {
           }),
       ),
     );
+  }
+
+  /** A revoked grant keeps nothing open: its long-lived GET streams and pending calls end now. */
+  private cutStreamsOf(grantId: string): void {
+    for (const [res, owner] of this.inFlight) if (owner === grantId) res.destroy();
   }
 
   onModuleDestroy(): void {
@@ -146,7 +153,7 @@ export class McpProxyService implements OnModuleDestroy {
     }
     for (const name of STRIPPED_REQUEST_HEADERS) delete req.headers[name];
     Object.assign(req.headers, credential.headers);
-    this.inFlight.add(res);
+    this.inFlight.set(res, token.grantId);
     res.once('close', () => {
       this.inFlight.delete(res);
       this.recordRequest(req, res, ctx);

@@ -78,6 +78,29 @@ export class UpstreamsService implements OnModuleInit {
     await this.reload(slug);
   }
 
+  /** Every upstream (enabled or not) whose allow-list names the group, with where its settings come from. */
+  async groupReferences(name: string): Promise<Array<{ slug: string; source: UpstreamRecord['source'] }>> {
+    const rows = await this.records.find();
+    return rows.filter((r) => r.allowList.groups.includes(name)).map((r) => ({ slug: r.slug, source: r.source }));
+  }
+
+  /**
+   * Allow-lists name groups, so a renamed group keeps its access only if they follow: every
+   * allow-list naming `from` names `to` instead, at the proxy at once. Returns the upstreams
+   * changed. (config.yaml is not rewritten: its upstreams are re-seeded at the next start.)
+   */
+  async renameGroupInAllowLists(from: string, to: string): Promise<Array<{ slug: string; source: UpstreamRecord['source'] }>> {
+    const changed: Array<{ slug: string; source: UpstreamRecord['source'] }> = [];
+    for (const r of await this.records.find()) {
+      if (!r.allowList.groups.includes(from)) continue;
+      const groups = [...new Set(r.allowList.groups.map((g) => (g === from ? to : g)))];
+      await this.records.update({ slug: r.slug }, { allowList: { ...r.allowList, groups }, updatedAt: Date.now() });
+      changed.push({ slug: r.slug, source: r.source });
+    }
+    for (const { slug } of changed) await this.reload(slug);
+    return changed;
+  }
+
   private async reload(changed?: string): Promise<void> {
     const rows = await this.records.find();
     this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]));

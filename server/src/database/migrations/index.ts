@@ -3,6 +3,7 @@ import { Vault1764150000000 } from './1764150000000-vault';
 import { ClientRegistrationSource1764160000000 } from './1764160000000-client-registration-source';
 import { UpstreamRegistryAndGroups1795677118358 } from './1795677118358-upstream-registry-and-groups';
 import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotation-nonce';
+import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and-invites';
 import { AuditQueriesAndRollups1795693381963 } from './1795693381963-audit-queries-and-rollups';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
@@ -12,5 +13,6 @@ export const MIGRATIONS = [
   ClientRegistrationSource1764160000000,
   UpstreamRegistryAndGroups1795677118358,
   RefreshRotationNonce1795691461782,
+  UserRolesAndInvites1795692346984,
   AuditQueriesAndRollups1795693381963,
 ];

@@ -1,0 +1,24 @@
+import { Module } from '@nestjs/common';
+import { IdentityModule } from '../identity/identity.module';
+import { OAuthModule } from '../oauth/oauth.module';
+import { UpstreamsModule } from '../upstreams/upstreams.module';
+import { VaultModule } from '../vault/vault.module';
+import { AdminCsrf, AdminCsrfGuard } from './csrf';
+import { GroupAdminService } from './group-admin.service';
+import { GroupsController } from './groups.controller';
+import { SessionController } from './session.controller';
+import { UserAdminService } from './user-admin.service';
+import { UsersController } from './users.controller';
+
+/**
+ * The admin API under /admin/api (issue 10): one thin controller per resource, each declared with
+ * `@AdminApi()` (session, roles, CSRF, validation, no-store, the admin rate limit). Controllers
+ * parse and validate; the services of identity/, oauth/ and upstreams/ do the work, and the
+ * *-admin services here join them where an action spans modules.
+ */
+@Module({
+  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
+  controllers: [SessionController, UsersController, GroupsController],
+  providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService],
+})
+export class AdminModule {}
