@@ -479,11 +479,17 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
       at(NOW - 2 * DAY, () => audit.recordNow({ type: 'login', outcome: 'failure' }));
       at(NOW - 2 * DAY, () => audit.recordNow({ type: 'login', outcome: 'success', userId: 'u1' }));
 
-      const day = await dashboard.figures('24h', NOW);
-      expect(day.perUpstream.map(({ slug, requests, errors }) => ({ slug, requests, errors }))).toEqual([
-        { slug: 'notes', requests: 3, errors: 1 },
-        { slug: 'files', requests: 2, errors: 0 },
+      const registered = [
+        { slug: 'files', name: 'Files' },
+        { slug: 'quiet', name: 'Quiet one' },
+      ];
+      const day = await dashboard.figures('24h', registered, NOW);
+      expect(day.perUpstream.map(({ slug, name, requests, errors, p50Ms }) => ({ slug, name, requests, errors, p50Ms }))).toEqual([
+        { slug: 'notes', name: 'notes', requests: 3, errors: 1, p50Ms: 10 },
+        { slug: 'files', name: 'Files', requests: 2, errors: 0, p50Ms: 1 },
+        { slug: 'quiet', name: 'Quiet one', requests: 0, errors: 0, p50Ms: null },
       ]);
+      expect(day.perUpstream[2].series).toHaveLength(25);
       expect(day.series).toHaveLength(25);
       expect(day.series[0].t).toBe(from24h - (from24h % HOUR_MS));
       expect(day.series.reduce((n, p) => n + p.requests, 0)).toBe(5);
@@ -502,7 +508,7 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
       expect(day.activeUsers).toBeNull();
       expect(day.activeGrants).toBeNull();
 
-      const week = await dashboard.figures('7d', NOW);
+      const week = await dashboard.figures('7d', [], NOW);
       expect(week.series).toHaveLength(7 * 24 + 1);
       expect(week.perUpstream.map((u) => [u.slug, u.requests])).toEqual([
         ['files', 3],

@@ -3,7 +3,9 @@ import { IdentityModule } from '../identity/identity.module';
 import { OAuthModule } from '../oauth/oauth.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { VaultModule } from '../vault/vault.module';
+import { AuditController } from './audit.controller';
 import { AdminCsrf, AdminCsrfGuard } from './csrf';
+import { DashboardController } from './dashboard.controller';
 import { GroupAdminService } from './group-admin.service';
 import { GroupsController } from './groups.controller';
 import { SessionController } from './session.controller';
@@ -18,7 +20,7 @@ import { UsersController } from './users.controller';
  */
 @Module({
   imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
-  controllers: [SessionController, UsersController, GroupsController],
+  controllers: [SessionController, UsersController, GroupsController, AuditController, DashboardController],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService],
 })
 export class AdminModule {}

@@ -30,7 +30,7 @@ export interface UpstreamTraffic {
 export interface DashboardFigures {
   from: number;
   to: number;
-  perUpstream: UpstreamTraffic[];
+  perUpstream: (UpstreamTraffic & { name: string })[];
   /** Null when no ActiveGrantsCounter is provided. */
   activeUsers: number | null;
   activeGrants: number | null;
@@ -80,10 +80,21 @@ export class DashboardService {
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  async figures(range: DashboardRange, now = Date.now()): Promise<DashboardFigures> {
+  /**
+   * The figures of the last 24 hours or 7 days. `upstreams` names the registered upstreams (audit/
+   * does not read the registry): each is listed, with zeros when it had no traffic; a slug with
+   * traffic but no longer registered is listed under its slug.
+   */
+  async figures(range: DashboardRange, upstreams: { slug: string; name: string }[] = [], now = Date.now()): Promise<DashboardFigures> {
     const from = now - DASHBOARD_RANGES[range];
     await this.audit.flush();
-    const perUpstream = this.traffic(from, now);
+    const hours = hoursOf(from, now);
+    const names = new Map(upstreams.map((u) => [u.slug, u.name]));
+    const perUpstream = this.traffic(from, now).map((u) => ({ ...u, name: names.get(u.slug) ?? u.slug }));
+    const listed = new Set(perUpstream.map((u) => u.slug));
+    for (const { slug, name } of upstreams) {
+      if (!listed.has(slug)) perUpstream.push({ slug, name, requests: 0, errors: 0, p50Ms: null, p95Ms: null, series: hours.map((t) => ({ t, requests: 0, errors: 0 })) });
+    }
     const active = await this.activeGrants();
     return {
       from,
@@ -93,7 +104,7 @@ export class DashboardService {
       activeGrants: active?.grants ?? null,
       topTools: this.topTools(from, now, TOP_TOOLS),
       failedSignIns: this.count('login', 'failure', from, now),
-      series: sumSeries(perUpstream, hoursOf(from, now)),
+      series: sumSeries(perUpstream, hours),
     };
   }
 
