@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import type BetterSqlite3 from 'better-sqlite3';
 import { PassThrough, Writable } from 'node:stream';
 import { ACTIVE_GRANTS_COUNTER } from '../../server/src/audit/active-grants-counter';
@@ -10,6 +14,8 @@ import { AuditModule } from '../../server/src/audit/audit.module';
 import { AuditRecord, AuditService } from '../../server/src/audit/audit.service';
 import { DashboardService } from '../../server/src/audit/dashboard.service';
 import { LATENCY_BOUNDS_MS, latencyBucket, percentileOf } from '../../server/src/audit/latency-histogram';
+import { MIGRATIONS } from '../../server/src/database/migrations';
+import { AuditQueriesAndRollups1795696154041 } from '../../server/src/database/migrations/1795696154041-audit-queries-and-rollups';
 import { Transactions } from '../../server/src/database/transactions';
 import { createNestContext, NestContext } from './nest-context';
 
@@ -145,7 +151,7 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
     await ctx.close();
     ctx.cleanup();
   });
-  const clear = () => db.exec('DELETE FROM audit_events; DELETE FROM audit_rollups; DELETE FROM audit_counts;');
+  const clear = () => db.exec('DELETE FROM audit_events; DELETE FROM audit_rollups; DELETE FROM audit_tool_rollups; DELETE FROM audit_counts;');
 
   describe('pages of the log', () => {
     const T0 = Date.UTC(2024, 0, 1);
@@ -362,11 +368,15 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
         expect(rows[0]).toEqual({ ...rest, user: userId === null ? null : { id: userId, email: userId === 'user-2' ? null : `${userId}@example.test` } });
       });
 
-      it('pages through more rows than one query reads, waiting for drain, and stops when the reader goes away', async () => {
+      it.each([
+        ['two pages and a part', EXPORT_PAGE_ROWS * 2 + 17],
+        // The last query then finds nothing: the end must not wait for a 'drain' that already came.
+        ['exactly two pages', EXPORT_PAGE_ROWS * 2],
+      ])('pages through more rows than one query reads (%s), waiting for drain, and stops when the reader goes away', async (_name, count) => {
         clear();
         const many = insertSeeds(
           db,
-          Array.from({ length: EXPORT_PAGE_ROWS * 2 + 17 }, (_, i) => ({ ...seeded[1], at: T0 + i, detail: null })),
+          Array.from({ length: count }, (_, i) => ({ ...seeded[1], at: T0 + i, detail: null })),
         );
         const slow = slowSink();
         expect(await query.exportTo(slow.sink, {}, 'jsonl')).toBe(many.length);
@@ -402,16 +412,15 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
       record(NOW - 2000, { tool: 'search', durationMs: 40, outcome: 'failure' });
       record(NOW - 3000, { mcpMethod: 'tools/list', durationMs: 3 });
       await audit.flush();
-      const rollups = db
-        .prepare('SELECT bucket_ms, start_at, upstream_slug, tool, requests, errors, ms_le_15, ms_le_50, ms_le_3 FROM audit_rollups ORDER BY bucket_ms, tool')
-        .all();
       const minute = NOW - (NOW % MINUTE_MS);
       const hour = NOW - (NOW % HOUR_MS);
-      expect(rollups).toEqual([
-        { bucket_ms: MINUTE_MS, start_at: minute, upstream_slug: 'notes', tool: '', requests: 1, errors: 0, ms_le_15: 0, ms_le_50: 0, ms_le_3: 1 },
-        { bucket_ms: MINUTE_MS, start_at: minute, upstream_slug: 'notes', tool: 'search', requests: 2, errors: 1, ms_le_15: 1, ms_le_50: 1, ms_le_3: 0 },
-        { bucket_ms: HOUR_MS, start_at: hour, upstream_slug: 'notes', tool: '', requests: 1, errors: 0, ms_le_15: 0, ms_le_50: 0, ms_le_3: 1 },
-        { bucket_ms: HOUR_MS, start_at: hour, upstream_slug: 'notes', tool: 'search', requests: 2, errors: 1, ms_le_15: 1, ms_le_50: 1, ms_le_3: 0 },
+      expect(db.prepare('SELECT bucket_ms, start_at, upstream_slug, requests, errors, ms_le_3, ms_le_15, ms_le_50 FROM audit_rollups ORDER BY bucket_ms').all()).toEqual([
+        { bucket_ms: MINUTE_MS, start_at: minute, upstream_slug: 'notes', requests: 3, errors: 1, ms_le_3: 1, ms_le_15: 1, ms_le_50: 1 },
+        { bucket_ms: HOUR_MS, start_at: hour, upstream_slug: 'notes', requests: 3, errors: 1, ms_le_3: 1, ms_le_15: 1, ms_le_50: 1 },
+      ]);
+      expect(db.prepare('SELECT bucket_ms, start_at, upstream_slug, tool, calls, errors FROM audit_tool_rollups ORDER BY bucket_ms').all()).toEqual([
+        { bucket_ms: MINUTE_MS, start_at: minute, upstream_slug: 'notes', tool: 'search', calls: 2, errors: 1 },
+        { bucket_ms: HOUR_MS, start_at: hour, upstream_slug: 'notes', tool: 'search', calls: 2, errors: 1 },
       ]);
       expect(db.prepare('SELECT type, outcome, count FROM audit_counts ORDER BY outcome').all()).toEqual([
         { type: 'mcp.request', outcome: 'failure', count: 1 },
@@ -537,11 +546,34 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
       record(NOW - 1000, { tool: 'read', durationMs: 1 });
       await audit.flush();
       await audit.applyRetention(NOW);
-      expect(db.prepare('SELECT bucket_ms, COUNT(*) AS n FROM audit_rollups GROUP BY bucket_ms ORDER BY bucket_ms').all()).toEqual([
-        { bucket_ms: MINUTE_MS, n: 1 },
-        { bucket_ms: HOUR_MS, n: 1 },
-      ]);
+      for (const table of ['audit_rollups', 'audit_tool_rollups']) {
+        expect(db.prepare(`SELECT bucket_ms, COUNT(*) AS n FROM ${table} GROUP BY bucket_ms ORDER BY bucket_ms`).all()).toEqual([
+          { bucket_ms: MINUTE_MS, n: 1 },
+          { bucket_ms: HOUR_MS, n: 1 },
+        ]);
+      }
       expect(db.prepare('SELECT SUM(count) AS n FROM audit_counts').get()).toEqual({ n: 1 });
     });
+  });
+
+  it('the migration goes down and up again on a log with rows: they keep their columns, tool comes back empty', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-migration-'));
+    const ds = new DataSource({ type: 'better-sqlite3', database: join(dir, 'm.db'), migrations: MIGRATIONS });
+    try {
+      await ds.initialize();
+      await ds.runMigrations();
+      await ds.query("INSERT INTO audit_events (at, type, outcome, user_id, tool) VALUES (1, 'mcp.request', 'success', 'u1', 'search')");
+      const migration = new AuditQueriesAndRollups1795696154041();
+      const runner = ds.createQueryRunner();
+      await migration.down(runner);
+      expect(await ds.query("SELECT name FROM pragma_table_info('audit_events') WHERE name = 'tool'")).toEqual([]);
+      expect(await ds.query("SELECT name FROM sqlite_master WHERE name LIKE 'audit_%rollups' OR name = 'audit_counts'")).toEqual([]);
+      await migration.up(runner);
+      await runner.release();
+      expect(await ds.query('SELECT type, user_id, tool FROM audit_events')).toEqual([{ type: 'mcp.request', user_id: 'u1', tool: null }]);
+    } finally {
+      await ds.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

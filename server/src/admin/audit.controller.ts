@@ -67,15 +67,22 @@ export class AuditController {
   }
 
   /**
-   * Emails by user id, from identity's profile cache (the proxy's hot path keeps it warm); an export
-   * asks once per page of rows, for that page's distinct users.
+   * Emails by user id, from identity's profile cache (the proxy's hot path keeps it warm). An export
+   * asks once per page of rows for that page's distinct users; the lookup remembers its answers,
+   * misses too (a deleted user would otherwise cost a query on every page), up to a bound.
    */
   private emailLookup(): UserEmails {
+    const known = new Map<string, string | null>();
     return async (ids) => {
       const emails = new Map<string, string>();
       for (const id of new Set(ids)) {
-        const profile = await this.users.profile(id);
-        if (profile) emails.set(id, profile.email);
+        let email = known.get(id);
+        if (email === undefined) {
+          email = (await this.users.profile(id))?.email ?? null;
+          if (known.size >= 10_000) known.clear();
+          known.set(id, email);
+        }
+        if (email !== null) emails.set(id, email);
       }
       return emails;
     };

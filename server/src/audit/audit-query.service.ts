@@ -9,8 +9,10 @@ import { AuditService } from './audit.service';
 const SELECT = `SELECT id, at, type, outcome, user_id AS userId, client_id AS clientId, upstream_slug AS upstreamSlug,
   mcp_method AS mcpMethod, tool, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
 
-/** Rows per query of an export: each is one index range scan of a few ms, then written out. */
-export const EXPORT_PAGE_ROWS = 1000;
+/** Rows per query of an export: each is one index range scan of about a millisecond. */
+export const EXPORT_PAGE_ROWS = 500;
+/** An export is written in pieces of about this many characters (see exportTo). */
+const EXPORT_WRITE_BYTES = 32 * 1024;
 
 type RawEntry = Omit<AuditEntry, 'detail'> & { detail: string | null };
 
@@ -66,11 +68,13 @@ export class AuditQueryService {
   /**
    * Writes every row the filter matches, newest first, to `out` as CSV (with a header record) or
    * JSON Lines, then ends it; resolves with the number of rows. Memory stays flat whatever the
-   * size: rows are read in keyset pages of EXPORT_PAGE_ROWS and each page is written before the next
-   * is read, waiting for 'drain' when the client reads slower than we write (backpressure). A
-   * page per query, not one long `.iterate()`: better-sqlite3 keeps the connection busy while an
-   * iterator is open, and the gateway's single connection must keep serving other requests (and
-   * the audit batches) between two pages. Stops early when the client goes away.
+   * size: rows are read in keyset pages of EXPORT_PAGE_ROWS, written out in pieces of at most
+   * about EXPORT_WRITE_BYTES, and the next page is read only once the client has taken the last
+   * (backpressure: 'drain'). A page per query, not one long `.iterate()`: better-sqlite3 keeps the
+   * connection busy while an iterator is open, and the gateway's single connection must keep
+   * serving other requests (and the audit batches) between two pages. Small pieces because V8
+   * allocates a string over 128 KiB straight in the old generation, which then grows until its
+   * next full collection. Stops early when the client goes away.
    */
   async exportTo(out: Writable, filter: AuditFilter, format: ExportFormat, emailsOf?: UserEmails): Promise<number> {
     let written = 0;
@@ -80,21 +84,31 @@ export class AuditQueryService {
       const bounded: AuditFilter = { ...filter, to: Math.min(filter.to ?? Infinity, Date.now()) };
       const record = format === 'csv' ? csvRecord : jsonLine;
       let after: AuditCursor | null = null;
-      if (format === 'csv' && !(await write(out, CSV_HEADER))) return 0;
+      let drained = format === 'csv' ? out.write(CSV_HEADER) : true;
       for (;;) {
+        if (!drained && !(await drain(out))) return written;
+        drained = true;
+        if (out.destroyed || out.writableEnded) return written;
         const rows = this.select(bounded, after, EXPORT_PAGE_ROWS);
         if (!rows.length) break;
         const userIds = new Set<string>();
         for (const row of rows) if (row.userId !== null) userIds.add(row.userId);
         const emails = emailsOf && userIds.size ? await emailsOf([...userIds]) : new Map<string, string>();
-        let chunk = '';
-        for (const row of rows) chunk += record(entryView(row, emails));
-        if (!(await write(out, chunk))) return written;
+        let piece = '';
+        for (const row of rows) {
+          piece += record(entryView(row, emails));
+          if (piece.length >= EXPORT_WRITE_BYTES) {
+            drained = out.write(piece) && drained;
+            piece = '';
+          }
+        }
+        if (piece) drained = out.write(piece) && drained;
         written += rows.length;
         if (rows.length < EXPORT_PAGE_ROWS) break;
         const last = rows[rows.length - 1];
         after = { at: last.at, id: last.id };
       }
+      if (!drained && !(await drain(out))) return written;
       out.end();
     } catch (err) {
       // The response has started (the status line is out): all that is left is to cut it short.
@@ -138,10 +152,9 @@ function parsed(row: RawEntry): AuditEntry {
   return { ...row, detail };
 }
 
-/** Writes a chunk; waits for 'drain' when the stream's buffer is full. False when the reader has gone. */
-async function write(out: Writable, chunk: string): Promise<boolean> {
-  if (out.destroyed || out.writableEnded) return false;
-  if (out.write(chunk)) return true;
+/** Waits until the stream's buffer has room again; false when the reader has gone instead. */
+async function drain(out: Writable): Promise<boolean> {
+  if (out.destroyed) return false;
   await new Promise<void>((resolve) => {
     const done = () => {
       out.off('drain', done);

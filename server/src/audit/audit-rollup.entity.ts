@@ -6,13 +6,11 @@ export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 
 /**
- * Per-upstream traffic figures for one minute and for one hour (bucket_ms), per tool: written with
- * each batch of proxied-request audit rows, in the same transaction, so the dashboard sums a few
- * thousand of these instead of scanning the audit log. A range is read as whole hours plus the
- * minutes at its ends (at most 2 x 59 per upstream and tool), which keeps a 7-day dashboard cheap.
+ * Per-upstream traffic figures for one minute and for one hour (bucket_ms): written with each
+ * batch of proxied-request audit rows, in the same transaction, so the dashboard sums a few
+ * hundred of these per upstream instead of scanning the audit log. A range is read as whole hours
+ * plus the minutes at its ends (at most 2 x 59), which keeps a 7-day dashboard cheap.
  *
- * `tool` is '' for requests that call no tool: part of the primary key, it must not be NULL
- * (SQLite treats NULLs as distinct, so the per-batch upsert would never meet its row).
  * The latency histogram is one integer column per bucket of latency-histogram.ts (ms_le_0 …
  * ms_gt_300000), so ranges are summed by SQL's SUM(); zero counts cost SQLite no space.
  */
@@ -27,9 +25,6 @@ export class AuditRollup {
   @PrimaryColumn('text', { name: 'upstream_slug' })
   upstreamSlug: string;
 
-  @PrimaryColumn('text')
-  tool: string;
-
   /** Every proxied request to the upstream, refusals by the gateway included. */
   @Column('integer', { default: 0 })
   requests: number;
@@ -41,6 +36,32 @@ export class AuditRollup {
 
 // One column per histogram bucket, declared from the bucket list so the two cannot drift apart.
 for (const column of LATENCY_COLUMNS) Column('integer', { default: 0 })(AuditRollup.prototype, column);
+
+/**
+ * Tool calls per upstream and tool, per minute and per hour, written with audit_rollups. A table
+ * of its own, narrow (no histogram): per-upstream figures then read one row per bucket, not one per
+ * tool, and "top tools" reads only these.
+ */
+@Entity('audit_tool_rollups', { withoutRowid: true })
+export class AuditToolRollup {
+  @PrimaryColumn('integer', { name: 'bucket_ms' })
+  bucketMs: number;
+
+  @PrimaryColumn('integer', { name: 'start_at' })
+  startAt: number;
+
+  @PrimaryColumn('text', { name: 'upstream_slug' })
+  upstreamSlug: string;
+
+  @PrimaryColumn('text')
+  tool: string;
+
+  @Column('integer', { default: 0 })
+  calls: number;
+
+  @Column('integer', { default: 0 })
+  errors: number;
+}
 
 /**
  * How many audit events of each type and outcome each minute: what the dashboard counts of the

@@ -45,15 +45,16 @@ const floorTo = (t: number, step: number) => t - (t % step);
 const ceilTo = (t: number, step: number) => floorTo(t + step - 1, step);
 
 /**
- * The rollup rows that cover [from, to) to the minute: hour rows for the whole hours in it, minute
- * rows for the ends. As SQL: a subquery of three primary-key range scans (the parameters of
- * RANGE_PARAMS), so a 7-day range reads 168 hour rows and at most 118 minute rows per upstream and tool.
+ * The rows of a rollup table that cover [from, to) to the minute: hour rows for the whole hours in
+ * it, minute rows for its ends. As SQL: a subquery of three primary-key range scans (parameters
+ * from rangeParams), so a 7-day range reads 168 hour rows and at most 118 minute rows per upstream
+ * (and tool).
  */
-const ROWS_IN_RANGE = `(
-  SELECT * FROM audit_rollups WHERE bucket_ms = ${HOUR_MS} AND start_at >= ? AND start_at < ?
-  UNION ALL SELECT * FROM audit_rollups WHERE bucket_ms = ${MINUTE_MS} AND start_at >= ? AND start_at < ?
-  UNION ALL SELECT * FROM audit_rollups WHERE bucket_ms = ${MINUTE_MS} AND start_at >= ? AND start_at < ?
-)`;
+function rowsInRange(table: 'audit_rollups' | 'audit_tool_rollups', columns: string): string {
+  const range = (bucket: number) => `SELECT ${columns} FROM ${table} WHERE bucket_ms = ${bucket} AND start_at >= ? AND start_at < ?`;
+  return `(${range(HOUR_MS)} UNION ALL ${range(MINUTE_MS)} UNION ALL ${range(MINUTE_MS)})`;
+}
+const TRAFFIC_COLUMNS = ['upstream_slug', 'requests', 'errors', ...LATENCY_COLUMNS].join(', ');
 
 function rangeParams(from: number, to: number): number[] {
   const start = floorTo(from, MINUTE_MS);
@@ -116,11 +117,14 @@ export class DashboardService {
     const params = rangeParams(from, to);
     const sums = this.statement(
       `SELECT upstream_slug AS slug, SUM(requests) AS requests, SUM(errors) AS errors, ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
-       FROM ${ROWS_IN_RANGE} GROUP BY upstream_slug ORDER BY SUM(requests) DESC, upstream_slug`,
+       FROM ${rowsInRange('audit_rollups', TRAFFIC_COLUMNS)} GROUP BY upstream_slug ORDER BY SUM(requests) DESC, upstream_slug`,
     )
       .raw()
       .all(...params) as [string, number, number, ...number[]][];
-    const hourly = this.statement(`SELECT upstream_slug, start_at - start_at % ${HOUR_MS} AS t, SUM(requests), SUM(errors) FROM ${ROWS_IN_RANGE} GROUP BY upstream_slug, t`)
+    const hourly = this.statement(
+      `SELECT upstream_slug, start_at - start_at % ${HOUR_MS} AS t, SUM(requests), SUM(errors)
+       FROM ${rowsInRange('audit_rollups', 'upstream_slug, start_at, requests, errors')} GROUP BY upstream_slug, t`,
+    )
       .raw()
       .all(...params) as [string, number, number, number][];
     const hours = hoursOf(from, to);
@@ -146,7 +150,7 @@ export class DashboardService {
   /** The most called tools over [from, to), with their upstream. */
   topTools(from: number, to: number, limit: number): { upstream: string; tool: string; calls: number }[] {
     return this.statement(
-      `SELECT upstream_slug AS upstream, tool, SUM(requests) AS calls FROM ${ROWS_IN_RANGE} WHERE tool != ''
+      `SELECT upstream_slug AS upstream, tool, SUM(calls) AS calls FROM ${rowsInRange('audit_tool_rollups', 'upstream_slug, tool, calls')}
        GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
     ).all(...rangeParams(from, to), limit) as { upstream: string; tool: string; calls: number }[];
   }

@@ -12,10 +12,17 @@ export const FORWARDED_REQUEST = 'mcp.request';
 interface TrafficSum {
   minute: number;
   upstream: string;
-  tool: string;
   requests: number;
   errors: number;
   latency: number[] | null;
+}
+
+interface ToolSum {
+  minute: number;
+  upstream: string;
+  tool: string;
+  calls: number;
+  errors: number;
 }
 
 const minuteOf = (at: number) => at - (at % MINUTE_MS);
@@ -26,8 +33,8 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
  * that writes the rows it counts (so figures and log commit together), with statements prepared
  * once per connection:
  * - countBatch: a batch of proxied-request rows, summed in memory first, so a batch of 64 rows is a
- *   handful of upserts (one per minute, upstream and tool, and again per hour; one per minute, type
- *   and outcome);
+ *   handful of upserts (one per minute and upstream, and again per hour; the same per tool; one per
+ *   minute, type and outcome);
  * - countOne: a single row written at once (recordIn/recordNow): one upsert into audit_counts.
  *
  * A proxied request is a row queued by AuditService.record() that names an upstream; its latency
@@ -37,12 +44,14 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
 export class RollupWriter {
   private db: BetterSqlite3.Database | null = null;
   private upsertTraffic!: BetterSqlite3.Statement;
+  private upsertTool!: BetterSqlite3.Statement;
   private upsertCount!: BetterSqlite3.Statement;
   private readonly zeroLatency: number[] = new Array<number>(LATENCY_BUCKETS).fill(0);
 
   countBatch(db: BetterSqlite3.Database, rows: readonly RollupInput[]): void {
     this.prepare(db);
     const traffic = new Map<string, TrafficSum>();
+    const tools = new Map<string, ToolSum>();
     const counts = new Map<string, { type: string; outcome: string; minute: number; count: number }>();
     for (const row of rows) {
       const minute = minuteOf(row.at);
@@ -51,20 +60,31 @@ export class RollupWriter {
       if (count) count.count++;
       else counts.set(countKey, { type: row.type, outcome: row.outcome, minute, count: 1 });
       if (!row.upstreamSlug) continue;
-      const tool = row.tool ?? '';
-      const key = `${minute}\n${row.upstreamSlug}\n${tool}`;
+      const failed = row.outcome === 'failure' ? 1 : 0;
+      const key = `${minute}\n${row.upstreamSlug}`;
       let sum = traffic.get(key);
-      if (!sum) traffic.set(key, (sum = { minute, upstream: row.upstreamSlug, tool, requests: 0, errors: 0, latency: null }));
+      if (!sum) traffic.set(key, (sum = { minute, upstream: row.upstreamSlug, requests: 0, errors: 0, latency: null }));
       sum.requests++;
-      if (row.outcome === 'failure') sum.errors++;
+      sum.errors += failed;
       if (row.type === FORWARDED_REQUEST && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number') {
         (sum.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[latencyBucket(row.durationMs)]++;
       }
+      if (!row.tool) continue;
+      const toolKey = `${key}\n${row.tool}`;
+      const call = tools.get(toolKey);
+      if (call) {
+        call.calls++;
+        call.errors += failed;
+      } else tools.set(toolKey, { minute, upstream: row.upstreamSlug, tool: row.tool, calls: 1, errors: failed });
     }
     for (const s of traffic.values()) {
       const latency = s.latency ?? this.zeroLatency;
-      this.upsertTraffic.run(MINUTE_MS, s.minute, s.upstream, s.tool, s.requests, s.errors, ...latency);
-      this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.tool, s.requests, s.errors, ...latency);
+      this.upsertTraffic.run(MINUTE_MS, s.minute, s.upstream, s.requests, s.errors, ...latency);
+      this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency);
+    }
+    for (const t of tools.values()) {
+      this.upsertTool.run(MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors);
+      this.upsertTool.run(HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors);
     }
     for (const c of counts.values()) this.upsertCount.run(c.type, c.outcome, c.minute, c.count);
   }
@@ -79,8 +99,12 @@ export class RollupWriter {
     const latency = LATENCY_COLUMNS.join(', ');
     const add = (c: string) => `${c} = ${c} + excluded.${c}`;
     this.upsertTraffic = db.prepare(
-      `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, tool, requests, errors, ${latency}) VALUES (${new Array(6 + LATENCY_BUCKETS).fill('?').join(', ')})
-       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
+      `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, requests, errors, ${latency}) VALUES (${new Array(5 + LATENCY_BUCKETS).fill('?').join(', ')})
+       ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
+    );
+    this.upsertTool = db.prepare(
+      `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors'].map(add).join(', ')}`,
     );
     this.upsertCount = db.prepare(
       'INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET count = count + excluded.count',
@@ -91,9 +115,11 @@ export class RollupWriter {
 
 /** Deletes rollups and counts of buckets that start before `cutoff` (audit retention). */
 export function deleteRollupsBefore(db: BetterSqlite3.Database, cutoff: number): void {
-  const rollups = db.prepare('DELETE FROM audit_rollups WHERE bucket_ms = ? AND start_at < ?');
-  rollups.run(MINUTE_MS, cutoff);
-  // An hour is kept while any of it is within retention.
-  rollups.run(HOUR_MS, cutoff - HOUR_MS + 1);
+  for (const table of ['audit_rollups', 'audit_tool_rollups']) {
+    const rollups = db.prepare(`DELETE FROM ${table} WHERE bucket_ms = ? AND start_at < ?`);
+    rollups.run(MINUTE_MS, cutoff);
+    // An hour is kept while any of it is within retention.
+    rollups.run(HOUR_MS, cutoff - HOUR_MS + 1);
+  }
   db.prepare('DELETE FROM audit_counts WHERE start_at < ?').run(cutoff);
 }
