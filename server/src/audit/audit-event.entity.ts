@@ -1,5 +1,8 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
+/** The type of the proxy's row for a request it forwarded: most of the log. */
+export const PROXIED_REQUEST_TYPE = 'mcp.request';
+
 /**
  * One audited event. Never holds a secret: ids, names, methods and outcomes only.
  *
@@ -8,13 +11,18 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
  * index on (column, at): SQLite appends the rowid (here `id`) to every index entry, so such an
  * index is ordered by (column, at, id) and "column = ? AND at in a range, newest first, after
  * this cursor" is one range scan of it, with no sort. `at` alone serves the unfiltered log and a
- * time range. The nullable columns index only rows that have a value: a filter never asks for NULL
- * (SQLite uses a `WHERE col IS NOT NULL` index for `col = ?`), and rows without one (sign-ins,
- * admin actions) then cost those indexes nothing.
+ * time range.
+ *
+ * Every index costs each proxied request's row an insert (about 0.7 µs), so they hold only the
+ * rows a filter can need them for: the nullable columns index rows that have a value (a filter
+ * never asks for NULL, and SQLite uses a `WHERE col IS NOT NULL` index for `col = ?`); failures
+ * have an index of their own, successes (nearly every row) are found by walking `at`; and the
+ * type index leaves out the proxy's 'mcp.request' rows (the bulk of the log, found by walking `at`
+ * too). audit-query.ts writes the conditions that let SQLite use these partial indexes.
  */
 @Entity('audit_events')
-@Index(['type', 'at'])
-@Index(['outcome', 'at'])
+@Index(['type', 'at'], { where: `"type" != '${PROXIED_REQUEST_TYPE}'` })
+@Index(['at'], { where: `"outcome" = 'failure'` })
 @Index(['userId', 'at'], { where: '"user_id" IS NOT NULL' })
 @Index(['clientId', 'at'], { where: '"client_id" IS NOT NULL' })
 @Index(['upstreamSlug', 'at'], { where: '"upstream_slug" IS NOT NULL' })

@@ -1,3 +1,5 @@
+import { PROXIED_REQUEST_TYPE } from './audit-event.entity';
+
 /** What the audit log can be filtered by; every field optional, all given ones must match. */
 export interface AuditFilter {
   /** Inclusive bounds of `at`, epoch ms. */
@@ -69,16 +71,20 @@ export const EQUALITY_FILTERS = {
   clientId: 'client_id',
   upstream: 'upstream_slug',
   type: 'type',
-  outcome: 'outcome',
   mcpMethod: 'mcp_method',
   tool: 'tool',
-} as const satisfies Record<Exclude<keyof AuditFilter, 'from' | 'to'>, string>;
+} as const satisfies Record<Exclude<keyof AuditFilter, 'from' | 'to' | 'outcome'>, string>;
 
 /**
  * The WHERE clause and parameters of a filter plus a cursor. Values are always bound parameters;
  * the SQL text depends only on which filters are present, so there are few distinct statements.
  * The cursor is written as `at <= ? AND (at < ? OR id < ?)`: the first term bounds the index range
  * scan, the second drops the rows of the same millisecond already shown.
+ *
+ * Two filters add a constant condition so SQLite may use a partial index (see audit-event.entity.ts),
+ * which it can only do when the query's text implies the index's WHERE: a type other than the
+ * proxy's request rows says so (`type != 'mcp.request'`), and the outcome, one of two constants, is
+ * written as its literal.
  */
 export function whereOf(filter: AuditFilter, after: AuditCursor | null): { sql: string; params: (string | number)[] } {
   const terms: string[] = [];
@@ -88,7 +94,9 @@ export function whereOf(filter: AuditFilter, after: AuditCursor | null): { sql: 
     if (value === undefined) continue;
     terms.push(`${column} = ?`);
     params.push(value);
+    if (key === 'type' && value !== PROXIED_REQUEST_TYPE) terms.push(`type != '${PROXIED_REQUEST_TYPE}'`);
   }
+  if (filter.outcome !== undefined) terms.push(filter.outcome === 'failure' ? "outcome = 'failure'" : "outcome = 'success'");
   if (filter.from !== undefined) {
     terms.push('at >= ?');
     params.push(filter.from);

@@ -1,13 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { AuditEvent } from './audit-event.entity';
+import { AuditEvent, PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
 
 /** The fields of an audit row the rollups read. */
 export type RollupInput = Pick<AuditEvent, 'at' | 'type' | 'outcome'> & Partial<Pick<AuditEvent, 'upstreamSlug' | 'tool' | 'mcpMethod' | 'durationMs'>>;
-
-/** The type of the row of a request the proxy forwarded: the only rows whose duration is an upstream's latency. */
-export const FORWARDED_REQUEST = 'mcp.request';
 
 interface TrafficSum {
   minute: number;
@@ -38,7 +35,7 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
  * - countOne: a single row written at once (recordIn/recordNow): one upsert into audit_counts.
  *
  * A proxied request is a row queued by AuditService.record() that names an upstream; its latency
- * counts when the gateway forwarded it (FORWARDED_REQUEST) and it is not a standalone GET stream,
+ * counts when the gateway forwarded it (PROXIED_REQUEST_TYPE) and it is not a standalone GET stream,
  * whose duration is how long the client listened, not how fast the upstream answered.
  */
 export class RollupWriter {
@@ -66,7 +63,7 @@ export class RollupWriter {
       if (!sum) traffic.set(key, (sum = { minute, upstream: row.upstreamSlug, requests: 0, errors: 0, latency: null }));
       sum.requests++;
       sum.errors += failed;
-      if (row.type === FORWARDED_REQUEST && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number') {
+      if (row.type === PROXIED_REQUEST_TYPE && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number') {
         (sum.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[latencyBucket(row.durationMs)]++;
       }
       if (!row.tool) continue;

@@ -4,7 +4,7 @@ import { ClientRegistrationSource1764160000000 } from './1764160000000-client-re
 import { UpstreamRegistryAndGroups1795677118358 } from './1795677118358-upstream-registry-and-groups';
 import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotation-nonce';
 import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and-invites';
-import { AuditQueriesAndRollups1795696154041 } from './1795696154041-audit-queries-and-rollups';
+import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queries-and-rollups';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -14,5 +14,5 @@ export const MIGRATIONS = [
   UpstreamRegistryAndGroups1795677118358,
   RefreshRotationNonce1795691461782,
   UserRolesAndInvites1795692346984,
-  AuditQueriesAndRollups1795696154041,
+  AuditQueriesAndRollups1795696639535,
 ];

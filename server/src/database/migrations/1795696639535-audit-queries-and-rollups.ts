@@ -1,14 +1,14 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The audit log's filters and the dashboard's rollups (issue 10): a `tool` column, an index on
- * (column, at) per filter, audit_rollups, audit_tool_rollups and audit_counts. Hand-edited from
- * migration-diff's output: the column is added with ALTER TABLE ADD COLUMN instead of TypeORM's
- * copy of the whole table, which on a large audit log would take minutes. Rollups start empty: the
- * dashboard counts from this version on.
+ * The audit log's filters and the dashboard's rollups (issue 10): a `tool` column, an index per
+ * filter (see audit-event.entity.ts), audit_rollups, audit_tool_rollups and audit_counts.
+ * Hand-edited from migration-diff's output: the column is added with ALTER TABLE ADD COLUMN instead
+ * of TypeORM's copy of the whole table, which on a large audit log would take minutes. Rollups start
+ * empty: the dashboard counts from this version on.
  */
-export class AuditQueriesAndRollups1795696154041 implements MigrationInterface {
-  name = 'AuditQueriesAndRollups1795696154041';
+export class AuditQueriesAndRollups1795696639535 implements MigrationInterface {
+  name = 'AuditQueriesAndRollups1795696639535';
 
   async up(q: QueryRunner): Promise<void> {
     for (const sql of [
@@ -23,8 +23,8 @@ export class AuditQueriesAndRollups1795696154041 implements MigrationInterface {
       'CREATE INDEX "IDX_1b9a1df9b0197b9639dae4d9f6" ON "audit_events" ("upstream_slug", "at") WHERE "upstream_slug" IS NOT NULL',
       'CREATE INDEX "IDX_95697f2963a9fc2c483208167b" ON "audit_events" ("client_id", "at") WHERE "client_id" IS NOT NULL',
       'CREATE INDEX "IDX_b146ce049b8664dbbc707b14e7" ON "audit_events" ("user_id", "at") WHERE "user_id" IS NOT NULL',
-      'CREATE INDEX "IDX_f0183c4cc12be58e54e1a8bcd1" ON "audit_events" ("outcome", "at") ',
-      'CREATE INDEX "IDX_f7bc4b56b4664ff50a51a05581" ON "audit_events" ("type", "at") ',
+      'CREATE INDEX "IDX_322e2395de62978d0f6e612869" ON "audit_events" ("at") WHERE "outcome" = \'failure\'',
+      'CREATE INDEX "IDX_c8c3ce23c34564965a62ff53ed" ON "audit_events" ("type", "at") WHERE "type" != \'mcp.request\'',
     ]) {
       await q.query(sql);
     }
@@ -32,8 +32,8 @@ export class AuditQueriesAndRollups1795696154041 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     for (const sql of [
-      'DROP INDEX "IDX_f7bc4b56b4664ff50a51a05581"',
-      'DROP INDEX "IDX_f0183c4cc12be58e54e1a8bcd1"',
+      'DROP INDEX "IDX_c8c3ce23c34564965a62ff53ed"',
+      'DROP INDEX "IDX_322e2395de62978d0f6e612869"',
       'DROP INDEX "IDX_b146ce049b8664dbbc707b14e7"',
       'DROP INDEX "IDX_95697f2963a9fc2c483208167b"',
       'DROP INDEX "IDX_1b9a1df9b0197b9639dae4d9f6"',
