@@ -215,8 +215,32 @@ describe('audit log queries, export and dashboard rollups (real SQLite file)', (
       expect(await query.get(999_999)).toBeNull();
     });
 
-    it('lists the event types present, sorted', async () => {
+    it('lists the event types present, sorted, by seeks on the type index (not a scan of the log)', async () => {
       expect(await query.eventTypes()).toEqual(['login', 'mcp.request', 'token.issue']);
+      const prepare = db.prepare.bind(db);
+      const prepared: string[] = [];
+      const spy = jest.spyOn(db, 'prepare').mockImplementation((sql: string) => {
+        prepared.push(sql);
+        return prepare(sql);
+      });
+      try {
+        (query as unknown as { statements: Map<string, unknown> }).statements.clear();
+        await query.eventTypes();
+      } finally {
+        spy.mockRestore();
+      }
+      const plan = (prepare(`EXPLAIN QUERY PLAN ${prepared[0]}`).all() as { detail: string }[]).map((r) => r.detail);
+      const typeSeeks = plan.filter((d) => /^SEARCH audit_events USING COVERING INDEX \S+ \(type>\?\)$/.test(d));
+      expect({ plan, typeSeeks: typeSeeks.length }).toEqual({ plan, typeSeeks: 1 });
+      // The only other read of the log: "is there any mcp.request row", which stops at the first.
+      expect(plan.filter((d) => d.startsWith('SCAN audit_events'))).toHaveLength(1);
+      // Without any proxied-request row, the type is not listed.
+      db.exec("UPDATE audit_events SET type = 'proxied' WHERE type = 'mcp.request'");
+      try {
+        expect(await query.eventTypes()).toEqual(['login', 'proxied', 'token.issue']);
+      } finally {
+        db.exec("UPDATE audit_events SET type = 'mcp.request' WHERE type = 'proxied'");
+      }
     });
 
     it('a cursor is stable while rows are added: no row repeated or skipped, new rows stay out of later pages', async () => {
