@@ -52,7 +52,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Deletes rows older than audit.retention_days. */
   async applyRetention(now = Date.now()): Promise<number> {
-    const result = await this.events.delete({ at: LessThan(now - this.config.config.audit.retention_days * DAY) });
+    const result = await this.events.delete({ at: LessThan(now - this.config.audit.retention_days * DAY) });
     return result.affected ?? 0;
   }
 

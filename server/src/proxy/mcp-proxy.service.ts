@@ -116,9 +116,9 @@ export class McpProxyService implements OnModuleDestroy {
     metrics: MetricsRecorder,
   ) {
     this.telemetry = new McpTelemetry(logger.child('access'), metrics);
-    this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
-    this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
-    this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
+    this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
+    this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
+    this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
     grants.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
     // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
     upstreams.onChange((slug) => {

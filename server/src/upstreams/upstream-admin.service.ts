@@ -234,7 +234,7 @@ export class UpstreamAdminService {
   }
 
   private readOnlyMessage(slug: string): string {
-    const file = this.config.config.source === 'embedded default' ? 'the embedded default configuration' : `config.yaml (${this.config.config.source})`;
+    const file = this.config.source === 'embedded default' ? 'the embedded default configuration' : `config.yaml (${this.config.source})`;
     return `upstream "${slug}" is managed by ${file}; edit the file and restart the gateway to change it`;
   }
 
@@ -259,7 +259,7 @@ export class UpstreamAdminService {
           .forms()
           .find((f) => f.mode === mode)
           ?.fields.filter((f) => f.type === 'url') ?? [],
-      guarded: !this.config.config.upstreams_policy.allow_private_networks,
+      guarded: !this.config.upstreamsPolicy.allow_private_networks,
       privateNetworkHint: PRIVATE_NETWORK_HINT,
     });
   }

@@ -31,7 +31,7 @@ export class UpstreamsService implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.seedFromConfig(this.config.config.upstreams);
+    await this.seedFromConfig(this.config.upstreams);
     await this.reload();
   }
 
@@ -77,7 +77,7 @@ export class UpstreamsService implements OnModuleInit {
 
   /** Whether config.yaml, as loaded at this start, lists the slug (else a "config" row is left over from an earlier file). */
   inConfigFile(slug: string): boolean {
-    return this.config.config.upstreams.some((u) => u.slug === slug);
+    return this.config.upstreams.some((u) => u.slug === slug);
   }
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
@@ -193,7 +193,7 @@ export class UpstreamsService implements OnModuleInit {
       allow: r.allowList,
       resource: this.config.resourceUrl(r.slug),
       source: r.source,
-      guarded: r.source !== 'config' && !this.config.config.upstreams_policy.allow_private_networks,
+      guarded: r.source !== 'config' && !this.config.upstreamsPolicy.allow_private_networks,
     };
   }
 }
