@@ -9,7 +9,7 @@ import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
 import { UpstreamRecord } from './upstream-record.entity';
-import { upstreamOwner } from './vault-owners';
+import { upstreamOwner } from '../vault/vault-addresses';
 
 /**
  * The upstream registry: rows in SQLite, seeded from config.yaml at every start,

@@ -11,9 +11,9 @@ import { GrantRejected, UpstreamAuthUnavailableError, UpstreamSignInError } from
 import { requestTokens, UpstreamGrant } from './upstream-token-endpoint';
 import { isFresh, isUnexpired, StoredUpstreamTokens, UpstreamTokenResult, UpstreamTokenStore } from './upstream-token-store';
 
-export { CLIENT_SECRET_PURPOSE, REGISTRATION_PURPOSE, UPSTREAM_CALLBACK_PATH } from './upstream-client';
+export { UPSTREAM_CALLBACK_PATH } from './upstream-client';
 export { UpstreamAuthUnavailableError, UpstreamSignInError } from './upstream-oauth.errors';
-export { TOKENS_PURPOSE, type StoredUpstreamTokens, type UpstreamTokenResult } from './upstream-token-store';
+export { type StoredUpstreamTokens, type UpstreamTokenResult } from './upstream-token-store';
 
 /**
  * Mode "oauth": the gateway as an OAuth 2.1 client of each upstream's own authorization server.
