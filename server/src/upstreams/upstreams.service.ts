@@ -4,6 +4,7 @@ import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
+import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
@@ -52,7 +53,7 @@ export class UpstreamsService implements OnModuleInit {
 
   /** The upstream a RFC 8707 resource indicator names (trailing slash tolerated). */
   byResource(resource: string): Upstream | undefined {
-    const normalized = resource.replace(/\/+$/, '');
+    const normalized = withoutTrailingSlashes(resource);
     return this.list().find((u) => u.resource === normalized);
   }
 

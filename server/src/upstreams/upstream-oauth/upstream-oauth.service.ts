@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../../audit/audit.service';
+import { isSameOriginPath } from '../../common/same-origin-path';
 import { ConfigService } from '../../config/config.service';
 import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
@@ -222,8 +223,4 @@ export class UpstreamOAuthService {
   private auditSignInFailure(upstream: Upstream, userId: string, stage: string, reason: string): void {
     this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
   }
-}
-
-function isSameOriginPath(value: string): boolean {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\');
 }
