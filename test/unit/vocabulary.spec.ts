@@ -1,3 +1,5 @@
+import { AUDIT_EVENT_TYPES, AuditEventType, AuditVerb, isAuditEventType } from '../../server/src/audit/audit-event-type';
+import type { AuditRecord } from '../../server/src/audit/audit.service';
 import { CorsPolicy } from '../../server/src/common/cors';
 import { isSameOriginPath } from '../../server/src/common/same-origin-path';
 import { withoutTrailingSlashes } from '../../server/src/common/trailing-slashes';
@@ -71,6 +73,31 @@ describe('shared vocabulary', () => {
       // @ts-expect-error 'upstreams' is no owner type
       const owner: VaultOwner = { type: 'upstreams', id: 'crm' };
       expect([...purposes, typo, header, owner.type]).toHaveLength(8);
+    });
+  });
+
+  describe('audit event types', () => {
+    it('are listed once each, as the rows spell them', () => {
+      expect(new Set(AUDIT_EVENT_TYPES).size).toBe(AUDIT_EVENT_TYPES.length);
+      for (const type of AUDIT_EVENT_TYPES) expect(type).toMatch(/^[a-z_]+(\.[a-z_]+)*$/);
+      expect(AUDIT_EVENT_TYPES).toEqual(expect.arrayContaining(['login', 'consent', 'mcp.request', 'token.issue', 'vault.rotate', 'admin.user.create', 'admin.group.member.add']));
+    });
+
+    it('isAuditEventType knows exactly the listed types', () => {
+      expect(isAuditEventType('login')).toBe(true);
+      expect(isAuditEventType('admin.grant.revoke_all')).toBe(true);
+      for (const value of ['Login', 'login ', 'admin.user', 'retention.probe', '', null, 7, ['login']]) expect(isAuditEventType(value)).toBe(false);
+    });
+
+    it('are typed: a misspelt type does not compile', () => {
+      const row: AuditRecord = { type: 'token.issue', outcome: 'success' };
+      // @ts-expect-error 'token.issued' is no audit event type
+      const typo: AuditRecord = { type: 'token.issued', outcome: 'success' };
+      const verb: AuditVerb<'admin.group'> = 'member.add';
+      // @ts-expect-error 'promote' is no admin.user verb
+      const badVerb: AuditVerb<'admin.user'> = 'promote';
+      const composed: AuditEventType = `admin.group.${verb}`;
+      expect([row.type, typo.type, badVerb, composed]).toEqual(['token.issue', 'token.issued', 'promote', 'admin.group.member.add']);
     });
   });
 

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
 import { LRUCache } from 'lru-cache';
+import type { AuditEventType } from '../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AppLogger } from '../logging/app-logger';
@@ -44,7 +45,7 @@ interface ProxyContext extends TelemetryContext {
   reusedSocket?: boolean;
   retried?: boolean;
   /** Set when the exchange failed in a way its status code does not show; audited with this type. */
-  failure?: { type: string; reason: string };
+  failure?: { type: AuditEventType; reason: string };
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
@@ -470,7 +471,7 @@ export class McpProxyService implements OnModuleDestroy {
     });
   }
 
-  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type: AuditEventType = 'mcp.request', detail?: Record<string, unknown>): void {
     const elapsedMs = performance.now() - ctx.started;
     const record: AuditRecord = {
       type,
