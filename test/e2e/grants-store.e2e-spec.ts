@@ -4,7 +4,7 @@ import { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { sha256 } from '../../server/src/common/crypto';
-import { userUpstreamOwner } from '../../server/src/upstreams/vault-owners';
+import { userUpstreamOwner } from '../../server/src/vault/vault-addresses';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { RunningOAuthUpstream, startOAuthUpstream } from '../fixtures/upstream-oauth-server';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';

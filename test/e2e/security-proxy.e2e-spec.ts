@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { UsersService } from '../../server/src/identity/users.service';
-import { userUpstreamOwner } from '../../server/src/upstreams/vault-owners';
+import { userUpstreamOwner } from '../../server/src/vault/vault-addresses';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';

@@ -11,7 +11,7 @@ import { UpstreamAdminService } from '../../server/src/upstreams/upstream-admin.
 import { UpstreamInput } from '../../server/src/upstreams/upstream-input';
 import { UpstreamsModule } from '../../server/src/upstreams/upstreams.module';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
-import { upstreamOwner, userUpstreamOwner } from '../../server/src/upstreams/vault-owners';
+import { upstreamOwner, userUpstreamOwner } from '../../server/src/vault/vault-addresses';
 import { VaultModule } from '../../server/src/vault/vault.module';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';

@@ -11,7 +11,7 @@ import { OAuthAuthConfig } from '../../server/src/upstreams/auth-modes/oauth';
 import { UserCredentialsAuthConfig } from '../../server/src/upstreams/auth-modes/user-credentials';
 import { UpstreamCredentialsService } from '../../server/src/upstreams/upstream-credentials.service';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
-import { upstreamOwner } from '../../server/src/upstreams/vault-owners';
+import { upstreamOwner } from '../../server/src/vault/vault-addresses';
 import { VaultService } from '../../server/src/vault/vault.service';
 import { freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { AuditVerb } from '../audit/audit-event-type';
 import { AuditService } from '../audit/audit.service';
 import { conflict } from '../common/api-errors';
 import { Actor } from '../identity/actor';
@@ -68,7 +69,7 @@ export class GroupAdminService {
     this.record(actor, 'member.remove', group, { target_user: user.id, email: user.email, changed: removed });
   }
 
-  private record(actor: Actor, verb: string, group: { id: string; name: string }, detail: Record<string, unknown>): void {
+  private record(actor: Actor, verb: AuditVerb<'admin.group'>, group: { id: string; name: string }, detail: Record<string, unknown>): void {
     this.audit.record({
       type: `admin.group.${verb}`,
       outcome: 'success',

@@ -19,7 +19,7 @@ export class SettingsController {
   @Roles('admin', 'auditor')
   settings() {
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    const { publicUrl, source, fromEnvironment, ...settings } = JSON.parse(JSON.stringify(this.config.config)) as Record<string, unknown> & {
+    const { publicUrl, source, fromEnvironment, ...settings } = JSON.parse(JSON.stringify(this.config.loaded)) as Record<string, unknown> & {
       publicUrl: string;
       source: string;
       fromEnvironment?: string[];

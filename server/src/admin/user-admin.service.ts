@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { AuditVerb } from '../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { conflict } from '../common/api-errors';
 import { Actor } from '../identity/actor';
@@ -95,7 +96,7 @@ export class UserAdminService {
     return { user, groups, activeGrants: await this.grants.activeGrantCount({ userId: id }) };
   }
 
-  private record(actor: Actor, verb: string, target: User, detail: Record<string, unknown>): void {
+  private record(actor: Actor, verb: AuditVerb<'admin.user'>, target: User, detail: Record<string, unknown>): void {
     const event: AuditRecord = {
       type: `admin.user.${verb}`,
       outcome: 'success',

@@ -5,13 +5,15 @@ import { LessThan, Repository } from 'typeorm';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
+import type { AuditEventType } from './audit-event-type';
 import { deleteRollupsBefore, RollupWriter } from './rollup-writer';
 
 const DAY = 24 * 3600_000;
 
 type QueuedEvent = AuditRecord & { at: number };
 
-export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at'> & Pick<AuditEvent, 'type' | 'outcome'>;
+/** A row to write: `type` is one of AUDIT_EVENT_TYPES (a typo fails to compile). */
+export type AuditRecord = Omit<Partial<AuditEvent>, 'id' | 'at' | 'type'> & Pick<AuditEvent, 'outcome'> & { type: AuditEventType };
 
 /** The most a crash (kill -9) can lose of batched rows: what was queued in the last 50 ms. */
 export const FLUSH_EVERY_MS = 50;
@@ -58,7 +60,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Deletes rows older than audit.retention_days, and the rollups of that time. */
   async applyRetention(now = Date.now()): Promise<number> {
-    const cutoff = now - this.config.config.audit.retention_days * DAY;
+    const cutoff = now - this.config.audit.retention_days * DAY;
     const result = await this.events.delete({ at: LessThan(cutoff) });
     this.transactions.run((tx) => deleteRollupsBefore(tx.db, cutoff));
     return result.affected ?? 0;

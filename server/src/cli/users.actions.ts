@@ -1,5 +1,6 @@
 import { isEmail } from 'class-validator';
 import type { INestApplicationContext } from '@nestjs/common';
+import type { AuditVerb } from '../audit/audit-event-type';
 import { AuditService } from '../audit/audit.service';
 import { IssuedLink } from '../identity/invites.service';
 import { LoginSessionService } from '../identity/login-session.service';
@@ -136,7 +137,7 @@ function printLink(user: User, link: IssuedLink): void {
 }
 
 /** The console's audit row for the same action; synchronous, so it is on disk before the command exits. */
-function record(app: INestApplicationContext, verb: string, target: User, detail: Record<string, unknown>): void {
+function record(app: INestApplicationContext, verb: AuditVerb<'admin.user'>, target: User, detail: Record<string, unknown>): void {
   app.get(AuditService).recordNow({ type: `admin.user.${verb}`, outcome: 'success', userId: null, detail: { target_user: target.id, email: target.email, via: 'cli', ...detail } });
 }
 

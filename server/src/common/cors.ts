@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withoutTrailingSlashes } from './trailing-slashes';
 
 export const CORS_ALLOW_HEADERS =
   'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID';
@@ -13,7 +14,7 @@ export class CorsPolicy {
   private readonly origins: Set<string>;
 
   constructor(origins: string[], publicUrl?: string) {
-    this.origins = new Set(origins.map((o) => o.replace(/\/+$/, '')));
+    this.origins = new Set(origins.map(withoutTrailingSlashes));
     if (publicUrl) this.origins.add(new URL(publicUrl).origin);
   }
 

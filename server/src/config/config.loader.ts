@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { isEmail, validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { passwordProblem } from '../identity/password';
 import { GatehouseConfig } from './config.schema';
 import { embeddedDefaultConfig } from './default-config';
@@ -69,7 +70,7 @@ export function loadConfigDetails(env: Env = process.env): ConfigDetails {
   const config = validateConfig(substituted, problems);
   if (problems.length) throw new ConfigError(problems);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
-  const publicUrl = (config.server.public_url ?? `http://localhost:${config.server.port}`).replace(/\/+$/, '');
+  const publicUrl = withoutTrailingSlashes(config.server.public_url ?? `http://localhost:${config.server.port}`);
   return { config: Object.assign(config, { publicUrl, source, fromEnvironment: [...fromEnvironment] }), fromEnvironment };
 }
 

@@ -34,7 +34,7 @@ export class InvitesService {
     await this.tokens.delete({ expiresAt: LessThan(now - KEEP_SPENT_MS) });
     await this.voidFor(userId);
     const token = randomToken();
-    const ttl = purpose === 'invite' ? this.config.config.invites.invite_ttl : this.config.config.invites.reset_ttl;
+    const ttl = purpose === 'invite' ? this.config.invites.invite_ttl : this.config.invites.reset_ttl;
     const expiresAt = now + ttl * 1000;
     await this.tokens.insert({ tokenHash: sha256(token), userId, purpose, createdAt: now, expiresAt, usedAt: null });
     return { url: `${this.config.publicUrl}/invite/${token}`, expiresAt, purpose };

@@ -5,7 +5,7 @@ import { AppLogger, gatewayLogger } from './app-logger';
 /** Injects the gateway's AppLogger (the one Nest itself logs through; see gatewayLogger). */
 @Global()
 @Module({
-  providers: [{ provide: AppLogger, inject: [ConfigService], useFactory: (config: ConfigService) => gatewayLogger(config.config) }],
+  providers: [{ provide: AppLogger, inject: [ConfigService], useFactory: (config: ConfigService) => gatewayLogger(config.loaded) }],
   exports: [AppLogger],
 })
 export class LoggingModule {}

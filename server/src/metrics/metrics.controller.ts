@@ -20,7 +20,7 @@ export class MetricsController {
     private readonly metrics: MetricsRecorder,
     config: ConfigService,
   ) {
-    this.access = new MetricsTokenCheck(config.config.metrics.token);
+    this.access = new MetricsTokenCheck(config.metrics.token);
   }
 
   @Get('metrics')

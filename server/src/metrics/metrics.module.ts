@@ -30,7 +30,7 @@ class MetricsWiring implements OnApplicationBootstrap, OnApplicationShutdown {
     if (grants) this.metrics.addActiveGrants(grants);
     const upstreams = this.optional<UpstreamStatesSource>(UPSTREAM_STATES_SOURCE);
     if (upstreams) this.metrics.addUpstreamStates(upstreams);
-    const listen = this.config.config.metrics.listen;
+    const listen = this.config.metrics.listen;
     if (listen) {
       this.listener = await startMetricsListener(listen, this.metrics);
       this.logger.log(`metrics served without a token at http://${listenerAddress(this.listener)}/metrics`, 'Metrics');
@@ -59,7 +59,7 @@ class MetricsWiring implements OnApplicationBootstrap, OnApplicationShutdown {
 @Global()
 @Module({
   controllers: [MetricsController],
-  providers: [{ provide: MetricsRecorder, inject: [ConfigService], useFactory: (config: ConfigService) => createMetrics(config.config) }, MetricsWiring],
+  providers: [{ provide: MetricsRecorder, inject: [ConfigService], useFactory: (config: ConfigService) => createMetrics(config.loaded) }, MetricsWiring],
   exports: [MetricsRecorder],
 })
 export class MetricsModule {}

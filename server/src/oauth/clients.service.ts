@@ -47,7 +47,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     const now = Date.now();
     const inWindow = { registrationSource: source, createdAt: MoreThan(now - HOUR) };
     const recent = await this.clients.count({ where: inWindow });
-    const max = this.config.config.registration.max_per_source_per_hour;
+    const max = this.config.registration.max_per_source_per_hour;
     if (recent >= max) {
       // A slot frees when the registration that keeps the count at the cap leaves the hour window.
       const [blocking] = await this.clients.find({ select: { createdAt: true }, where: inWindow, order: { createdAt: 'ASC' }, skip: recent - max, take: 1 });
@@ -99,7 +99,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
 
   /** Deletes dynamically registered clients unused for the configured number of days, with their consents. */
   async purgeUnused(now = Date.now()): Promise<number> {
-    const cutoff = now - this.config.config.registration.unused_client_days * DAY;
+    const cutoff = now - this.config.registration.unused_client_days * DAY;
     const stale = await this.clients.find({
       select: { clientId: true },
       where: [

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { safeEqual } from '../common/crypto';
+import { safeEqual, sha256 } from '../common/crypto';
 
 /** RFC 7636 §4.1/§4.2: 43–128 characters of the unreserved set. */
 export const PKCE_VALUE = /^[A-Za-z0-9._~-]{43,128}$/;
 
+/** RFC 7636 §4.6: S256 is BASE64URL-ENCODE(SHA256(ASCII(code_verifier))), the digest common/crypto's sha256 gives. */
 export function verifyS256(verifier: string, challenge: string): boolean {
-  const computed = createHash('sha256').update(verifier).digest('base64url');
-  return safeEqual(computed, challenge);
+  return safeEqual(sha256(verifier), challenge);
 }

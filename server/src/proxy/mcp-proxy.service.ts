@@ -3,6 +3,7 @@ import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, RequestHandler } from 'http-proxy-middleware';
 import { LRUCache } from 'lru-cache';
+import type { AuditEventType } from '../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { AppLogger } from '../logging/app-logger';
@@ -44,7 +45,7 @@ interface ProxyContext extends TelemetryContext {
   reusedSocket?: boolean;
   retried?: boolean;
   /** Set when the exchange failed in a way its status code does not show; audited with this type. */
-  failure?: { type: string; reason: string };
+  failure?: { type: AuditEventType; reason: string };
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
@@ -116,9 +117,9 @@ export class McpProxyService implements OnModuleDestroy {
     metrics: MetricsRecorder,
   ) {
     this.telemetry = new McpTelemetry(logger.child('access'), metrics);
-    this.cors = new CorsPolicy(config.config.cors.allowed_origins, config.publicUrl);
-    this.hosts = new HostPolicy(config.publicUrl, config.config.server.allowed_hosts);
-    this.limiter = new RateLimiter(config.config.rate_limit.mcp_per_minute);
+    this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
+    this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
+    this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
     grants.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
     // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
     upstreams.onChange((slug) => {
@@ -470,7 +471,7 @@ export class McpProxyService implements OnModuleDestroy {
     });
   }
 
-  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type = 'mcp.request', detail?: Record<string, unknown>): void {
+  private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type: AuditEventType = 'mcp.request', detail?: Record<string, unknown>): void {
     const elapsedMs = performance.now() - ctx.started;
     const record: AuditRecord = {
       type,

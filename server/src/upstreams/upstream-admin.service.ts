@@ -20,7 +20,7 @@ import { inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, Upstrea
 import { UpstreamRecord } from './upstream-record.entity';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
-import { upstreamOwner, usersOfUpstream } from './vault-owners';
+import { upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
 
 /** The fields an edit may change, in the order the audit row lists them. */
 const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow'] as const;
@@ -73,7 +73,7 @@ export class UpstreamAdminService {
       if (tx.find(this.records, { slug }, ['slug']).length) throw slugTaken(slug);
       tx.insert(this.records, { ...this.rowOf(config), source: 'console', createdAt: now, updatedAt: now });
       // Nothing of an earlier upstream of this slug (a user's credential, an old status) carries over.
-      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug).type, usersOfUpstream(slug).idSuffix, { userId: actor.userId });
+      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), { userId: actor.userId });
       tx.delete(this.checks, { slug });
       this.writeSecretsIn(tx, slug, config, new Map(), actor);
       this.audit.recordIn(tx, {
@@ -167,7 +167,7 @@ export class UpstreamAdminService {
       if (!tx.delete(this.records, { slug })) throw upstreamNotFound(slug);
       tx.delete(this.checks, { slug });
       this.vault.deleteIn(tx, upstreamOwner(slug), undefined, by);
-      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug).type, usersOfUpstream(slug).idSuffix, by);
+      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), by);
       this.audit.recordIn(tx, {
         type: 'admin.upstream.delete',
         outcome: 'success',
@@ -234,7 +234,7 @@ export class UpstreamAdminService {
   }
 
   private readOnlyMessage(slug: string): string {
-    const file = this.config.config.source === 'embedded default' ? 'the embedded default configuration' : `config.yaml (${this.config.config.source})`;
+    const file = this.config.source === 'embedded default' ? 'the embedded default configuration' : `config.yaml (${this.config.source})`;
     return `upstream "${slug}" is managed by ${file}; edit the file and restart the gateway to change it`;
   }
 
@@ -251,7 +251,7 @@ export class UpstreamAdminService {
     return upstream;
   }
 
-  private parse(input: UpstreamInput, stored: ReadonlyMap<string, string>): UpstreamConfig {
+  private parse(input: UpstreamInput, stored: ReadonlyMap<VaultPurpose, string>): UpstreamConfig {
     return parseUpstreamInput(input, {
       keepStoredSecrets: (auth) => this.authModes.keepStoredSecrets(auth, stored),
       urlFieldsOf: (mode) =>
@@ -259,7 +259,7 @@ export class UpstreamAdminService {
           .forms()
           .find((f) => f.mode === mode)
           ?.fields.filter((f) => f.type === 'url') ?? [],
-      guarded: !this.config.config.upstreams_policy.allow_private_networks,
+      guarded: !this.config.upstreamsPolicy.allow_private_networks,
       privateNetworkHint: PRIVATE_NETWORK_HINT,
     });
   }
@@ -286,9 +286,9 @@ export class UpstreamAdminService {
   }
 
   /** The upstream's secrets that the auth modes manage (purpose → value), for keeping blanks and writing only what changed. */
-  private async storedSecrets(slug: string): Promise<Map<string, string>> {
+  private async storedSecrets(slug: string): Promise<Map<VaultPurpose, string>> {
     const owner = upstreamOwner(slug);
-    const stored = new Map<string, string>();
+    const stored = new Map<VaultPurpose, string>();
     for (const purpose of await this.vault.list(owner)) {
       if (!this.authModes.managesSecret(purpose)) continue;
       const value = await this.vault.get(owner, purpose);
@@ -298,7 +298,7 @@ export class UpstreamAdminService {
   }
 
   /** Writes the secrets the config asks for (only those that changed) and removes the modes' others; true when any changed. */
-  private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<string, string>, actor: Actor): boolean {
+  private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<VaultPurpose, string>, actor: Actor): boolean {
     const owner = upstreamOwner(slug);
     const wanted = this.authModes.secretsFrom(config.auth);
     let changed = false;

@@ -4,12 +4,13 @@ import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
+import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
 import { UpstreamRecord } from './upstream-record.entity';
-import { upstreamOwner } from './vault-owners';
+import { upstreamOwner } from '../vault/vault-addresses';
 
 /**
  * The upstream registry: rows in SQLite, seeded from config.yaml at every start,
@@ -31,7 +32,7 @@ export class UpstreamsService implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.seedFromConfig(this.config.config.upstreams);
+    await this.seedFromConfig(this.config.upstreams);
     await this.reload();
   }
 
@@ -52,7 +53,7 @@ export class UpstreamsService implements OnModuleInit {
 
   /** The upstream a RFC 8707 resource indicator names (trailing slash tolerated). */
   byResource(resource: string): Upstream | undefined {
-    const normalized = resource.replace(/\/+$/, '');
+    const normalized = withoutTrailingSlashes(resource);
     return this.list().find((u) => u.resource === normalized);
   }
 
@@ -77,7 +78,7 @@ export class UpstreamsService implements OnModuleInit {
 
   /** Whether config.yaml, as loaded at this start, lists the slug (else a "config" row is left over from an earlier file). */
   inConfigFile(slug: string): boolean {
-    return this.config.config.upstreams.some((u) => u.slug === slug);
+    return this.config.upstreams.some((u) => u.slug === slug);
   }
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
@@ -193,7 +194,7 @@ export class UpstreamsService implements OnModuleInit {
       allow: r.allowList,
       resource: this.config.resourceUrl(r.slug),
       source: r.source,
-      guarded: r.source !== 'config' && !this.config.config.upstreams_policy.allow_private_networks,
+      guarded: r.source !== 'config' && !this.config.upstreamsPolicy.allow_private_networks,
     };
   }
 }

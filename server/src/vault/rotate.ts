@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { AuditEventType } from '../audit/audit-event-type';
 import { DATABASE_FILE } from '../database/database.module';
 import {
   keyFilePath,
@@ -165,7 +166,8 @@ function reencryptAll(db: Database.Database, oldKey: Buffer, newKey: Buffer): nu
 
 /** Same shape AuditService writes; key ids and counts only. */
 function recordAudit(db: Database.Database, outcome: 'success' | 'failure', detail: Record<string, unknown>): void {
-  db.prepare('INSERT INTO audit_events (at, type, outcome, detail) VALUES (?, ?, ?, ?)').run(Date.now(), 'vault.rotate', outcome, JSON.stringify(detail));
+  const type: AuditEventType = 'vault.rotate';
+  db.prepare('INSERT INTO audit_events (at, type, outcome, detail) VALUES (?, ?, ?, ?)').run(Date.now(), type, outcome, JSON.stringify(detail));
 }
 
 /** Best effort: a failure to audit (e.g. the database is locked) must not hide the rotation's own error. */

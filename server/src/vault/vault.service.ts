@@ -17,18 +17,13 @@ import {
   promotePendingKey,
   readKeyFile,
 } from './master-key';
+import type { VaultOwner, VaultOwnerSet, VaultPurpose } from './vault-addresses';
 import { deriveSubkey, keyCheckPasses, makeKeyCheck, openSecret, sealSecret, VaultDecryptError } from './vault-crypto';
 import { VaultKey } from './vault-key.entity';
 import { VaultSecret } from './vault-secret.entity';
 
 export { VaultDecryptError } from './vault-crypto';
 export { MasterKeyError } from './master-key';
-
-/** Who a secret belongs to, e.g. { type: 'upstream', id: 'github' } or { type: 'user_upstream', id: `${userId}:${slug}` }. */
-export interface VaultOwner {
-  type: string;
-  id: string;
-}
 
 /** Who caused a write, for the audit row. */
 export interface VaultActor {
@@ -71,12 +66,12 @@ export class VaultService implements OnModuleInit {
   }
 
   /** Stores (or replaces) one secret, with its audit row. Objects are stored as JSON; read them back with getJson(). */
-  async put(owner: VaultOwner, purpose: string, plaintext: string | object, actor: VaultActor = {}): Promise<void> {
+  async put(owner: VaultOwner, purpose: VaultPurpose, plaintext: string | object, actor: VaultActor = {}): Promise<void> {
     this.transactions.run((tx) => this.putIn(tx, owner, purpose, plaintext, actor));
   }
 
   /** put() inside the caller's transaction, so what the write belongs to commits with it. */
-  putIn(tx: Tx, owner: VaultOwner, purpose: string, plaintext: string | object, actor: VaultActor = {}): void {
+  putIn(tx: Tx, owner: VaultOwner, purpose: VaultPurpose, plaintext: string | object, actor: VaultActor = {}): void {
     checkAddress(owner, purpose);
     const value = typeof plaintext === 'string' ? plaintext : JSON.stringify(plaintext);
     const master = this.key();
@@ -98,34 +93,35 @@ export class VaultService implements OnModuleInit {
   }
 
   /** The secret, or null when none is stored. Throws VaultDecryptError when it does not authenticate. */
-  async get(owner: VaultOwner, purpose: string): Promise<string | null> {
+  async get(owner: VaultOwner, purpose: VaultPurpose): Promise<string | null> {
     checkAddress(owner, purpose);
     const row = await this.secrets.findOneBy({ ownerType: owner.type, ownerId: owner.id, purpose });
     return row ? this.decrypt(row) : null;
   }
 
-  async getJson<T = unknown>(owner: VaultOwner, purpose: string): Promise<T | null> {
+  async getJson<T = unknown>(owner: VaultOwner, purpose: VaultPurpose): Promise<T | null> {
     const value = await this.get(owner, purpose);
     return value === null ? null : (JSON.parse(value) as T);
   }
 
   /** Deletes one secret, or every secret of the owner when purpose is omitted. Returns how many went. */
-  async delete(owner: VaultOwner, purpose?: string, actor: VaultActor = {}): Promise<number> {
+  async delete(owner: VaultOwner, purpose?: VaultPurpose, actor: VaultActor = {}): Promise<number> {
     return this.transactions.run((tx) => this.deleteIn(tx, owner, purpose, actor));
   }
 
   /** delete() inside the caller's transaction. */
-  deleteIn(tx: Tx, owner: VaultOwner, purpose?: string, actor: VaultActor = {}): number {
+  deleteIn(tx: Tx, owner: VaultOwner, purpose?: VaultPurpose, actor: VaultActor = {}): number {
     checkAddress(owner, purpose ?? 'any');
     return this.deleteRowsIn(tx, { ownerType: owner.type, ownerId: owner.id, ...(purpose === undefined ? {} : { purpose }) }, actor);
   }
 
   /**
-   * Deletes every secret of every owner of this type whose id ends with `idSuffix`, inside the
-   * caller's transaction: e.g. what all users keep for one upstream (owner ids `${userId}:${slug}`).
+   * Deletes every secret of every owner in `owners` (one type, ids ending with a suffix), inside the
+   * caller's transaction: e.g. what all users keep for one upstream (usersOfUpstream(slug)).
    * The suffix must not contain LIKE wildcards (% or _), so that it matches only itself.
    */
-  deleteOwnersIn(tx: Tx, ownerType: string, idSuffix: string, actor: VaultActor = {}): number {
+  deleteOwnersIn(tx: Tx, owners: VaultOwnerSet, actor: VaultActor = {}): number {
+    const { type: ownerType, idSuffix } = owners;
     checkAddress({ type: ownerType, id: idSuffix }, 'any');
     if (/[%_\\]/.test(idSuffix)) throw new TypeError('vault: an owner id suffix must not contain %, _ or \\');
     return this.deleteRowsIn(tx, { ownerType, ownerId: Like(`%${idSuffix}`) }, actor);
@@ -141,14 +137,15 @@ export class VaultService implements OnModuleInit {
   }
 
   /** The purposes stored for an owner, sorted: what an admin page may show. Never values. */
-  async list(owner: VaultOwner): Promise<string[]> {
+  async list(owner: VaultOwner): Promise<VaultPurpose[]> {
     checkAddress(owner, 'any');
     const rows = await this.secrets.find({
       where: { ownerType: owner.type, ownerId: owner.id },
       select: { purpose: true },
       order: { purpose: 'ASC' },
     });
-    return rows.map((r) => r.purpose);
+    // Only put() writes rows, and it takes a VaultPurpose.
+    return rows.map((r) => r.purpose as VaultPurpose);
   }
 
   private decrypt(row: VaultSecret): string {
@@ -171,7 +168,7 @@ export class VaultService implements OnModuleInit {
     }
   }
 
-  private recordWrite(tx: Tx, type: 'vault.write' | 'vault.delete', owner: VaultOwner, purpose: string, actor: VaultActor): void {
+  private recordWrite(tx: Tx, type: 'vault.write' | 'vault.delete', owner: { type: string; id: string }, purpose: string, actor: VaultActor): void {
     this.audit.recordIn(tx, {
       type,
       outcome: 'success',
@@ -244,7 +241,7 @@ export class VaultService implements OnModuleInit {
   }
 }
 
-function checkAddress(owner: VaultOwner, purpose: string): void {
+function checkAddress(owner: { type: string; id: string }, purpose: string): void {
   for (const [name, value] of [
     ['owner type', owner?.type],
     ['owner id', owner?.id],

@@ -31,7 +31,7 @@ export class ClientMetadataService {
   }
 
   get settings() {
-    return this.config.config.client_metadata_documents;
+    return this.config.clientMetadataDocuments;
   }
 
   /** True when this client_id is to be resolved as a metadata document URL. */

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, Repository } from 'typeorm';
+import type { AuditEventType } from '../../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
 import { Transactions, Tx } from '../../database/transactions';
 import { Actor } from '../../identity/actor';
@@ -42,7 +43,7 @@ export interface Revocation {
  * the target (`detail`, with how many grants ended), written in the revocation's transaction; the
  * consents go too, so the client cannot come back without the user approving again.
  */
-export function revokedByAdmin(actor: Actor, type: string, target: Record<string, unknown>): Revocation {
+export function revokedByAdmin(actor: Actor, type: AuditEventType, target: Record<string, unknown>): Revocation {
   return {
     reason: 'revoked by an admin',
     ip: actor.ip,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
-import { AuditService } from '../../audit/audit.service';
+import { AuditRecord, AuditService } from '../../audit/audit.service';
 import { randomToken, sha256 } from '../../common/crypto';
 import { ConfigService } from '../../config/config.service';
 import { Transactions } from '../../database/transactions';
@@ -92,7 +92,7 @@ export class RefreshRotation {
       // it cannot be answered again, but inside the window this is no sign of theft.
       throw new InvalidGrant('refresh token was already used');
     }
-    const reuse = { type: 'token.reuse', outcome: 'failure' as const, ...who(grant), ip, detail: { grant_id: grant.id } };
+    const reuse: AuditRecord = { type: 'token.reuse', outcome: 'failure', ...who(grant), ip, detail: { grant_id: grant.id } };
     await this.revocation.revokeOne(grant.id, { reason: 'refresh token reuse', ip, cause: reuse });
     throw new InvalidGrant('refresh token was already used; the grant has been revoked');
   }

@@ -35,7 +35,7 @@ export class MetadataController {
       introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
       scopes_supported: this.upstreams.allScopes(),
       authorization_response_iss_parameter_supported: true,
-      client_id_metadata_document_supported: this.config.config.client_metadata_documents.enabled,
+      client_id_metadata_document_supported: this.config.clientMetadataDocuments.enabled,
     };
   }
 

@@ -1,4 +1,5 @@
 import { Allow } from 'class-validator';
+import type { VaultPurpose } from '../../vault/vault-addresses';
 import type { Upstream } from '../upstream';
 
 /**
@@ -16,12 +17,12 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
   /** The non-secret settings stored in the upstream record's `authSettings` JSON (and so on `Upstream`). */
   settingsFrom(config: C): S;
   /** The secrets to keep in the vault under the upstream's owner: purpose → value. */
-  secretsFrom(config: C): Map<string, string>;
+  secretsFrom(config: C): Map<VaultPurpose, string>;
   /**
    * Whether this mode seeds `purpose` from the config. Every mode's purposes are removed from the
    * vault when the config no longer asks for them (e.g. after a mode change).
    */
-  managesSecret(purpose: string): boolean;
+  managesSecret(purpose: VaultPurpose): boolean;
 
   /** The fields the user fills in on the consent page (empty for most modes). */
   consentFields(upstream: Upstream): CredentialField[];
@@ -61,7 +62,7 @@ export interface AuthModeStrategy<C extends AuthConfigBase = AuthConfigBase, S e
    * secret of `config` from `stored` (the upstream's vault secrets, purpose → value). A blank the
    * vault cannot fill (a new header without a value) is a problem.
    */
-  keepStoredSecrets(config: C, stored: ReadonlyMap<string, string>): AuthConfigProblem | null;
+  keepStoredSecrets(config: C, stored: ReadonlyMap<VaultPurpose, string>): AuthConfigProblem | null;
   /** Drops what is cached about an upstream after its settings or secrets changed. */
   forgetUpstream(slug: string): void;
   /** Forgets what this mode keeps for the user at this upstream (the user deletes it on My access). */
@@ -185,15 +186,15 @@ export abstract class BaseAuthMode<C extends AuthConfigBase, S extends object> i
   abstract formValues(upstream: Upstream): Record<string, unknown>;
 
   /** Modes without upstream-wide secrets have nothing to keep. */
-  keepStoredSecrets(_config: C, _stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+  keepStoredSecrets(_config: C, _stored: ReadonlyMap<VaultPurpose, string>): AuthConfigProblem | null {
     return null;
   }
 
-  secretsFrom(_config: C): Map<string, string> {
+  secretsFrom(_config: C): Map<VaultPurpose, string> {
     return new Map();
   }
 
-  managesSecret(_purpose: string): boolean {
+  managesSecret(_purpose: VaultPurpose): boolean {
     return false;
   }
 

@@ -1,3 +1,4 @@
+import type { VaultPurpose } from '../../vault/vault-addresses';
 import type { Upstream } from '../upstream';
 import type { AuthConfigProblem, AuthFormField, AuthModeStrategy, AuthModeSummary } from './auth-mode';
 import type { AuthConfig, AuthSettings } from './index';
@@ -23,12 +24,12 @@ export class AuthModesService {
     return Object.assign(this.noSettings(), stored);
   }
 
-  secretsFrom(config: AuthConfig): Map<string, string> {
+  secretsFrom(config: AuthConfig): Map<VaultPurpose, string> {
     return this.forMode(config.mode).secretsFrom(config);
   }
 
   /** Whether any mode seeds this vault purpose from the config (and so may remove it). */
-  managesSecret(purpose: string): boolean {
+  managesSecret(purpose: VaultPurpose): boolean {
     return [...this.byMode.values()].some((s) => s.managesSecret(purpose));
   }
 
@@ -46,7 +47,7 @@ export class AuthModesService {
     return { mode: upstream.authMode, ...this.for(upstream).formValues(upstream) };
   }
 
-  keepStoredSecrets(config: AuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+  keepStoredSecrets(config: AuthConfig, stored: ReadonlyMap<VaultPurpose, string>): AuthConfigProblem | null {
     return this.forMode(config.mode).keepStoredSecrets(config, stored);
   }
 

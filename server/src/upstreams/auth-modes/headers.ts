@@ -2,12 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { IsOptional } from 'class-validator';
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
-import { upstreamOwner } from '../vault-owners';
+import { HEADER_PURPOSE_PREFIX, headerPurpose, upstreamOwner, VaultPurpose } from '../../vault/vault-addresses';
 import { AuthConfigBase, AuthConfigProblem, AuthModeForm, AuthModeSummary, BaseAuthMode, CredentialResult } from './auth-mode';
 import { headerProblem, missingHeadersProblem } from './header-map';
-
-/** Vault purpose of a static header's value: `header:<name>`. */
-export const HEADER_PURPOSE = 'header:';
 
 export class HeadersAuthConfig extends AuthConfigBase {
   mode = 'headers' as const;
@@ -46,12 +43,12 @@ export class HeadersAuthMode extends BaseAuthMode<HeadersAuthConfig, HeadersSett
     return { headerNames: Object.keys(config.headers ?? {}) };
   }
 
-  secretsFrom(config: HeadersAuthConfig): Map<string, string> {
-    return new Map(Object.entries(config.headers ?? {}).map(([name, value]) => [`${HEADER_PURPOSE}${name}`, value]));
+  secretsFrom(config: HeadersAuthConfig): Map<VaultPurpose, string> {
+    return new Map(Object.entries(config.headers ?? {}).map(([name, value]) => [headerPurpose(name), value]));
   }
 
-  managesSecret(purpose: string): boolean {
-    return purpose.startsWith(HEADER_PURPOSE);
+  managesSecret(purpose: VaultPurpose): boolean {
+    return purpose.startsWith(HEADER_PURPOSE_PREFIX);
   }
 
   async headersFor(upstream: Upstream): Promise<CredentialResult> {
@@ -59,7 +56,7 @@ export class HeadersAuthMode extends BaseAuthMode<HeadersAuthConfig, HeadersSett
     if (cached) return cached;
     const headers: Record<string, string> = {};
     for (const name of upstream.headerNames) {
-      const value = await this.vault.get(upstreamOwner(upstream.slug), `${HEADER_PURPOSE}${name}`);
+      const value = await this.vault.get(upstreamOwner(upstream.slug), headerPurpose(name));
       if (value !== null) headers[name.toLowerCase()] = value;
     }
     const result = { headers };
@@ -99,10 +96,10 @@ export class HeadersAuthMode extends BaseAuthMode<HeadersAuthConfig, HeadersSett
     return { headers: Object.fromEntries(upstream.headerNames.map((name) => [name, ''])) };
   }
 
-  keepStoredSecrets(config: HeadersAuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+  keepStoredSecrets(config: HeadersAuthConfig, stored: ReadonlyMap<VaultPurpose, string>): AuthConfigProblem | null {
     for (const [name, value] of Object.entries(config.headers ?? {})) {
       if (value !== '' && value !== null && value !== undefined) continue;
-      const kept = stored.get(`${HEADER_PURPOSE}${name}`);
+      const kept = stored.get(headerPurpose(name));
       if (kept === undefined) return { key: `headers.${name}`, problem: 'needs a value' };
       config.headers![name] = kept;
     }

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, IsUrl, ValidateNested } from 'class-validator';
 import type { Upstream } from '../upstream';
-import { CLIENT_SECRET_PURPOSE, UpstreamOAuthService } from '../upstream-oauth/upstream-oauth.service';
+import { CLIENT_SECRET_PURPOSE, VaultPurpose } from '../../vault/vault-addresses';
+import { UpstreamOAuthService } from '../upstream-oauth/upstream-oauth.service';
 import { AuthConfigBase, AuthConfigProblem, AuthFormField, AuthModeForm, AuthModeSummary, AuthStepUnavailable, BaseAuthMode, CredentialResult, UNSENDABLE } from './auth-mode';
 
 const HTTP_URL = { require_tld: false, protocols: ['http', 'https'], require_protocol: true };
@@ -102,12 +103,12 @@ export class OAuthAuthMode extends BaseAuthMode<OAuthAuthConfig, OAuthSettings> 
     };
   }
 
-  secretsFrom(config: OAuthAuthConfig): Map<string, string> {
+  secretsFrom(config: OAuthAuthConfig): Map<VaultPurpose, string> {
     const secret = config.oauth?.client_secret;
     return new Map(secret ? [[CLIENT_SECRET_PURPOSE, secret]] : []);
   }
 
-  managesSecret(purpose: string): boolean {
+  managesSecret(purpose: VaultPurpose): boolean {
     return purpose === CLIENT_SECRET_PURPOSE;
   }
 
@@ -196,7 +197,7 @@ export class OAuthAuthMode extends BaseAuthMode<OAuthAuthConfig, OAuthSettings> 
   }
 
   /** A blank (or absent) client secret keeps the stored one; null removes it. */
-  keepStoredSecrets(config: OAuthAuthConfig, stored: ReadonlyMap<string, string>): AuthConfigProblem | null {
+  keepStoredSecrets(config: OAuthAuthConfig, stored: ReadonlyMap<VaultPurpose, string>): AuthConfigProblem | null {
     const o = config.oauth;
     if (!o || o.client_secret === null) return null;
     if (o.client_secret === undefined || o.client_secret === '') {

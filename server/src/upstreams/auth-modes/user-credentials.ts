@@ -6,14 +6,12 @@ import { Transactions } from '../../database/transactions';
 import { HEADER_VALUE_PROBLEM, isSendableHeaderValue } from '../../common/header-value';
 import { VaultService } from '../../vault/vault.service';
 import type { Upstream } from '../upstream';
-import { userUpstreamOwner } from '../vault-owners';
+import { USER_CREDENTIALS_PURPOSE, userUpstreamOwner } from '../../vault/vault-addresses';
 import { AuthConfigBase, AuthConfigProblem, AuthModeForm, AuthModeSummary, BaseAuthMode, ConsentInputError, CredentialField, CredentialResult, UNSENDABLE } from './auth-mode';
 import { headerProblem, missingHeadersProblem } from './header-map';
 
 /** A {{field}} reference in a header template. */
 const TEMPLATE_FIELD = /\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}/g;
-/** Vault purpose (owner: user + upstream) of the values the user typed, as one JSON object. */
-const USER_CREDENTIALS = 'credentials';
 const MAX_VALUE_LENGTH = 4096;
 
 /** A credential each user enters at consent. */
@@ -100,7 +98,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
 
   async hasConsentInput(upstream: Upstream, userId: string): Promise<boolean> {
     // Existence only: list purposes rather than decrypt the value.
-    return (await this.vault.list(userUpstreamOwner(userId, upstream.slug))).includes(USER_CREDENTIALS);
+    return (await this.vault.list(userUpstreamOwner(userId, upstream.slug))).includes(USER_CREDENTIALS_PURPOSE);
   }
 
   /** The consent page is where credentials are entered: it cannot be skipped before they are. */
@@ -114,7 +112,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
    */
   async saveConsentInput(upstream: Upstream, userId: string, input: Record<string, string>): Promise<void> {
     const owner = userUpstreamOwner(userId, upstream.slug);
-    const current = (await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS)) ?? {};
+    const current = (await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS_PURPOSE)) ?? {};
     const next: Record<string, string> = {};
     for (const field of upstream.credentialFields) {
       const typed = (input[field.name] ?? '').trim();
@@ -127,7 +125,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
     }
     // The secret and its audit row are one transaction: a crash keeps both or neither.
     this.transactions.run((tx) => {
-      this.vault.putIn(tx, owner, USER_CREDENTIALS, next, { userId });
+      this.vault.putIn(tx, owner, USER_CREDENTIALS_PURPOSE, next, { userId });
       this.audit.recordIn(tx, {
         type: 'credentials.change',
         outcome: 'success',
@@ -147,7 +145,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
     const owner = userUpstreamOwner(userId, upstream.slug);
     let result = this.cache.get(owner.id);
     if (result === undefined) {
-      const values = await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS);
+      const values = await this.vault.getJson<Record<string, string>>(owner, USER_CREDENTIALS_PURPOSE);
       result = values ? { headers: renderTemplates(upstream.headerTemplates, values) } : null;
       this.cache.set(owner.id, result);
     }
@@ -160,7 +158,7 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
 
   async forgetUser(upstream: Upstream, userId: string): Promise<void> {
     const owner = userUpstreamOwner(userId, upstream.slug);
-    await this.vault.delete(owner, USER_CREDENTIALS, { userId });
+    await this.vault.delete(owner, USER_CREDENTIALS_PURPOSE, { userId });
     this.cache.delete(owner.id);
   }
 

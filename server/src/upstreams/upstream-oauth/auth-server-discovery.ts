@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import { withoutTrailingSlashes } from '../../common/trailing-slashes';
 import { Upstream } from '../upstream';
 import { PerUpstreamCache } from './per-upstream-cache';
 import { protectedResourceMetadata } from './protected-resource-metadata';
@@ -79,7 +80,7 @@ async function authorizationServerMetadata(upstream: Upstream, issuer: string): 
   }
   const tried: string[] = [];
   const options = requestOptions(upstream, (url) => tried.push(url));
-  const path = issuerUrl.pathname.replace(/\/+$/, '');
+  const path = withoutTrailingSlashes(issuerUrl.pathname);
   const requests = [
     () => oauth.discoveryRequest(issuerUrl, { ...options, algorithm: 'oauth2' }),
     ...(path ? [() => options[oauth.customFetch](`${issuerUrl.origin}/.well-known/openid-configuration${path}`, { method: 'GET', headers: { accept: 'application/json' } })] : []),

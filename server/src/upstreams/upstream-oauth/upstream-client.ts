@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import * as oauth from 'oauth4webapi';
 import { ConfigService } from '../../config/config.service';
-import { VaultOwner, VaultService } from '../../vault/vault.service';
+import { CLIENT_SECRET_PURPOSE, REGISTRATION_PURPOSE, upstreamOwner } from '../../vault/vault-addresses';
+import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 import { PerUpstreamCache } from './per-upstream-cache';
 import { AuthServer } from './auth-server-discovery';
@@ -11,10 +12,6 @@ import { REFRESH_MARGIN_MS } from './upstream-token-store';
 
 /** The gateway's own redirect URI at every upstream authorization server: PUBLIC_URL + this. */
 export const UPSTREAM_CALLBACK_PATH = '/oauth/upstream/callback';
-
-/** Vault purposes, owner {type:'upstream', id: slug}. */
-export const CLIENT_SECRET_PURPOSE = 'oauth_client_secret';
-export const REGISTRATION_PURPOSE = 'oauth_registration';
 
 type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 
@@ -66,7 +63,7 @@ export class UpstreamClients {
   /** The AS no longer knows our registered client: register afresh at the next sign-in. */
   async dropRegistration(upstream: Upstream): Promise<void> {
     this.cache.delete(upstream.slug);
-    await this.vault.delete(upstreamOwner(upstream), REGISTRATION_PURPOSE);
+    await this.vault.delete(upstreamOwner(upstream.slug), REGISTRATION_PURPOSE);
   }
 
   private async resolve(upstream: Upstream, server: AuthServer): Promise<UpstreamClientRegistration> {
@@ -75,7 +72,7 @@ export class UpstreamClients {
     if (!registrationEndpoint) {
       throw new Error('the authorization server offers no dynamic client registration (RFC 7591); configure auth.oauth.client_id');
     }
-    const stored = await this.vault.getJson<StoredRegistration>(upstreamOwner(upstream), REGISTRATION_PURPOSE);
+    const stored = await this.vault.getJson<StoredRegistration>(upstreamOwner(upstream.slug), REGISTRATION_PURPOSE);
     if (stored && isReusable(stored, registrationEndpoint, upstreamRedirectUri(this.config))) {
       return { clientId: stored.client_id, clientSecret: stored.client_secret ?? null, authMethod: stored.token_endpoint_auth_method, registered: true };
     }
@@ -85,7 +82,7 @@ export class UpstreamClients {
   /** The configured client_id, with its secret from the vault when it has one (Basic unless the AS takes only POST). */
   private async configured(upstream: Upstream, clientId: string, supported: string[] | null): Promise<UpstreamClientRegistration> {
     const hasSecret = upstream.oauth?.hasClientSecret;
-    const secret = hasSecret ? await this.vault.get(upstreamOwner(upstream), CLIENT_SECRET_PURPOSE) : null;
+    const secret = hasSecret ? await this.vault.get(upstreamOwner(upstream.slug), CLIENT_SECRET_PURPOSE) : null;
     if (hasSecret && secret === null) throw new Error('the configured client secret is missing from the vault');
     let authMethod: AuthMethod = 'none';
     if (secret !== null) {
@@ -126,7 +123,7 @@ export class UpstreamClients {
       registration_endpoint: registrationEndpoint,
       redirect_uri: redirectUri,
     };
-    await this.vault.put(upstreamOwner(upstream), REGISTRATION_PURPOSE, registration, {
+    await this.vault.put(upstreamOwner(upstream.slug), REGISTRATION_PURPOSE, registration, {
       event: {
         type: 'upstream.client_registration',
         outcome: 'success',
@@ -197,8 +194,4 @@ function grantedAuthMethod(answered: unknown, wanted: AuthMethod, secret: string
 
 function isAuthMethod(value: unknown): value is AuthMethod {
   return value === 'none' || value === 'client_secret_basic' || value === 'client_secret_post';
-}
-
-function upstreamOwner(upstream: Upstream): VaultOwner {
-  return { type: 'upstream', id: upstream.slug };
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../../audit/audit.service';
+import { isSameOriginPath } from '../../common/same-origin-path';
 import { ConfigService } from '../../config/config.service';
 import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
@@ -11,9 +12,9 @@ import { GrantRejected, UpstreamAuthUnavailableError, UpstreamSignInError } from
 import { requestTokens, UpstreamGrant } from './upstream-token-endpoint';
 import { isFresh, isUnexpired, StoredUpstreamTokens, UpstreamTokenResult, UpstreamTokenStore } from './upstream-token-store';
 
-export { CLIENT_SECRET_PURPOSE, REGISTRATION_PURPOSE, UPSTREAM_CALLBACK_PATH } from './upstream-client';
+export { UPSTREAM_CALLBACK_PATH } from './upstream-client';
 export { UpstreamAuthUnavailableError, UpstreamSignInError } from './upstream-oauth.errors';
-export { TOKENS_PURPOSE, type StoredUpstreamTokens, type UpstreamTokenResult } from './upstream-token-store';
+export { type StoredUpstreamTokens, type UpstreamTokenResult } from './upstream-token-store';
 
 /**
  * Mode "oauth": the gateway as an OAuth 2.1 client of each upstream's own authorization server.
@@ -222,8 +223,4 @@ export class UpstreamOAuthService {
   private auditSignInFailure(upstream: Upstream, userId: string, stage: string, reason: string): void {
     this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
   }
-}
-
-function isSameOriginPath(value: string): boolean {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\');
 }

@@ -1,11 +1,9 @@
 import type { AuditRecord } from '../../audit/audit.service';
-import { VaultOwner, VaultService } from '../../vault/vault.service';
+import { TOKENS_PURPOSE, userUpstreamOwner, VaultOwner } from '../../vault/vault-addresses';
+import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 
 export type UpstreamTokenResult = { accessToken: string } | { reauthorize: string };
-
-/** Vault purpose of a user's tokens at an upstream (owner {type:'user_upstream', id:`${userId}:${slug}`}). */
-export const TOKENS_PURPOSE = 'oauth_tokens';
 
 /** Refresh when the access token expires within this window. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -113,5 +111,5 @@ function tokenKey(upstream: Upstream, userId: string): string {
 }
 
 function tokensOwner(upstream: Upstream, userId: string): VaultOwner {
-  return { type: 'user_upstream', id: tokenKey(upstream, userId) };
+  return userUpstreamOwner(userId, upstream.slug);
 }
