@@ -42,10 +42,11 @@ describe('admin API: audit log and dashboard', () => {
     const failed = new TestBrowser();
     await failed.submit(await failed.get(`${base}/login`), { email: '=cmd@example.test', password: 'not-the-password' });
     const { client } = await connectWithOAuth(gw.mcpUrl('u'), ADMIN);
-    await client.callTool({ name: 'echo', arguments: { text: 'audited' } });
+    // whoami, so that the real call's own row (the proxy names the tool) stays apart from the echo rows below.
+    await client.callTool({ name: 'whoami', arguments: {} });
     await client.close();
 
-    // The proxy does not name tools in its rows yet: tool calls as it will record them, and a bulk of rows for the export.
+    // Tool calls with known durations, and a bulk of rows for the export.
     const audit = gw.app.get(AuditService);
     for (let i = 0; i < 3; i++) {
       audit.record({
@@ -212,7 +213,10 @@ describe('admin API: audit log and dashboard', () => {
     expect(u.errors).toBeGreaterThanOrEqual(1);
     expect(u.p50Ms).toEqual(expect.any(Number));
     expect(u.p95Ms).toBeGreaterThanOrEqual(u.p50Ms);
-    expect(day.json.topTools).toEqual([{ upstream: 'u', tool: 'echo', calls: 3 }]);
+    expect(day.json.topTools).toEqual([
+      { upstream: 'u', tool: 'echo', calls: 3 },
+      { upstream: 'u', tool: 'whoami', calls: 1 },
+    ]);
     expect(day.json.failedSignIns).toBe(1);
     expect(day.json.series).toHaveLength(25);
     expect(day.json.series.reduce((n: number, p: any) => n + p.requests, 0)).toBe(u.requests);
