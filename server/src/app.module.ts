@@ -33,8 +33,7 @@ export class AppModule {
             {
               name: 'default',
               ttl: 60_000,
-              limit: (ctx) =>
-                ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute,
+              limit: (ctx) => (ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute),
               skipIf: isAdminApi,
             },
             adminThrottler(config.rate_limit.admin_per_minute),

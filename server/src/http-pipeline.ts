@@ -158,8 +158,7 @@ function checkJsonBody(_req: unknown, _res: unknown, buf: Buffer, encoding: stri
 
 function bodyError(req: Request, res: Response, err: { type?: string; status?: number }): void {
   const tooLarge = err.type === 'entity.too.large';
-  const description =
-    err instanceof BodyRefused ? err.description : tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
+  const description = err instanceof BodyRefused ? err.description : tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
   const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
   // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
   res.status(400);

@@ -21,7 +21,11 @@ describe('admin API: settings', () => {
         upstreams: [
           { slug: 'static', url: upstream.url, auth: { mode: 'headers', headers: { 'X-Api-Key': STATIC_SECRET } } },
           { slug: 'env', url: upstream.url, name: '${SETTINGS_TEST_TEMPLATE_PREFIX}' },
-          { slug: 'chained', url: upstream.url, auth: { mode: 'oauth', oauth: { client_id: 'gw', client_secret: OAUTH_SECRET, authorization_endpoint: `${upstream.url}/a`, token_endpoint: `${upstream.url}/t` } } },
+          {
+            slug: 'chained',
+            url: upstream.url,
+            auth: { mode: 'oauth', oauth: { client_id: 'gw', client_secret: OAUTH_SECRET, authorization_endpoint: `${upstream.url}/a`, token_endpoint: `${upstream.url}/t` } },
+          },
         ],
       },
     });

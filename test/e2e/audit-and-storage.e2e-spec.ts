@@ -59,7 +59,16 @@ describe('audit log and secrets at rest', () => {
 
     const rows = await gw.app.get(AuditService).list({ limit: 500 });
     const types = new Set(rows.map((r) => `${r.type}:${r.outcome}`));
-    for (const t of ['login:failure', 'login:success', 'consent:success', 'client.register:success', 'token.issue:success', 'token.refresh:success', 'grant.revoke:success', 'mcp.request:success']) {
+    for (const t of [
+      'login:failure',
+      'login:success',
+      'consent:success',
+      'client.register:success',
+      'token.issue:success',
+      'token.refresh:success',
+      'grant.revoke:success',
+      'mcp.request:success',
+    ]) {
       expect(types).toContain(t);
     }
     const call = rows.find((r) => r.type === 'mcp.request' && r.mcpMethod === 'tools/call')!;
@@ -67,7 +76,15 @@ describe('audit log and secrets at rest', () => {
     expect(call.userId).toBeTruthy();
     expect(call.durationMs).toEqual(expect.any(Number));
 
-    const secrets = [tokens.access_token, tokens.refresh_token, refreshed.json.access_token, refreshed.json.refresh_token, confidential.json.client_secret, ADMIN.password, 'not-the-password'];
+    const secrets = [
+      tokens.access_token,
+      tokens.refresh_token,
+      refreshed.json.access_token,
+      refreshed.json.refresh_token,
+      confidential.json.client_secret,
+      ADMIN.password,
+      'not-the-password',
+    ];
     const dump = JSON.stringify(rows);
     for (const s of secrets) expect(dump).not.toContain(s);
 

@@ -18,7 +18,14 @@ describe('bad inputs get their exact spec error, never a 500', () => {
   beforeAll(async () => {
     upA = await startUpstream();
     upB = await startUpstream();
-    gw = await startTestGateway({ config: { upstreams: [{ slug: 'a', url: upA.url }, { slug: 'b', url: upB.url }] } });
+    gw = await startTestGateway({
+      config: {
+        upstreams: [
+          { slug: 'a', url: upA.url },
+          { slug: 'b', url: upB.url },
+        ],
+      },
+    });
     base = gw.config.publicUrl;
     client = await registerPublicClient(base, REDIRECT);
   });
@@ -137,7 +144,13 @@ describe('bad inputs get their exact spec error, never a 500', () => {
       const browser = new TestBrowser();
       const url = authorizeUrl(base, { ...good(), resource: undefined, code_challenge: challenge });
       const result = await authorizeInBrowser(browser, url, ADMIN, { extraConsentFields: { upstream: 'b' } });
-      const tokens = await tokenRequest(base, { grant_type: 'authorization_code', code: result.code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id });
+      const tokens = await tokenRequest(base, {
+        grant_type: 'authorization_code',
+        code: result.code,
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        client_id: client.client_id,
+      });
       expect(tokens.status).toBe(200);
       expect((await mcpPost(gw.mcpUrl('b'), tokens.json.access_token)).status).toBe(200);
       expect((await mcpPost(gw.mcpUrl('a'), tokens.json.access_token)).status).toBe(401);
@@ -182,7 +195,7 @@ describe('bad inputs get their exact spec error, never a 500', () => {
     ])('%s', async (_name, params, status, error) => {
       const c = await freshCode();
       // exchange() fills grant_type and the rest; a case's undefined leaves that parameter out.
-      const res = await exchange(params(c) as Record<string, string | undefined>);
+      const res = await exchange(params(c));
       expect(res.status).toBe(status);
       expect(res.json.error).toBe(error);
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -258,7 +271,7 @@ describe('bad inputs get their exact spec error, never a 500', () => {
       ['a garbage token', { Authorization: 'Bearer not-a-real-token' }, 401],
       ['a Basic credential', { Authorization: 'Basic Zm9vOmJhcg==' }, 401],
     ])('%s → %s', async (_name, headers, status) => {
-      const res = await mcpPost(gw.mcpUrl('a'), null, undefined, headers as Record<string, string>);
+      const res = await mcpPost(gw.mcpUrl('a'), null, undefined, headers);
       expect(res.status).toBe(status);
       expect(res.headers.get('www-authenticate')).toContain('resource_metadata=');
     });

@@ -45,7 +45,14 @@ describe('chained OAuth: the gateway as an OAuth client of an upstream with its 
     // Never a gateway token upstream, never an upstream token downstream.
     // (undefined: a request without credentials, e.g. the gateway's reachability probe)
     for (const auth of upstream.seenAuthorizations) expect(auth ?? '').not.toContain(gatewayToken);
-    expect(JSON.stringify(provider.savedTokens)).not.toMatch(new RegExp(upstream.seenAuthorizations.filter(Boolean).map((a) => a!.replace('Bearer ', '')).join('|')));
+    expect(JSON.stringify(provider.savedTokens)).not.toMatch(
+      new RegExp(
+        upstream.seenAuthorizations
+          .filter(Boolean)
+          .map((a) => a!.replace('Bearer ', ''))
+          .join('|'),
+      ),
+    );
     await client.close();
 
     // The upstream refresh is revoked: the client gets a 401 that leads it back through /authorize.

@@ -41,13 +41,26 @@ describe('session plumbing, no-store and pages', () => {
       body: new URLSearchParams(fields),
     });
     const cases: Array<[string, () => Promise<{ status: number; headers: Headers }>, number]> = [
-      ['/authorize sending the browser to sign in', () => call(authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' })), 302],
+      [
+        '/authorize sending the browser to sign in',
+        () =>
+          call(authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' })),
+        302,
+      ],
       ['/authorize showing its error page', () => call(authorizeUrl(base, { client_id: 'unknown' })), 400],
       ['/register answering a new client', () => register(base, { redirect_uris: [REDIRECT] }), 201],
       ['/register refusing metadata (the OAuth error filter)', () => register(base, { redirect_uris: ['/relative'] }), 400],
-      ['/token refusing a code', () => tokenRequest(base, { grant_type: 'authorization_code', code: 'made-up', code_verifier: pkce().verifier, client_id: client.client_id, redirect_uri: REDIRECT }), 400],
+      [
+        '/token refusing a code',
+        () => tokenRequest(base, { grant_type: 'authorization_code', code: 'made-up', code_verifier: pkce().verifier, client_id: client.client_id, redirect_uri: REDIRECT }),
+        400,
+      ],
       ['/revoke answering a well-formed request', () => call(`${base}/revoke`, form({ token: 'unknown', client_id: client.client_id })), 200],
-      ['a malformed body, refused before Nest (http-pipeline)', () => call(`${base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{oops' }), 400],
+      [
+        'a malformed body, refused before Nest (http-pipeline)',
+        () => call(`${base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{oops' }),
+        400,
+      ],
       ['the upstream sign-in callback', () => call(`${base}/oauth/upstream/callback`), 400],
     ];
     it.each(cases)('%s', async (_name, request, status) => {
@@ -74,7 +87,8 @@ describe('session plumbing, no-store and pages', () => {
     it('introspection: an admin session needs no client credentials; a member session or none does', async () => {
       const { verifier, challenge } = pkce();
       const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT, challenge });
-      const token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json.access_token;
+      const token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id })).json
+        .access_token;
 
       const admin = await introspect(await signedIn(base, ADMIN), token);
       expect(admin.status).toBe(200);
@@ -110,7 +124,10 @@ describe('session plumbing, no-store and pages', () => {
       const login = await call(`${base}/login`, { headers: { Cookie: cookie } });
       expect(login.status).toBe(200);
       expect(login.text).toContain('Sign in to Gatehouse');
-      const authorize = await call(authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' }), { headers: { Cookie: cookie } });
+      const authorize = await call(
+        authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' }),
+        { headers: { Cookie: cookie } },
+      );
       expect(authorize.status).toBe(302);
       expect(authorize.headers.get('location')).toMatch(/^\/login\?return_to=%2Fauthorize%3F/);
     });

@@ -24,7 +24,8 @@ describe('rate limits', () => {
     const reg = await registerPublicClient(base, callback);
     const { verifier, challenge } = pkce();
     const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: reg.client_id, redirectUri: callback, challenge });
-    const token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: reg.client_id })).json.access_token;
+    const token = (await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: reg.client_id })).json
+      .access_token;
     for (let i = 0; i < 3; i++) expect((await mcpPost(gw.mcpUrl('u'), token)).status).toBe(200);
     const limited = await mcpPost(gw.mcpUrl('u'), token);
     expect(limited.status).toBe(429);

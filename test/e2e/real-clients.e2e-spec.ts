@@ -62,7 +62,9 @@ describe('clients as they really are', () => {
       const clientId = `${docs.origin}/good.json`;
       const { verifier, challenge } = pkce();
       const browser = new TestBrowser();
-      const login = await browser.follow(authorizeUrl(base, { response_type: 'code', client_id: clientId, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256', state: 's' }));
+      const login = await browser.follow(
+        authorizeUrl(base, { response_type: 'code', client_id: clientId, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256', state: 's' }),
+      );
       const consent = await browser.follow(await browser.submit(login, { email: ADMIN.email, password: ADMIN.password }));
       expect(consent.body).toContain('Doc Client');
       expect(consent.body).toContain(`published by ${new URL(docs.origin).host}`);
@@ -84,7 +86,15 @@ describe('clients as they really are', () => {
       // The cause stays in the server log: the page says the same whatever went wrong (SSRF probing).
       ['a document that does not exist', '/missing.json', callback, 'could not be fetched'],
     ])('%s → a clear error page, no redirect', async (_name, path, redirectUri, message) => {
-      const res = await call(authorizeUrl(base, { response_type: 'code', client_id: `${docs.origin}${path}`, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+      const res = await call(
+        authorizeUrl(base, {
+          response_type: 'code',
+          client_id: `${docs.origin}${path}`,
+          redirect_uri: redirectUri,
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      );
       expect(res.status).toBe(400);
       expect(res.headers.get('location')).toBeNull();
       expect(res.text).toContain(message);
@@ -93,10 +103,26 @@ describe('clients as they really are', () => {
     it('refuses document URLs on private addresses unless the config allows them (SSRF)', async () => {
       const strict = await startTestGateway({ config: { upstreams: [{ slug: 'u', url: upstream.url }] } });
       try {
-        const https = await call(authorizeUrl(strict.config.publicUrl, { response_type: 'code', client_id: 'https://127.0.0.1:1/client.json', redirect_uri: callback, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+        const https = await call(
+          authorizeUrl(strict.config.publicUrl, {
+            response_type: 'code',
+            client_id: 'https://127.0.0.1:1/client.json',
+            redirect_uri: callback,
+            code_challenge: pkce().challenge,
+            code_challenge_method: 'S256',
+          }),
+        );
         expect(https.status).toBe(400);
         expect(https.text).toContain('could not be fetched');
-        const plain = await call(authorizeUrl(strict.config.publicUrl, { response_type: 'code', client_id: `${docs.origin}/good.json`, redirect_uri: callback, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+        const plain = await call(
+          authorizeUrl(strict.config.publicUrl, {
+            response_type: 'code',
+            client_id: `${docs.origin}/good.json`,
+            redirect_uri: callback,
+            code_challenge: pkce().challenge,
+            code_challenge_method: 'S256',
+          }),
+        );
         expect(plain.status).toBe(400);
         expect(plain.text).toContain('not registered');
       } finally {
@@ -107,10 +133,20 @@ describe('clients as they really are', () => {
 
     it("uses the pinned copy of Claude's document when the live one cannot be fetched", async () => {
       // claude.ai cannot be reached from here: make its lookup fail at once instead of asking a resolver.
-      const lookup = jest.spyOn(dns, 'lookup').mockImplementation(((host: string, _opts: unknown, cb: Function) =>
-        cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }))) as any);
+      const lookup = jest
+        .spyOn(dns, 'lookup')
+        .mockImplementation(((host: string, _opts: unknown, cb: Function) => cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }))) as any);
       try {
-        const res = await call(authorizeUrl(base, { response_type: 'code', client_id: 'https://claude.ai/oauth/mcp-oauth-client-metadata', redirect_uri: 'https://claude.ai/api/mcp/auth_callback', code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 'x' }));
+        const res = await call(
+          authorizeUrl(base, {
+            response_type: 'code',
+            client_id: 'https://claude.ai/oauth/mcp-oauth-client-metadata',
+            redirect_uri: 'https://claude.ai/api/mcp/auth_callback',
+            code_challenge: pkce().challenge,
+            code_challenge_method: 'S256',
+            state: 'x',
+          }),
+        );
         expect(res.status).toBe(302);
         expect(res.headers.get('location')).toContain('/login?return_to=');
         expect(lookup).toHaveBeenCalled();
@@ -154,7 +190,15 @@ describe('clients as they really are', () => {
         scope: 'mcp:read mcp:tools',
       });
       expect(res.status).toBe(201);
-      const auth = await call(authorizeUrl(base, { response_type: 'code', client_id: res.json.client_id, redirect_uri: 'https://claude.com/api/mcp/auth_callback', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+      const auth = await call(
+        authorizeUrl(base, {
+          response_type: 'code',
+          client_id: res.json.client_id,
+          redirect_uri: 'https://claude.com/api/mcp/auth_callback',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      );
       expect(auth.status).toBe(302);
       expect(auth.headers.get('location')).toContain('/login');
     });
@@ -214,7 +258,12 @@ describe('clients as they really are', () => {
         expect(challenge).toContain('scope="mcp:read mcp:tools"');
         expect(challenge).toContain(`resource_metadata="${base}/.well-known/oauth-protected-resource/mcp/u"`);
       }
-      const list = await mcpPost(gw.mcpUrl('u'), tokens.access_token, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-06-18' });
+      const list = await mcpPost(
+        gw.mcpUrl('u'),
+        tokens.access_token,
+        { jsonrpc: '2.0', id: 3, method: 'tools/list' },
+        { 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-06-18' },
+      );
       expect(list.status).toBe(200);
       expect(list.text).toContain('echo');
     });
@@ -245,7 +294,13 @@ describe('clients as they really are', () => {
       const abort = new AbortController();
       const stream = fetch(gw.mcpUrl('u'), {
         signal: abort.signal,
-        headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId, 'Last-Event-ID': 'some-event', 'MCP-Protocol-Version': '2025-06-18' },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'text/event-stream',
+          'Mcp-Session-Id': sessionId,
+          'Last-Event-ID': 'some-event',
+          'MCP-Protocol-Version': '2025-06-18',
+        },
       }).catch(() => undefined);
       const seenResume = () => upstream.seen.some((r) => r.method === 'GET' && r.headers['last-event-id'] === 'some-event');
       for (let i = 0; i < 100 && !seenResume(); i++) await new Promise((r) => setTimeout(r, 20));
@@ -281,11 +336,23 @@ describe('clients as they really are', () => {
   });
 
   it('with two upstreams, authorization with no resource never errors: the user picks one', async () => {
-    const two = await startTestGateway({ config: { upstreams: [{ slug: 'a', url: upstream.url }, { slug: 'b', url: upstream.url }] } });
+    const two = await startTestGateway({
+      config: {
+        upstreams: [
+          { slug: 'a', url: upstream.url },
+          { slug: 'b', url: upstream.url },
+        ],
+      },
+    });
     try {
       const reg = await registerPublicClient(two.config.publicUrl, callback);
       const { challenge } = pkce();
-      const result = await authorizeInBrowser(new TestBrowser(), authorizeUrl(two.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256' }), ADMIN, { extraConsentFields: { upstream: 'a' } });
+      const result = await authorizeInBrowser(
+        new TestBrowser(),
+        authorizeUrl(two.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256' }),
+        ADMIN,
+        { extraConsentFields: { upstream: 'a' } },
+      );
       expect(result.error).toBeNull();
       expect(result.code).toBeTruthy();
 
@@ -294,7 +361,13 @@ describe('clients as they really are', () => {
       const hinted = await registerPublicClient(two.config.publicUrl, callback);
       const { verifier, challenge: c2 } = pkce();
       const code = await obtainCode(two.config.publicUrl, new TestBrowser(), ADMIN, { clientId: hinted.client_id, redirectUri: callback, challenge: c2 });
-      const tokens = await tokenRequest(two.config.publicUrl, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: hinted.client_id });
+      const tokens = await tokenRequest(two.config.publicUrl, {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: callback,
+        client_id: hinted.client_id,
+      });
       expect((await mcpPost(two.mcpUrl('b'), tokens.json.access_token)).status).toBe(200);
       expect((await mcpPost(two.mcpUrl('a'), tokens.json.access_token)).status).toBe(401);
     } finally {

@@ -93,8 +93,7 @@ describe('security state across kill -9', () => {
     return { clientId: client.client_id, refreshToken: res.json.refresh_token, accessToken: res.json.access_token };
   }
 
-  const refresh = (base: string, clientId: string, refreshToken: string) =>
-    tokenRequest(base, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+  const refresh = (base: string, clientId: string, refreshToken: string) => tokenRequest(base, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
 
   describe('a refresh whose response was lost in the crash', () => {
     it('retried within the grace window after the restart gets the same pair, which works', async () => {
@@ -197,7 +196,15 @@ describe('audit rows of security events are on disk when the response is', () =>
 
     const { verifier, challenge } = pkce();
     const consentPage = await browser.get(
-      authorizeUrl(base, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: 'S256', state: 's', resource: gw.mcpUrl('u') }),
+      authorizeUrl(base, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT_URI,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state: 's',
+        resource: gw.mcpUrl('u'),
+      }),
     );
     expect(consentPage.status).toBe(200);
     const formIndex = browser.forms(consentPage).findIndex((f) => f.buttons.some((b) => b.name === 'decision'));

@@ -19,7 +19,9 @@ function nested(depth: number): string {
 async function serveMetadataDocument(redirectUris: string[]) {
   const server = http.createServer((req, res) => {
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ client_id: `${origin}${req.url}`, redirect_uris: redirectUris, token_endpoint_auth_method: 'none' }));
+    res
+      .writeHead(200, { 'Content-Type': 'application/json' })
+      .end(JSON.stringify({ client_id: `${origin}${req.url}`, redirect_uris: redirectUris, token_endpoint_auth_method: 'none' }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client.json`;
@@ -69,7 +71,14 @@ describe('input validation (security review)', () => {
   describe('per-user credentials at consent (RFC 9110 §5.5)', () => {
     const consentFor = async (user: { email: string; password: string }, challenge: string) => {
       const client = await registerPublicClient(base, REDIRECT);
-      const url = authorizeUrl(base, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', resource: `${base}/mcp/personal` });
+      const url = authorizeUrl(base, {
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        resource: `${base}/mcp/personal`,
+      });
       const browser = new TestBrowser();
       const login = await browser.follow(url);
       const consent = await browser.follow(await browser.submit(login, user));
@@ -120,7 +129,15 @@ describe('input validation (security review)', () => {
 
   describe('redirect URIs with a userinfo part', () => {
     const authorize = (clientId: string, redirectUri: string) =>
-      authorizeUrl(base, { response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's', resource: `${base}/mcp/a` });
+      authorizeUrl(base, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+        state: 's',
+        resource: `${base}/mcp/a`,
+      });
 
     it.each(['http://evil@127.0.0.1:7777/cb', 'http://evil:pw@127.0.0.1/cb', 'http://@127.0.0.1:7777/cb'])('registration refuses %s with invalid_redirect_uri', async (uri) => {
       const res = await register(base, { redirect_uris: [uri], token_endpoint_auth_method: 'none' });

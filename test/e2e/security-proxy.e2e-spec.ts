@@ -472,7 +472,10 @@ describe('proxy transport security', () => {
       expect(JSON.parse(res.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32600, message: expect.stringContaining('host not allowed') } });
       // With a valid token too, and for a preflight.
       expect((await post(local, { Host: 'evil.example.com', Authorization: `Bearer ${token}` })).status).toBe(403);
-      const preflight = await rawRequest(loopbackMcp(local), { method: 'OPTIONS', headers: { Host: 'evil.example.com', Origin: 'http://evil.example.com', 'Access-Control-Request-Method': 'POST' } });
+      const preflight = await rawRequest(loopbackMcp(local), {
+        method: 'OPTIONS',
+        headers: { Host: 'evil.example.com', Origin: 'http://evil.example.com', 'Access-Control-Request-Method': 'POST' },
+      });
       expect(preflight.status).toBe(403);
     });
 

@@ -28,7 +28,16 @@ async function closedPort(): Promise<number> {
 }
 
 function authorizeWith(gw: TestGateway, clientId: string) {
-  return call(authorizeUrl(gw.config.publicUrl, { response_type: 'code', client_id: clientId, redirect_uri: CALLBACK, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' }));
+  return call(
+    authorizeUrl(gw.config.publicUrl, {
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: CALLBACK,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+      state: 's',
+    }),
+  );
 }
 
 describe('SSRF through client metadata document URLs', () => {
@@ -73,7 +82,9 @@ describe('SSRF through client metadata document URLs', () => {
     let gw: TestGateway;
     let warn: jest.SpyInstance;
     beforeAll(async () => {
-      gw = await startTestGateway({ config: { client_metadata_documents: { allow_private_networks: true, fetch_timeout_ms: 1000 }, upstreams: [{ slug: 'u', url: upstream.url }] } });
+      gw = await startTestGateway({
+        config: { client_metadata_documents: { allow_private_networks: true, fetch_timeout_ms: 1000 }, upstreams: [{ slug: 'u', url: upstream.url }] },
+      });
     });
     afterAll(async () => {
       await gw.close();
@@ -98,7 +109,7 @@ describe('SSRF through client metadata document URLs', () => {
           expect(res.status).toBe(400);
           pages[name] = res.text.replaceAll(`127.0.0.1:${port}`, 'HOST');
         }
-        expect(pages.refused).toContain("The application&#39;s metadata document at HOST could not be fetched.");
+        expect(pages.refused).toContain('The application&#39;s metadata document at HOST could not be fetched.');
         for (const page of Object.values(pages)) expect(page).toBe(pages.refused);
         const logged = warn.mock.calls.map((c) => String(c[0])).join('\n');
         expect(logged).toContain('ECONNREFUSED');
@@ -117,7 +128,9 @@ describe('upstream authorization servers through the same guard', () => {
     // An upstream (configured, on loopback: trusted) whose RFC 9728 metadata names an AS on another loopback origin.
     const prm = http.createServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:7f00:1]:${as.port}`] }));
+        return void res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:7f00:1]:${as.port}`] }));
       }
       res.writeHead(401).end();
     });
@@ -127,7 +140,14 @@ describe('upstream authorization servers through the same guard', () => {
       const client = await registerPublicClient(gw.config.publicUrl, CALLBACK);
       const browser = new TestBrowser();
       const login = await browser.follow(
-        authorizeUrl(gw.config.publicUrl, { response_type: 'code', client_id: client.client_id, redirect_uri: CALLBACK, code_challenge: pkce().challenge, code_challenge_method: 'S256', resource: gw.mcpUrl('o') }),
+        authorizeUrl(gw.config.publicUrl, {
+          response_type: 'code',
+          client_id: client.client_id,
+          redirect_uri: CALLBACK,
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+          resource: gw.mcpUrl('o'),
+        }),
       );
       const consent = await browser.follow(await browser.submit(login, { email: ADMIN.email, password: ADMIN.password }));
       const next = consent.status === 200 && consent.body.includes('<form') ? await browser.follow(await browser.submit(consent, {}, { button: 'decision=approve' })) : consent;
@@ -153,7 +173,9 @@ describe('a metadata document that trickles', () => {
       socket.on('close', () => clearInterval(timer));
       socket.on('error', () => clearInterval(timer));
     });
-    const gw = await startTestGateway({ config: { client_metadata_documents: { allow_private_networks: true, fetch_timeout_ms: 1000 }, upstreams: [{ slug: 'u', url: upstream.url }] } });
+    const gw = await startTestGateway({
+      config: { client_metadata_documents: { allow_private_networks: true, fetch_timeout_ms: 1000 }, upstreams: [{ slug: 'u', url: upstream.url }] },
+    });
     try {
       const res = await authorizeWith(gw, `http://127.0.0.1:${slow.port}/client.json`);
       expect(res.status).toBe(400);

@@ -6,7 +6,7 @@ import { UsersService } from '../../server/src/identity/users.service';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
-import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { authorizeInBrowser, connectWithOAuth } from '../helpers/oauth-client';
 import { authorizeUrl, mcpPost, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
@@ -81,7 +81,14 @@ describe('upstream registry, auth modes and allow-lists', () => {
 
   it('user_credentials mode: the consent form masks secrets, requires them, and can replace them later', async () => {
     const reg = await registerPublicClient(gw.config.publicUrl, callback);
-    const url = authorizeUrl(gw.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: pkce().challenge, code_challenge_method: 'S256', resource: gw.mcpUrl('personal') });
+    const url = authorizeUrl(gw.config.publicUrl, {
+      response_type: 'code',
+      client_id: reg.client_id,
+      redirect_uri: callback,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+      resource: gw.mcpUrl('personal'),
+    });
     const browser = new TestBrowser();
     const login = await browser.follow(url);
     const consent = await browser.follow(await browser.submit(login, { email: ALICE.email, password: ALICE.password }));
@@ -93,7 +100,14 @@ describe('upstream registry, auth modes and allow-lists', () => {
     const carol = { email: 'carol@example.test', password: 'carol password 789' };
     await gw.app.get(UsersService).create(carol);
     const fresh = new TestBrowser();
-    const url2 = authorizeUrl(gw.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: challenge, code_challenge_method: 'S256', resource: gw.mcpUrl('personal') });
+    const url2 = authorizeUrl(gw.config.publicUrl, {
+      response_type: 'code',
+      client_id: reg.client_id,
+      redirect_uri: callback,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      resource: gw.mcpUrl('personal'),
+    });
     const login2 = await fresh.follow(url2);
     const consent2 = await fresh.follow(await fresh.submit(login2, { email: carol.email, password: carol.password }));
     const missing = await fresh.submit(consent2, { cred_api_key: '' }, { button: 'decision=approve' });
@@ -101,7 +115,13 @@ describe('upstream registry, auth modes and allow-lists', () => {
     expect(missing.body).toContain('API key is required');
 
     const replaced = await authorizeInBrowser(fresh, url2, carol, { extraConsentFields: { cred_api_key: 'carol-key' } });
-    const tokens = await tokenRequest(gw.config.publicUrl, { grant_type: 'authorization_code', code: replaced.code, code_verifier: verifier, redirect_uri: callback, client_id: reg.client_id });
+    const tokens = await tokenRequest(gw.config.publicUrl, {
+      grant_type: 'authorization_code',
+      code: replaced.code,
+      code_verifier: verifier,
+      redirect_uri: callback,
+      client_id: reg.client_id,
+    });
     const res = await mcpPost(gw.mcpUrl('personal'), tokens.json.access_token);
     expect(res.status).toBe(200);
     expect(open.seen[open.seen.length - 1].headers['x-api-key']).toBe('carol-key');
@@ -123,7 +143,14 @@ describe('upstream registry, auth modes and allow-lists', () => {
   describe('allow-lists', () => {
     it('refuses a user not on the list at /authorize with a clear page and an audit row, and issues no code', async () => {
       const reg = await registerPublicClient(gw.config.publicUrl, callback);
-      const url = authorizeUrl(gw.config.publicUrl, { response_type: 'code', client_id: reg.client_id, redirect_uri: callback, code_challenge: pkce().challenge, code_challenge_method: 'S256', resource: gw.mcpUrl('restricted') });
+      const url = authorizeUrl(gw.config.publicUrl, {
+        response_type: 'code',
+        client_id: reg.client_id,
+        redirect_uri: callback,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+        resource: gw.mcpUrl('restricted'),
+      });
       const browser = new TestBrowser();
       const login = await browser.follow(url);
       const page = await browser.follow(await browser.submit(login, { email: BOB.email, password: BOB.password }));
@@ -190,7 +217,12 @@ describe('upstream registry, auth modes and allow-lists', () => {
     const { dataDir, port } = gw;
     await gw.close();
     gw = await startTestGateway({ dataDir, port, config: { upstreams: [{ slug: 'static', url: locked.url, auth: { mode: 'headers', headers: { 'X-API-Key': STATIC_KEY } } }] } });
-    expect(gw.app.get(UpstreamsService).list().map((u) => u.slug)).toEqual(['static']);
+    expect(
+      gw.app
+        .get(UpstreamsService)
+        .list()
+        .map((u) => u.slug),
+    ).toEqual(['static']);
     const { client } = await connectWithOAuth(gw.mcpUrl('static'), ALICE);
     expect((await client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: STATIC_KEY }]);
     await client.close();

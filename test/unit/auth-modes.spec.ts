@@ -47,7 +47,11 @@ describe('auth modes: config (a union keyed on auth.mode)', () => {
   it.each([
     ['none', '      mode: none\n', NoneAuthConfig],
     ['headers', '      mode: headers\n      headers:\n        X-Api-Key: k\n', HeadersAuthConfig],
-    ['user_credentials', '      mode: user_credentials\n      fields:\n        - name: api_key\n          label: API key\n      headers:\n        Authorization: Bearer {{api_key}}\n', UserCredentialsAuthConfig],
+    [
+      'user_credentials',
+      '      mode: user_credentials\n      fields:\n        - name: api_key\n          label: API key\n      headers:\n        Authorization: Bearer {{api_key}}\n',
+      UserCredentialsAuthConfig,
+    ],
     ['oauth', '      mode: oauth\n      oauth:\n        client_id: gatehouse\n', OAuthAuthConfig],
   ])('mode %s is validated by its own class', (mode, auth, configClass) => {
     const config = load(upstreamYaml(auth)).upstreams[0].auth;
@@ -83,7 +87,12 @@ describe('auth modes: config (a union keyed on auth.mode)', () => {
   it.each([
     ['headers: none given', '      mode: headers\n      headers: {}\n', 'upstreams[0].auth.headers', 'mode "headers" needs at least one header'],
     ['headers: a bad header name', '      mode: headers\n      headers:\n        "a b": x\n', 'upstreams[0].auth.headers.a b', 'not a valid header name'],
-    ['user_credentials: no fields', '      mode: user_credentials\n      headers:\n        Authorization: Bearer {{api_key}}\n', 'upstreams[0].auth.fields', 'needs at least one field'],
+    [
+      'user_credentials: no fields',
+      '      mode: user_credentials\n      headers:\n        Authorization: Bearer {{api_key}}\n',
+      'upstreams[0].auth.fields',
+      'needs at least one field',
+    ],
     [
       'user_credentials: a template over an unknown field',
       '      mode: user_credentials\n      fields:\n        - name: api_key\n          label: API key\n      headers:\n        Authorization: Bearer {{token}}\n',
@@ -96,7 +105,12 @@ describe('auth modes: config (a union keyed on auth.mode)', () => {
       'upstreams[0].auth.fields[0].name',
       'must be a lowercase identifier',
     ],
-    ['oauth: a client secret without its client id', '      mode: oauth\n      oauth:\n        client_secret: s\n', 'upstreams[0].auth.oauth.client_id', 'a client_secret needs its client_id'],
+    [
+      'oauth: a client secret without its client id',
+      '      mode: oauth\n      oauth:\n        client_secret: s\n',
+      'upstreams[0].auth.oauth.client_id',
+      'a client_secret needs its client_id',
+    ],
     ['oauth: an issuer that is no URL', '      mode: oauth\n      oauth:\n        issuer: not-a-url\n', 'upstreams[0].auth.oauth.issuer', 'must be a URL'],
   ])('%s → names the key', (_case, auth, key, problem) => {
     const err = configError(upstreamYaml(auth));
@@ -131,7 +145,12 @@ describe('auth modes: strategies on a real gateway (vault, SQLite, registry)', (
         },
       },
       // Nothing listens on this loopback port: the upstream's sign-in cannot start.
-      { slug: 'signin', name: 'Sign-in upstream', url: `http://127.0.0.1:${closedPort}/mcp`, auth: { mode: 'oauth', oauth: { client_id: 'gatehouse', client_secret: CLIENT_SECRET, scopes: ['calendar.read'] } } },
+      {
+        slug: 'signin',
+        name: 'Sign-in upstream',
+        url: `http://127.0.0.1:${closedPort}/mcp`,
+        auth: { mode: 'oauth', oauth: { client_id: 'gatehouse', client_secret: CLIENT_SECRET, scopes: ['calendar.read'] } },
+      },
     ],
   });
   const headersAuth = { mode: 'headers', headers: { 'X-Api-Key': STATIC_SECRET, 'X-Tenant': 'blue' } };
@@ -151,7 +170,7 @@ describe('auth modes: strategies on a real gateway (vault, SQLite, registry)', (
   };
   const empty = { headerNames: [], headerTemplates: {}, credentialFields: [], oauth: null };
 
-  it('stores each mode\'s settings in the record\'s authSettings JSON in its existing shape', async () => {
+  it("stores each mode's settings in the record's authSettings JSON in its existing shape", async () => {
     expect(await storedSettings()).toEqual({
       open: { mode: 'none', settings: empty },
       keyed: { mode: 'headers', settings: { ...empty, headerNames: ['X-Api-Key', 'X-Tenant'] } },
@@ -170,13 +189,21 @@ describe('auth modes: strategies on a real gateway (vault, SQLite, registry)', (
         mode: 'oauth',
         settings: {
           ...empty,
-          oauth: { clientId: 'gatehouse', hasClientSecret: true, issuer: null, authorizationEndpoint: null, tokenEndpoint: null, registrationEndpoint: null, scopes: ['calendar.read'] },
+          oauth: {
+            clientId: 'gatehouse',
+            hasClientSecret: true,
+            issuer: null,
+            authorizationEndpoint: null,
+            tokenEndpoint: null,
+            registrationEndpoint: null,
+            scopes: ['calendar.read'],
+          },
         },
       },
     });
   });
 
-  it('seeds each mode\'s secrets into the vault, and only the secrets', async () => {
+  it("seeds each mode's secrets into the vault, and only the secrets", async () => {
     const vault = gw.app.get(VaultService);
     expect((await vault.list(upstreamOwner('keyed'))).sort()).toEqual(['header:X-Api-Key', 'header:X-Tenant']);
     expect(await vault.get(upstreamOwner('keyed'), 'header:X-Api-Key')).toBe(STATIC_SECRET);
@@ -205,7 +232,7 @@ describe('auth modes: strategies on a real gateway (vault, SQLite, registry)', (
     expect(await mode.canSkipConsent(open, 'any-user')).toBe(true);
   });
 
-  it('headers: sends the vault\'s values under lower-cased names, cached until the upstream changes', async () => {
+  it("headers: sends the vault's values under lower-cased names, cached until the upstream changes", async () => {
     const keyed = upstream('keyed');
     expect(await credentials().headersFor(keyed, 'any-user')).toEqual({ headers: { 'x-api-key': STATIC_SECRET, 'x-tenant': 'blue' } });
     await gw.app.get(VaultService).put(upstreamOwner('keyed'), 'header:X-Tenant', 'green');
@@ -254,7 +281,7 @@ describe('auth modes: strategies on a real gateway (vault, SQLite, registry)', (
     expect(() => modes().for({ authMode: 'magic' as never })).toThrow('no auth mode "magic" is registered');
   });
 
-  it('after a mode change at restart, the old mode\'s secrets leave the vault and its settings the record', async () => {
+  it("after a mode change at restart, the old mode's secrets leave the vault and its settings the record", async () => {
     await gw.close();
     gw = await startTestGateway({ dataDir: gw.dataDir, config: config({ mode: 'none' }) });
     expect(await gw.app.get(VaultService).list(upstreamOwner('keyed'))).toEqual([]);

@@ -129,7 +129,12 @@ describe('decodeContentCoding', () => {
 describe('parseJsonRpc', () => {
   it('returns a message, or the messages of a batch', () => {
     expect(parseJsonRpc(json(toolsCall))).toEqual([toolsCall]);
-    const batch = [toolsCall, { jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', id: 'a', result: {} }, { jsonrpc: '2.0', id: null, error: { code: 1, message: 'x' } }];
+    const batch = [
+      toolsCall,
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 'a', result: {} },
+      { jsonrpc: '2.0', id: null, error: { code: 1, message: 'x' } },
+    ];
     expect(parseJsonRpc(json(batch))).toEqual(batch);
   });
 
@@ -169,15 +174,13 @@ describe('parseJsonRpc', () => {
 });
 
 describe('hasDuplicateKey', () => {
-  it.each([
-    String.raw`{"a":1,"a":2}`,
-    String.raw`{"method":"x", "meth\u006fd" : "y"}`,
-    String.raw`[{"a":1},{"b":{"c":1,"c":2}}]`,
-    String.raw`{"a":{"b":1},"a":[]}`,
-  ])('finds the repeated name in %s', (text) => {
-    JSON.parse(text); // the scan expects JSON that JSON.parse accepted
-    expect(hasDuplicateKey(text)).toBe(true);
-  });
+  it.each([String.raw`{"a":1,"a":2}`, String.raw`{"method":"x", "meth\u006fd" : "y"}`, String.raw`[{"a":1},{"b":{"c":1,"c":2}}]`, String.raw`{"a":{"b":1},"a":[]}`])(
+    'finds the repeated name in %s',
+    (text) => {
+      JSON.parse(text); // the scan expects JSON that JSON.parse accepted
+      expect(hasDuplicateKey(text)).toBe(true);
+    },
+  );
 
   it.each([
     String.raw`{"a":1,"b":{"a":1}}`,

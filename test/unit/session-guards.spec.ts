@@ -138,7 +138,10 @@ describe('SessionGuard, @BrowserPage, @OptionalSession, @Roles and @CurrentUser'
   afterAll(async () => {
     await app?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    for (const [name, value] of [['GATEHOUSE_ADMIN_EMAIL', savedEnv.email], ['GATEHOUSE_ADMIN_PASSWORD', savedEnv.password]] as const) {
+    for (const [name, value] of [
+      ['GATEHOUSE_ADMIN_EMAIL', savedEnv.email],
+      ['GATEHOUSE_ADMIN_PASSWORD', savedEnv.password],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
@@ -198,7 +201,7 @@ describe('SessionGuard, @BrowserPage, @OptionalSession, @Roles and @CurrentUser'
   });
 
   describe('@Roles()', () => {
-    it("@Roles('admin'): 401 without a session, 403 {\"error\":\"forbidden\"} for a member, 200 for an admin", async () => {
+    it('@Roles(\'admin\'): 401 without a session, 403 {"error":"forbidden"} for a member, 200 for an admin', async () => {
       expect((await get('/probe/admin')).status).toBe(401);
       const member = await get('/probe/admin', memberCookie);
       expect(member.status).toBe(403);

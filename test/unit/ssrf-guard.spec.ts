@@ -125,12 +125,19 @@ describe('SSRF guard: address classification (no traffic)', () => {
     expect(isPublicAddress(address)).toBe(false);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '93.184.215.14', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '2002:808:808::1', teredo('65.54.227.120', '8.8.4.4')])(
-    '%s is public',
-    (address) => {
-      expect(nonPublicReason(address)).toBeNull();
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '93.184.215.14',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:80b::200e',
+    '::ffff:8.8.8.8',
+    '64:ff9b::8.8.8.8',
+    '2002:808:808::1',
+    teredo('65.54.227.120', '8.8.4.4'),
+  ])('%s is public', (address) => {
+    expect(nonPublicReason(address)).toBeNull();
+  });
 
   it('checks IP literals as net.connect gets them (brackets or not) and leaves names to the lookup', () => {
     expect(literalHostRefusal('[::ffff:7f00:1]')).toContain('loopback');
@@ -145,10 +152,12 @@ describe('SSRF guard: address classification (no traffic)', () => {
     afterEach(() => lookup.mockRestore());
     const answer = (...addresses: string[]) => {
       lookup = jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, _opts: unknown, cb: Function) =>
-        cb(null, addresses.map((address) => ({ address, family: net.isIP(address) })))) as any);
+        cb(
+          null,
+          addresses.map((address) => ({ address, family: net.isIP(address) })),
+        )) as any);
     };
-    const resolve = (all: boolean) =>
-      new Promise<{ err: Error | null; address: unknown }>((r) => guardedLookup('host.test', { all }, (err, address) => r({ err, address })));
+    const resolve = (all: boolean) => new Promise<{ err: Error | null; address: unknown }>((r) => guardedLookup('host.test', { all }, (err, address) => r({ err, address })));
 
     it.each([['169.254.169.254'], ['10.0.0.7'], ['::ffff:127.0.0.1'], ['fd00::1']])('refuses a name that resolves to %s', async (address) => {
       answer(address);
@@ -164,7 +173,13 @@ describe('SSRF guard: address classification (no traffic)', () => {
 
     it('passes public answers through, in either callback form', async () => {
       answer('8.8.8.8', '2606:4700:4700::1111');
-      expect(await resolve(true)).toEqual({ err: null, address: [{ address: '8.8.8.8', family: 4 }, { address: '2606:4700:4700::1111', family: 6 }] });
+      expect(await resolve(true)).toEqual({
+        err: null,
+        address: [
+          { address: '8.8.8.8', family: 4 },
+          { address: '2606:4700:4700::1111', family: 6 },
+        ],
+      });
       expect(await resolve(false)).toEqual({ err: null, address: '8.8.8.8' });
     });
   });
@@ -263,7 +278,9 @@ describe('SSRF guard: upstream authorization servers', () => {
     // The upstream (configured, trusted, on loopback) names an AS on another loopback origin.
     const upstream = await countingServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:127.0.0.1]:${as.port}`] }));
+        return void res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [`http://[::ffff:127.0.0.1]:${as.port}`] }));
       }
       res.writeHead(404).end();
     });
@@ -282,7 +299,9 @@ describe('SSRF guard: upstream authorization servers', () => {
     const fixture = await startOAuthUpstream();
     const prm = await countingServer((req, res) => {
       if (req.url?.startsWith('/.well-known/oauth-protected-resource')) {
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [fixture.issuer] }));
+        return void res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ resource: `http://${req.headers.host}/mcp`, authorization_servers: [fixture.issuer] }));
       }
       res.writeHead(404).end();
     });
@@ -301,7 +320,13 @@ describe('SSRF guard: upstream authorization servers', () => {
     const tokenEndpoint = await countingServer((_req, res) => res.end('{"access_token":"x"}'));
     try {
       const client = { clientId: 'c', clientSecret: null, authMethod: 'none' as const, registered: false };
-      const err = await requestTokens(upstreamFor('http://127.0.0.1:9/mcp'), { metadata: { issuer: 'http://127.0.0.1:9', token_endpoint: `http://localhost:${tokenEndpoint.port}/token` }, issuerKnown: true, resource: 'http://127.0.0.1:9/mcp' }, client, { grant_type: 'refresh_token', refresh_token: 'r' }, null).catch((e) => e);
+      const err = await requestTokens(
+        upstreamFor('http://127.0.0.1:9/mcp'),
+        { metadata: { issuer: 'http://127.0.0.1:9', token_endpoint: `http://localhost:${tokenEndpoint.port}/token` }, issuerKnown: true, resource: 'http://127.0.0.1:9/mcp' },
+        client,
+        { grant_type: 'refresh_token', refresh_token: 'r' },
+        null,
+      ).catch((e) => e);
       expect(err.message).toContain('not a public address');
       expect(tokenEndpoint.connections()).toBe(0);
     } finally {
@@ -329,14 +354,18 @@ describe('outbound requests: the timeout bounds the whole exchange', () => {
   it.each([
     ['its headers', '', HEAD + '{}'.padEnd(200, ' ')],
     ['its body', HEAD, '{}'.padEnd(200, ' ')],
-  ])('a server trickling %s a byte at a time is cut off at the deadline', async (_part, instant, slow) => {
-    const server = await trickling(instant, slow);
-    try {
-      const err = await outboundRequest(`${server.origin}/doc.json`, { ...GUARDED, allowPrivateNetworks: true, timeoutMs: 1000 }).catch((e) => e);
-      expect(err).toBeInstanceOf(OutboundRequestError);
-      expect(err.message).toContain('within 1000 ms');
-    } finally {
-      await server.close();
-    }
-  }, 15_000);
+  ])(
+    'a server trickling %s a byte at a time is cut off at the deadline',
+    async (_part, instant, slow) => {
+      const server = await trickling(instant, slow);
+      try {
+        const err = await outboundRequest(`${server.origin}/doc.json`, { ...GUARDED, allowPrivateNetworks: true, timeoutMs: 1000 }).catch((e) => e);
+        expect(err).toBeInstanceOf(OutboundRequestError);
+        expect(err.message).toContain('within 1000 ms');
+      } finally {
+        await server.close();
+      }
+    },
+    15_000,
+  );
 });

@@ -56,7 +56,13 @@ describe('authorization response: RFC 9207 iss', () => {
   let upstream: Upstream;
   let server: AuthServer;
   const exchange = (s: AuthServer, iss: string | null) =>
-    requestTokens(upstream, s, PUBLIC_CLIENT, { grant_type: 'authorization_code', response: { state: 'st', code: 'not-a-code', iss }, redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43) }, null);
+    requestTokens(
+      upstream,
+      s,
+      PUBLIC_CLIENT,
+      { grant_type: 'authorization_code', response: { state: 'st', code: 'not-a-code', iss }, redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43) },
+      null,
+    );
 
   beforeAll(async () => {
     fixture = await startOAuthUpstream({ clients: [{ clientId: PUBLIC_CLIENT.clientId, redirectUris: [REDIRECT_URI] }] });

@@ -27,7 +27,18 @@ import { UsersController } from './users.controller';
  */
 @Module({
   imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
-  controllers: [SessionController, UsersController, GroupsController, UpstreamsController, ClientsController, GrantsController, MeController, SettingsController, AuditController, DashboardController],
+  controllers: [
+    SessionController,
+    UsersController,
+    GroupsController,
+    UpstreamsController,
+    ClientsController,
+    GrantsController,
+    MeController,
+    SettingsController,
+    AuditController,
+    DashboardController,
+  ],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService, GrantViews, MyAccessService],
 })
 export class AdminModule {}

@@ -18,7 +18,6 @@ export class SettingsController {
   @Get()
   @Roles('admin', 'auditor')
   settings() {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
     const { publicUrl, source, fromEnvironment, ...settings } = JSON.parse(JSON.stringify(this.config.loaded)) as Record<string, unknown> & {
       publicUrl: string;
       source: string;

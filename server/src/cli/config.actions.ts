@@ -4,7 +4,6 @@ import { maskSecrets } from '../config/config-mask';
 import { ConfigError, loadConfigDetails } from '../config/config.loader';
 import { CliError, EXIT, say } from './common';
 
-
 /**
  * `gatehouse config check [file]`: validates the configuration exactly as a start would (the file,
  * ${ENV} references and the PORT/HOST/PUBLIC_URL/DATA_DIR/GATEHOUSE_ADMIN_* variables) and prints
@@ -19,7 +18,7 @@ export function checkConfig(file: string | undefined): void {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
     throw err;
   }
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+
   const { publicUrl, source, fromEnvironment: _paths, ...settings } = JSON.parse(JSON.stringify(details.config)) as Record<string, unknown> & { publicUrl: string; source: string };
   say(`# Configuration OK (from ${source}); the effective settings, secrets masked:`);
   say(`# public URL: ${publicUrl}; data directory: ${resolve(details.config.server.data_dir)}`);

@@ -67,5 +67,4 @@ export async function runCli(args: string[]): Promise<void> {
   if (!isStart()) process.exit(EXIT.ok);
 }
 
-
 if (require.main === module) void runCli(process.argv.slice(2));

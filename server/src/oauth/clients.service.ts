@@ -102,10 +102,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     const cutoff = now - this.config.registration.unused_client_days * DAY;
     const stale = await this.clients.find({
       select: { clientId: true },
-      where: [
-        { lastUsedAt: LessThan(cutoff) },
-        { lastUsedAt: IsNull(), createdAt: LessThan(cutoff) },
-      ],
+      where: [{ lastUsedAt: LessThan(cutoff) }, { lastUsedAt: IsNull(), createdAt: LessThan(cutoff) }],
     });
     const ids = stale.map((c) => c.clientId);
     for (let i = 0; i < ids.length; i += 500) {
@@ -167,10 +164,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     });
     if (!client) throw new InvalidClient('unknown client', !!basic);
     if (used !== client.tokenEndpointAuthMethod) {
-      throw new InvalidClient(
-        `this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}`,
-        !!basic,
-      );
+      throw new InvalidClient(`this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}`, !!basic);
     }
     if (used !== 'none') {
       const secret = basic?.secret ?? bodySecret;

@@ -8,10 +8,6 @@ import { tooManyAttemptsPage } from './error.pages';
 export class BrowserThrottleFilter implements ExceptionFilter {
   catch(_exception: ThrottlerException, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    res
-      .status(429)
-      .setHeader('Retry-After', '60')
-      .type('html')
-      .send(tooManyAttemptsPage());
+    res.status(429).setHeader('Retry-After', '60').type('html').send(tooManyAttemptsPage());
   }
 }

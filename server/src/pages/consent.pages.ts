@@ -71,8 +71,12 @@ ${v.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${v.error}</p>` 
 <form method="post" action="/authorize">
 ${Object.entries(v.hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="csrf" value="${v.csrf}">
-${v.upstream ? '' : html`<label for="upstream">MCP server</label>
-<select id="upstream" name="upstream">${v.choices.map((u) => html`<option value="${u.slug}">${u.name}</option>`)}</select>`}
+${
+  v.upstream
+    ? ''
+    : html`<label for="upstream">MCP server</label>
+<select id="upstream" name="upstream">${v.choices.map((u) => html`<option value="${u.slug}">${u.name}</option>`)}</select>`
+}
 ${credentialInputs(v)}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>

@@ -4,8 +4,11 @@ import { page } from './layout';
 
 /** A step of connecting an application failed (authorize, the upstream sign-in callback). */
 export function errorPage(title: string, message: string): string {
-  return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
-<p class="muted">Return to the application and try connecting again. If this keeps happening, ask your Gatehouse administrator.</p>`);
+  return page(
+    title,
+    html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
+<p class="muted">Return to the application and try connecting again. If this keeps happening, ask your Gatehouse administrator.</p>`,
+  );
 }
 
 export function tooManyAttemptsPage(): string {

@@ -47,11 +47,7 @@ export function stripHopByHop(headers: IncomingHttpHeaders): void {
  * node chooses the framing of the client's response itself (chunked for HTTP/1.1, close-delimited
  * for HTTP/1.0), as a proxy must (RFC 9112 §6.1), and sets its own Connection header.
  */
-export function copyResponseHeaders(
-  from: IncomingHttpHeaders,
-  to: { setHeader(name: string, value: OutgoingHttpHeader): unknown },
-  alsoDropped: ReadonlySet<string>,
-): void {
+export function copyResponseHeaders(from: IncomingHttpHeaders, to: { setHeader(name: string, value: OutgoingHttpHeader): unknown }, alsoDropped: ReadonlySet<string>): void {
   const named = connectionOptions(from.connection);
   for (const name in from) {
     const value = from[name];

@@ -225,7 +225,7 @@ export class McpProxyService implements OnModuleDestroy {
       this.inFlight.delete(res);
       this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
-    this.proxyFor(upstream)(req as any, res as any, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+    this.proxyFor(upstream)(req, res, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
   }
 
   /**
@@ -241,7 +241,9 @@ export class McpProxyService implements OnModuleDestroy {
     // Only the header's name is logged: node's message is safe, but the value is a secret.
     const badHeader = unsendableHeader(req.headers);
     if (badHeader) {
-      this.logger.warn(`upstream ${upstream.slug}: the credential sent as header ${badHeader} has a character no HTTP header may carry (${code ?? 'invalid'}); it must be replaced`);
+      this.logger.warn(
+        `upstream ${upstream.slug}: the credential sent as header ${badHeader} has a character no HTTP header may carry (${code ?? 'invalid'}); it must be replaced`,
+      );
       ctx.failure = { type: 'upstream.credential', reason: `the credential for header ${badHeader} cannot be sent as an HTTP header` };
       if (res.headersSent) return void res.destroy();
       return sendJson(res, 502, jsonRpcError(-32002, this.credentials.unsendableCredentialHint(upstream), rpcId));
@@ -267,9 +269,14 @@ export class McpProxyService implements OnModuleDestroy {
   private denyToken(res: http.ServerResponse, upstream: Upstream, error?: string, description?: string): null {
     const resourceMetadata = this.config.resourceMetadataUrl(upstream.slug);
     const challenge = bearerChallenge({ error, description, resourceMetadata, scope: upstream.scopes.join(' ') });
-    sendJson(res, 401, { error: error ?? 'unauthorized', error_description: description ?? 'authorization required' }, {
-      'WWW-Authenticate': challenge,
-    });
+    sendJson(
+      res,
+      401,
+      { error: error ?? 'unauthorized', error_description: description ?? 'authorization required' },
+      {
+        'WWW-Authenticate': challenge,
+      },
+    );
     return null;
   }
 
@@ -321,9 +328,14 @@ export class McpProxyService implements OnModuleDestroy {
       scope,
       resourceMetadata: this.config.resourceMetadataUrl(ctx.upstream.slug),
     });
-    sendJson(res, 403, { error: 'insufficient_scope', error_description: `this request needs the scope ${missing.join(' ')}` }, {
-      'WWW-Authenticate': challenge,
-    });
+    sendJson(
+      res,
+      403,
+      { error: 'insufficient_scope', error_description: `this request needs the scope ${missing.join(' ')}` },
+      {
+        'WWW-Authenticate': challenge,
+      },
+    );
     this.recordRequest(req, res, ctx, 'scope.deny');
     return false;
   }
@@ -347,13 +359,7 @@ export class McpProxyService implements OnModuleDestroy {
    * (scope check). A streamed body that has begun flowing is gone, so it is never retried.
    */
   private mayRetry(req: ProxiedRequest, ctx: ProxyContext, code: string | undefined): boolean {
-    return (
-      !ctx.retried &&
-      !ctx.timedOut &&
-      ctx.reusedSocket === true &&
-      (code === 'ECONNRESET' || code === 'EPIPE') &&
-      (ctx.bodyRead || !req.readableDidRead)
-    );
+    return !ctx.retried && !ctx.timedOut && ctx.reusedSocket === true && (code === 'ECONNRESET' || code === 'EPIPE') && (ctx.bodyRead || !req.readableDidRead);
   }
 
   /** Pooled or fresh (the one retry); SSRF-guarded for console upstreams. */
@@ -454,14 +460,16 @@ export class McpProxyService implements OnModuleDestroy {
           if (out.headersSent) return void out.destroy();
           const code = (err as NodeJS.ErrnoException).code;
           const connection = ctx.reusedSocket ? 'a reused keep-alive connection' : 'a new connection';
-          if (this.mayRetry(req as ProxiedRequest, ctx, code)) {
+          if (this.mayRetry(req, ctx, code)) {
             ctx.retried = true;
-            this.logger.warn(`upstream ${upstream.slug}: ${code} on ${connection} before any response (the upstream likely closed it as idle); retrying ${req.method} once on a new connection`);
-            return void this.proxyFor(upstream, true)(req as any, out as any, (e?: unknown) => this.forwardFailed(req as ProxiedRequest, out, upstream, e));
+            this.logger.warn(
+              `upstream ${upstream.slug}: ${code} on ${connection} before any response (the upstream likely closed it as idle); retrying ${req.method} once on a new connection`,
+            );
+            return void this.proxyFor(upstream, true)(req, out, (e?: unknown) => this.forwardFailed(req, out, upstream, e));
           }
           const timedOut = ctx.timedOut || code === 'ETIMEDOUT';
           const retried = ctx.retried ? ', after one retry' : '';
-          this.logger.warn(`upstream ${upstream.slug} ${timedOut ? 'timed out' : 'failed'} on ${req.method}: ${code ?? (err as Error).name} on ${connection}${retried}`);
+          this.logger.warn(`upstream ${upstream.slug} ${timedOut ? 'timed out' : 'failed'} on ${req.method}: ${code ?? err.name} on ${connection}${retried}`);
           const rpcId = (ctx.rpcId ?? null) as string | number | null;
           ctx.errorKind = timedOut ? 'upstream.timeout' : 'upstream.unreachable';
           if (timedOut) sendJson(out, 504, jsonRpcError(-32001, `upstream ${upstream.slug} timed out`, rpcId));
@@ -490,4 +498,3 @@ export class McpProxyService implements OnModuleDestroy {
     this.telemetry.requestDone(req, record, ctx, elapsedMs);
   }
 }
-

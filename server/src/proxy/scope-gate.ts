@@ -95,7 +95,7 @@ function isJsonRpcMessage(value: unknown): value is JsonRpcMessage {
   if (m.jsonrpc !== '2.0') return false;
   if ('id' in m && !(typeof m.id === 'string' || typeof m.id === 'number' || m.id === null)) return false;
   if ('method' in m) return typeof m.method === 'string' && (m.params === undefined || (typeof m.params === 'object' && m.params !== null));
-  return 'id' in m && ('result' in m) !== ('error' in m);
+  return 'id' in m && 'result' in m !== 'error' in m;
 }
 
 /** The methods whose Mcp-Name header mirrors a field of params (2026-07-28 Streamable HTTP, "Standard Request Headers"). */

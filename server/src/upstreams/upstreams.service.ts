@@ -158,8 +158,8 @@ export class UpstreamsService implements OnModuleInit {
       if (existing.get(u.slug)?.source === 'console') {
         this.logger.warn(`upstream ${u.slug} was added in the console; config.yaml now defines it, so the file's settings replace the console's`);
       }
-      if (existing.has(u.slug)) await this.records.update({ slug: u.slug }, row as any);
-      else await this.records.insert({ ...row, createdAt: now } as any);
+      if (existing.has(u.slug)) await this.records.update({ slug: u.slug }, row);
+      else await this.records.insert({ ...row, createdAt: now });
       await this.seedSecrets(u);
       existing.delete(u.slug);
     }

@@ -13,13 +13,13 @@ import { nonPublicReason } from './public-address';
 export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '', 0);
-    const list = addresses as dns.LookupAddress[];
+    const list = addresses;
     for (const a of list) {
       const why = nonPublicReason(a.address);
       if (why) return callback(new OutboundAddressRefused(`${hostname} resolves to ${a.address}, not a public address (${why})`), '', 0);
     }
     if (!list.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-    if ((options as dns.LookupOptions).all) return (callback as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+    if (options.all) return (callback as (e: null, a: dns.LookupAddress[]) => void)(null, list);
     callback(null, list[0].address, list[0].family);
   });
 };

@@ -126,7 +126,7 @@ function checkResource(params: AuthorizeParams, client: OAuthClient, ctx: Author
 function checkScope(params: AuthorizeParams, upstream: Upstream | null, ctx: AuthorizeContext): string[] {
   if (params.scope !== undefined && typeof params.scope !== 'string') throw new InvalidScope('scope must be a string');
   // offline_access is accepted and ignored: refresh tokens are issued without it.
-  const requested = ((params.scope as string | undefined) ?? '').split(' ').filter((s) => s && s !== 'offline_access');
+  const requested = (params.scope ?? '').split(' ').filter((s) => s && s !== 'offline_access');
   const known = new Set(upstream ? upstream.scopes : ctx.upstreams().flatMap((u) => u.scopes));
   const unknown = requested.filter((s) => !known.has(s));
   if (unknown.length) throw new InvalidScope(`unknown scope: ${unknown.join(' ')}`);

@@ -86,7 +86,10 @@ export class UpstreamOAuthService {
   async completeSignIn(response: AuthorizationResponse, sessionUserId: string | null): Promise<{ returnTo: string; upstreamSlug: string; userId: string }> {
     const pending = this.pending.take(response.state);
     if (!pending) {
-      throw new UpstreamSignInError('This sign-in is unknown or has expired (it may have taken longer than 10 minutes, or the gateway restarted). Start again from the application.', 400);
+      throw new UpstreamSignInError(
+        'This sign-in is unknown or has expired (it may have taken longer than 10 minutes, or the gateway restarted). Start again from the application.',
+        400,
+      );
     }
     const { upstream, userId } = pending;
     if (sessionUserId !== userId) {

@@ -9,8 +9,7 @@ import { StoredUpstreamTokens } from './upstream-token-store';
 
 /** A grant the gateway redeems: the code of an authorization response (RFC 6749 §4.1.3, with the PKCE verifier) or a refresh token (§6). */
 export type UpstreamGrant =
-  | { grant_type: 'authorization_code'; response: AuthorizationResponse; redirect_uri: string; code_verifier: string }
-  | { grant_type: 'refresh_token'; refresh_token: string };
+  { grant_type: 'authorization_code'; response: AuthorizationResponse; redirect_uri: string; code_verifier: string } | { grant_type: 'refresh_token'; refresh_token: string };
 
 /**
  * Redeems a grant at the upstream's token endpoint, for its RFC 8707 resource (§2.2); throws GrantRejected
