@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { AuditEvent } from '../../server/src/audit/audit-event.entity';
+import { AuditCount, AuditRollup, AuditToolRollup } from '../../server/src/audit/audit-rollup.entity';
+import { MIGRATIONS } from '../../server/src/database/migrations';
 import { AuditRecord, AuditService } from '../../server/src/audit/audit.service';
 import { ConfigError, loadConfig } from '../../server/src/config/config.loader';
 import { ConfigService } from '../../server/src/config/config.service';
@@ -357,7 +359,14 @@ describe('AuditService.onEvent (what the metrics count from)', () => {
   let seen: string[];
 
   beforeEach(async () => {
-    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditEvent], synchronize: true });
+    // The audit tables as the migrations make them (rows and the rollups written with them).
+    ds = new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      entities: [AuditEvent, AuditRollup, AuditToolRollup, AuditCount],
+      migrations: MIGRATIONS,
+      migrationsRun: true,
+    });
     await ds.initialize();
     transactions = new Transactions(ds);
     audit = new AuditService(ds.getRepository(AuditEvent), new ConfigService(loadConfig({})), transactions);
