@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { AuditEvent } from '../../server/src/audit/audit-event.entity';
+import { AuditCount, AuditRollup, AuditToolRollup } from '../../server/src/audit/audit-rollup.entity';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { loadConfig } from '../../server/src/config/config.loader';
 import { ConfigService } from '../../server/src/config/config.service';
@@ -13,7 +14,7 @@ describe('AuditService: what a crash can lose', () => {
   const count = (type: string) => ds.getRepository(AuditEvent).countBy({ type });
 
   beforeEach(async () => {
-    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditEvent], synchronize: true });
+    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditEvent, AuditRollup, AuditToolRollup, AuditCount], synchronize: true });
     await ds.initialize();
     transactions = new Transactions(ds);
     const config = new ConfigService(loadConfig({}));
@@ -40,12 +41,11 @@ describe('AuditService: what a crash can lose', () => {
 
   it('recordIn commits with the transaction of its change, and rolls back with it', async () => {
     transactions.run((tx) => audit.recordIn(tx, { type: 'token.issue', outcome: 'success' }));
-    expect(
-      () =>
-        transactions.run((tx) => {
-          audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
-          throw new Error('the change failed');
-        }),
+    expect(() =>
+      transactions.run((tx) => {
+        audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
+        throw new Error('the change failed');
+      }),
     ).toThrow('the change failed');
     expect(await count('token.issue')).toBe(1);
   });

@@ -1,7 +1,9 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { Actor } from '../identity/actor';
 import { Roles } from '../identity/roles.guard';
+import { DashboardService, UpstreamTraffic } from '../audit/dashboard.service';
 import { GrantsService } from '../oauth/grants/grants.service';
+import type { UpstreamView } from '../upstreams/upstream-view';
 import { UpstreamAdminService } from '../upstreams/upstream-admin.service';
 import { AdminApi, CurrentActor } from './admin-api';
 import { pageOf, PageQuery, pageRequest } from './pagination';
@@ -16,6 +18,7 @@ export class UpstreamsController {
   constructor(
     private readonly upstreams: UpstreamAdminService,
     private readonly grants: GrantsService,
+    private readonly dashboard: DashboardService,
   ) {}
 
   /** `?limit&cursor` → `{ items: Upstream[], nextCursor }`, in slug order. */
@@ -25,11 +28,12 @@ export class UpstreamsController {
     const page = pageRequest(query);
     const after = page.after?.[0] ?? null;
     const rows = (await this.upstreams.list()).filter((u) => after === null || u.slug > after).slice(0, page.fetch);
+    const traffic = this.traffic24h();
     return pageOf(
       rows,
       page.limit,
       (u) => [u.slug],
-      (u) => u,
+      (u) => withTraffic(u, traffic),
     );
   }
 
@@ -43,8 +47,14 @@ export class UpstreamsController {
   /** → Upstream */
   @Get(':slug')
   @Roles('admin', 'auditor')
-  get(@Param('slug') slug: string) {
-    return this.upstreams.get(slug);
+  async get(@Param('slug') slug: string) {
+    return withTraffic(await this.upstreams.get(slug), this.traffic24h());
+  }
+
+  /** Requests, errors and p50/p95 per upstream over the last 24 h, from the audit rollups (never the log itself). */
+  private traffic24h(): Map<string, UpstreamTraffic> {
+    const now = Date.now();
+    return new Map(this.dashboard.traffic(now - DAY_MS, now).map((t) => [t.slug, t]));
   }
 
   /** → 201 Upstream; 409 conflict when the slug is taken. */
@@ -97,4 +107,11 @@ export class UpstreamsController {
     await this.grants.revokeAllFor({ upstreamSlug: slug }, { reason: 'upstream deleted', ip: actor.ip });
     await this.upstreams.delete(slug, actor);
   }
+}
+
+const DAY_MS = 24 * 3600_000;
+
+function withTraffic(view: UpstreamView, traffic: Map<string, UpstreamTraffic>): UpstreamView {
+  const t = traffic.get(view.slug);
+  return { ...view, status: { ...view.status, requests24h: t?.requests ?? 0, errors24h: t?.errors ?? 0, p50Ms: t?.p50Ms ?? null, p95Ms: t?.p95Ms ?? null } };
 }

@@ -1,7 +1,33 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-/** One audited event. Never holds a secret: ids, names, methods and outcomes only. */
+/** The type of the proxy's row for a request it forwarded: most of the log. */
+export const PROXIED_REQUEST_TYPE = 'mcp.request';
+
+/**
+ * One audited event. Never holds a secret: ids, names, methods and outcomes only.
+ *
+ * The audit log is read newest first, by (at, id) descending, with at most one filter that an
+ * index serves (plus any others checked on the rows it yields). Each filterable column has an
+ * index on (column, at): SQLite appends the rowid (here `id`) to every index entry, so such an
+ * index is ordered by (column, at, id) and "column = ? AND at in a range, newest first, after
+ * this cursor" is one range scan of it, with no sort. `at` alone serves the unfiltered log and a
+ * time range.
+ *
+ * Every index costs each proxied request's row an insert (about 0.7 µs), so they hold only the
+ * rows a filter can need them for: the nullable columns index rows that have a value (a filter
+ * never asks for NULL, and SQLite uses a `WHERE col IS NOT NULL` index for `col = ?`); failures
+ * have an index of their own, successes (nearly every row) are found by walking `at`; and the
+ * type index leaves out the proxy's 'mcp.request' rows (the bulk of the log, found by walking `at`
+ * too). audit-query.ts writes the conditions that let SQLite use these partial indexes.
+ */
 @Entity('audit_events')
+@Index(['type', 'at'], { where: `"type" != '${PROXIED_REQUEST_TYPE}'` })
+@Index(['at'], { where: `"outcome" = 'failure'` })
+@Index(['userId', 'at'], { where: '"user_id" IS NOT NULL' })
+@Index(['clientId', 'at'], { where: '"client_id" IS NOT NULL' })
+@Index(['upstreamSlug', 'at'], { where: '"upstream_slug" IS NOT NULL' })
+@Index(['mcpMethod', 'at'], { where: '"mcp_method" IS NOT NULL' })
+@Index(['tool', 'at'], { where: '"tool" IS NOT NULL' })
 export class AuditEvent {
   @PrimaryGeneratedColumn()
   id: number;
@@ -10,7 +36,6 @@ export class AuditEvent {
   @Column('integer')
   at: number;
 
-  @Index()
   @Column('text')
   type: string;
 
@@ -28,6 +53,10 @@ export class AuditEvent {
 
   @Column('text', { name: 'mcp_method', nullable: true })
   mcpMethod: string | null;
+
+  /** The tool a `tools/call` named (params.name); null for every other row. */
+  @Column('text', { nullable: true })
+  tool: string | null;
 
   @Column('integer', { nullable: true })
   status: number | null;

@@ -1,12 +1,15 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditEvent } from './audit-event.entity';
+import { AuditQueryService } from './audit-query.service';
+import { AuditCount, AuditRollup, AuditToolRollup } from './audit-rollup.entity';
 import { AuditService } from './audit.service';
+import { DashboardService } from './dashboard.service';
 
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([AuditEvent])],
-  providers: [AuditService],
-  exports: [AuditService],
+  imports: [TypeOrmModule.forFeature([AuditEvent, AuditRollup, AuditToolRollup, AuditCount])],
+  providers: [AuditService, AuditQueryService, DashboardService],
+  exports: [AuditService, AuditQueryService, DashboardService],
 })
 export class AuditModule {}

@@ -5,6 +5,7 @@ import { LessThan, Repository } from 'typeorm';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
+import { deleteRollupsBefore, RollupWriter } from './rollup-writer';
 
 const DAY = 24 * 3600_000;
 
@@ -26,6 +27,10 @@ const FLUSH_AT_ROWS = 64;
  * - record(…): queued and written in batches, for the proxy's per-request rows, whose volume makes
  *   a write per row too costly on the hot path. The queue is flushed within 50 ms of its first
  *   row, when 64 are waiting, and on shutdown: a clean stop loses none, kill -9 the last ≤ 50 ms.
+ *
+ * The dashboard's figures (audit_rollups, audit_counts; see rollup-writer.ts) are written in the
+ * same transaction as the rows they count: a batch's per-upstream sums are added once per batch,
+ * so record() itself stays a queue push.
  */
 @Injectable()
 export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
@@ -37,6 +42,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private flushing: Promise<void> = Promise.resolve();
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly listeners: Array<(event: AuditRecord) => void> = [];
+  private readonly rollups = new RollupWriter();
 
   constructor(
     @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
@@ -50,9 +56,11 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     this.retentionTimer.unref();
   }
 
-  /** Deletes rows older than audit.retention_days. */
+  /** Deletes rows older than audit.retention_days, and the rollups of that time. */
   async applyRetention(now = Date.now()): Promise<number> {
-    const result = await this.events.delete({ at: LessThan(now - this.config.config.audit.retention_days * DAY) });
+    const cutoff = now - this.config.config.audit.retention_days * DAY;
+    const result = await this.events.delete({ at: LessThan(cutoff) });
+    this.transactions.run((tx) => deleteRollupsBefore(tx.db, cutoff));
     return result.affected ?? 0;
   }
 
@@ -67,7 +75,9 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Writes the row inside tx, the transaction of the change it records; a failure rolls the change back. */
   recordIn(tx: Tx, event: AuditRecord): void {
-    insertRow(this.statementFor(tx.db), { ...event, at: Date.now() });
+    const row = { ...event, at: Date.now() };
+    insertRow(this.statementFor(tx.db), row);
+    this.rollups.countOne(tx.db, row);
     if (this.listeners.length) tx.afterCommit(() => this.emit(event));
   }
 
@@ -111,7 +121,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
       try {
         this.insertBatch(batch);
       } catch (err) {
-        this.logger.error(`could not write ${batch.length} audit rows (${[...new Set(batch.map((e) => e.type))].join(", ")}): ${(err as Error).message}`);
+        this.logger.error(`could not write ${batch.length} audit rows (${[...new Set(batch.map((e) => e.type))].join(', ')}): ${(err as Error).message}`);
       }
     });
     return this.flushing;
@@ -125,6 +135,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     this.transactions.run((tx) => {
       const insert = this.statementFor(tx.db);
       for (const e of batch) insertRow(insert, e);
+      this.rollups.countBatch(tx.db, batch);
     });
   }
 
@@ -132,7 +143,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     if (!this.insert || this.insertDb !== db) {
       this.insertDb = db;
       this.insert = db.prepare(
-        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, tool, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
     }
     return this.insert;
@@ -163,6 +174,7 @@ function insertRow(insert: BetterSqlite3.Statement, e: QueuedEvent): void {
     e.clientId ?? null,
     e.upstreamSlug ?? null,
     e.mcpMethod ?? null,
+    e.tool ?? null,
     e.status ?? null,
     e.durationMs ?? null,
     e.ip ?? null,

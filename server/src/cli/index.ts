@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { gatewayVersion } from '../common/version';
 import { backupCommands } from './backup';
 import { configCommands } from './config';
 import { CliError, EXIT } from './exit-codes';
@@ -27,7 +26,7 @@ export function buildProgram(): { program: Command; isStart: () => boolean } {
   let started = false;
   const program = new Command('gatehouse')
     .description('Gatehouse, a self-hosted OAuth 2.1 gateway for MCP servers')
-    .version(version(), '-V, --version', 'print the version')
+    .version(gatewayVersion(), '-V, --version', 'print the version')
     .addHelpText('after', HELP_FOOTER);
   program
     .command('start')
@@ -68,9 +67,5 @@ export async function runCli(args: string[]): Promise<void> {
   if (!isStart()) process.exit(EXIT.ok);
 }
 
-function version(): string {
-  // ../../../package.json from server/src/cli and from dist/server/cli alike.
-  return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 if (require.main === module) void runCli(process.argv.slice(2));

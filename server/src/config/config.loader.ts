@@ -41,6 +41,8 @@ export interface LoadedConfig extends GatehouseConfig {
   publicUrl: string;
   /** Where the configuration came from: a file path or "embedded default". */
   source: string;
+  /** Paths of the values filled in from ${ENV} references (masked wherever the configuration is shown). */
+  fromEnvironment?: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -68,7 +70,7 @@ export function loadConfigDetails(env: Env = process.env): ConfigDetails {
   if (problems.length) throw new ConfigError(problems);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
   const publicUrl = (config.server.public_url ?? `http://localhost:${config.server.port}`).replace(/\/+$/, '');
-  return { config: Object.assign(config, { publicUrl, source }), fromEnvironment };
+  return { config: Object.assign(config, { publicUrl, source, fromEnvironment: [...fromEnvironment] }), fromEnvironment };
 }
 
 function readRawConfig(env: Env): { raw: Record<string, unknown>; source: string } {

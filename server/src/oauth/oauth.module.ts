@@ -1,3 +1,4 @@
+import { ACTIVE_GRANTS_COUNTER } from '../audit/active-grants-counter';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { IdentityModule } from '../identity/identity.module';
@@ -53,6 +54,8 @@ const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchang
     GrantTypes,
     AuthorizationCodeGrant,
     RefreshTokenGrant,
+    // The dashboard asks through this token (audit/ cannot import oauth/).
+    { provide: ACTIVE_GRANTS_COUNTER, useExisting: GrantsService },
   ],
   exports: [GrantsService, ClientsService, ClientDirectory],
 })

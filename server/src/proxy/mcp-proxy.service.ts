@@ -479,6 +479,7 @@ export class McpProxyService implements OnModuleDestroy {
       clientId: ctx.token.clientId,
       upstreamSlug: ctx.upstream.slug,
       mcpMethod: ctx.mcpMethod ?? req.method ?? null,
+      tool: ctx.tool ?? null,
       status: res.statusCode,
       durationMs: Math.round(elapsedMs),
       ip: req.socket.remoteAddress ?? null,

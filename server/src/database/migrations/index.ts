@@ -6,6 +6,7 @@ import { RefreshRotationNonce1795691461782 } from './1795691461782-refresh-rotat
 import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and-invites';
 import { UpstreamChecks1795693458320 } from './1795693458320-upstream-checks';
 import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grants-last-used-and-list-indexes';
+import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queries-and-rollups';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   UserRolesAndInvites1795692346984,
   UpstreamChecks1795693458320,
   GrantsLastUsedAndListIndexes1795694715951,
+  AuditQueriesAndRollups1795696639535,
 ];

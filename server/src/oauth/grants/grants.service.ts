@@ -144,6 +144,17 @@ export class GrantsService {
   }
 
   /** How many grants of the owner are live (not revoked). */
+  /** For the dashboard and /metrics (audit/active-grants-counter.ts): live grants and the users holding them. */
+  async countActiveGrants(): Promise<{ grants: number; users: number }> {
+    const row = await this.grants
+      .createQueryBuilder('g')
+      .select('COUNT(*)', 'grants')
+      .addSelect('COUNT(DISTINCT g.user_id)', 'users')
+      .where('g.revoked_at IS NULL')
+      .getRawOne<{ grants: number; users: number }>();
+    return { grants: Number(row?.grants ?? 0), users: Number(row?.users ?? 0) };
+  }
+
   activeGrantCount(owner: GrantOwner): Promise<number> {
     return this.grants.countBy({ ...owner, revokedAt: IsNull() });
   }

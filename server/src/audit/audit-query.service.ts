@@ -1,0 +1,176 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { Injectable, Logger } from '@nestjs/common';
+import type { Writable } from 'node:stream';
+import { Transactions } from '../database/transactions';
+import { csvRecord, CSV_HEADER, ExportFormat, jsonLine } from './audit-export';
+import { PROXIED_REQUEST_TYPE } from './audit-event.entity';
+import { AuditCursor, AuditEntry, AuditFilter, entryView, UserEmails, whereOf } from './audit-query';
+import { AuditService } from './audit.service';
+
+const SELECT = `SELECT id, at, type, outcome, user_id AS userId, client_id AS clientId, upstream_slug AS upstreamSlug,
+  mcp_method AS mcpMethod, tool, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
+
+const EVENT_TYPES_SQL = `
+  WITH RECURSIVE types(type) AS (
+    SELECT MIN(type) FROM audit_events WHERE type != '${PROXIED_REQUEST_TYPE}'
+    UNION ALL
+    SELECT (SELECT MIN(type) FROM audit_events WHERE type > types.type AND type != '${PROXIED_REQUEST_TYPE}') FROM types WHERE types.type IS NOT NULL
+  )
+  SELECT type FROM types WHERE type IS NOT NULL
+  UNION SELECT '${PROXIED_REQUEST_TYPE}' WHERE EXISTS (SELECT 1 FROM audit_events WHERE type = '${PROXIED_REQUEST_TYPE}')
+  ORDER BY type`;
+
+/** Rows per query of an export: each is one index range scan of about a millisecond. */
+export const EXPORT_PAGE_ROWS = 500;
+/** An export is written in pieces of about this many characters (see exportTo). */
+const EXPORT_WRITE_BYTES = 32 * 1024;
+
+type RawEntry = Omit<AuditEntry, 'detail'> & { detail: string | null };
+
+/**
+ * Reads the audit log for the admin console: pages newest first by (at, id) with a keyset cursor
+ * (stable while rows are added: a page starts strictly after the last row shown), one row, the
+ * event types, and exports of a filtered set. Every read is one range scan of an index on
+ * (filter column, at) (see audit-event.entity.ts); none counts or sorts the log.
+ */
+@Injectable()
+export class AuditQueryService {
+  private readonly logger = new Logger('AuditQuery');
+  private statements = new Map<string, BetterSqlite3.Statement>();
+  private statementsDb: BetterSqlite3.Database | null = null;
+
+  constructor(
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Up to `limit` rows after `after`, newest first, and the cursor of the next page (null on the last). */
+  async page(filter: AuditFilter, after: AuditCursor | null, limit: number): Promise<{ entries: AuditEntry[]; next: AuditCursor | null }> {
+    // What was recorded before this request (proxied requests wait ≤ 50 ms in the queue) is shown.
+    await this.audit.flush();
+    const rows = this.select(filter, after, limit + 1);
+    const entries = rows.slice(0, limit);
+    const last = entries[entries.length - 1];
+    return { entries, next: rows.length > limit ? { at: last.at, id: last.id } : null };
+  }
+
+  async get(id: number): Promise<AuditEntry | null> {
+    await this.audit.flush();
+    const row = this.statement(`${SELECT} WHERE id = ?`).get(id) as RawEntry | undefined;
+    return row ? parsed(row) : null;
+  }
+
+  /**
+   * The event types in the log, sorted: a loose index scan (one seek per distinct type) of the
+   * type index, which leaves out the proxy's request rows; those are named when there is one (the
+   * first row of the log usually is, so that scan stops at once).
+   */
+  async eventTypes(): Promise<string[]> {
+    await this.audit.flush();
+    const rows = this.statement(EVENT_TYPES_SQL).all() as { type: string }[];
+    return rows.map((r) => r.type);
+  }
+
+  /**
+   * Writes every row the filter matches, newest first, to `out` as CSV (with a header record) or
+   * JSON Lines, then ends it; resolves with the number of rows. Memory stays flat whatever the
+   * size: rows are read in keyset pages of EXPORT_PAGE_ROWS, written out in pieces of at most
+   * about EXPORT_WRITE_BYTES, and the next page is read only once the client has taken the last
+   * (backpressure: 'drain'). A page per query, not one long `.iterate()`: better-sqlite3 keeps the
+   * connection busy while an iterator is open, and the gateway's single connection must keep
+   * serving other requests (and the audit batches) between two pages. Small pieces because V8
+   * allocates a string over 128 KiB straight in the old generation, which then grows until its
+   * next full collection. Stops early when the client goes away.
+   */
+  async exportTo(out: Writable, filter: AuditFilter, format: ExportFormat, emailsOf?: UserEmails): Promise<number> {
+    let written = 0;
+    try {
+      await this.audit.flush();
+      // Rows recorded during the export (newer than its start) are not part of it.
+      const bounded: AuditFilter = { ...filter, to: Math.min(filter.to ?? Infinity, Date.now()) };
+      const record = format === 'csv' ? csvRecord : jsonLine;
+      let after: AuditCursor | null = null;
+      let drained = format === 'csv' ? out.write(CSV_HEADER) : true;
+      for (;;) {
+        if (!drained && !(await drain(out))) return written;
+        drained = true;
+        if (out.destroyed || out.writableEnded) return written;
+        const rows = this.select(bounded, after, EXPORT_PAGE_ROWS);
+        if (!rows.length) break;
+        const userIds = new Set<string>();
+        for (const row of rows) if (row.userId !== null) userIds.add(row.userId);
+        const emails = emailsOf && userIds.size ? await emailsOf([...userIds]) : new Map<string, string>();
+        let piece = '';
+        for (const row of rows) {
+          piece += record(entryView(row, emails));
+          if (piece.length >= EXPORT_WRITE_BYTES) {
+            drained = out.write(piece) && drained;
+            piece = '';
+          }
+        }
+        if (piece) drained = out.write(piece) && drained;
+        written += rows.length;
+        if (rows.length < EXPORT_PAGE_ROWS) break;
+        const last = rows[rows.length - 1];
+        after = { at: last.at, id: last.id };
+      }
+      if (!drained && !(await drain(out))) return written;
+      out.end();
+    } catch (err) {
+      // The response has started (the status line is out): all that is left is to cut it short.
+      this.logger.error(`audit export failed after ${written} rows: ${(err as Error).message}`);
+      out.destroy();
+    }
+    return written;
+  }
+
+  private select(filter: AuditFilter, after: AuditCursor | null, limit: number): AuditEntry[] {
+    const where = whereOf(filter, after);
+    const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).all(...where.params, limit) as RawEntry[];
+    return rows.map(parsed);
+  }
+
+  /**
+   * Prepared once per SQL text. The text depends only on which filters are present (values are
+   * bound), so this holds at most a few hundred statements whatever clients send.
+   */
+  private statement(sql: string): BetterSqlite3.Statement {
+    const db = this.transactions.db;
+    if (this.statementsDb !== db) {
+      this.statements = new Map();
+      this.statementsDb = db;
+    }
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = db.prepare(sql)));
+    return statement;
+  }
+}
+
+function parsed(row: RawEntry): AuditEntry {
+  let detail: Record<string, unknown> | null = null;
+  if (row.detail !== null) {
+    try {
+      detail = JSON.parse(row.detail) as Record<string, unknown>;
+    } catch {
+      detail = { unparsed: row.detail };
+    }
+  }
+  return { ...row, detail };
+}
+
+/** Waits until the stream's buffer has room again; false when the reader has gone instead. */
+async function drain(out: Writable): Promise<boolean> {
+  if (out.destroyed) return false;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+  });
+  return !out.destroyed;
+}
