@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Browser, BrowserContext, chromium, Locator, Page } from 'playwright-core';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
@@ -39,6 +40,10 @@ const CLIENT_NAME = 'Scenario Agent';
 interface Exchange {
   method: string;
   url: string;
+  /** The bearer token sent, if any. */
+  token: string | null;
+  /** A POST's JSON-RPC body. */
+  body: string | null;
   status: number;
   wwwAuthenticate: string | null;
 }
@@ -57,6 +62,45 @@ const EXPECTED_FAILED_LOADS: { why: string; page: 'admin' | 'member'; status: nu
   },
 ];
 
+/**
+ * RFC 4180 records (quoted fields with doubled quotes, commas and line breaks inside quotes, CRLF
+ * between records). Hand-written: no CSV library is among the project's dependencies, and the
+ * export's detail column (JSON) holds commas and quotes that a split(',') would cut.
+ */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let field = '';
+  let quoted = false;
+  const endField = () => {
+    record.push(field);
+    field = '';
+  };
+  const endRecord = () => {
+    endField();
+    records.push(record);
+    record = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted && c === '"' && text[i + 1] === '"') {
+      field += '"';
+      i++;
+    } else if (c === '"') {
+      quoted = !quoted;
+    } else if (!quoted && c === ',') {
+      endField();
+    } else if (!quoted && c === '\r' && text[i + 1] === '\n') {
+      endRecord();
+      i++;
+    } else {
+      field += c;
+    }
+  }
+  if (field || record.length) endRecord();
+  return records;
+}
+
 /** The loopback listener a native OAuth client opens for its redirect URI (RFC 8252 §7.3). */
 interface CallbackListener {
   url: string;
@@ -72,7 +116,9 @@ async function startCallbackListener(): Promise<CallbackListener> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
     if (url.pathname !== '/callback') return void res.writeHead(404).end();
     resolve(url);
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><link rel="icon" href="data:,"><title>Signed in</title><p>You can close this window.</p>');
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end('<!doctype html><link rel="icon" href="data:,"><title>Signed in</title><p>You can close this window.</p>');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
@@ -99,6 +145,7 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
   const exchanges: Exchange[] = [];
   let provider: TestOAuthProvider;
   let mcp: Client;
+  let issued: OAuthTokens;
   let callback: CallbackListener;
 
   beforeAll(async () => {
@@ -182,8 +229,8 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
   }
 
   /**
-   * When the page is wider than the screen: the innermost elements that reach past its right edge
-   * (what to fix), else nothing. Elements inside a box that scrolls sideways do not count.
+   * Nothing when the page fits the screen's width (a table scrolling inside its own box is fine);
+   * else the innermost elements reaching past its right edge, to say what to fix.
    */
   async function widerThanScreen(page: Page): Promise<string[]> {
     return page.evaluate(() => {
@@ -191,16 +238,18 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
       const width = doc.documentElement.clientWidth;
       if (doc.documentElement.scrollWidth <= width) return [];
       const all: any[] = Array.from(doc.body.querySelectorAll('*'));
-      const out = all.filter((el) => el.getBoundingClientRect().right > width + 0.5 && !all.some((child) => child.parentElement === el && child.getBoundingClientRect().right > width + 0.5));
+      const out = all.filter(
+        (el) => el.getBoundingClientRect().right > width + 0.5 && !all.some((child) => child.parentElement === el && child.getBoundingClientRect().right > width + 0.5),
+      );
       const name = (el: any) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.classList.length ? `.${Array.from(el.classList).join('.')}` : ''}`;
       return out.slice(0, 5).map((el) => `${name(el.parentElement)} > ${name(el)}: ${JSON.stringify((el.textContent ?? '').trim().slice(0, 40))}`);
     });
   }
 
   /** Follows a link of the console's navigation, as a person would. */
-  async function openFromNav(page: Page, label: string, heading = label): Promise<void> {
+  async function openFromNav(page: Page, label: string): Promise<void> {
     await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: label, exact: true }).click();
-    await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+    await page.getByRole('heading', { level: 1, name: label, exact: true }).waitFor();
     await settled(page);
   }
 
@@ -212,7 +261,14 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
   /** The MCP client's fetch: the real one, with every answer noted (status and challenge). */
   const recordingFetch: FetchLike = async (url, init) => {
     const res = await fetch(url, init);
-    exchanges.push({ method: init?.method ?? 'GET', url: String(url), status: res.status, wwwAuthenticate: res.headers.get('www-authenticate') });
+    exchanges.push({
+      method: init?.method ?? 'GET',
+      url: String(url),
+      token: /^Bearer (.+)$/.exec(new Headers(init?.headers).get('authorization') ?? '')?.[1] ?? null,
+      body: typeof init?.body === 'string' ? init.body : null,
+      status: res.status,
+      wwwAuthenticate: res.headers.get('www-authenticate'),
+    });
     return res;
   };
 
@@ -245,7 +301,10 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
     // "Copy" puts the link on the clipboard (127.0.0.1 is a secure context: the Clipboard API).
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     await page.getByRole('button', { name: 'Copy', exact: true }).click();
-    await page.getByRole('status').filter({ hasText: /^Copied$/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Copied$/ })
+      .waitFor();
     // (Runs in the page; `navigator` is the browser's.)
     inviteUrl = await page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
     expect(inviteUrl).toMatch(new RegExp(`^${base.replace(/[.]/g, '\\.')}/invite/[A-Za-z0-9_-]+$`));
@@ -373,6 +432,8 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
     expect(mcp.getServerVersion()?.name).toBe('gatehouse-test-upstream');
     const result = await mcp.callTool({ name: 'echo', arguments: { text: 'hello through the gateway' } });
     expect(result.content).toEqual([{ type: 'text', text: 'hello through the gateway' }]);
+    issued = provider.tokens()!;
+    expect(issued).toEqual(expect.objectContaining({ access_token: expect.any(String), refresh_token: expect.any(String) }));
     await page.goto(`${base}/admin/me`);
   });
 
@@ -405,15 +466,29 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
     await snap(page, 'grants-revoked');
   });
 
-  step('the client’s next MCP call gets 401 invalid_token, and its refresh token is refused too', async () => {
-    exchanges.length = 0;
+  step('the client’s next MCP call gets 401 (its token: invalid_token), and its refresh token is refused too', async () => {
+    const mcpUrl = gw.mcpUrl(UPSTREAM.slug);
+    const before = exchanges.length;
     // The SDK meets the 401, tries its refresh token (refused: the grant is gone) and then asks
     // for the user again, which it reports as UnauthorizedError.
     await expect(mcp.callTool({ name: 'echo', arguments: { text: 'still there?' } })).rejects.toBeInstanceOf(UnauthorizedError);
-    expect(exchanges[0]).toEqual({ method: 'POST', url: gw.mcpUrl(UPSTREAM.slug), status: 401, wwwAuthenticate: expect.stringMatching(/^Bearer .*error="invalid_token"/) });
-    const refresh = exchanges.find((e) => e.url === `${base}/token`);
-    expect(refresh?.status).toBe(400);
-    expect(exchanges.filter((e) => e.status === 200 && e.url === gw.mcpUrl(UPSTREAM.slug))).toEqual([]);
+    const since = exchanges.slice(before);
+    const toolCall = since.find((e) => e.method === 'POST' && e.url === mcpUrl && e.body?.includes('still there?'));
+    expect(toolCall?.status).toBe(401);
+    // The revoked token is refused as such (RFC 6750 §3.1). Which request carries it first is a
+    // race: the SDK also reopens its event stream (GET) on its own once the revocation ended it.
+    const withRevokedToken = since.filter((e) => e.url === mcpUrl && e.token === issued.access_token);
+    expect(withRevokedToken.length).toBeGreaterThan(0);
+    for (const e of withRevokedToken) expect(e).toEqual(expect.objectContaining({ status: 401, wwwAuthenticate: expect.stringMatching(/^Bearer .*error="invalid_token"/) }));
+    expect(since.filter((e) => e.url === mcpUrl && e.status < 400)).toEqual([]);
+
+    // The refresh token died with the grant.
+    const refresh = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: issued.refresh_token!, client_id: provider.clientInformation()!.client_id }),
+    });
+    expect({ status: refresh.status, body: await refresh.json() }).toEqual({ status: 400, body: expect.objectContaining({ error: 'invalid_grant' }) });
   });
 
   step('the member sees the grant revoked on "My access"', async () => {
@@ -449,23 +524,30 @@ describe('console scenario: invite → upstream → group → OAuth → grant �
     await page.getByText(`Filtered by User: ${memberId}`).waitFor();
     expect(await row(page, 'grant.revoke', MEMBER.email).count()).toBe(1);
     // Every row left is the member's.
-    const users = await page.locator('table.audit tbody tr td:nth-child(4)').allTextContents();
-    expect(users.length).toBeGreaterThan(1);
-    expect(new Set(users.map((u) => u.trim()))).toEqual(new Set([MEMBER.email]));
+    const rowsShown = await page.locator('table.audit tbody tr td:nth-child(4)').allTextContents();
+    expect(rowsShown.length).toBeGreaterThan(1);
+    expect(new Set(rowsShown.map((u) => u.trim()))).toEqual(new Set([MEMBER.email]));
     await snap(page, 'audit-member');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
     expect(download.suggestedFilename()).toMatch(/^gatehouse-audit-.*\.csv$/);
-    const csv = readFileSync((await download.path())!, 'utf8');
-    const [header, ...records] = csv.trimEnd().split('\r\n');
-    expect(header.split(',')).toEqual(expect.arrayContaining(['type', 'outcome', 'user_id', 'user_email', 'upstream_slug']));
-    const col = (name: string) => header.split(',').indexOf(name);
-    const revokes = records.filter((r) => r.split(',')[col('type')] === 'grant.revoke');
+    const csv = readFileSync(await download.path(), 'utf8');
+    const [header, ...records] = parseCsv(csv);
+    const at = (record: string[], column: string) => record[header.indexOf(column)];
+    expect(header).toEqual(expect.arrayContaining(['type', 'outcome', 'user_id', 'user_email', 'upstream_slug', 'detail']));
+    const revokes = records.filter((r) => at(r, 'type') === 'grant.revoke');
     expect(revokes).toHaveLength(1);
-    const fields = revokes[0].split(',');
-    expect([fields[col('user_id')], fields[col('user_email')], fields[col('outcome')]]).toEqual([memberId, MEMBER.email, 'success']);
-    // The export is the filtered view: nobody else's rows.
-    expect(records.every((r) => r.split(',')[col('user_id')] === memberId)).toBe(true);
+    const [revoke] = revokes;
+    expect({ user: at(revoke, 'user_id'), email: at(revoke, 'user_email'), outcome: at(revoke, 'outcome'), upstream: at(revoke, 'upstream_slug') }).toEqual({
+      user: memberId,
+      email: MEMBER.email,
+      outcome: 'success',
+      upstream: UPSTREAM.slug,
+    });
+    expect(JSON.parse(at(revoke, 'detail'))).toEqual(expect.objectContaining({ grant_id: expect.any(String) }));
+    // The export is the filtered view: the page's rows (and any written since), nobody else's.
+    expect(records.length).toBeGreaterThanOrEqual(rowsShown.length);
+    expect(new Set(records.map((r) => at(r, 'user_id')))).toEqual(new Set([memberId]));
   });
 
   it('no page logged a console error or threw, apart from the answers listed in EXPECTED_FAILED_LOADS', () => {
