@@ -17,10 +17,13 @@ p,dd,li{hyphens:none;overflow-wrap:break-word}
 a{color:#2d5bd7}
 `;
 
-/** The one layout of every server-rendered page: sign-in, consent, error pages. */
+/**
+ * The one layout of every server-rendered page: sign-in, consent, error pages. The icon is the
+ * console's: without one, browsers ask for /favicon.ico, a 404 logged as an error in their console.
+ */
 export function page(title: string, body: RawHtml): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title} · Gatehouse</title><style>${raw(STYLE)}</style></head>
+<meta name="referrer" content="no-referrer"><link rel="icon" type="image/svg+xml" href="/admin/favicon.svg"><title>${title} · Gatehouse</title><style>${raw(STYLE)}</style></head>
 <body><main>${body}</main></body></html>`.html;
 }
