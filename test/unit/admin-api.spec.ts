@@ -95,16 +95,16 @@ describe('migration: users.is_admin becomes users.role', () => {
       await ds.runMigrations();
       return ds;
     };
-    // Up to and without this migration, then up to it: later migrations are not part of this test.
-    const at = MIGRATIONS.indexOf(UserRolesAndInvites1795692346984);
+    // Up to the roles migration, whatever migrations come after it.
+    const roles = MIGRATIONS.indexOf(UserRolesAndInvites1795692346984);
     try {
-      const before = await open(MIGRATIONS.slice(0, at));
+      const before = await open(MIGRATIONS.slice(0, roles));
       const insert = 'INSERT INTO users (id, email, password_hash, display_name, is_admin, disabled, created_at, last_login_at) VALUES (?, ?, ?, NULL, ?, 0, 1, NULL)';
       await before.query(insert, ['a', 'admin@example.test', '$argon2id$x', 1]);
       await before.query(insert, ['m', 'member@example.test', '$argon2id$y', 0]);
       await before.destroy();
 
-      const ds = await open(MIGRATIONS.slice(0, at + 1));
+      const ds = await open(MIGRATIONS.slice(0, roles + 1));
       expect(await ds.query('SELECT id, role, password_hash FROM users ORDER BY id')).toEqual([
         { id: 'a', role: 'admin', password_hash: '$argon2id$x' },
         { id: 'm', role: 'member', password_hash: '$argon2id$y' },
