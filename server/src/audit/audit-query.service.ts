@@ -24,6 +24,8 @@ const EVENT_TYPES_SQL = `
 export const EXPORT_PAGE_ROWS = 500;
 /** An export is written in pieces of about this many characters (see exportTo). */
 const EXPORT_WRITE_BYTES = 32 * 1024;
+/** At most about this much of an export waits in the response's buffer: a page ends when it is full. */
+const EXPORT_BUFFER_BYTES = 64 * 1024;
 
 type RawEntry = Omit<AuditEntry, 'detail'> & { detail: string | null };
 
@@ -74,13 +76,16 @@ export class AuditQueryService {
   /**
    * Writes every row the filter matches, newest first, to `out` as CSV (with a header record) or
    * JSON Lines, then ends it; resolves with the number of rows. Memory stays flat whatever the
-   * size: rows are read in keyset pages of EXPORT_PAGE_ROWS, written out in pieces of at most
-   * about EXPORT_WRITE_BYTES, and the next page is read only once the client has taken the last
-   * (backpressure: 'drain'). A page per query, not one long `.iterate()`: better-sqlite3 keeps the
-   * connection busy while an iterator is open, and the gateway's single connection must keep
-   * serving other requests (and the audit batches) between two pages. Small pieces because V8
-   * allocates a string over 128 KiB straight in the old generation, which then grows until its
-   * next full collection. Stops early when the client goes away.
+   * size: rows are read in keyset pages of at most EXPORT_PAGE_ROWS, one row at a time (each is
+   * formatted and dropped at once), written out in pieces of about EXPORT_WRITE_BYTES; a page ends
+   * early once EXPORT_BUFFER_BYTES wait in the response's buffer, and the next one is read after
+   * 'drain' (backpressure), so what is in flight stays small and short-lived: kept waiting, V8
+   * would move it to its old generation, which then grows until its next full collection.
+   * Nothing awaits while a page's statement is open: better-sqlite3 keeps the connection busy
+   * while an iterator is, and the gateway's single connection must keep serving other requests
+   * (and the audit batches) between two pages. A row of a user whose email is not known yet ends
+   * its page too; the next one starts there once the email is looked up. Stops early when the
+   * client goes away.
    */
   async exportTo(out: Writable, filter: AuditFilter, format: ExportFormat, emailsOf?: UserEmails): Promise<number> {
     let written = 0;
@@ -89,30 +94,42 @@ export class AuditQueryService {
       // Rows recorded during the export (newer than its start) are not part of it.
       const bounded: AuditFilter = { ...filter, to: Math.min(filter.to ?? Infinity, Date.now()) };
       const record = format === 'csv' ? csvRecord : jsonLine;
+      const emails = new Map<string, string | null>();
       let after: AuditCursor | null = null;
       let drained = format === 'csv' ? out.write(CSV_HEADER) : true;
       for (;;) {
         if (!drained && !(await drain(out))) return written;
         drained = true;
         if (out.destroyed || out.writableEnded) return written;
-        const rows = this.select(bounded, after, EXPORT_PAGE_ROWS);
-        if (!rows.length) break;
-        const userIds = new Set<string>();
-        for (const row of rows) if (row.userId !== null) userIds.add(row.userId);
-        const emails = emailsOf && userIds.size ? await emailsOf([...userIds]) : new Map<string, string>();
+        const where = whereOf(bounded, after);
+        const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).iterate(...where.params, EXPORT_PAGE_ROWS) as IterableIterator<RawEntry>;
+        let read = 0;
+        let unknownUser: string | null = null;
         let piece = '';
         for (const row of rows) {
-          piece += record(entryView(row, emails));
+          if (emailsOf && row.userId !== null && !emails.has(row.userId)) {
+            unknownUser = row.userId;
+            break; // closes the statement
+          }
+          piece += record(entryView(parsed(row), emails));
+          after = { at: row.at, id: row.id };
+          read++;
           if (piece.length >= EXPORT_WRITE_BYTES) {
             drained = out.write(piece) && drained;
             piece = '';
+            // The client has enough to read: the page ends here, the next starts after 'drain'.
+            if (out.writableLength >= EXPORT_BUFFER_BYTES) break;
           }
         }
         if (piece) drained = out.write(piece) && drained;
-        written += rows.length;
-        if (rows.length < EXPORT_PAGE_ROWS) break;
-        const last = rows[rows.length - 1];
-        after = { at: last.at, id: last.id };
+        written += read;
+        if (unknownUser !== null && emailsOf) {
+          // Bounded by the users table; cleared, not grown, past that (an export then asks again).
+          if (emails.size >= 10_000) emails.clear();
+          emails.set(unknownUser, (await emailsOf([unknownUser])).get(unknownUser) ?? null);
+          continue;
+        }
+        if (read < EXPORT_PAGE_ROWS && out.writableLength < EXPORT_BUFFER_BYTES) break;
       }
       if (!drained && !(await drain(out))) return written;
       out.end();

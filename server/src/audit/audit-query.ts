@@ -45,7 +45,7 @@ export interface AuditEntryView extends Omit<AuditEntry, 'userId'> {
 /** Emails of users by id (ids of deleted users are left out); the audit log stores ids only. */
 export type UserEmails = (userIds: string[]) => Promise<Map<string, string>>;
 
-export function entryView(entry: AuditEntry, emails: Map<string, string>): AuditEntryView {
+export function entryView(entry: AuditEntry, emails: ReadonlyMap<string, string | null>): AuditEntryView {
   const { userId, ...rest } = entry;
   // Key order as in the API contract.
   return {
