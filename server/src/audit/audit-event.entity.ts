@@ -1,7 +1,8 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import type { AuditEventType } from './audit-event-type';
 
 /** The type of the proxy's row for a request it forwarded: most of the log. */
-export const PROXIED_REQUEST_TYPE = 'mcp.request';
+export const PROXIED_REQUEST_TYPE = 'mcp.request' satisfies AuditEventType;
 
 /**
  * One audited event. Never holds a secret: ids, names, methods and outcomes only.

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Transactions } from '../database/transactions';
 import { ACTIVE_GRANTS_COUNTER, ActiveGrantsCounter } from './active-grants-counter';
+import type { AuditEventType } from './audit-event-type';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { AuditService } from './audit.service';
 import { LATENCY_COLUMNS, percentileOf } from './latency-histogram';
@@ -156,7 +157,7 @@ export class DashboardService {
   }
 
   /** How many audit events of a type and outcome were recorded in [from, to), to the minute. */
-  count(type: string, outcome: 'success' | 'failure', from: number, to: number): number {
+  count(type: AuditEventType, outcome: 'success' | 'failure', from: number, to: number): number {
     const row = this.statement('SELECT COALESCE(SUM(count), 0) AS n FROM audit_counts WHERE type = ? AND outcome = ? AND start_at >= ? AND start_at < ?').get(
       type,
       outcome,
