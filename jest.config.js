@@ -18,6 +18,11 @@ const shared = {
 module.exports = {
   // A global option: Jest ignores it inside `projects`.
   testTimeout: 60000,
+  // A resource a test leaves open would keep Jest alive after the run and CI would hang until its
+  // time limit; exit anyway, and let the teardown name what was left so the leak gets fixed.
+  forceExit: true,
+  globalSetup: '<rootDir>/test/open-handles.setup.js',
+  globalTeardown: '<rootDir>/test/open-handles.teardown.js',
   projects: [
     { ...shared, displayName: 'unit', roots: ['<rootDir>/test', '<rootDir>/server/src'], testMatch: ['**/*.spec.ts'] },
     { ...shared, displayName: 'medium', roots: ['<rootDir>/test'], testMatch: ['**/*.medium-spec.ts'] },

@@ -520,14 +520,20 @@ describe('proxy transport security', () => {
       // Answers after 300 ms with an endless event stream.
       upstream = await rawUpstream((req, res) => {
         req.resume();
-        setTimeout(() => {
+        // The gateway's start-up probe (HEAD) gets a plain answer: only the MCP POST is late.
+        if (req.method !== 'POST') return void res.end();
+        let tick: NodeJS.Timeout | undefined;
+        const answer = setTimeout(() => {
           res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-          const tick = setInterval(() => res.write('event: message\ndata: {}\n\n'), 50);
-          res.on('close', () => {
-            clearInterval(tick);
-            streamClosed();
-          });
+          tick = setInterval(() => res.write('event: message\ndata: {}\n\n'), 50);
         }, 300);
+        // Listening from the start: a response closed before the timer fires must not leave a
+        // timer behind (an interval writing to a closed response kept Jest from exiting).
+        res.on('close', () => {
+          clearTimeout(answer);
+          clearInterval(tick);
+          streamClosed();
+        });
       });
       gw = await startTestGateway({ config: { upstreams: [{ slug: 'late', url: upstream.url }] } });
       token = await tokenFor(gw, 'late');
