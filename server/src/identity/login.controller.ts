@@ -38,7 +38,10 @@ export class LoginController {
     const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
     const rerender = (status: number, error: string) => {
       const csrf = issueCsrfToken(req, res, this.config.cookieScope);
-      res.status(status).type('html').send(loginPage({ base: this.config.basePath, csrf, returnTo, email, error }));
+      res
+        .status(status)
+        .type('html')
+        .send(loginPage({ base: this.config.basePath, csrf, returnTo, email, error }));
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {

@@ -50,7 +50,10 @@ export class SessionGuard implements CanActivate {
     if (mode === 'page') throw new SignInRequired(req.originalUrl);
     // RFC 9110 §11.6.1: a 401 names how to authenticate; "Cookie" is the scheme of
     // draft-broyer-http-cookie-auth (there is no registered scheme for a sign-in form).
-    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Cookie realm="gatehouse", form-action="${this.config.publicPath('/login')}", cookie-name="${SESSION_COOKIE}"`);
+    context
+      .switchToHttp()
+      .getResponse<Response>()
+      .setHeader('WWW-Authenticate', `Cookie realm="gatehouse", form-action="${this.config.publicPath('/login')}", cookie-name="${SESSION_COOKIE}"`);
     throw new UnauthorizedException({ error: 'unauthorized' });
   }
 }

@@ -77,7 +77,10 @@ export class AuthorizeFlow {
       throw new Error('the authorize steps ended without an answer');
     } catch (err) {
       if (err instanceof UntrustedRedirect) {
-        return void res.status(400).type('html').send(errorPage(this.config.basePath, 'Cannot connect this application', err.description));
+        return void res
+          .status(400)
+          .type('html')
+          .send(errorPage(this.config.basePath, 'Cannot connect this application', err.description));
       }
       if (err instanceof RedirectableError) {
         return res.redirect(redirectStatus, this.redirectUrl(err.redirectUri, err.state, errorParams(err.oauth)));

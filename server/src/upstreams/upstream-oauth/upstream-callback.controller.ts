@@ -54,7 +54,10 @@ export class UpstreamCallbackController {
   }
 
   private fail(res: Response, status: number, title: string, message: string): void {
-    res.status(status).type('html').send(errorPage(this.config.basePath, title, message));
+    res
+      .status(status)
+      .type('html')
+      .send(errorPage(this.config.basePath, title, message));
   }
 }
 
