@@ -210,6 +210,9 @@ describe.each([
       expect(url.startsWith(`${PREFIX}/admin/`)).toBe(true);
       expect((await call(`${origin}${url}`)).status).toBe(200);
     }
+    const root = await call(publicUrl);
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe(`${PREFIX}/admin/`);
     const bare = await call(`${publicUrl}/admin`);
     expect(bare.status).toBe(301);
     expect(bare.headers.get('location')).toBe(`${PREFIX}/admin/`);
