@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { Browser, chromium, Page } from 'playwright-core';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
+import { FIXTURE_USER, RunningOAuthUpstream, startOAuthUpstream } from '../fixtures/upstream-oauth-server';
 import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
@@ -63,6 +64,7 @@ describe.each([
   ['keeps', 'keep' as const],
 ])('PUBLIC_URL with a path: behind a proxy that %s the /gatehouse prefix', (_name, style) => {
   let upstream: RunningUpstream;
+  let oauthUpstream: RunningOAuthUpstream;
   let gw: TestGateway;
   let proxy: PrefixProxy;
   let origin: string;
@@ -71,10 +73,19 @@ describe.each([
 
   beforeAll(async () => {
     upstream = await startUpstream();
+    oauthUpstream = await startOAuthUpstream();
     const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
     publicUrl = `${origin}${PREFIX}`;
-    gw = await startTestGateway({ config: { server: { public_url: publicUrl }, upstreams: [{ slug: 'notes', name: 'Notes', url: upstream.url }] } });
+    gw = await startTestGateway({
+      config: {
+        server: { public_url: publicUrl },
+        upstreams: [
+          { slug: 'notes', name: 'Notes', url: upstream.url },
+          { slug: 'crm', name: 'CRM', url: oauthUpstream.url, auth: { mode: 'oauth' } },
+        ],
+      },
+    });
     proxy = await startPrefixProxy(port, gw.url, style);
     mcpUrl = `${publicUrl}/mcp/notes`;
   });
@@ -82,6 +93,7 @@ describe.each([
     await proxy?.close();
     await gw?.close();
     await upstream?.close();
+    await oauthUpstream?.close();
     gw?.cleanup();
   });
 
@@ -94,6 +106,17 @@ describe.each([
       expect(provider.discovery?.resourceMetadata?.resource).toBe(mcpUrl);
       expect(provider.discovery?.authorizationServerMetadata?.issuer).toBe(publicUrl);
       expect(authorization?.iss).toBe(publicUrl);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("an upstream with its own authorization server: the gateway's redirect URI there, and the way back to /authorize, carry the prefix", async () => {
+    const { client } = await connectWithOAuth(`${publicUrl}/mcp/crm`, ADMIN, { allowOrigins: [oauthUpstream.origin] });
+    try {
+      expect(oauthUpstream.authorizations.at(-1)).toMatchObject({ redirectUri: `${publicUrl}/oauth/upstream/callback` });
+      const who = await client.callTool({ name: 'whoami', arguments: {} });
+      expect(JSON.stringify(who.content)).toContain(FIXTURE_USER);
     } finally {
       await client.close();
     }
