@@ -65,7 +65,7 @@ function consoleIndex(indexFile: string, basePath: string) {
 function consoleAppFallback(sendIndex: (req: Request, res: Response, next: NextFunction) => void) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    if (/^\/api(\/|$)/.test(req.path) || /^\/assets\//.test(req.path) || STATIC_FILE.test(req.path)) return next();
+    if (/^\/api(\/|$)/.test(req.path) || /^\/assets(\/|$)/.test(req.path) || STATIC_FILE.test(req.path)) return next();
     sendIndex(req, res, next);
   };
 }
