@@ -8,7 +8,9 @@ const outDir = fileURLToPath(new URL('../dist/web', import.meta.url));
 
 export default defineConfig({
   root: webRoot,
-  base: '/admin/',
+  // Relative asset URLs: one build serves any base path. The gateway answers index.html with them
+  // made absolute under <base path>/admin/ (server/src/console-app.ts); chunks load relative to each other.
+  base: './',
   // No svelte.config.js: Svelte 5 defaults are enough (components using runes compile in runes mode).
   plugins: [svelte({ configFile: false })],
   build: {

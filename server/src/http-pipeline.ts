@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { basePathOf, gatewayPath } from './common/base-path';
 import { CorsPolicy } from './common/cors';
+import { serveConsole } from './console-app';
 import { setNoStore } from './common/no-store';
 import { LoadedConfig } from './config/config.loader';
 import { jsonTooDeep } from './common/json-depth';
@@ -30,7 +30,8 @@ export interface HttpPipeline {
 export function installHttpPipeline(app: NestExpressApplication, config: LoadedConfig): HttpPipeline {
   app.set('trust proxy', config.server.trust_proxy);
   app.disable('x-powered-by');
-  const handleRequest = routeMcpAroundExpress(app);
+  const basePath = basePathOf(config.publicUrl);
+  const handleRequest = routeMcpAroundExpress(app, basePath);
 
   // Loaded only when enabled: the MCP SDK is large, and a gateway without the demo needs none of it.
   const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
@@ -50,49 +51,31 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   app.use(cookieParser());
   app.use(parseBodies());
 
-  const webDist = join(__dirname, '..', '..', 'dist', 'web');
-  const webRoot = existsSync(webDist) ? webDist : join(process.cwd(), 'dist', 'web');
-  app.use('/admin', express.static(webRoot, { index: 'index.html', fallthrough: true, setHeaders: consoleCacheHeaders }));
-  app.use('/admin', consoleAppFallback(join(webRoot, 'index.html')));
+  serveConsole(app, basePath);
   return { handleRequest, close: async () => demo?.close() };
-}
-
-const STATIC_FILE = /\.(m?js|css|map|svg|png|ico|jpe?g|webp|woff2?|json|txt|webmanifest)$/i;
-
-/** Vite names built assets by content hash, so they never change; index.html (which names them) must be revalidated. */
-function consoleCacheHeaders(res: ServerResponse, filePath: string): void {
-  const hashed = /[\\/]assets[\\/][^\\/]+$/.test(filePath);
-  res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
-}
-
-/**
- * The console routes on the client (history API under /admin/), so a reload or a shared link of
- * /admin/users must load the app: every other GET of /admin/* answers index.html. Not /admin/api
- * (the admin API's controllers, mounted by Nest after this pipeline, answer there, JSON 404
- * included), and not a missing asset or file (under /assets/ or with a static file's extension),
- * which stays a real 404 rather than HTML where a script or image was expected.
- */
-function consoleAppFallback(indexFile: string) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    if (/^\/api(\/|$)/.test(req.path) || /^\/assets\//.test(req.path) || STATIC_FILE.test(req.path)) return next();
-    if (!existsSync(indexFile)) return next();
-    res.setHeader('Cache-Control', 'no-cache');
-    res.sendFile(indexFile);
-  };
 }
 
 /**
  * /mcp requests go from node:http straight to the proxy: Express never sees them, so no
  * router, body parser, helmet or compression touches a proxied stream, and the hot path
  * skips Express's per-request work. Everything else goes to the Nest (Express) app.
+ *
+ * Under a base path (PUBLIC_URL with a path), the request's path is first made the route's:
+ * the prefix a proxy kept is dropped, and so is the base path inserted into a well-known URL
+ * (common/base-path.ts), before anything (the proxy, Express, its req.originalUrl) reads it.
+ * At the root the listener is the same as ever: nothing added per request.
  */
-function routeMcpAroundExpress(app: NestExpressApplication): (req: IncomingMessage, res: ServerResponse) => void {
+function routeMcpAroundExpress(app: NestExpressApplication, basePath: string): (req: IncomingMessage, res: ServerResponse) => void {
   const proxy = app.get(McpProxyService).handle;
   const expressApp = app.getHttpAdapter().getInstance() as (req: IncomingMessage, res: ServerResponse) => void;
-  return (req: IncomingMessage, res: ServerResponse) => {
+  const route = (req: IncomingMessage, res: ServerResponse) => {
     if (isMcpPath(req.url)) return proxy(req, res);
     expressApp(req, res);
+  };
+  if (!basePath) return route;
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url) req.url = gatewayPath(req.url, basePath);
+    route(req, res);
   };
 }
 

@@ -5,7 +5,7 @@ import { isSameOriginPath } from '../../server/src/common/same-origin-path';
 import { withoutTrailingSlashes } from '../../server/src/common/trailing-slashes';
 import { ConfigService } from '../../server/src/config/config.service';
 import { loadConfig } from '../../server/src/config/config.loader';
-import { safeReturnTo, CONSOLE_HOME } from '../../server/src/identity/return-to';
+import { consoleHome, safeReturnTo } from '../../server/src/identity/return-to';
 import { verifyS256 } from '../../server/src/oauth/pkce';
 import { headerPurpose, upstreamOwner, usersOfUpstream, userUpstreamOwner, VaultOwner, VaultPurpose } from '../../server/src/vault/vault-addresses';
 
@@ -18,18 +18,18 @@ describe('shared vocabulary', () => {
   describe('isSameOriginPath (sign-in return paths)', () => {
     it.each(['/', '/admin/', '/authorize?client_id=x&state=%2F%2Fy', '/x//y'])('accepts the same-origin path %s', (path) => {
       expect(isSameOriginPath(path)).toBe(true);
-      expect(safeReturnTo(path)).toBe(path);
+      expect(safeReturnTo(path, '')).toBe(path);
     });
 
     it.each(['//evil.example/', '/\\evil.example', 'https://evil.example/', 'admin', '', 'javascript:alert(1)'])('refuses %s, which could leave the origin', (path) => {
       expect(isSameOriginPath(path)).toBe(false);
-      expect(safeReturnTo(path)).toBe(CONSOLE_HOME);
+      expect(safeReturnTo(path, '')).toBe(consoleHome(''));
     });
 
     it('refuses what is not a string (a repeated query parameter arrives as an array)', () => {
       for (const value of [undefined, null, ['/a', '/b'], 42, { path: '/' }]) {
         expect(isSameOriginPath(value)).toBe(false);
-        expect(safeReturnTo(value)).toBe(CONSOLE_HOME);
+        expect(safeReturnTo(value, '')).toBe(consoleHome(''));
       }
     });
   });

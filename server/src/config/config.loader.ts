@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { isEmail, validateSync, ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { publicUrlProblem } from '../common/base-path';
 import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { passwordProblem } from '../identity/password';
 import { GatehouseConfig } from './config.schema';
@@ -68,6 +69,7 @@ export function loadConfigDetails(env: Env = process.env): ConfigDetails {
   applyObservabilityEnv(substituted, env);
   checkBootstrapAdmin(env, problems);
   const config = validateConfig(substituted, problems);
+  checkPublicUrl(config, env, problems);
   if (problems.length) throw new ConfigError(problems);
   if (source === 'embedded default') pointDemoUpstreamAtOwnPort(config);
   const publicUrl = withoutTrailingSlashes(config.server.public_url ?? `http://localhost:${config.server.port}`);
@@ -131,6 +133,18 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env, problems: Con
   if (env.HOST) server.host = env.HOST;
   if (env.PUBLIC_URL) server.public_url = env.PUBLIC_URL;
   if (env.DATA_DIR) server.data_dir = env.DATA_DIR;
+}
+
+/**
+ * A public URL with a path is served under that path (common/base-path.ts), which must stay
+ * unambiguous once a proxy strips it. Checked only when the value is a URL at all (else reported above).
+ */
+function checkPublicUrl(config: GatehouseConfig, env: Env, problems: ConfigProblem[]): void {
+  const value = config.server?.public_url;
+  const key = env.PUBLIC_URL ? 'PUBLIC_URL' : 'server.public_url';
+  if (typeof value !== 'string' || problems.some((p) => p.key === key || p.key === 'server.public_url')) return;
+  const problem = publicUrlProblem(value);
+  if (problem) problems.push({ key, problem: `${problem}, not ${JSON.stringify(value)}` });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { basePathOf } from '../common/base-path';
 import { LoadedConfig } from './config.loader';
 
 /**
@@ -6,6 +7,8 @@ import { LoadedConfig } from './config.loader';
  * service sees which settings it depends on (and a renamed key fails to compile in one place).
  */
 export class ConfigService {
+  private base?: string;
+
   constructor(private readonly settings: LoadedConfig) {}
 
   /**
@@ -27,6 +30,21 @@ export class ConfigService {
 
   get issuer(): string {
     return this.settings.publicUrl;
+  }
+
+  /** The public URL's path ('' at the root, e.g. '/gatehouse' under a path): see common/base-path.ts. */
+  get basePath(): string {
+    return (this.base ??= basePathOf(this.settings.publicUrl));
+  }
+
+  /** A route's path ('/login') as browsers address it ('/gatehouse/login'): for redirects, links and form actions. */
+  publicPath(path: string): string {
+    return this.basePath + path;
+  }
+
+  /** The `Path` of the gateway's cookies: its base path, so they never reach other apps on the host. */
+  get cookiePath(): string {
+    return this.basePath || '/';
   }
 
   get dataDir(): string {
@@ -83,11 +101,17 @@ export class ConfigService {
     return this.settings.publicUrl.startsWith('https://');
   }
 
+  /** Where the gateway's cookies go: only over https when the public URL is, and only under its base path. */
+  get cookieScope(): { secure: boolean; path: string } {
+    return { secure: this.secureCookies, path: this.cookiePath };
+  }
+
   resourceUrl(slug: string): string {
     return `${this.publicUrl}/mcp/${slug}`;
   }
 
+  /** RFC 9728 §3.1: the well-known name goes between the host and the resource's path (`/gatehouse/mcp/x`). */
   resourceMetadataUrl(slug: string): string {
-    return `${this.publicUrl}/.well-known/oauth-protected-resource/mcp/${slug}`;
+    return `${new URL(this.publicUrl).origin}/.well-known/oauth-protected-resource${this.basePath}/mcp/${slug}`;
   }
 }

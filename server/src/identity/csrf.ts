@@ -8,11 +8,11 @@ export const CSRF_FIELD = 'csrf';
  * Double-submit CSRF protection for the gateway's own forms: the token sits in a
  * SameSite=Strict cookie and in a hidden field; a cross-site post carries neither match.
  */
-export function issueCsrfToken(req: Request, res: Response, secure: boolean): string {
+export function issueCsrfToken(req: Request, res: Response, scope: { secure: boolean; path: string }): string {
   const existing = req.cookies?.[CSRF_COOKIE];
   if (typeof existing === 'string' && existing.length >= 32) return existing;
   const token = randomToken();
-  res.cookie(CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure, path: '/' });
+  res.cookie(CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: scope.secure, path: scope.path });
   return token;
 }
 

@@ -10,11 +10,9 @@ import { InviteToken } from './invite-token.entity';
 import { InvitesService } from './invites.service';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { passwordProblem } from './password';
+import { consoleHome } from './return-to';
 import { User } from './user.entity';
 import { UsersService } from './users.service';
-
-/** Where a user lands once their password is set: the console (members see their own access there). */
-const AFTER_SET = '/admin/';
 
 /**
  * The page behind an invite or password-reset link (PUBLIC_URL/invite/<token>): the user chooses
@@ -51,7 +49,7 @@ export class InviteController {
     if (password !== req.body?.confirm) return this.render(req, res, 400, link, 'The two passwords differ.');
     if (!(await this.invites.claim(link.row))) {
       // Used (or expired) between the check above and now: another tab or a replay won.
-      return void res.status(410).type('html').send(unusableLinkPage('used'));
+      return void res.status(410).type('html').send(unusableLinkPage(this.config.basePath, 'used'));
     }
     await this.users.setPassword(link.user.id, password as string);
     // A reset link stands for "the old credentials may be compromised": no old session survives.
@@ -60,15 +58,16 @@ export class InviteController {
     await this.users.touchLogin(link.user.id);
     this.audit.record({ type: 'user.password.set', outcome: 'success', userId: link.user.id, ip: req.ip ?? null, detail: { via: link.row.purpose } });
     res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
-    res.redirect(303, AFTER_SET);
+    // Into the console (members see their own access there).
+    res.redirect(303, consoleHome(this.config.basePath));
   }
 
   /** The link and its user when the link can set a password; otherwise answers with the page saying why. */
   private async usableLink(token: string, res: Response): Promise<{ row: InviteToken; user: User } | null> {
     const found = await this.invites.inspect(token);
     const user = found.state === 'valid' ? await this.users.findById(found.row.userId) : null;
-    const refuse = (status: number, reason: Parameters<typeof unusableLinkPage>[0]) => {
-      res.status(status).type('html').send(unusableLinkPage(reason));
+    const refuse = (status: number, reason: Parameters<typeof unusableLinkPage>[1]) => {
+      res.status(status).type('html').send(unusableLinkPage(this.config.basePath, reason));
       return null;
     };
     if (found.state === 'used' || found.state === 'expired') return refuse(410, found.state);
@@ -78,11 +77,11 @@ export class InviteController {
   }
 
   private render(req: Request, res: Response, status: number, link: { row: InviteToken; user: User }, error?: string): void {
-    const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-    const action = `/invite/${encodeURIComponent(String(req.params.token))}`;
+    const csrf = issueCsrfToken(req, res, this.config.cookieScope);
+    const action = this.config.publicPath(`/invite/${encodeURIComponent(String(req.params.token))}`);
     res
       .status(status)
       .type('html')
-      .send(setPasswordPage({ csrf, action, email: link.user.email, purpose: link.row.purpose, error }));
+      .send(setPasswordPage({ base: this.config.basePath, csrf, action, email: link.user.email, purpose: link.row.purpose, error }));
   }
 }

@@ -83,7 +83,7 @@ export class LoginSessionService {
       httpOnly: true,
       sameSite: 'lax' as const,
       secure: this.config.secureCookies,
-      path: '/',
+      path: this.config.cookiePath,
       maxAge: this.config.oauth.login_session_ttl * 1000,
     };
   }

@@ -26,19 +26,22 @@ export class LoginController {
   @OptionalSession()
   async showLogin(@Req() req: Request, @Res() res: Response, @CurrentUser() user: User | null, @Query('return_to') returnTo?: string) {
     // Already signed in: straight on to where the sign-in was for, else to the console.
-    if (user) return res.redirect(303, safeReturnTo(returnTo));
-    const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo) }));
+    if (user) return res.redirect(303, safeReturnTo(returnTo, this.config.basePath));
+    const csrf = issueCsrfToken(req, res, this.config.cookieScope);
+    res.type('html').send(loginPage({ base: this.config.basePath, csrf, returnTo: safeReturnTo(returnTo, this.config.basePath) }));
   }
 
   @Post('login')
   @UseGuards(PasswordAuthGuard)
   async login(@Req() req: Request & { user: User | null }, @Res() res: Response) {
-    const returnTo = safeReturnTo(req.body?.return_to);
+    const returnTo = safeReturnTo(req.body?.return_to, this.config.basePath);
     const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
     const rerender = (status: number, error: string) => {
-      const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-      res.status(status).type('html').send(loginPage({ csrf, returnTo, email, error }));
+      const csrf = issueCsrfToken(req, res, this.config.cookieScope);
+      res
+        .status(status)
+        .type('html')
+        .send(loginPage({ base: this.config.basePath, csrf, returnTo, email, error }));
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
@@ -53,7 +56,7 @@ export class LoginController {
   @Post('logout')
   async logout(@Req() req: Request, @Res() res: Response) {
     await this.sessions.endOf(req);
-    res.clearCookie(SESSION_COOKIE, { path: '/' });
-    res.redirect(303, '/login');
+    res.clearCookie(SESSION_COOKIE, { path: this.config.cookiePath });
+    res.redirect(303, this.config.publicPath('/login'));
   }
 }

@@ -1,6 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, SetMetadata, UnauthorizedException, UseFilters } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
+import { ConfigService } from '../config/config.service';
 import { rememberCurrentUser, resolvedCurrentUser } from './current-user';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { SignInRedirectFilter, SignInRequired } from './sign-in-redirect.filter';
@@ -32,6 +33,7 @@ export class SessionGuard implements CanActivate {
   constructor(
     private readonly sessions: LoginSessionService,
     private readonly reflector: Reflector,
+    private readonly config: ConfigService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -48,7 +50,10 @@ export class SessionGuard implements CanActivate {
     if (mode === 'page') throw new SignInRequired(req.originalUrl);
     // RFC 9110 §11.6.1: a 401 names how to authenticate; "Cookie" is the scheme of
     // draft-broyer-http-cookie-auth (there is no registered scheme for a sign-in form).
-    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Cookie realm="gatehouse", form-action="/login", cookie-name="${SESSION_COOKIE}"`);
+    context
+      .switchToHttp()
+      .getResponse<Response>()
+      .setHeader('WWW-Authenticate', `Cookie realm="gatehouse", form-action="${this.config.publicPath('/login')}", cookie-name="${SESSION_COOKIE}"`);
     throw new UnauthorizedException({ error: 'unauthorized' });
   }
 }

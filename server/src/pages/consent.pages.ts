@@ -17,6 +17,8 @@ export function scopeInWords(scope: string): string {
 }
 
 export interface ConsentView {
+  /** The gateway's base path (pages/layout.ts). */
+  base: string;
   csrf: string;
   clientName: string | null;
   clientId: string;
@@ -36,8 +38,9 @@ export interface ConsentView {
   invalidField?: string;
 }
 
-export function refusedPage(upstreamName: string, email: string): string {
+export function refusedPage(base: string, upstreamName: string, email: string): string {
   return page(
+    base,
     'Access not allowed',
     html`<h1>Access not allowed</h1><p class="error" role="alert">Your account (${email}) is not allowed to use <strong>${upstreamName}</strong>.</p>
 <p class="muted">No access was granted. Ask your Gatehouse administrator to add you to this server's allow-list.</p>`,
@@ -58,6 +61,7 @@ ${v.credentialFields.map(
 export function consentPage(v: ConsentView): string {
   const appName = v.clientName ?? 'An unnamed application';
   return page(
+    v.base,
     'Allow access?',
     html`<h1>Allow access?</h1>
 <p><strong>${appName}</strong> wants to use ${v.upstream ? html`<strong>${v.upstream.name}</strong>` : 'an MCP server'} through Gatehouse as <strong>${v.userEmail}</strong>.</p>
@@ -68,7 +72,7 @@ export function consentPage(v: ConsentView): string {
 ${v.scopes.length ? html`<dt>Access</dt><dd><ul class="scopes">${v.scopes.map((scope) => html`<li>${scopeInWords(scope)}</li>`)}</ul></dd>` : ''}
 </dl>
 ${v.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${v.error}</p>` : ''}
-<form method="post" action="/authorize">
+<form method="post" action="${v.base}/authorize">
 ${Object.entries(v.hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="csrf" value="${v.csrf}">
 ${
@@ -81,6 +85,6 @@ ${credentialInputs(v)}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>
-<p class="muted">Only allow applications you trust. You can revoke access later on <a href="/admin/me">My access</a>.</p>`,
+<p class="muted">Only allow applications you trust. You can revoke access later on <a href="${v.base}/admin/me">My access</a>.</p>`,
   );
 }

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, Logger } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
+import { ConfigService } from '../config/config.service';
 import { httpErrorPage } from './error.pages';
 
 /** Routes that answer JSON whatever the Accept header says: the admin API and the health probe. */
@@ -17,6 +18,10 @@ const JSON_ROUTES = /^\/(admin\/api|healthz)(\/|$)/;
 export class HtmlOrJsonExceptionFilter extends BaseExceptionFilter {
   private readonly logger = new Logger('ExceptionsHandler');
 
+  constructor(private readonly config: ConfigService) {
+    super();
+  }
+
   override catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') return super.catch(exception, host);
     const http = host.switchToHttp();
@@ -26,7 +31,7 @@ export class HtmlOrJsonExceptionFilter extends BaseExceptionFilter {
     // Logged as Nest's own handler logs it (HttpExceptions are answers, not faults).
     if (!(exception instanceof HttpException)) this.logger.error(exception);
     const status = statusOf(exception);
-    res.status(status).type('html').send(httpErrorPage(status));
+    res.status(status).type('html').send(httpErrorPage(this.config.basePath, status));
   }
 }
 

@@ -3,6 +3,7 @@ import { html } from './html';
 import { page } from './layout';
 
 export interface SetPasswordView {
+  base: string;
   csrf: string;
   /** The path the form posts to (the link itself). */
   action: string;
@@ -15,6 +16,7 @@ export interface SetPasswordView {
 export function setPasswordPage(v: SetPasswordView): string {
   const title = v.purpose === 'invite' ? 'Welcome to Gatehouse' : 'Choose a new password';
   return page(
+    v.base,
     title,
     html`<h1>${title}</h1>
 <p>Choose a password for <strong>${v.email}</strong>.</p>
@@ -33,7 +35,7 @@ ${v.error ? html`<p class="error" role="alert" id="password-error">${v.error}</p
 }
 
 /** Why a link does not work, and what to do about it. */
-export function unusableLinkPage(reason: 'unknown' | 'used' | 'expired' | 'disabled'): string {
+export function unusableLinkPage(base: string, reason: 'unknown' | 'used' | 'expired' | 'disabled'): string {
   const message = {
     unknown: 'This link is not valid. It may be mistyped, or it was replaced by a newer link.',
     used: 'This link was already used. Each link sets a password once.',
@@ -41,8 +43,9 @@ export function unusableLinkPage(reason: 'unknown' | 'used' | 'expired' | 'disab
     disabled: 'This account is disabled.',
   }[reason];
   return page(
+    base,
     'Link not usable',
     html`<h1>This link cannot be used</h1><p class="error" role="alert">${message}</p>
-<p class="muted">Ask your Gatehouse administrator for a new link. If you already have a password, <a href="/login">sign in</a>.</p>`,
+<p class="muted">Ask your Gatehouse administrator for a new link. If you already have a password, <a href="${base}/login">sign in</a>.</p>`,
   );
 }

@@ -20,10 +20,12 @@ a{color:#2d5bd7}
 /**
  * The one layout of every server-rendered page: sign-in, consent, error pages. The icon is the
  * console's: without one, browsers ask for /favicon.ico, a 404 logged as an error in their console.
+ * `base` is the gateway's base path ('' or e.g. '/gatehouse', common/base-path.ts): every link and
+ * form action of a page starts with it.
  */
-export function page(title: string, body: RawHtml): string {
+export function page(base: string, title: string, body: RawHtml): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><link rel="icon" type="image/svg+xml" href="/admin/favicon.svg"><title>${title} · Gatehouse</title><style>${raw(STYLE)}</style></head>
+<meta name="referrer" content="no-referrer"><link rel="icon" type="image/svg+xml" href="${base}/admin/favicon.svg"><title>${title} · Gatehouse</title><style>${raw(STYLE)}</style></head>
 <body><main>${body}</main></body></html>`.html;
 }

@@ -1,12 +1,13 @@
 import { html } from './html';
 import { page } from './layout';
 
-export function loginPage(input: { csrf: string; returnTo: string; email?: string; error?: string }): string {
+export function loginPage(input: { base: string; csrf: string; returnTo: string; email?: string; error?: string }): string {
   return page(
+    input.base,
     'Sign in',
     html`<h1>Sign in to Gatehouse</h1>
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
-<form method="post" action="/login">
+<form method="post" action="${input.base}/login">
 <input type="hidden" name="csrf" value="${input.csrf}">
 <input type="hidden" name="return_to" value="${input.returnTo}">
 <label for="email">Email</label>

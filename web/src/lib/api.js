@@ -4,7 +4,9 @@
  * show (ApiError: status, code, message, per-field problems).
  */
 
-const API = '/admin/api';
+import { BASE_PATH } from './base-path.js';
+
+const API = `${BASE_PATH}/admin/api`;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The session's CSRF token, from GET /admin/api/session (see session.svelte.js). */
@@ -51,7 +53,7 @@ export function queryString(params = {}) {
 /** Sends the browser to the sign-in page, which brings it back to this very page. */
 export function signInAgain() {
   const here = window.location.pathname + window.location.search;
-  window.location.assign(`/login?return_to=${encodeURIComponent(here)}`);
+  window.location.assign(`${BASE_PATH}/login?return_to=${encodeURIComponent(here)}`);
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * A tiny client-side router on the history API, under the console's base path /admin/.
+ * A tiny client-side router on the history API, under the console's path /admin/ (below the
+ * gateway's base path, see base-path.js).
  *
  * Hand-written on purpose: the Svelte 5 routers that exist are either bound to SvelteKit (the
  * console is a plain Vite app served as static files by the gateway) or hash-based (/admin/#/users
@@ -8,7 +9,10 @@
  * and react to back/forward.
  */
 
-export const BASE = '/admin';
+import { BASE_PATH } from './base-path.js';
+
+/** The console's own path: /admin under the gateway's base path (e.g. /gatehouse/admin). */
+export const BASE = `${BASE_PATH}/admin`;
 
 /** The current location inside the console: `path` without the base ("/users/42"), `query` as a plain object. */
 export const location = $state({ path: '/', search: '', query: /** @type {Record<string, string>} */ ({}) });

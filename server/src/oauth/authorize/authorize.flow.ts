@@ -59,7 +59,7 @@ export class AuthorizeFlow {
     readonly grants: GrantsService,
     readonly audit: AuditService,
     private readonly hints: ResourceHintsService,
-    private readonly config: ConfigService,
+    readonly config: ConfigService,
   ) {}
 
   async run(req: Request, res: Response, params: AuthorizeParams, user: User | null, steps: AuthorizeStep[]): Promise<void> {
@@ -77,7 +77,10 @@ export class AuthorizeFlow {
       throw new Error('the authorize steps ended without an answer');
     } catch (err) {
       if (err instanceof UntrustedRedirect) {
-        return void res.status(400).type('html').send(errorPage('Cannot connect this application', err.description));
+        return void res
+          .status(400)
+          .type('html')
+          .send(errorPage(this.config.basePath, 'Cannot connect this application', err.description));
       }
       if (err instanceof RedirectableError) {
         return res.redirect(redirectStatus, this.redirectUrl(err.redirectUri, err.state, errorParams(err.oauth)));
@@ -97,7 +100,7 @@ export class AuthorizeFlow {
       upstreamSlug: upstream?.slug ?? null,
       detail: { step: 'authorize' },
     });
-    return { status: 403, html: refusedPage(upstream?.name ?? 'any MCP server behind this gateway', user.email) };
+    return { status: 403, html: refusedPage(this.config.basePath, upstream?.name ?? 'any MCP server behind this gateway', user.email) };
   }
 
   /** The consent page for the request's upstream, or a choice among `choices` when it has none. */
@@ -108,7 +111,8 @@ export class AuthorizeFlow {
     hidden.redirect_uri = valid.redirectUri;
     const mode = upstream && this.authModes.for(upstream);
     const html = consentPage({
-      csrf: issueCsrfToken(req, res, this.config.secureCookies),
+      base: this.config.basePath,
+      csrf: issueCsrfToken(req, res, this.config.cookieScope),
       clientName: valid.client.clientName,
       clientId: valid.client.clientId,
       clientHost: this.clients.publisherHost(valid.client.clientId),

@@ -16,10 +16,10 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  */
 
 /** Signed in at the gateway, or sent to sign in and brought back to this same request. */
-function signIn({ user, params }: AuthorizeRequest): StepResult {
+function signIn({ user, params }: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
   if (user) return CONTINUE;
   const query = new URLSearchParams(params as Record<string, string>).toString();
-  return { redirect: signInUrl(`/authorize?${query}`) };
+  return { redirect: signInUrl(flow.config.basePath, flow.config.publicPath(`/authorize?${query}`)) };
 }
 
 /** Without an upstream in the request, the user picks one on the consent page among those they may use. */
@@ -49,20 +49,20 @@ async function prerequisite(request: AuthorizeRequest, flow: AuthorizeFlow, retu
   } catch (err) {
     if (!(err instanceof AuthStepUnavailable)) throw err;
     flow.logger.warn(err.message);
-    return { status: 502, html: errorPage(err.title, err.userMessage) };
+    return { status: 502, html: errorPage(flow.config.basePath, err.title, err.userMessage) };
   }
   return url === null ? CONTINUE : { redirect: url };
 }
 
 /** On GET the sign-in step comes back to the same request. */
 function prerequisiteOfRequest(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
-  return prerequisite(request, flow, request.req.originalUrl);
+  return prerequisite(request, flow, flow.config.publicPath(request.req.originalUrl));
 }
 
 /** Chosen on the consent page: take the mode's sign-in step, then come back with the choice made. */
 function prerequisiteOfChoice(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
   const query = new URLSearchParams({ ...(request.params as Record<string, string>), resource: request.upstream!.resource }).toString();
-  return prerequisite(request, flow, `/authorize?${query}`);
+  return prerequisite(request, flow, flow.config.publicPath(`/authorize?${query}`));
 }
 
 /** An earlier consent covers the request (and the mode lets it be skipped), or the consent page is shown. */
@@ -97,9 +97,9 @@ async function code(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<Ste
 
 // The consent form's answer (POST): every check has run again on the posted parameters.
 
-function csrf({ req }: AuthorizeRequest): StepResult {
+function csrf({ req }: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
   if (checkCsrf(req)) return CONTINUE;
-  return { status: 403, html: errorPage('Request expired', 'This consent form has expired. Start again from the application.') };
+  return { status: 403, html: errorPage(flow.config.basePath, 'Request expired', 'This consent form has expired. Start again from the application.') };
 }
 
 function upstreamChosen(request: AuthorizeRequest, flow: AuthorizeFlow): StepResult {

@@ -15,8 +15,14 @@ export class MetadataController {
     private readonly hints: ResourceHintsService,
   ) {}
 
-  /** RFC 8414 §2 (also served at the OpenID path, which some clients probe first). */
-  @Get(['oauth-authorization-server', 'openid-configuration'])
+  /**
+   * RFC 8414 §2. With a base path it is also the answer at `/.well-known/oauth-authorization-server/<base>`
+   * (RFC 8414 §3.1; http-pipeline.ts maps that here). Not served at `openid-configuration`: that
+   * document must carry OpenID Connect Discovery's required fields (jwks_uri, subject_types_supported,
+   * id_token_signing_alg_values_supported), which a gateway issuing no ID tokens has not; a client
+   * probing it gets a 404 and moves on, where this document would fail its schema check.
+   */
+  @Get('oauth-authorization-server')
   authorizationServer() {
     const issuer = this.config.issuer;
     return {

@@ -1,6 +1,7 @@
 import { Controller, Get, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { NoStore } from '../../common/no-store';
+import { ConfigService } from '../../config/config.service';
 import { CurrentUser } from '../../identity/current-user';
 import { safeReturnTo } from '../../identity/return-to';
 import { OptionalSession, SessionGuard } from '../../identity/session.guard';
@@ -17,7 +18,10 @@ import { UpstreamOAuthService } from './upstream-oauth.service';
 @Controller('oauth/upstream')
 @UseInterceptors(NoStore)
 export class UpstreamCallbackController {
-  constructor(private readonly upstreamOAuth: UpstreamOAuthService) {}
+  constructor(
+    private readonly upstreamOAuth: UpstreamOAuthService,
+    private readonly config: ConfigService,
+  ) {}
 
   /** Open without a session too: the sign-in is then refused with a page saying why. */
   @Get('callback')
@@ -42,7 +46,7 @@ export class UpstreamCallbackController {
     }
     try {
       const done = await this.upstreamOAuth.completeSignIn({ state, code, iss: single(q.iss) }, sessionUserId);
-      res.redirect(303, safeReturnTo(done.returnTo));
+      res.redirect(303, safeReturnTo(done.returnTo, this.config.basePath));
     } catch (err) {
       if (err instanceof UpstreamSignInError) return this.fail(res, err.status, err.title, err.message);
       throw err;
@@ -50,7 +54,10 @@ export class UpstreamCallbackController {
   }
 
   private fail(res: Response, status: number, title: string, message: string): void {
-    res.status(status).type('html').send(errorPage(title, message));
+    res
+      .status(status)
+      .type('html')
+      .send(errorPage(this.config.basePath, title, message));
   }
 }
 
