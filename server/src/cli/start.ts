@@ -22,25 +22,31 @@ export async function runStart(env: NodeJS.ProcessEnv = process.env): Promise<vo
     if (err instanceof ConfigError || err instanceof StartupError) return exit(err.message, EXIT.usage);
     throw err;
   }
-  let gateway: RunningGateway;
+  // A clean stop flushes queued audit rows, closes the database and removes the lock file before
+  // exiting 0. The handlers are in place before the gateway starts: a SIGTERM that arrives while it
+  // is starting (e.g. `docker stop` right after `up`) stops it once started instead of killing it
+  // mid-write with the default action.
+  let gateway: RunningGateway | undefined;
+  let stopRequested = false;
+  const stop = (running: RunningGateway) =>
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopRequested) return;
+      stopRequested = true;
+      if (gateway) void stop(gateway);
+    });
+  }
   try {
     gateway = await startGateway(config);
   } catch (err) {
     if (err instanceof StartupError) return exit(err.message, EXIT.usage);
     return exit(`failed to start: ${err instanceof Error ? err.message : String(err)}`, EXIT.failed);
   }
-  // A clean stop flushes queued audit rows, closes the database and removes the lock file before exiting 0.
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      gateway.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
+  if (stopRequested) return void stop(gateway);
   process.stdout.write(startSummary(config, gateway));
 }
 
