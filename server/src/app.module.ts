@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { IdentityModule } from './identity/identity.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { TracingModule } from './tracing/tracing.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { PagesModule } from './pages/pages.module';
 import { ProxyModule } from './proxy/proxy.module';
@@ -50,6 +51,7 @@ export class AppModule {
         ProxyModule,
         AdminModule,
         MetricsModule,
+        TracingModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],

@@ -18,7 +18,11 @@ import { MetricsTokenCheck } from '../../server/src/metrics/metrics-access';
 import { createMetrics } from '../../server/src/metrics/metrics-recorder';
 import { toolNameIn } from '../../server/src/proxy/mcp-method';
 import { McpTelemetry } from '../../server/src/proxy/mcp-telemetry';
-import { ensureTraceparent } from '../../server/src/proxy/trace-context';
+import { ensureTraceparent } from '../../server/src/tracing/trace-context';
+import { RequestTracing } from '../../server/src/tracing/request-tracing';
+
+/** Tracing as it is without an OTLP endpoint. */
+const NO_EXPORT = new RequestTracing({ serviceName: 'gatehouse', serviceVersion: '0.0.0' });
 
 /** A logger writing into an array, one parsed record (or pretty line) per entry. */
 function capture(options: Partial<LogOptions> = {}) {
@@ -431,7 +435,7 @@ describe('McpTelemetry (the access line and request metrics)', () => {
   it('writes who and what, and counts the request with its error kind', async () => {
     const { logger, records } = capture();
     const metrics = createMetrics(Object.assign(loadConfig({}), { metrics: { listen: '127.0.0.1:9464' } }));
-    const telemetry = new McpTelemetry(logger.child('access'), metrics);
+    const telemetry = new McpTelemetry(logger.child('access'), metrics, NO_EXPORT);
     telemetry.requestDone(req, record(), { tool: 'search', traceId: 'a'.repeat(32) }, 12.3);
     telemetry.requestDone(req, record({ type: 'scope.deny', outcome: 'failure', status: 403 }), {}, 1);
     telemetry.requestDone(req, record({ outcome: 'failure', status: 502 }), { errorKind: 'upstream.unreachable' }, 1);
@@ -463,13 +467,13 @@ describe('McpTelemetry (the access line and request metrics)', () => {
 
   it("bounds a client's Mcp-Method header in the line", () => {
     const { logger, records } = capture();
-    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({}))).requestDone(req, record({ mcpMethod: 'm'.repeat(10_000) }), {}, 1);
+    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({})), NO_EXPORT).requestDone(req, record({ mcpMethod: 'm'.repeat(10_000) }), {}, 1);
     expect(records()[0].method).toBe('m'.repeat(128));
   });
 
   it('builds no line when info is off', () => {
     const { logger, lines } = capture({ level: 'warn' });
-    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({}))).requestDone(req, record(), {}, 1);
+    new McpTelemetry(logger.child('access'), createMetrics(loadConfig({})), NO_EXPORT).requestDone(req, record(), {}, 1);
     expect(lines).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
-import { LoggingConfig, MetricsConfig } from './observability.schema';
+import { LoggingConfig, MetricsConfig, TracingConfig } from './observability.schema';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -269,4 +269,8 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => MetricsConfig)
   metrics: MetricsConfig = new MetricsConfig();
+
+  @ValidateNested()
+  @Type(() => TracingConfig)
+  tracing: TracingConfig = new TracingConfig();
 }

@@ -97,6 +97,10 @@ export class ConfigService {
     return this.settings.metrics;
   }
 
+  get tracing() {
+    return this.settings.tracing;
+  }
+
   get secureCookies(): boolean {
     return this.settings.publicUrl.startsWith('https://');
   }

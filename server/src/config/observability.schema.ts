@@ -1,4 +1,4 @@
-import { IsIn, IsOptional, Matches, MinLength, ValidateIf } from 'class-validator';
+import { IsIn, IsOptional, IsUrl, Matches, MinLength, ValidateIf } from 'class-validator';
 import { LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevelName } from '../logging/log-options';
 
 export class LoggingConfig {
@@ -33,4 +33,24 @@ export class MetricsConfig {
   @ValidateIf((_, v) => v !== '')
   @Matches(METRICS_LISTEN, { message: 'must be a loopback address and port, e.g. 127.0.0.1:9464 (it serves /metrics without a token; use metrics.token for remote scrapers)' })
   listen?: string;
+}
+
+export class TracingConfig {
+  /**
+   * Env OTEL_EXPORTER_OTLP_ENDPOINT: an OTLP/HTTP collector (e.g. http://otel-collector:4318); each
+   * MCP request is then exported as a span to `<endpoint>/v1/traces`. Absent: no tracing at all (the
+   * W3C traceparent is still passed to upstreams). The operator sets it, like a config upstream, so it
+   * may be a private address; nothing an outsider sends reaches it.
+   */
+  @IsOptional()
+  @ValidateIf((_, v) => v !== '')
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'must be an http(s) URL of an OTLP/HTTP collector, e.g. http://otel-collector:4318 (env OTEL_EXPORTER_OTLP_ENDPOINT)' },
+  )
+  otlp_endpoint?: string;
+
+  /** Env OTEL_SERVICE_NAME: the service.name of the exported spans. */
+  @Matches(/^[\x21-\x7e][\x20-\x7e]{0,99}$/, { message: 'must be 1 to 100 printable ASCII characters (env OTEL_SERVICE_NAME)' })
+  service_name: string = 'gatehouse';
 }

@@ -23,7 +23,7 @@ import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { createGuardedAgent } from '../common/ssrf';
 import { sniffMcpMethod, toolNameOfBody } from './mcp-method';
 import { McpTelemetry, TelemetryContext } from './mcp-telemetry';
-import { ensureTraceparent } from './trace-context';
+import { RequestTracing } from '../tracing/request-tracing';
 import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
@@ -115,8 +115,9 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly config: ConfigService,
     logger: AppLogger,
     metrics: MetricsRecorder,
+    tracing: RequestTracing,
   ) {
-    this.telemetry = new McpTelemetry(logger.child('access'), metrics);
+    this.telemetry = new McpTelemetry(logger.child('access'), metrics, tracing);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
@@ -180,8 +181,7 @@ export class McpProxyService implements OnModuleDestroy {
     if (!token) return this.telemetry.unauthenticated(req, res, upstream.slug, started);
 
     const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
-    // Before any refusal, so that each access line names its trace (the header goes upstream too).
-    ctx.traceId = ensureTraceparent(req.headers);
+    this.telemetry.beginTrace(req, ctx, started);
     req.gatehouse = ctx;
     const retryAfter = this.limiter.take(`${token.userId}:${upstream.slug}`);
     if (retryAfter) {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger as Pino } from 'pino';
 import type { AuditRecord } from '../audit/audit.service';
 import { MetricsRecorder } from '../metrics/metrics-recorder';
+import type { RequestTracing, RequestTrace } from '../tracing/request-tracing';
 
 /** What the proxy learned of a request besides its audit row. */
 export interface TelemetryContext {
@@ -9,27 +10,50 @@ export interface TelemetryContext {
   tool?: string | null;
   /** The W3C trace id sent upstream (trace-context.ts). */
   traceId?: string | null;
+  /** The request's OpenTelemetry span, when export is on. */
+  span?: RequestTrace['span'];
   /** Set when the gateway itself answered an upstream failure (unreachable, timed out). */
   errorKind?: string;
 }
 
 /**
- * One access line at info and the Prometheus counts for each MCP request the proxy answers. The
- * line carries who and what (upstream, MCP method, tool, status, duration, user, client, trace id),
- * never a token, header value or body. Runs once per request: when info is off, no line object is
- * built at all.
+ * One access line at info, the Prometheus counts and (when export is on) the OpenTelemetry span for
+ * each MCP request the proxy answers. The line carries who and what (upstream, MCP method, tool,
+ * status, duration, user, client, trace id), never a token, header value or body. Runs once per
+ * request: when info is off, no line object is built at all.
  */
 export class McpTelemetry {
   constructor(
     private readonly access: Pino,
     private readonly metrics: MetricsRecorder,
+    private readonly tracing: RequestTracing,
   ) {}
+
+  /** Before any refusal of an authenticated request, so that each access line and span names its trace (the traceparent goes upstream too). */
+  beginTrace(req: IncomingMessage, ctx: TelemetryContext, started: number): void {
+    const begun = this.tracing.begin(req.headers, started);
+    ctx.traceId = begun.traceId;
+    ctx.span = begun.span;
+  }
 
   /** An authenticated request, with the audit row recorded for it. */
   requestDone(req: IncomingMessage, record: AuditRecord, ctx: TelemetryContext, elapsedMs: number): void {
     const status = record.status ?? 0;
     const errorKind = record.outcome === 'success' ? null : record.type !== 'mcp.request' ? record.type : (ctx.errorKind ?? statusClass(status));
     this.metrics.mcpRequest(record.upstreamSlug!, status, elapsedMs / 1000, req.method, errorKind);
+    if (ctx.span) {
+      const mcpMethod = record.mcpMethod === req.method ? null : (record.mcpMethod ?? null);
+      this.tracing.end(ctx.span, {
+        upstream: record.upstreamSlug!,
+        mcpMethod,
+        tool: ctx.tool ?? null,
+        status,
+        userId: record.userId ?? null,
+        clientId: record.clientId ?? null,
+        errorKind,
+        endedAt: performance.now(),
+      });
+    }
     if (!this.access.isLevelEnabled('info')) return;
     this.access.info(
       {
