@@ -1,0 +1,220 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
+import { adminApi, AdminCall, consoleSessionOf, signInToConsole } from '../helpers/admin-api';
+import { TestBrowser } from '../helpers/browser';
+import { runCli } from '../helpers/cli';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { connectWithOAuth } from '../helpers/oauth-client';
+import { authorizeUrl, call, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+
+const PASSWORD = 'a perfectly long password';
+const AGENT = { 'User-Agent': 'doctor-e2e/1.0' };
+
+/**
+ * The connection doctor over real flows: a gateway on loopback with a real upstream MCP server,
+ * the real SDK client through discovery, registration, sign-in, consent, token and MCP calls, and
+ * raw OAuth requests for the broken cases; read back through the admin API and `gatehouse doctor`.
+ */
+describe('connection doctor', () => {
+  let upstream: RunningUpstream;
+  let gw: TestGateway;
+  let base: string;
+  let api: AdminCall;
+  let auditor: AdminCall;
+  let member: AdminCall;
+  let cwd: string;
+
+  const doctor = (cli: string[]) => runCli(['doctor', ...cli, '--data-dir', gw.dataDir], { cwd });
+  const rulesOf = (report: any) => report.diagnosis.map((d: any) => d.rule);
+  const stepsOf = (report: any) => report.steps.map((s: any) => s.step);
+
+  async function onboard(email: string, role: string): Promise<AdminCall> {
+    const created = await api('POST', '/users', { email, role });
+    expect(created.status).toBe(201);
+    const browser = new TestBrowser();
+    expect((await browser.submit(await browser.get(created.json.inviteUrl), { password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
+    return adminApi(base, await consoleSessionOf(base, browser));
+  }
+
+  beforeAll(async () => {
+    cwd = mkdtempSync(join(tmpdir(), 'gatehouse-doctor-'));
+    upstream = await startUpstream();
+    // No refresh grace window: a rotated refresh token presented again is a reuse at once.
+    gw = await startTestGateway({ config: { oauth: { refresh_grace_period: 0 }, upstreams: [{ slug: 'notes', name: 'Notes', url: upstream.url }] } });
+    base = gw.config.publicUrl;
+    api = adminApi(base, await signInToConsole(base, ADMIN));
+    auditor = await onboard('auditor@example.test', 'auditor');
+    member = await onboard('member@example.test', 'member');
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    gw?.cleanup();
+    await upstream?.close();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('registered, then nothing: the discovery it made, and "never came to /authorize"', async () => {
+    expect((await call(`${base}/.well-known/oauth-protected-resource/mcp/notes`, { headers: AGENT })).status).toBe(200);
+    expect((await call(`${base}/.well-known/oauth-authorization-server`, { headers: AGENT })).status).toBe(200);
+    const registered = await call(`${base}/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...AGENT },
+      body: JSON.stringify({ client_name: 'Gave Up', redirect_uris: ['http://127.0.0.1:9999/cb'], token_endpoint_auth_method: 'none' }),
+    });
+    expect(registered.status).toBe(201);
+    const clientId = registered.json.client_id;
+
+    const res = await auditor('GET', `/doctor/clients/${clientId}`);
+    expect(res.status).toBe(200);
+    expect(res.json.subject).toEqual({ kind: 'client', clientId, name: 'Gave Up', clientKind: 'dynamic', known: true });
+    expect(stepsOf(res.json)).toEqual(['discovery', 'discovery', 'registration']);
+    expect(res.json.steps[0].detail).toMatch(/protected resource metadata of notes/);
+    expect(res.json.steps[2].detail).toMatch(/doctor-e2e\/1\.0/);
+    expect(res.json.steps.every((s: any) => typeof s.at === 'number' && s.at <= Date.now())).toBe(true);
+    expect(res.json.diagnosis[0]).toMatchObject({ rule: 'registered_never_authorized', severity: 'error', message: expect.stringMatching(/never came to \/authorize/) });
+    expect(res.json.diagnosis[0].fix).toContain(base);
+
+    const cli = await doctor([clientId]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain(`Client "Gave Up" ${clientId} (dynamic)`);
+    expect(cli.stdout).toMatch(/registration +registered as "Gave Up"/);
+    expect(cli.stdout).toContain('[registered_never_authorized]');
+  });
+
+  it('a full good flow: every step in order, the first MCP call, no known problem (API, CLI --json, and by user)', async () => {
+    const { client, provider } = await connectWithOAuth(gw.mcpUrl('notes'), ADMIN, { clientName: 'Good Client' });
+    await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
+    await client.close();
+    const clientId = provider.clientInformation()!.client_id;
+
+    const res = await api('GET', `/doctor/clients/${encodeURIComponent(clientId)}`);
+    expect(res.status).toBe(200);
+    const steps = stepsOf(res.json);
+    const order = ['registration', 'authorize', 'sign_in', 'authorize', 'consent', 'code', 'token', 'first_mcp_call'];
+    expect(steps.filter((s: string) => order.includes(s))).toEqual(order);
+    expect(steps[steps.length - 1]).toBe('mcp');
+    expect(res.json.steps.find((s: any) => s.step === 'sign_in').detail).toBe(`signed in as ${ADMIN.email}`);
+    expect(res.json.steps.find((s: any) => s.step === 'first_mcp_call').detail).toMatch(/initialize, status 200/);
+    expect(rulesOf(res.json)).toEqual(['no_known_problem']);
+    // Nothing secret in any step: no code, token or query string.
+    const text = JSON.stringify(res.json);
+    for (const secret of [provider.tokens()!.access_token, provider.tokens()!.refresh_token!, 'code_challenge', 'state=']) expect(text).not.toContain(secret);
+
+    const cli = await doctor([clientId, '--json']);
+    expect(cli.code).toBe(0);
+    const fromCli = JSON.parse(cli.stdout);
+    expect(fromCli.subject).toEqual(res.json.subject);
+    expect(stepsOf(fromCli)).toEqual(steps);
+    expect(rulesOf(fromCli)).toEqual(['no_known_problem']);
+
+    const session = await api('GET', '/session');
+    const byUser = await api('GET', `/doctor/users/${session.json.user.id}`);
+    expect(byUser.status).toBe(200);
+    expect(byUser.json.subject).toMatchObject({ kind: 'user', email: ADMIN.email, role: 'admin' });
+    expect(stepsOf(byUser.json)).toEqual(expect.arrayContaining(['sign_in', 'consent', 'token', 'first_mcp_call']));
+    expect(byUser.json.steps.find((s: any) => s.step === 'token').detail).toContain('"Good Client"');
+
+    const byEmail = await doctor([ADMIN.email]);
+    expect(byEmail.code).toBe(0);
+    expect(byEmail.stdout).toContain(`User ${ADMIN.email}`);
+  });
+
+  it('a reused refresh token: "refresh refused: reused refresh token, grant revoked"', async () => {
+    const { client, provider } = await connectWithOAuth(gw.mcpUrl('notes'), ADMIN, { clientName: 'Reuser' });
+    await client.close();
+    const clientId = provider.clientInformation()!.client_id;
+    const first = provider.tokens()!.refresh_token!;
+    const rotated = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: first, client_id: clientId });
+    expect(rotated.status).toBe(200);
+    const reused = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: first, client_id: clientId });
+    expect(reused.json.error).toBe('invalid_grant');
+
+    const res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(res.status).toBe(200);
+    expect(rulesOf(res.json)[0]).toBe('refresh_token_reused');
+    expect(res.json.diagnosis[0].message).toMatch(/revoked the whole grant/);
+    expect(rulesOf(res.json)).not.toContain('refresh_refused');
+    // (The proxy's rows are written when a response closes, so the session's DELETE may land among these.)
+    const tail = res.json.steps
+      .filter((s: any) => s.step !== 'mcp')
+      .slice(-4)
+      .map((s: any) => [s.step, s.outcome]);
+    expect(tail).toEqual([
+      ['refresh', 'success'],
+      ['refresh', 'failure'],
+      ['revocation', 'success'],
+      ['refresh', 'failure'],
+    ]);
+    expect(res.json.steps.filter((s: any) => s.step === 'refresh').pop().detail).toMatch(/invalid_grant: refresh token was already used; the grant has been revoked/);
+    for (const secret of [first, rotated.json.refresh_token, rotated.json.access_token]) expect(JSON.stringify(res.json)).not.toContain(secret);
+
+    const cli = await doctor([clientId]);
+    expect(cli.stdout).toContain('[refresh_token_reused]');
+  });
+
+  it('a PKCE mismatch at /token and a code never exchanged', async () => {
+    const redirectUri = 'http://127.0.0.1:9998/cb';
+    const { client_id: clientId } = await registerPublicClient(base, redirectUri);
+    const { challenge } = pkce();
+    const browser = new TestBrowser();
+    const code = await obtainCode(base, browser, ADMIN, { clientId, redirectUri, challenge, resource: gw.mcpUrl('notes') });
+    let res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(rulesOf(res.json)[0]).toBe('code_never_exchanged');
+
+    const wrong = await tokenRequest(base, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: clientId, code_verifier: pkce().verifier });
+    expect(wrong.json.error).toBe('invalid_grant');
+    res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(rulesOf(res.json)[0]).toBe('pkce_mismatch');
+    expect(JSON.stringify(res.json)).not.toContain(code);
+  });
+
+  it('a user who never finished signing in', async () => {
+    const redirectUri = 'http://127.0.0.1:9997/cb';
+    const { client_id: clientId } = await registerPublicClient(base, redirectUri);
+    const { challenge } = pkce();
+    const start = await call(
+      authorizeUrl(base, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        resource: gw.mcpUrl('notes'),
+      }),
+    );
+    expect(start.status).toBe(302);
+    const res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(rulesOf(res.json)[0]).toBe('sign_in_not_completed');
+  });
+
+  it('a metadata document the SSRF guard refuses (loopback), named as such', async () => {
+    const clientId = 'https://127.0.0.1:1/client.json';
+    const page = await call(authorizeUrl(base, { response_type: 'code', client_id: clientId, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    expect(page.status).toBe(400);
+    const res = await api('GET', `/doctor/clients/${encodeURIComponent(clientId)}`);
+    expect(res.status).toBe(200);
+    expect(res.json.subject).toMatchObject({ kind: 'client', clientId, known: false });
+    expect(res.json.steps).toEqual([expect.objectContaining({ step: 'metadata_document', outcome: 'failure', detail: expect.stringContaining('ssrf_refused') })]);
+    expect(res.json.diagnosis[0]).toMatchObject({ rule: 'metadata_document_unusable', message: expect.stringMatching(/SSRF guard/) });
+  });
+
+  it('who may read it, and unknown subjects: 401, 403, 404; the CLI exits 1', async () => {
+    const anonymous = adminApi(base, null);
+    expect((await anonymous('GET', '/doctor/clients/x')).status).toBe(401);
+    expect((await member('GET', '/doctor/clients/x')).status).toBe(403);
+    expect((await member('GET', '/doctor/users/x')).status).toBe(403);
+    const missing = await auditor('GET', '/doctor/clients/no-such-client');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error).toBe('not_found');
+    expect((await auditor('GET', '/doctor/users/no-such-user')).status).toBe(404);
+    const cli = await doctor(['nobody@example.test']);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/^gatehouse: no client or user "nobody@example.test"/);
+    const help = await runCli(['doctor', '--help'], { cwd });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--json');
+  });
+});
