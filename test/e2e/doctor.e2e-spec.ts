@@ -1,15 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Browser, chromium } from 'playwright-core';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
 import { adminApi, AdminCall, consoleSessionOf, signInToConsole } from '../helpers/admin-api';
 import { TestBrowser } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
-import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
 import { authorizeUrl, call, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const PASSWORD = 'a perfectly long password';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ROOT = join(__dirname, '..', '..');
 const AGENT = { 'User-Agent': 'doctor-e2e/1.0' };
 
 /**
@@ -25,6 +28,7 @@ describe('connection doctor', () => {
   let auditor: AdminCall;
   let member: AdminCall;
   let cwd: string;
+  let browser: Browser | undefined;
 
   const doctor = (cli: string[]) => runCli(['doctor', ...cli, '--data-dir', gw.dataDir], { cwd });
   const rulesOf = (report: any) => report.diagnosis.map((d: any) => d.rule);
@@ -42,7 +46,17 @@ describe('connection doctor', () => {
     cwd = mkdtempSync(join(tmpdir(), 'gatehouse-doctor-'));
     upstream = await startUpstream();
     // No refresh grace window: a rotated refresh token presented again is a reuse at once.
-    gw = await startTestGateway({ config: { oauth: { refresh_grace_period: 0 }, upstreams: [{ slug: 'notes', name: 'Notes', url: upstream.url }] } });
+    // 'down' points at a loopback port nothing listens on: its probe finds it unreachable.
+    const closedPort = await freePort();
+    gw = await startTestGateway({
+      config: {
+        oauth: { refresh_grace_period: 0 },
+        upstreams: [
+          { slug: 'notes', name: 'Notes', url: upstream.url },
+          { slug: 'down', name: 'Down', url: `http://127.0.0.1:${closedPort}/mcp` },
+        ],
+      },
+    });
     base = gw.config.publicUrl;
     api = adminApi(base, await signInToConsole(base, ADMIN));
     auditor = await onboard('auditor@example.test', 'auditor');
@@ -50,6 +64,7 @@ describe('connection doctor', () => {
   });
 
   afterAll(async () => {
+    await browser?.close();
     await gw?.close();
     gw?.cleanup();
     await upstream?.close();
@@ -216,5 +231,62 @@ describe('connection doctor', () => {
     const help = await runCli(['doctor', '--help'], { cwd });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--json');
+  });
+
+  it('in the console: Doctor from the client list and from the user page; the upstream list shows its probe', async () => {
+    if (!existsSync(join(ROOT, 'dist', 'web', 'index.html'))) throw new Error('dist/web is missing: run `npm run build:web` (npm test does it first)');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/login`);
+    await page.fill('#email', ADMIN.email);
+    await page.fill('#password', ADMIN.password);
+    await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+
+    const { client_id: clientId } = await registerPublicClient(base, 'http://127.0.0.1:9996/cb', { client_name: 'Console Check' });
+    await page.goto(`${base}/admin/clients?q=${encodeURIComponent('Console Check')}`);
+    await page.getByRole('link', { name: 'Doctor' }).first().click();
+    await page.waitForURL(`${base}/admin/doctor?client=${clientId}`);
+    await page.getByRole('heading', { level: 1, name: 'Doctor: Console Check' }).waitFor();
+    const finding = page.locator('[data-rule="registered_never_authorized"]');
+    await finding.waitFor();
+    expect(await finding.textContent()).toMatch(/never came to \/authorize/);
+    expect(await page.locator('tr[data-step="registration"]').count()).toBe(1);
+    // A deep link to a metadata document client (its id is a URL) loads too.
+    await call(authorizeUrl(base, { response_type: 'code', client_id: 'https://127.0.0.1:1/client.json', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    await page.goto(`${base}/admin/doctor?client=${encodeURIComponent('https://127.0.0.1:1/client.json')}`);
+    await page.locator('[data-rule="metadata_document_unusable"]').waitFor();
+
+    const session = await api('GET', '/session');
+    await page.goto(`${base}/admin/users/${session.json.user.id}`);
+    await page.getByRole('link', { name: 'Connection doctor' }).click();
+    await page.getByRole('heading', { level: 1, name: `Doctor: ${ADMIN.email}` }).waitFor();
+    await page.locator('tr[data-step="sign_in"]').first().waitFor();
+
+    // The probe state through the API, then on the list and detail pages.
+    const listed = (await auditor('GET', '/upstreams')).json.items;
+    expect(listed.find((u: any) => u.slug === 'notes').status.probe).toEqual({
+      reachable: true,
+      lastProbeAt: expect.any(Number),
+      latencyMs: expect.any(Number),
+      httpStatus: expect.any(Number),
+      error: null,
+    });
+    expect(listed.find((u: any) => u.slug === 'down').status.probe).toMatchObject({ reachable: false, httpStatus: null, error: expect.stringMatching(/ECONNREFUSED/) });
+    await page.goto(`${base}/admin/upstreams`);
+    const row = (name: string) => page.locator('tr', { has: page.getByRole('link', { name, exact: true }) });
+    await row('Notes').locator('[data-probe]').waitFor();
+    expect(await row('Notes').locator('[data-probe]').textContent()).toMatch(/^reachable \(HTTP \d+ in \d+ ms\), probed /);
+    expect(await row('Down').locator('td').nth(1).locator('.badge').textContent()).toBe('Unreachable');
+    expect(await row('Down').locator('[data-probe]').textContent()).toMatch(/^unreachable: .*ECONNREFUSED/);
+    await page.goto(`${base}/admin/upstreams/notes`);
+    expect(await page.locator('dd[data-probe]').textContent()).toMatch(/reachable/);
+    expect(errors).toEqual([]);
+    await context.close();
   });
 });
