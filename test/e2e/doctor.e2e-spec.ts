@@ -8,7 +8,7 @@ import { TestBrowser } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
 import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
-import { authorizeUrl, call, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { authorizeUrl, call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const PASSWORD = 'a perfectly long password';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -203,6 +203,31 @@ describe('connection doctor', () => {
     expect(start.status).toBe(302);
     const res = await api('GET', `/doctor/clients/${clientId}`);
     expect(rulesOf(res.json)[0]).toBe('sign_in_not_completed');
+  });
+
+  it('a redirect URI the client did not register, and a token sent to another upstream (RFC 8707 audience)', async () => {
+    const redirectUri = 'http://127.0.0.1:9995/cb';
+    const { client_id: clientId } = await registerPublicClient(base, redirectUri);
+    const { challenge } = pkce();
+    const params = { response_type: 'code', client_id: clientId, code_challenge: challenge, code_challenge_method: 'S256', resource: gw.mcpUrl('notes') };
+    const page = await call(authorizeUrl(base, { ...params, redirect_uri: 'http://127.0.0.1:9995/other?x=secret-looking' }));
+    expect(page.status).toBe(400);
+    let res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(rulesOf(res.json)[0]).toBe('redirect_uri_not_registered');
+    expect(JSON.stringify(res.json)).not.toContain('secret-looking');
+
+    // Now a good authorization, and the token used at the wrong MCP server.
+    const { verifier, challenge: good } = pkce();
+    const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId, redirectUri, challenge: good, resource: gw.mcpUrl('notes') });
+    const tokens = await tokenRequest(base, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: clientId, code_verifier: verifier });
+    expect(tokens.status).toBe(200);
+    const wrong = await mcpPost(gw.mcpUrl('down'), tokens.json.access_token);
+    expect(wrong.status).toBe(401);
+    res = await api('GET', `/doctor/clients/${clientId}`);
+    expect(rulesOf(res.json)[0]).toBe('audience_mismatch');
+    expect(res.json.diagnosis[0].message).toBe('401 at /mcp/down: the client sends a token issued for notes.');
+    expect(res.json.steps[res.json.steps.length - 1]).toMatchObject({ step: 'mcp', outcome: 'failure', detail: '401 at /mcp/down: the token was issued for notes' });
+    expect(JSON.stringify(res.json)).not.toContain(tokens.json.access_token);
   });
 
   it('a metadata document the SSRF guard refuses (loopback), named as such', async () => {
