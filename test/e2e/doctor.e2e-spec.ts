@@ -314,4 +314,28 @@ describe('connection doctor', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  describe('with a 1-second access token', () => {
+    let short: TestGateway;
+    beforeAll(async () => {
+      short = await startTestGateway({ config: { oauth: { access_token_ttl: 1 }, upstreams: [{ slug: 'notes', url: upstream.url }] } });
+    });
+    afterAll(async () => {
+      await short?.close();
+      short?.cleanup();
+    });
+
+    it('an expired access token sent again instead of refreshing: "expired_token_not_refreshed"', async () => {
+      const { client, provider } = await connectWithOAuth(short.mcpUrl('notes'), ADMIN, { clientName: 'Never Refreshes' });
+      await client.close();
+      const expired = provider.tokens()!.access_token;
+      // Bounded wait for the token to expire (1 s TTL).
+      for (let i = 0; i < 50 && (await mcpPost(short.mcpUrl('notes'), expired)).status !== 401; i++) await new Promise((r) => setTimeout(r, 100));
+      const clientId = provider.clientInformation()!.client_id;
+      const shortApi = adminApi(short.config.publicUrl, await signInToConsole(short.config.publicUrl, ADMIN));
+      const res = await shortApi('GET', `/doctor/clients/${clientId}`);
+      expect(rulesOf(res.json)).toContain('expired_token_not_refreshed');
+      expect(res.json.steps[res.json.steps.length - 1]).toMatchObject({ step: 'mcp', outcome: 'failure', detail: '401 at /mcp/notes: the access token had expired' });
+    });
+  });
 });
