@@ -48,3 +48,8 @@ export interface DoctorContext {
   emailOf(userId: string | null): string | null;
   clientNameOf(clientId: string | null): string | null;
 }
+
+/** A detail value as text (detail is JSON read back from the log: anything but a scalar shows as the fallback). */
+export function text(value: unknown, fallback = ''): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : fallback;
+}

@@ -1,3 +1,4 @@
+import { text } from './doctor-report';
 import type { DoctorContext, DoctorEvent, Severity } from './doctor-report';
 
 /** A history (audit rows of one client or user, oldest first) with the questions the rules ask of it. */
@@ -76,7 +77,7 @@ export const SIGNATURES: SignatureRule[] = [
     match(h) {
       const last = h.last(is('client.metadata_document'));
       if (!last || last.outcome !== 'failure' || h.after(last, is('code.issue'))) return null;
-      const reason = String(last.detail?.reason ?? '');
+      const reason = text(last.detail?.reason, '');
       const why: Record<string, Finding> = {
         ssrf_refused: {
           message: "The client's metadata document URL resolves to a private, loopback or otherwise non-public address: the gateway refused to fetch it (SSRF guard).",
@@ -87,7 +88,7 @@ export const SIGNATURES: SignatureRule[] = [
           fix: 'The host of the client_id URL must answer quickly (client_metadata_documents.fetch_timeout_ms); check that it is up and reachable from the gateway.',
         },
         http_status: {
-          message: `The client's metadata document URL answered with an error (${String(last.detail?.message ?? '')}); redirects are not followed.`,
+          message: `The client's metadata document URL answered with an error (${text(last.detail?.message, '')}); redirects are not followed.`,
           fix: 'The client_id URL itself must answer 200 with the JSON document (no redirect).',
         },
         not_json: { message: "The client's metadata document is not JSON.", fix: 'Serve the document as a JSON object (Content-Type application/json) at the client_id URL.' },
@@ -96,13 +97,13 @@ export const SIGNATURES: SignatureRule[] = [
           fix: 'Keep the document small (client_metadata_documents.max_document_bytes).',
         },
         invalid_document: {
-          message: `The client's metadata document was fetched but cannot be used: ${String(last.detail?.message ?? '')}`,
+          message: `The client's metadata document was fetched but cannot be used: ${text(last.detail?.message, '')}`,
           fix: 'Fix the document: client_id equal to its own URL, valid redirect_uris, token_endpoint_auth_method "none".',
         },
       };
       return (
         why[reason] ?? {
-          message: `The client's metadata document could not be fetched: ${String(last.detail?.message ?? reason)}.`,
+          message: `The client's metadata document could not be fetched: ${text(last.detail?.message, reason)}.`,
           fix: 'Check that the client_id URL is reachable from the gateway over https.',
         }
       );
@@ -127,7 +128,7 @@ export const SIGNATURES: SignatureRule[] = [
       const refused = h.last(is('authorize.error'));
       if (!refused || refused.detail?.error !== 'invalid_redirect_uri' || h.after(refused, is('code.issue'))) return null;
       return {
-        message: `/authorize refused the request: ${String(refused.detail?.reason ?? 'the redirect URI is not registered')}`,
+        message: `/authorize refused the request: ${text(refused.detail?.reason, 'the redirect URI is not registered')}`,
         fix: 'The client uses a redirect URI it did not register (e.g. a new local port). Delete the client in the console so it registers again, or make it reuse the registered redirect URI.',
       };
     },
@@ -138,14 +139,14 @@ export const SIGNATURES: SignatureRule[] = [
     match(h, ctx) {
       const refused = h.last(is('authorize.error'));
       if (!refused || refused.detail?.error === 'invalid_redirect_uri' || h.after(refused, is('code.issue', 'authorize.start'))) return null;
-      const error = String(refused.detail?.error ?? '?');
+      const error = text(refused.detail?.error, '?');
       const fixes: Record<string, string> = {
         invalid_target: `The client asked for a resource that is no MCP server behind this gateway: its MCP URL must be ${ctx.publicUrl}/mcp/<slug> exactly.`,
         invalid_scope: "The client asked for scopes the MCP server does not offer: see the upstream's scopes in the console.",
         invalid_request: 'The client sent a malformed authorization request (e.g. without PKCE S256): it is not OAuth 2.1 compliant; update it.',
       };
       return {
-        message: `/authorize refused the request: ${error}: ${String(refused.detail?.reason ?? '')}`,
+        message: `/authorize refused the request: ${error}: ${text(refused.detail?.reason, '')}`,
         fix: fixes[error] ?? 'Fix the request the client sends to /authorize (RFC 6749 §4.1.2.1 names the error).',
       };
     },
@@ -261,7 +262,7 @@ export const SIGNATURES: SignatureRule[] = [
       const refused = h.last((e) => e.type === 'token.refused' && e.detail?.error === 'invalid_client');
       if (!refused || h.after(refused, is('token.issue', 'token.refresh'))) return null;
       return {
-        message: `Token refused: client authentication failed (${String(refused.detail?.reason ?? '')}).`,
+        message: `Token refused: client authentication failed (${text(refused.detail?.reason, '')}).`,
         fix: 'The client sends a wrong secret or another authentication method than it registered with. Delete the client in the console so it registers again.',
       };
     },
@@ -285,7 +286,7 @@ export const SIGNATURES: SignatureRule[] = [
       const refused = lastTokenRefusal(h, 'refresh_token');
       if (!refused || unresolved(h, 'token.reuse')) return null; // refresh_token_reused says it
       return {
-        message: `Refresh refused: ${String(refused.detail?.error ?? '?')}: ${String(refused.detail?.reason ?? '')}.`,
+        message: `Refresh refused: ${text(refused.detail?.error, '?')}: ${text(refused.detail?.reason, '')}.`,
         fix: 'The grant has ended or its refresh token expired: connect again (the user signs in and approves once more).',
       };
     },
@@ -295,10 +296,10 @@ export const SIGNATURES: SignatureRule[] = [
     severity: 'error',
     match(h) {
       const known = ['codeVerifierMatchesChallenge', 'redirectUriIsTheAuthorizationRequests', 'codeIsUnexpired', 'codeIsUnused'];
-      const refused = lastTokenRefusal(h, 'authorization_code', (e) => !known.includes(String(e.detail?.check)) && e.detail?.error !== 'invalid_client');
+      const refused = lastTokenRefusal(h, 'authorization_code', (e) => !known.includes(text(e.detail?.check)) && e.detail?.error !== 'invalid_client');
       if (!refused || unresolved(h, 'code.replay')) return null; // code_reused says it
       return {
-        message: `Token refused: ${String(refused.detail?.error ?? '?')}: ${String(refused.detail?.reason ?? '')}.`,
+        message: `Token refused: ${text(refused.detail?.error, '?')}: ${text(refused.detail?.reason, '')}.`,
         fix: 'Fix the token request the client sends (RFC 6749 §5.2 names the error), then connect again.',
       };
     },
@@ -322,7 +323,7 @@ export const SIGNATURES: SignatureRule[] = [
       const refused = h.last((e) => e.type === 'mcp.unauthorized' && e.detail?.reason === 'audience');
       if (!refused || h.after(refused, (e) => e.type === 'mcp.request' && e.outcome === 'success' && e.upstreamSlug === refused.upstreamSlug)) return null;
       return {
-        message: `401 at /mcp/${refused.upstreamSlug}: the client sends a token issued for ${String(refused.detail?.token_upstream ?? 'another MCP server')}.`,
+        message: `401 at /mcp/${refused.upstreamSlug}: the client sends a token issued for ${text(refused.detail?.token_upstream, 'another MCP server')}.`,
         fix: `A token is valid at one MCP server only (RFC 8707). Connect the client to ${refused.upstreamSlug} on its own (it goes through /authorize for it).`,
       };
     },
@@ -344,7 +345,7 @@ export const SIGNATURES: SignatureRule[] = [
     severity: 'warning',
     match(h) {
       const revoked = h.last(is('grant.revoke'));
-      const reason = String(revoked?.detail?.reason ?? '');
+      const reason = text(revoked?.detail?.reason, '');
       if (!revoked || ['refresh token reuse', 'authorization code replayed'].includes(reason) || h.after(revoked, tokensIssued)) return null;
       return {
         message: `The grant for ${upstreamOf(revoked)} was ended at ${at(revoked)} (${reason || 'revoked'}): its tokens answer 401 and its refresh token is refused.`,

@@ -1,3 +1,4 @@
+import { text } from './doctor-report';
 import type { DoctorContext, DoctorEvent, DoctorStep } from './doctor-report';
 
 const PROXIED = 'mcp.request';
@@ -68,13 +69,13 @@ function stepsOf(e: DoctorEvent, ctx: DoctorContext): DoctorStep[] {
       const asAt = numberOr(discovery.authorization_server_metadata_at);
       const prAt = numberOr(discovery.protected_resource_metadata_at);
       if (prAt !== null)
-        out.push({ at: prAt, step: 'discovery', outcome: 'success', detail: `fetched the protected resource metadata of ${String(discovery.upstream ?? '?')} (RFC 9728)` });
+        out.push({ at: prAt, step: 'discovery', outcome: 'success', detail: `fetched the protected resource metadata of ${text(discovery.upstream, '?')} (RFC 9728)` });
       if (asAt !== null) out.push({ at: asAt, step: 'discovery', outcome: 'success', detail: 'fetched the authorization server metadata (RFC 8414)' });
       if (asAt === null && prAt === null)
         out.push(step('discovery', 'no discovery request seen from the same address and program in the half hour before registering (it may have used cached metadata)'));
       out.sort((a, b) => a.at - b.at);
       const agent = typeof d.user_agent === 'string' && d.user_agent ? `, User-Agent ${JSON.stringify(d.user_agent)}` : '';
-      out.push(step('registration', `registered as ${JSON.stringify(d.client_name ?? 'unnamed')} (RFC 7591, ${String(d.auth_method ?? '?')})${agent}`));
+      out.push(step('registration', `registered as ${JSON.stringify(d.client_name ?? 'unnamed')} (RFC 7591, ${text(d.auth_method, '?')})${agent}`));
       return out;
     }
     case 'client.metadata_document':
@@ -83,13 +84,13 @@ function stepsOf(e: DoctorEvent, ctx: DoctorContext): DoctorStep[] {
           'metadata_document',
           e.outcome === 'success'
             ? 'fetched the client ID metadata document'
-            : `could not use the client ID metadata document (${String(d.reason ?? '?')}): ${String(d.message ?? '')}${d.pinned_used ? '; used the pinned copy' : ''}`,
+            : `could not use the client ID metadata document (${text(d.reason, '?')}): ${text(d.message, '')}${d.pinned_used ? '; used the pinned copy' : ''}`,
         ),
       ];
     case 'authorize.start':
       return [step('authorize', `came to /authorize${on(e)}${d.signed_in ? ` signed in as ${ctx.emailOf(e.userId) ?? 'a user'}` : ', not signed in: sent to the sign-in page'}`)];
     case 'authorize.error':
-      return [step('authorize', `/authorize refused the request: ${String(d.error ?? '?')}: ${reason}`)];
+      return [step('authorize', `/authorize refused the request: ${text(d.error, '?')}: ${reason}`)];
     case 'policy.deny':
       return [
         step(d.step === 'authorize' ? 'authorize' : 'mcp', `${ctx.emailOf(e.userId) ?? 'the user'} is not on the allow-list${on(e)}${e.status ? ` (status ${e.status})` : ''}`),
@@ -98,10 +99,7 @@ function stepsOf(e: DoctorEvent, ctx: DoctorContext): DoctorStep[] {
       return ctx.subjectKind === 'user' ? [step('sign_in', e.outcome === 'success' ? 'signed in at the gateway' : 'a sign-in with this email failed')] : [];
     case 'consent':
       return [
-        step(
-          'consent',
-          e.outcome === 'success' ? `approved${on(e)}${d.scope ? ` (scope ${String(d.scope)})` : ''}${by(e, ctx)}` : `denied on the consent page${on(e)}${by(e, ctx)}`,
-        ),
+        step('consent', e.outcome === 'success' ? `approved${on(e)}${d.scope ? ` (scope ${text(d.scope)})` : ''}${by(e, ctx)}` : `denied on the consent page${on(e)}${by(e, ctx)}`),
       ];
     case 'code.issue':
       return [step('code', `authorization code sent to the client's redirect URI${on(e)}${by(e, ctx)}`)];
@@ -114,7 +112,7 @@ function stepsOf(e: DoctorEvent, ctx: DoctorContext): DoctorStep[] {
     case 'code.replay':
       return [step('token', 'an authorization code was used a second time')];
     case 'token.refused':
-      return [step(d.grant_type === 'refresh_token' ? 'refresh' : 'token', `/token refused (${String(d.grant_type ?? '?')}): ${String(d.error ?? '?')}: ${reason}`)];
+      return [step(d.grant_type === 'refresh_token' ? 'refresh' : 'token', `/token refused (${text(d.grant_type, '?')}): ${text(d.error, '?')}: ${reason}`)];
     case 'token.revoke':
       return [step('revocation', 'the client revoked an access token')];
     case 'grant.revoke':
@@ -124,7 +122,7 @@ function stepsOf(e: DoctorEvent, ctx: DoctorContext): DoctorStep[] {
         step(
           'mcp',
           d.reason === 'audience'
-            ? `401 at /mcp/${e.upstreamSlug}: the token was issued for ${String(d.token_upstream ?? 'another upstream')}`
+            ? `401 at /mcp/${e.upstreamSlug}: the token was issued for ${text(d.token_upstream, 'another upstream')}`
             : `401 at /mcp/${e.upstreamSlug}: the access token had expired`,
         ),
       ];
