@@ -150,7 +150,15 @@ describe('security state across kill -9', () => {
       expect((await refresh(base, second.clientId, second.refreshToken)).status).toBe(200);
       await killHard();
       const rows = auditRowsOnDisk(join(dir, 'data')).filter((r) => r.client_id === second.clientId);
-      expect(rows.map((r) => `${r.type}:${r.outcome}`)).toEqual(['client.register:success', 'consent:success', 'token.issue:success', 'token.refresh:success']);
+      expect(rows.map((r) => `${r.type}:${r.outcome}`)).toEqual([
+        'client.register:success',
+        'authorize.start:success', // sent to sign in
+        'authorize.start:success', // back, signed in
+        'consent:success',
+        'code.issue:success',
+        'token.issue:success',
+        'token.refresh:success',
+      ]);
     });
   });
 });
@@ -210,7 +218,12 @@ describe('audit rows of security events are on disk when the response is', () =>
     const formIndex = browser.forms(consentPage).findIndex((f) => f.buttons.some((b) => b.name === 'decision'));
     const approved = await browser.submit(consentPage, {}, { formIndex, button: 'decision=approve' });
     expect(approved.status).toBe(303);
-    expect(newRows()).toEqual([expect.objectContaining({ type: 'consent', outcome: 'success', client_id: clientId })]);
+    // The consent page's GET (authorize.start), the approval, and the code it sent (the connection doctor's steps).
+    expect(newRows()).toEqual([
+      expect.objectContaining({ type: 'authorize.start', outcome: 'success', client_id: clientId }),
+      expect.objectContaining({ type: 'consent', outcome: 'success', client_id: clientId }),
+      expect.objectContaining({ type: 'code.issue', outcome: 'success', client_id: clientId }),
+    ]);
     const code = new URL(approved.location!).searchParams.get('code')!;
 
     const issued = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: clientId });
@@ -240,7 +253,7 @@ describe('audit rows of security events are on disk when the response is', () =>
     expect((await tokenRequest(base, params)).status).toBe(200);
     newRows();
     expect((await tokenRequest(base, params)).json.error).toBe('invalid_grant');
-    expect(newRows().map((r) => `${r.type}:${r.outcome}`)).toEqual(['code.replay:failure', 'grant.revoke:success']);
+    expect(newRows().map((r) => `${r.type}:${r.outcome}`)).toEqual(['code.replay:failure', 'grant.revoke:success', 'token.refused:failure']);
   });
 
   it('admin actions: users, groups, allow-lists, upstreams and vault writes', async () => {

@@ -1,6 +1,7 @@
 import Audit from './pages/Audit.svelte';
 import Clients from './pages/Clients.svelte';
 import Dashboard from './pages/Dashboard.svelte';
+import Doctor from './pages/Doctor.svelte';
 import GroupDetail from './pages/GroupDetail.svelte';
 import Groups from './pages/Groups.svelte';
 import Grants from './pages/Grants.svelte';
@@ -29,6 +30,8 @@ export const routes = [
   { path: '/groups/:id', title: 'Group', component: GroupDetail, access: 'read', section: 'groups' },
   { path: '/groups', title: 'Groups', component: Groups, access: 'read', section: 'groups' },
   { path: '/clients', title: 'Clients', component: Clients, access: 'read', section: 'clients' },
+  // ?client=<id> or ?user=<id>: a query, not a path segment, as a metadata document client's id is a URL (often ending in .json).
+  { path: '/doctor', title: 'Connection doctor', component: Doctor, access: 'read', section: 'clients' },
   { path: '/grants', title: 'Grants', component: Grants, access: 'read', section: 'grants' },
   { path: '/audit', title: 'Audit log', component: Audit, access: 'read', section: 'audit' },
   { path: '/settings', title: 'Settings', component: Settings, access: 'read', section: 'settings' },

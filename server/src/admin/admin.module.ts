@@ -9,6 +9,8 @@ import { AdminCsrf, AdminCsrfGuard } from './csrf';
 import { GrantViews } from './grant-views';
 import { GrantsController } from './grants.controller';
 import { DashboardController } from './dashboard.controller';
+import { DoctorController } from './doctor.controller';
+import { DoctorModule } from '../doctor/doctor.module';
 import { GroupAdminService } from './group-admin.service';
 import { GroupsController } from './groups.controller';
 import { MeController } from './me.controller';
@@ -26,7 +28,7 @@ import { UsersController } from './users.controller';
  * *-admin services here join them where an action spans modules.
  */
 @Module({
-  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
+  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, DoctorModule],
   controllers: [
     SessionController,
     UsersController,
@@ -38,6 +40,7 @@ import { UsersController } from './users.controller';
     SettingsController,
     AuditController,
     DashboardController,
+    DoctorController,
   ],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService, GrantViews, MyAccessService],
 })

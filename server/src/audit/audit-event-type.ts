@@ -18,17 +18,27 @@ export const AUDIT_EVENT_TYPES = [
 
   // OAuth: clients, consent, codes, tokens, grants
   'client.register',
+  // A client ID metadata document fetched (success) or not usable (failure: detail.reason)
+  'client.metadata_document',
+  // GET /authorize passed its checks (detail.signed_in), or was refused (detail.error: the RFC 6749 §4.1.2.1 code)
+  'authorize.start',
+  'authorize.error',
   'consent',
+  'code.issue',
   'policy.deny',
   'code.replay',
   'token.issue',
   'token.refresh',
   'token.reuse',
+  // /token answered an error (detail: grant_type, error (RFC 6749 §5.2 code), reason, check)
+  'token.refused',
   'token.revoke',
   'grant.revoke',
 
   // The proxy: one row per request (mcp.request), or why it was refused or broke off
   'mcp.request',
+  // A 401 at /mcp for a token the gateway can name (expired, or for another upstream)
+  'mcp.unauthorized',
   'rate.limit',
   'request.malformed',
   'scope.deny',

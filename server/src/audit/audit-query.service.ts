@@ -20,6 +20,16 @@ const EVENT_TYPES_SQL = `
   UNION SELECT '${PROXIED_REQUEST_TYPE}' WHERE EXISTS (SELECT 1 FROM audit_events WHERE type = '${PROXIED_REQUEST_TYPE}')
   ORDER BY type`;
 
+/** How much of a subject's history the doctor reads (see AuditQueryService.history). */
+export interface HistoryBounds {
+  head: number;
+  tail: number;
+  scan: number;
+  requests: number;
+}
+
+export const DEFAULT_HISTORY: HistoryBounds = { head: 100, tail: 300, scan: 20_000, requests: 50 };
+
 /** Rows per query of an export: each is one index range scan of about a millisecond. */
 export const EXPORT_PAGE_ROWS = 500;
 /** An export is written in pieces of about this many characters (see exportTo). */
@@ -60,6 +70,33 @@ export class AuditQueryService {
     await this.audit.flush();
     const row = this.statement(`${SELECT} WHERE id = ?`).get(id) as RawEntry | undefined;
     return row ? parsed(row) : null;
+  }
+
+  /**
+   * One client's or one user's history for the connection doctor, oldest first: its first `head`
+   * rows (registration, first authorization), its newest `tail` rows other than proxied requests
+   * among its newest `scan` rows, its newest `requests` proxied requests and its first one. Each is
+   * one range scan of the (client_id|user_id, at) index, bounded, so a client with millions of
+   * requests costs as much as one with a few. `omitted` says whether the subject has rows not returned.
+   */
+  async history(subject: { clientId: string } | { userId: string }, bounds: HistoryBounds = DEFAULT_HISTORY): Promise<{ entries: AuditEntry[]; omitted: boolean }> {
+    await this.audit.flush();
+    const [column, value] = 'clientId' in subject ? ['client_id', subject.clientId] : ['user_id', subject.userId];
+    const run = (sql: string, ...params: (string | number)[]) => (this.statement(sql).all(value, ...params) as RawEntry[]).map(parsed);
+    const head = run(`${SELECT} WHERE ${column} = ? ORDER BY at ASC, id ASC LIMIT ?`, bounds.head);
+    const tail = run(`SELECT * FROM (${SELECT} WHERE ${column} = ? ORDER BY at DESC, id DESC LIMIT ?) WHERE type != '${PROXIED_REQUEST_TYPE}' LIMIT ?`, bounds.scan, bounds.tail);
+    const requests = run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at DESC, id DESC LIMIT ?`, bounds.requests);
+    const first = run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at ASC, id ASC LIMIT 1`);
+    const byId = new Map<number, AuditEntry>();
+    for (const entry of [...head, ...tail, ...requests, ...first]) byId.set(entry.id, entry);
+    const entries = [...byId.values()].sort((a, b) => a.at - b.at || a.id - b.id);
+    return { entries, omitted: this.countUpTo(column, value, entries.length + 1) > entries.length };
+  }
+
+  /** min(rows of the subject, limit): a bounded count (stops at `limit`). */
+  private countUpTo(column: string, value: string, limit: number): number {
+    const row = this.statement(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM audit_events WHERE ${column} = ? LIMIT ?)`).get(value, limit) as { n: number };
+    return row.n;
   }
 
   /**

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { gatewayVersion } from '../common/version';
 import { backupCommands } from './backup';
 import { configCommands } from './config';
+import { doctorCommand } from './doctor';
 import { CliError, EXIT } from './exit-codes';
 import { userCommands } from './users';
 import { vaultCommands } from './vault';
@@ -39,6 +40,7 @@ export function buildProgram(): { program: Command; isStart: () => boolean } {
   program.addCommand(configCommands());
   for (const command of backupCommands()) program.addCommand(command);
   program.addCommand(vaultCommands());
+  program.addCommand(doctorCommand());
 
   // Settings reach only the subcommands created by .command(); these reach every one, added or not.
   program.exitOverride().configureOutput({ outputError: (text, write) => write(`gatehouse: ${text.replace(/^error: /, '')}`) });

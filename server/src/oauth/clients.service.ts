@@ -43,7 +43,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Persists a registration with its audit row; the secret is returned once and stored only as a hash. */
-  async register(req: RegistrationRequest, source: string, ip: string | null): Promise<{ client: OAuthClient; secret: string | null }> {
+  async register(req: RegistrationRequest, source: string, ip: string | null, detail: Record<string, unknown> = {}): Promise<{ client: OAuthClient; secret: string | null }> {
     const now = Date.now();
     const inWindow = { registrationSource: source, createdAt: MoreThan(now - HOUR) };
     const recent = await this.clients.count({ where: inWindow });
@@ -76,7 +76,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
         outcome: 'success',
         clientId: client.clientId,
         ip,
-        detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod },
+        detail: { client_name: client.clientName, auth_method: client.tokenEndpointAuthMethod, ...detail },
       });
     });
     return { client, secret };
@@ -164,12 +164,12 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     });
     if (!client) throw new InvalidClient('unknown client', !!basic);
     if (used !== client.tokenEndpointAuthMethod) {
-      throw new InvalidClient(`this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}`, !!basic);
+      throw new InvalidClient(`this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}`, !!basic, client.clientId);
     }
     if (used !== 'none') {
       const secret = basic?.secret ?? bodySecret;
       if (typeof secret !== 'string' || !client.clientSecretHash || !safeEqual(sha256(secret), client.clientSecretHash)) {
-        throw new InvalidClient('client authentication failed', !!basic);
+        throw new InvalidClient('client authentication failed', !!basic, client.clientId);
       }
     }
     return client;

@@ -3,6 +3,11 @@
  * Each carries the wire `error` code, a human description and the HTTP status.
  */
 export class OAuthError extends Error {
+  /** The named check that refused (token.checks.ts), for the audit row; unset when no check threw it. */
+  check?: string;
+  /** The user of the code or grant the request named, when known, for the same row. */
+  userId?: string;
+
   constructor(
     readonly error: string,
     readonly description: string,
@@ -27,6 +32,8 @@ export class InvalidClient extends OAuthError {
   constructor(
     description: string,
     readonly triedBasic = false,
+    /** Set when the client exists (wrong method or secret): its refusal is audited under its id. */
+    readonly knownClientId?: string,
   ) {
     super('invalid_client', description, 401);
   }

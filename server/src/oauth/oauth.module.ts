@@ -23,6 +23,7 @@ import { GrantsService } from './grants/grants.service';
 import { GrantLastUsed } from './grants/last-used';
 import { RefreshRotation } from './grants/refresh-rotation';
 import { TokenPairs } from './grants/token-pairs';
+import { DiscoverySightings } from './metadata/discovery-sightings';
 import { MetadataController } from './metadata/metadata.controller';
 import { RefreshToken } from './refresh-token.entity';
 import { RegistrationController } from './register/registration.controller';
@@ -48,6 +49,7 @@ const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchang
     ClientMetadataService,
     ConsentService,
     ResourceHintsService,
+    DiscoverySightings,
     ...GRANTS_STORE,
     ClientDirectory,
     AuthorizeFlow,

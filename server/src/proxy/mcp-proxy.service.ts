@@ -287,10 +287,34 @@ export class McpProxyService implements OnModuleDestroy {
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
     if (!match) return deny('invalid_request', 'malformed Authorization header');
     const info = await this.grants.verifyAccessToken(match[1]);
-    if (!info) return deny('invalid_token', 'the access token is invalid, expired or revoked');
+    if (!info) {
+      const owner = await this.grants.expiredAccessTokenOwner(match[1]);
+      if (owner) this.recordUnauthorized(req, upstream, owner, 'expired');
+      return deny('invalid_token', 'the access token is invalid, expired or revoked');
+    }
     // RFC 8707: a token is bound to one upstream and is useless at any other.
-    if (info.upstreamSlug !== upstream.slug) return deny('invalid_token', 'the access token was issued for another resource');
+    if (info.upstreamSlug !== upstream.slug) {
+      this.recordUnauthorized(req, upstream, info, 'audience', info.upstreamSlug);
+      return deny('invalid_token', 'the access token was issued for another resource');
+    }
     return info;
+  }
+
+  /**
+   * A 401 the gateway can attribute (an expired token it still knows; a token of another upstream),
+   * for the connection doctor. Unknown tokens write nothing: anyone can send those.
+   */
+  private recordUnauthorized(req: http.IncomingMessage, upstream: Upstream, owner: { clientId: string; userId: string }, reason: string, tokenUpstream?: string): void {
+    this.audit.record({
+      type: 'mcp.unauthorized',
+      outcome: 'failure',
+      userId: owner.userId,
+      clientId: owner.clientId,
+      upstreamSlug: upstream.slug,
+      status: 401,
+      ip: req.socket.remoteAddress ?? null,
+      detail: { reason, ...(tokenUpstream ? { token_upstream: tokenUpstream } : {}) },
+    });
   }
 
   /**

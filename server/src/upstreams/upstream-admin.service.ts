@@ -18,6 +18,7 @@ import { invalidUpstream, readOnly, slugTaken, upstreamNotFound } from './upstre
 import { UpstreamCheck } from './upstream-check.entity';
 import { inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, UpstreamInput } from './upstream-input';
 import { UpstreamRecord } from './upstream-record.entity';
+import { UpstreamProbeService } from './upstream-probe.service';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
 import { upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
@@ -45,6 +46,7 @@ export class UpstreamAdminService {
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly probes: UpstreamProbeService,
   ) {}
 
   /** The console's form of every auth mode (GET /admin/api/upstreams/auth-modes). */
@@ -224,7 +226,7 @@ export class UpstreamAdminService {
 
   private view(u: Upstream, check: UpstreamCheck | null): UpstreamView {
     const settings = this.authModes.for(u).formValues(u);
-    return upstreamView(u, { summary: this.authModes.describe(u), settings }, this.readOnlyReason(u), check);
+    return upstreamView(u, { summary: this.authModes.describe(u), settings }, this.readOnlyReason(u), check, this.probes.probeState(u.slug) ?? null);
   }
 
   private readOnlyReason(u: Upstream): string | null {

@@ -1,6 +1,7 @@
 import type { AuthModeSummary } from './auth-modes';
 import type { ToolSummary } from './connection-test/connection-test-result';
 import type { UpstreamCheck } from './upstream-check.entity';
+import type { UpstreamProbeState } from './upstream-probe.service';
 import type { AllowList, Upstream, UpstreamSource } from './upstream';
 
 /** An upstream as the admin API shows it (GET /admin/api/upstreams). Never a secret value. */
@@ -30,6 +31,11 @@ export interface UpstreamView {
     lastError: string | null;
     /** The tools the last successful test listed. */
     tools: ToolSummary[] | null;
+    /**
+     * The last reachability probe (UpstreamProbeService: a HEAD request without credentials at start
+     * and every minute); null before the first one (e.g. an upstream just added, or disabled).
+     */
+    probe: { reachable: boolean; lastProbeAt: number; latencyMs: number | null; httpStatus: number | null; error: string | null } | null;
     // Traffic figures come from the audit rollups (not wired here yet): null until they are.
     requests24h: number | null;
     errors24h: number | null;
@@ -43,6 +49,7 @@ export function upstreamView(
   auth: { summary: AuthModeSummary; settings: Record<string, unknown> },
   readOnlyReason: string | null,
   check: UpstreamCheck | null,
+  probe: UpstreamProbeState | null = null,
 ): UpstreamView {
   const result = check?.result ?? null;
   return {
@@ -61,6 +68,7 @@ export function upstreamView(
       lastCheckAt: check?.checkedAt ?? null,
       lastError: result && !result.ok ? `${result.stage}: ${result.message}` : null,
       tools: result?.ok ? result.tools : null,
+      probe: probe && { reachable: probe.reachable, lastProbeAt: probe.lastProbeAt, latencyMs: probe.latencyMs, httpStatus: probe.status, error: probe.probeError },
       requests24h: null,
       errors24h: null,
       p50Ms: null,

@@ -7,3 +7,9 @@ export class OutboundRequestError extends Error {}
 
 /** The SSRF guard refused the connection: the address is not public. */
 export class OutboundAddressRefused extends OutboundRequestError {}
+
+/** No complete answer within the deadline. */
+export class OutboundTimeout extends OutboundRequestError {}
+
+/** The answer is larger than the cap. */
+export class OutboundTooLarge extends OutboundRequestError {}

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { OutboundRequestError } from './errors';
+import { OutboundRequestError, OutboundTimeout, OutboundTooLarge } from './errors';
 import { createGuardedAgent } from './guarded-agent';
 
 export interface OutboundRequestOptions {
@@ -57,7 +57,7 @@ export function outboundRequest(url: string | URL, opts: OutboundRequestOptions)
       } else resolve(res!);
     };
     // One timer for everything: a server trickling a byte at a time cannot stretch the request.
-    const deadline = setTimeout(() => finish(new OutboundRequestError(`no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const deadline = setTimeout(() => finish(new OutboundTimeout(`no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
     deadline.unref();
 
     const send = (target: URL, redirectsLeft: number) => {
@@ -81,12 +81,12 @@ export function outboundRequest(url: string | URL, opts: OutboundRequestOptions)
           return send(next, redirectsLeft - 1);
         }
         const declared = Number(res.headers['content-length']);
-        if (declared > opts.maxBytes) return finish(new OutboundRequestError(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
+        if (declared > opts.maxBytes) return finish(new OutboundTooLarge(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
         let size = 0;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > opts.maxBytes) finish(new OutboundRequestError(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
+          if (size > opts.maxBytes) finish(new OutboundTooLarge(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
           else chunks.push(chunk);
         });
         res.on('end', () => finish(null, { status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), url: target.toString() }));

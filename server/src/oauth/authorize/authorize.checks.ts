@@ -20,7 +20,11 @@ export interface ValidAuthorization {
 
 /** Failures before the redirect URI is trusted: shown as an HTML page, never redirected (RFC 6749 §4.1.2.1). */
 export class UntrustedRedirect extends Error {
-  constructor(readonly description: string) {
+  constructor(
+    readonly description: string,
+    /** The known client whose request it was (a redirect URI it did not register), for the audit row; unset when the client is unknown. */
+    readonly clientId?: string,
+  ) {
     super(description);
   }
 }
@@ -76,10 +80,10 @@ async function checkClient(params: AuthorizeParams, ctx: AuthorizeContext): Prom
 function checkRedirectUri(params: AuthorizeParams, client: OAuthClient): string {
   const requested = params.redirect_uri;
   if (requested === undefined && client.redirectUris.length === 1) return client.redirectUris[0];
-  if (typeof requested !== 'string' || !requested) throw new UntrustedRedirect('The request has no redirect_uri.');
-  if (hasUserinfo(requested)) throw new UntrustedRedirect('The redirect_uri must not contain a user name or password.');
+  if (typeof requested !== 'string' || !requested) throw new UntrustedRedirect('The request has no redirect_uri.', client.clientId);
+  if (hasUserinfo(requested)) throw new UntrustedRedirect('The redirect_uri must not contain a user name or password.', client.clientId);
   if (!client.redirectUris.some((registered) => redirectUriMatches(registered, requested))) {
-    throw new UntrustedRedirect('The redirect_uri is not one this application registered.');
+    throw new UntrustedRedirect('The redirect_uri is not one this application registered.', client.clientId);
   }
   return requested;
 }

@@ -15,6 +15,23 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  * 'continue' or the answer that ends the request (a redirect or a page).
  */
 
+/**
+ * The request passed its checks: an audit row for the connection doctor (did the client come to
+ * /authorize at all, was the user signed in yet). Only ids and the upstream: never the query.
+ */
+function started(request: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
+  flow.audit.recordNow({
+    type: 'authorize.start',
+    outcome: 'success',
+    clientId: request.valid.client.clientId,
+    userId: request.user?.id ?? null,
+    upstreamSlug: request.upstream?.slug ?? null,
+    ip: request.req.ip ?? null,
+    detail: { signed_in: request.user !== null },
+  });
+  return CONTINUE;
+}
+
 /** Signed in at the gateway, or sent to sign in and brought back to this same request. */
 function signIn({ user, params }: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
   if (user) return CONTINUE;
@@ -92,6 +109,14 @@ async function code(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<Ste
     codeChallenge: valid.codeChallenge,
     scope: request.scope!,
   });
+  flow.audit.recordNow({
+    type: 'code.issue',
+    outcome: 'success',
+    clientId: valid.client.clientId,
+    userId: request.user!.id,
+    upstreamSlug: request.upstream!.slug,
+    detail: { scope: request.scope },
+  });
   return { redirect: flow.redirectUrl(valid.redirectUri, valid.state, { code }) };
 }
 
@@ -147,8 +172,8 @@ async function consentRemembered(request: AuthorizeRequest, flow: AuthorizeFlow)
   return CONTINUE;
 }
 
-/** GET /authorize: sign-in → allow-list → the mode's prerequisite → consent → code. */
-export const AUTHORIZE_STEPS: AuthorizeStep[] = [signIn, upstreamKnownOrAsk, allowList, prerequisiteOfRequest, consentGivenOrAsk, code];
+/** GET /authorize: (audited) → sign-in → allow-list → the mode's prerequisite → consent → code. */
+export const AUTHORIZE_STEPS: AuthorizeStep[] = [started, signIn, upstreamKnownOrAsk, allowList, prerequisiteOfRequest, consentGivenOrAsk, code];
 
 /** POST /authorize (the consent form): sign-in → CSRF → the choice → allow-list → approve → consent stored → the mode's prerequisite → code. */
 export const DECISION_STEPS: AuthorizeStep[] = [signIn, csrf, upstreamChosen, allowList, approved, scopeOffered, consentInputSaved, consentRemembered, prerequisiteOfChoice, code];

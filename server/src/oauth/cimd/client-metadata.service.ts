@@ -1,9 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { ConfigService } from '../../config/config.service';
 import { OAuthClient } from '../client.entity';
 import { redirectUriProblem } from '../redirect-uri';
-import { outboundRequest } from '../../common/ssrf';
+import { AuditService } from '../../audit/audit.service';
+import { OutboundAddressRefused, outboundRequest, OutboundTimeout, OutboundTooLarge } from '../../common/ssrf';
 import { PINNED_CLIENT_METADATA } from './pinned-documents';
 
 /** Why a client ID metadata document cannot be used; the message is shown to the user. */
@@ -26,7 +27,10 @@ export class ClientMetadataService {
    */
   private readonly cache: LRUCache<string, OAuthClient>;
 
-  constructor(private readonly config: ConfigService) {
+  constructor(
+    private readonly config: ConfigService,
+    @Optional() private readonly audit?: AuditService,
+  ) {
     this.cache = new LRUCache({ max: this.settings.max_cached_documents });
   }
 
@@ -51,6 +55,7 @@ export class ClientMetadataService {
       ({ document, maxAge } = await this.fetchDocument(url));
     } catch (err) {
       const pinned = PINNED_CLIENT_METADATA[clientId];
+      this.recordFetch(clientId, fetchFailure(err), pinned !== undefined);
       if (!pinned) {
         // The cause (refused address, connection refused or reset, timeout, HTTP status…) goes to the log
         // only: shown to whoever typed the URL, it would tell them which hosts and ports answer.
@@ -60,7 +65,14 @@ export class ClientMetadataService {
       this.logger.warn(`using the pinned metadata of ${clientId}: the live document failed (${(err as Error).message})`);
       document = pinned;
     }
-    const client = toClient(clientId, document);
+    let client: OAuthClient;
+    try {
+      client = toClient(clientId, document);
+    } catch (err) {
+      if (err instanceof ClientMetadataError) this.recordFetch(clientId, { reason: 'invalid_document', message: err.message }, false);
+      throw err;
+    }
+    this.recordFetch(clientId, null, false);
     const seconds = Math.min(Math.max(maxAge ?? DEFAULT_CACHE_SECONDS, MIN_CACHE_SECONDS), this.settings.max_cache_seconds);
     // lru-cache reads a ttl of 0 as "forever": max_cache_seconds 0 means no caching at all.
     if (seconds > 0) this.cache.set(clientId, client, { ttl: seconds * 1000 });
@@ -82,6 +94,21 @@ export class ClientMetadataService {
     this.cache.delete(clientId);
   }
 
+  /**
+   * The audit row of one fetch (cache hits write none), for the connection doctor: a failure's
+   * reason is a category (refused by the SSRF guard, timeout, HTTP status, not JSON, …) with the
+   * message, which names no secret (the log line of the same failure says as much). Only admins
+   * read audit rows, so the network detail kept from the person at /authorize is fine here.
+   */
+  private recordFetch(clientId: string, failure: { reason: string; message: string } | null, pinnedUsed: boolean): void {
+    this.audit?.recordNow({
+      type: 'client.metadata_document',
+      outcome: failure ? 'failure' : 'success',
+      clientId,
+      detail: failure ? { reason: failure.reason, message: failure.message.slice(0, 300), pinned_used: pinnedUsed } : null,
+    });
+  }
+
   /** GET the document: no redirects followed, size and time capped, through the SSRF guard. */
   private async fetchDocument(url: URL): Promise<{ document: unknown; maxAge: number | null }> {
     const res = await outboundRequest(url, {
@@ -90,7 +117,7 @@ export class ClientMetadataService {
       timeoutMs: this.settings.fetch_timeout_ms,
       maxBytes: this.settings.max_document_bytes,
     });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}${res.headers.location ? ' (redirects are not followed)' : ''}`);
+    if (res.status !== 200) throw new HttpStatusError(`HTTP ${res.status}${res.headers.location ? ' (redirects are not followed)' : ''}`);
     return { document: parseJson(res.body), maxAge: maxAgeSeconds(res.headers['cache-control']) };
   }
 }
@@ -117,12 +144,26 @@ function parseClientIdUrl(clientId: string): URL {
   return url;
 }
 
+class HttpStatusError extends Error {}
+class NotJsonError extends Error {}
+
 function parseJson(body: string): unknown {
   try {
     return JSON.parse(body);
   } catch {
-    throw new Error('the document is not JSON');
+    throw new NotJsonError('the document is not JSON');
   }
+}
+
+/** The category of a failed fetch, as the doctor's rules name it. */
+function fetchFailure(err: unknown): { reason: string; message: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof OutboundAddressRefused) return { reason: 'ssrf_refused', message };
+  if (err instanceof OutboundTimeout) return { reason: 'timeout', message };
+  if (err instanceof OutboundTooLarge) return { reason: 'too_large', message };
+  if (err instanceof HttpStatusError) return { reason: 'http_status', message };
+  if (err instanceof NotJsonError) return { reason: 'not_json', message };
+  return { reason: 'network', message };
 }
 
 function toClient(clientId: string, doc: unknown): OAuthClient {

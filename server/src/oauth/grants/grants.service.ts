@@ -84,6 +84,16 @@ export class GrantsService {
     return this.lookupAccessToken(sha256(token));
   }
 
+  /**
+   * Whose token a refused bearer token was, when the gateway can still tell: an expired access
+   * token not yet purged. Null for anything else (unknown, or deleted with its revoked grant).
+   * Not the hot path: only for a token verifyAccessToken refused.
+   */
+  async expiredAccessTokenOwner(token: string): Promise<Pick<AccessToken, 'clientId' | 'userId' | 'upstreamSlug'> | null> {
+    const row = await this.accessTokens.findOneBy({ tokenHash: sha256(token) });
+    return row && row.expiresAt <= Date.now() ? { clientId: row.clientId, userId: row.userId, upstreamSlug: row.upstreamSlug } : null;
+  }
+
   /** RFC 7009: revokes an access token on its own, or a refresh token together with its whole grant. `clientId` null: any client's. */
   async revokeToken(token: string, clientId: string | null, ip: string | null): Promise<void> {
     const hash = sha256(token);

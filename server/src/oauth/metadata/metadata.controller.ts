@@ -5,6 +5,7 @@ import { UpstreamsService } from '../../upstreams/upstreams.service';
 import { OAuthErrorFilter } from '../oauth-error.filter';
 import { AUTH_METHODS } from '../register/registration.checks';
 import { ResourceHintsService } from '../resource-hints.service';
+import { DiscoverySightings } from './discovery-sightings';
 
 @Controller('.well-known')
 @UseFilters(OAuthErrorFilter)
@@ -13,6 +14,7 @@ export class MetadataController {
     private readonly config: ConfigService,
     private readonly upstreams: UpstreamsService,
     private readonly hints: ResourceHintsService,
+    private readonly sightings: DiscoverySightings,
   ) {}
 
   /**
@@ -23,7 +25,8 @@ export class MetadataController {
    * probing it gets a 404 and moves on, where this document would fail its schema check.
    */
   @Get('oauth-authorization-server')
-  authorizationServer() {
+  authorizationServer(@Req() req?: Request) {
+    if (req) this.sightings.authorizationServerMetadata(req.ip, req.headers['user-agent']);
     const issuer = this.config.issuer;
     return {
       issuer,
@@ -51,6 +54,7 @@ export class MetadataController {
     const upstream = this.upstreams.get(slug);
     if (!upstream) throw new NotFoundException();
     this.hints.metadataFetched(req?.ip, slug);
+    if (req) this.sightings.protectedResourceMetadata(req.ip, req.headers['user-agent'], slug);
     return {
       resource: upstream.resource,
       authorization_servers: [this.config.issuer],
@@ -62,9 +66,9 @@ export class MetadataController {
 
   /** With a single upstream, the root document is unambiguous, and some clients ask for it. */
   @Get('oauth-protected-resource')
-  rootProtectedResource() {
+  rootProtectedResource(@Req() req?: Request) {
     const all = this.upstreams.list();
     if (all.length !== 1) throw new NotFoundException();
-    return this.protectedResource(all[0].slug);
+    return this.protectedResource(all[0].slug, req);
   }
 }

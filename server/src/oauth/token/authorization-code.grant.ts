@@ -3,7 +3,7 @@ import { UpstreamsService } from '../../upstreams/upstreams.service';
 import { OAuthClient } from '../client.entity';
 import { GrantsService } from '../grants/grants.service';
 import { TokenResponse } from '../grants/token-pairs';
-import { InvalidGrant } from '../oauth.errors';
+import { InvalidGrant, OAuthError } from '../oauth.errors';
 import { checkContext, GrantTypeHandler } from './grant-type';
 import { AUTHORIZATION_CODE_CHECKS, CodeReplayed, CodeRequest, runChecks, TokenParams } from './token.checks';
 
@@ -21,6 +21,7 @@ export class AuthorizationCodeGrant implements GrantTypeHandler {
     try {
       runChecks(AUTHORIZATION_CODE_CHECKS, request, checkContext(this.upstreams));
     } catch (err) {
+      if (err instanceof OAuthError && code && code.clientId === client.clientId) err.userId ??= code.userId;
       if (err instanceof CodeReplayed) await this.grants.codeReplayed(err.code, ip);
       throw err;
     }

@@ -3,6 +3,7 @@ import { UpstreamsService } from '../../upstreams/upstreams.service';
 import { OAuthClient } from '../client.entity';
 import { GrantsService } from '../grants/grants.service';
 import { TokenResponse } from '../grants/token-pairs';
+import { OAuthError } from '../oauth.errors';
 import { checkContext, GrantTypeHandler } from './grant-type';
 import { narrowScope, REFRESH_TOKEN_CHECKS, RefreshRequest, runChecks, TokenParams } from './token.checks';
 
@@ -18,7 +19,12 @@ export class RefreshTokenGrant implements GrantTypeHandler {
     const presented = typeof params.refresh_token === 'string' && params.refresh_token ? params.refresh_token : null;
     const { row, grant } = presented ? await this.grants.findRefreshToken(presented) : { row: null, grant: null };
     const request: RefreshRequest = { client, params, token: row, grant };
-    runChecks(REFRESH_TOKEN_CHECKS, request, checkContext(this.upstreams));
-    return this.grants.rotateRefreshToken(presented!, row!, grant!, narrowScope(params.scope, grant!.scope), ip);
+    try {
+      runChecks(REFRESH_TOKEN_CHECKS, request, checkContext(this.upstreams));
+      return await this.grants.rotateRefreshToken(presented!, row!, grant!, narrowScope(params.scope, grant!.scope), ip);
+    } catch (err) {
+      if (err instanceof OAuthError && grant && grant.clientId === client.clientId) err.userId ??= grant.userId;
+      throw err;
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { AuthorizationCode } from '../authorization-code.entity';
 import { OAuthClient } from '../client.entity';
 import { Grant } from '../grant.entity';
-import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../oauth.errors';
+import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient } from '../oauth.errors';
 import { PKCE_VALUE, verifyS256 } from '../pkce';
 import { RefreshToken } from '../refresh-token.entity';
 
@@ -106,7 +106,16 @@ export const REFRESH_TOKEN_CHECKS: TokenCheck<RefreshRequest>[] = [
 
 /** Runs the checks in order; the first failure is thrown. */
 export function runChecks<R>(checks: TokenCheck<R>[], request: R, ctx: TokenCheckContext): void {
-  for (const check of checks) check(request, ctx);
+  for (const check of checks) {
+    try {
+      check(request, ctx);
+    } catch (err) {
+      // The check's name goes into the token.refused audit row: the doctor's rules tell a PKCE
+      // mismatch from a redirect mismatch by it, not by the wording of the description.
+      if (err instanceof OAuthError) err.check ??= check.name;
+      throw err;
+    }
+  }
 }
 
 /** RFC 6749 §6: a refresh may ask for fewer scopes, never more. Returns the scope of the new tokens. */
