@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger as Pino } from 'pino';
 import type { AuditRecord } from '../audit/audit.service';
+import type { BodyCapture } from './mcp-method';
 import { MetricsRecorder } from '../metrics/metrics-recorder';
 
 /** What the proxy learned of a request besides its audit row. */
 export interface TelemetryContext {
   /** The tool of a tools/call (mcp-method.ts). */
   tool?: string | null;
+  /** The body of a tools/call, for the digest of its arguments in the audit row (mcp-method.ts). */
+  toolCall?: BodyCapture | null;
   /** The W3C trace id sent upstream (trace-context.ts). */
   traceId?: string | null;
   /** Set when the gateway itself answered an upstream failure (unreachable, timed out). */
