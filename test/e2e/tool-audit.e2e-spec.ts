@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Browser, chromium } from 'playwright-core';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { MAX_TOOL_NAME } from '../../server/src/audit/tool-arguments';
 import { Transactions } from '../../server/src/database/transactions';
@@ -10,6 +13,7 @@ import { call, HttpResult, obtainCode, pkce, registerPublicClient, tokenRequest 
 
 const CALLBACK = 'http://127.0.0.1:45680/callback';
 const PASSWORD = 'a perfectly long password';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const sha128 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
 describe('per-tool audit: argument digests, opt-in values, per-tool figures', () => {
@@ -20,6 +24,7 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
   let auditor: AdminCall;
   let member: AdminCall;
   const tokens: Record<string, string> = {};
+  let browser: Browser | undefined;
 
   async function tokenFor(slug: string, scope?: string): Promise<string> {
     const reg = await registerPublicClient(base, CALLBACK);
@@ -88,6 +93,7 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
     tokens.scopedRestricted = await tokenFor('scoped', 'mcp:read mcp:tools');
   });
   afterAll(async () => {
+    await browser?.close();
     await gw.close();
     await upstream.close();
     gw.cleanup();
@@ -233,5 +239,55 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
     expect(longest('audit_events')).toBe(MAX_TOOL_NAME);
     expect(longest('audit_tool_rollups')).toBe(MAX_TOOL_NAME);
     expect((await api('GET', `/dashboard/tools?upstream=bounded`)).json.items[0].tool).toBe('x'.repeat(MAX_TOOL_NAME));
+  });
+
+  it('the console: the upstream form toggles values, the dashboard and the upstream page list tools with their figures, the audit drawer shows digest and values', async () => {
+    if (!existsSync(join(__dirname, '..', '..', 'dist', 'web', 'index.html'))) throw new Error('dist/web is missing: run `npm run build:web`');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/login`);
+    await page.fill('#email', ADMIN.email);
+    await page.fill('#password', ADMIN.password);
+    await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+
+    // Back to digest only, in the form.
+    await page.goto(`${base}/admin/upstreams/console/edit`);
+    const select = page.locator('#up-tool-arguments');
+    await expect(select.inputValue()).resolves.toBe('values');
+    await select.selectOption('digest');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/admin/upstreams/console'), page.getByRole('button', { name: 'Save changes' }).click()]);
+    await page.getByText('Digest only', { exact: true }).waitFor();
+    expect((await api('GET', '/upstreams/console')).json.audit).toEqual({ toolArguments: 'digest' });
+    // The upstream page's Tools card: echo was called here (previous test).
+    const upstreamTools = page.locator('table[aria-labelledby="tools-h"] tbody tr');
+    await upstreamTools.first().waitFor();
+    await expect(upstreamTools.first().locator('td').first().innerText()).resolves.toBe('echo');
+
+    await page.goto(`${base}/admin/dashboard`);
+    const dashboardTools = page.locator('table[aria-labelledby="tools-h"] tbody tr');
+    await dashboardTools.first().waitFor();
+    const cells = await dashboardTools.allInnerTexts();
+    expect(cells.some((row) => row.startsWith('slow\tfigures\t5\t1\t'))).toBe(true);
+
+    // A row with values, opened in the drawer.
+    const before = await rowsOf('open', 'echo');
+    await post('open', tokens.open, echo({ text: 'shown in the drawer', token: 'never-shown' }));
+    const row = await lastRow('open', 'echo', before);
+    await page.goto(`${base}/admin/audit?upstream=open&tool=echo&row=${row.id}`);
+    const drawer = page.getByRole('dialog');
+    await drawer.getByText(row.toolArguments.digest).waitFor();
+    const values = await drawer.getByLabel('Argument values').innerText();
+    expect(JSON.parse(values)).toEqual({ text: 'shown in the drawer', token: '[redacted]' });
+    // The tool filter suggests the tools seen: of any upstream, or of the one typed.
+    await page.goto(`${base}/admin/audit`);
+    const option = (tool: string) => page.locator(`#audit-tool-suggestions option[value="${tool}"]`);
+    await option('slow').waitFor({ state: 'attached' });
+    await expect(option('x'.repeat(MAX_TOOL_NAME)).count()).resolves.toBe(1);
+    await page.fill('#audit-upstream', 'open');
+    await option('slow').waitFor({ state: 'detached' });
+    await expect(page.locator('#audit-tool-suggestions option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).resolves.toEqual(['echo']);
+    expect(errors).toEqual([]);
   });
 });
