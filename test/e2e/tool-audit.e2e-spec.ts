@@ -287,7 +287,7 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
     await expect(option('x'.repeat(MAX_TOOL_NAME)).count()).resolves.toBe(1);
     await page.fill('#audit-upstream', 'open');
     await option('slow').waitFor({ state: 'detached' });
-    await expect(page.locator('#audit-tool-suggestions option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).resolves.toEqual(['echo']);
+    await expect(page.locator('#audit-tool-suggestions option').evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value))).resolves.toEqual(['echo']);
     expect(errors).toEqual([]);
   });
 });

@@ -88,6 +88,14 @@ describe('capturedBody (a body the scope check read whole)', () => {
     const big = call({ blob: 'b'.repeat(MAX_CAPTURED_BODY) });
     expect(toolCallAudit(capturedBody(big)).toolArguments).toEqual({ digest: sha128(big.subarray(0, MAX_CAPTURED_BODY)), of: 'body', truncated: true });
   });
+
+  it("keeps a copy of a long body's first bytes, not a view that would hold the whole body until the exchange ends", () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 'a');
+    const { bytes, complete } = capturedBody(big).take();
+    expect(complete).toBe(false);
+    expect(bytes.length).toBe(MAX_CAPTURED_BODY);
+    expect(bytes.buffer.byteLength).toBeLessThan(big.length);
+  });
 });
 
 /**

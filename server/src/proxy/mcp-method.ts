@@ -84,10 +84,13 @@ class StreamedBodyCapture implements BodyCapture {
   }
 }
 
-/** A body the gateway read whole (the scope check), as a capture. */
+/**
+ * A body the gateway read whole (the scope check), as a capture. A longer one's first bytes are
+ * copied: a view into it would keep all of it (up to 4 MiB) alive until the exchange ends.
+ */
 export function capturedBody(body: Buffer): BodyCapture {
   const complete = body.length <= MAX_CAPTURED_BODY;
-  const bytes = complete ? body : body.subarray(0, MAX_CAPTURED_BODY);
+  const bytes = complete ? body : Buffer.from(body.subarray(0, MAX_CAPTURED_BODY));
   return { take: () => ({ bytes, complete }) };
 }
 
