@@ -158,6 +158,10 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
     const bad = await api('PATCH', '/upstreams/console', { audit: { toolArguments: 'everything' } });
     expect(bad.status).toBe(400);
     expect(bad.json.fields).toEqual({ 'audit.toolArguments': 'must be one of: digest, values' });
+    for (const audit of [null, 'values', ['values']]) {
+      const notObject = await api('PATCH', '/upstreams/console', { audit });
+      expect({ audit, status: notObject.status, named: Object.keys(notObject.json.fields ?? {}).every((f) => f.startsWith('audit')) }).toEqual({ audit, status: 400, named: true });
+    }
     const unknown = await api('PATCH', '/upstreams/console', { audit: { tool_arguments: 'values' } });
     expect(unknown.status).toBe(400);
     expect(Object.keys(unknown.json.fields)).toEqual(['audit.tool_arguments']);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { jsonTooDeep } from '../common/json-depth';
 
 /** What the audit log keeps of a tools/call's arguments, per upstream (`audit.tool_arguments`). */
@@ -64,7 +64,8 @@ export function boundedToolName(name: string): string {
  * every tools/call row shorter.
  */
 export function digestOf(bytes: string | Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+  // crypto.hash (node >= 20.12): one call, about half the cost of a Hash object for small inputs; this runs per tools/call.
+  return hash('sha256', bytes, 'hex').slice(0, 32);
 }
 
 /**

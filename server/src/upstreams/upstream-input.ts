@@ -133,7 +133,9 @@ const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
 function unknownKeys(input: UpstreamInput): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const key of Object.keys(input)) if (!INPUT_KEYS.has(key)) fields[key] = 'is not a known field';
-  if (input.audit !== undefined) for (const key of Object.keys(input.audit)) if (!AUDIT_KEYS.has(key)) fields[`audit.${key}`] = 'is not a known field';
+  const audit: unknown = input.audit;
+  if (audit !== undefined && (!audit || typeof audit !== 'object' || Array.isArray(audit))) fields.audit = 'must be an object';
+  else if (audit) for (const key of Object.keys(audit)) if (!AUDIT_KEYS.has(key)) fields[`audit.${key}`] = 'is not a known field';
   return input.allow === undefined ? fields : { ...fields, ...unknownAllowKeys(input.allow) };
 }
 
