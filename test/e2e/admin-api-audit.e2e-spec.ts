@@ -165,7 +165,7 @@ describe('admin API: audit log and dashboard', () => {
     expect(res.headers.get('transfer-encoding')).toBe('chunked');
     expect(res.headers.get('content-length')).toBeNull();
     const lines = res.text.split('\r\n');
-    expect(lines[0]).toBe('id,at,time,type,outcome,user_id,user_email,client_id,upstream_slug,mcp_method,tool,status,duration_ms,ip,detail');
+    expect(lines[0]).toBe('id,at,time,type,outcome,user_id,user_email,client_id,upstream_slug,mcp_method,tool,status,duration_ms,ip,detail,tool_arguments');
     expect(lines.pop()).toBe('');
     expect(lines).toHaveLength(BULK_ROWS + 1);
     expect(lines.slice(1).every((l) => l.includes(',bulk.row,success,') && l.includes(`,${ADMIN.email},`))).toBe(true);

@@ -22,7 +22,7 @@ import { createNestContext, NestContext } from './nest-context';
 const DAY = 24 * HOUR_MS;
 
 /** A row as the test writes it straight into audit_events (the query tests need chosen times). */
-type Seed = Omit<AuditEntry, 'id' | 'detail'> & { detail?: Record<string, unknown> | null };
+type Seed = Omit<AuditEntry, 'id' | 'detail' | 'toolArguments'> & { detail?: Record<string, unknown> | null };
 
 function insertSeeds(db: BetterSqlite3.Database, seeds: Seed[]): AuditEntry[] {
   const insert = db.prepare(
@@ -34,7 +34,7 @@ function insertSeeds(db: BetterSqlite3.Database, seeds: Seed[]): AuditEntry[] {
         insert.run(s.at, s.type, s.outcome, s.userId, s.clientId, s.upstreamSlug, s.mcpMethod, s.tool, s.status, s.durationMs, s.ip, s.detail ? JSON.stringify(s.detail) : null)
           .lastInsertRowid,
       );
-      return { ...s, id, detail: s.detail ?? null };
+      return { ...s, id, detail: s.detail ?? null, toolArguments: null };
     }),
   )();
 }

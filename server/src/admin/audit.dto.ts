@@ -1,7 +1,7 @@
 import { Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { AuditFilter } from '../audit/audit-query';
-import { DASHBOARD_RANGES, DashboardRange } from '../audit/dashboard.service';
+import { DASHBOARD_RANGES, DashboardRange, TOOL_WINDOWS, ToolWindow } from '../audit/dashboard.service';
 import { ExportFormat } from '../audit/audit-export';
 import { invalidFields } from '../common/api-errors';
 
@@ -96,6 +96,28 @@ export class DashboardQuery {
   @IsOptional()
   @IsIn(Object.keys(DASHBOARD_RANGES), { message: `must be one of: ${Object.keys(DASHBOARD_RANGES).join(', ')}` })
   range?: DashboardRange;
+}
+
+/** GET /admin/api/dashboard/tools: `?window=1h|24h|7d (default 24h)&upstream=<slug>&limit=1..500 (default 50)`. */
+export class ToolFiguresQuery {
+  @IsOptional()
+  @Transform(blankIsAbsent)
+  @IsIn(Object.keys(TOOL_WINDOWS), { message: `must be one of: ${Object.keys(TOOL_WINDOWS).join(', ')}` })
+  window?: ToolWindow;
+
+  @IsOptional()
+  @Transform(blankIsAbsent)
+  @IsString()
+  @MaxLength(200)
+  upstream?: string;
+
+  @IsOptional()
+  @Transform(blankIsAbsent)
+  @Type(() => Number)
+  @IsInt({ message: 'must be an integer from 1 to 500' })
+  @Min(1, { message: 'must be an integer from 1 to 500' })
+  @Max(500, { message: 'must be an integer from 1 to 500' })
+  limit?: number;
 }
 
 /** The service's filter from a validated query; 400 naming `to` when the range is reversed. */

@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments';
 
 /**
  * The shapes of the upstream routes' bodies. They check types only: the rules of an upstream
@@ -30,6 +31,13 @@ export class AllowListDto {
   @ArrayMaxSize(1000)
   @IsString({ each: true })
   groups?: string[];
+}
+
+/** What the audit log keeps of the upstream's traffic (config.yaml's `audit.tool_arguments`). */
+export class UpstreamAuditDto {
+  @IsOptional()
+  @IsIn(TOOL_ARGUMENTS_MODES, { message: `must be one of: ${TOOL_ARGUMENTS_MODES.join(', ')}` })
+  toolArguments?: ToolArgumentsMode;
 }
 
 /** PATCH /admin/api/upstreams/:slug: any of the fields; `auth` replaces the whole block (a blank or omitted secret keeps the stored one). */
@@ -73,6 +81,11 @@ export class UpdateUpstreamDto {
   @ValidateNested()
   @Type(() => AllowListDto)
   allow?: AllowListDto;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UpstreamAuditDto)
+  audit?: UpstreamAuditDto;
 }
 
 /** POST /admin/api/upstreams: slug and url are required (the service reports them missing as config.yaml would). */

@@ -1,5 +1,6 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import type { AuditEventType } from './audit-event-type';
+import type { ToolArguments } from './tool-arguments';
 
 /** The type of the proxy's row for a request it forwarded: most of the log. */
 export const PROXIED_REQUEST_TYPE = 'mcp.request' satisfies AuditEventType;
@@ -58,6 +59,13 @@ export class AuditEvent {
   /** The tool a `tools/call` named (params.name); null for every other row. */
   @Column('text', { nullable: true })
   tool: string | null;
+
+  /**
+   * What a `tools/call` passed as params.arguments: a digest always, the values only where the
+   * upstream's `audit.tool_arguments` is `values` (see tool-arguments.ts); null for every other row.
+   */
+  @Column('simple-json', { name: 'tool_arguments', nullable: true })
+  toolArguments: ToolArguments | null;
 
   @Column('integer', { nullable: true })
   status: number | null;

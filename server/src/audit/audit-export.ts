@@ -23,6 +23,7 @@ export const CSV_COLUMNS = [
   'duration_ms',
   'ip',
   'detail',
+  'tool_arguments',
 ] as const;
 
 /** The header record (RFC 4180 §2.3), CRLF-terminated like every record (§2.1). */
@@ -62,6 +63,7 @@ export function csvRecord(row: AuditEntryView): string {
       row.durationMs,
       row.ip,
       row.detail ? JSON.stringify(row.detail) : null,
+      row.toolArguments ? JSON.stringify(row.toolArguments) : null,
     ]
       .map(csvField)
       .join(',') + '\r\n'

@@ -6,9 +6,10 @@ import { csvRecord, CSV_HEADER, ExportFormat, jsonLine } from './audit-export';
 import { PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { AuditCursor, AuditEntry, AuditFilter, entryView, UserEmails, whereOf } from './audit-query';
 import { AuditService } from './audit.service';
+import type { ToolArguments } from './tool-arguments';
 
 const SELECT = `SELECT id, at, type, outcome, user_id AS userId, client_id AS clientId, upstream_slug AS upstreamSlug,
-  mcp_method AS mcpMethod, tool, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
+  mcp_method AS mcpMethod, tool, tool_arguments AS toolArguments, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
 
 const EVENT_TYPES_SQL = `
   WITH RECURSIVE types(type) AS (
@@ -37,7 +38,7 @@ const EXPORT_WRITE_BYTES = 32 * 1024;
 /** At most about this much of an export waits in the response's buffer: a page ends when it is full. */
 const EXPORT_BUFFER_BYTES = 64 * 1024;
 
-type RawEntry = Omit<AuditEntry, 'detail'> & { detail: string | null };
+type RawEntry = Omit<AuditEntry, 'detail' | 'toolArguments'> & { detail: string | null; toolArguments: string | null };
 
 /**
  * Reads the audit log for the admin console: pages newest first by (at, id) with a keyset cursor
@@ -209,7 +210,15 @@ function parsed(row: RawEntry): AuditEntry {
       detail = { unparsed: row.detail };
     }
   }
-  return { ...row, detail };
+  let toolArguments: ToolArguments | null = null;
+  if (row.toolArguments !== null) {
+    try {
+      toolArguments = JSON.parse(row.toolArguments) as ToolArguments;
+    } catch {
+      toolArguments = null; // only the gateway writes this column: not reached
+    }
+  }
+  return { ...row, detail, toolArguments };
 }
 
 /** Waits until the stream's buffer has room again; false when the reader has gone instead. */

@@ -1,3 +1,4 @@
+import type { ToolArguments } from './tool-arguments';
 import { PROXIED_REQUEST_TYPE } from './audit-event.entity';
 
 /** What the audit log can be filtered by; every field optional, all given ones must match. */
@@ -31,6 +32,8 @@ export interface AuditEntry {
   upstreamSlug: string | null;
   mcpMethod: string | null;
   tool: string | null;
+  /** tools/call rows: the arguments' digest (and values, where the upstream keeps them). */
+  toolArguments: ToolArguments | null;
   status: number | null;
   durationMs: number | null;
   ip: string | null;
@@ -58,6 +61,7 @@ export function entryView(entry: AuditEntry, emails: ReadonlyMap<string, string 
     upstreamSlug: rest.upstreamSlug,
     mcpMethod: rest.mcpMethod,
     tool: rest.tool,
+    toolArguments: rest.toolArguments,
     status: rest.status,
     durationMs: rest.durationMs,
     ip: rest.ip,

@@ -39,8 +39,9 @@ for (const column of LATENCY_COLUMNS) Column('integer', { default: 0 })(AuditRol
 
 /**
  * Tool calls per upstream and tool, per minute and per hour, written with audit_rollups. A table
- * of its own, narrow (no histogram): per-upstream figures then read one row per bucket, not one per
- * tool, and "top tools" reads only these.
+ * of its own: per-upstream figures then read one row per bucket, not one per tool, and the tool
+ * figures read only these. It has the latency histogram too (per-tool p50/p95); zero buckets cost
+ * SQLite no space.
  */
 @Entity('audit_tool_rollups', { withoutRowid: true })
 export class AuditToolRollup {
@@ -62,6 +63,8 @@ export class AuditToolRollup {
   @Column('integer', { default: 0 })
   errors: number;
 }
+
+for (const column of LATENCY_COLUMNS) Column('integer', { default: 0 })(AuditToolRollup.prototype, column);
 
 /**
  * How many audit events of each type and outcome each minute: what the dashboard counts of the

@@ -7,6 +7,7 @@ import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
 import type { AuditEventType } from './audit-event-type';
 import { deleteRollupsBefore, RollupWriter } from './rollup-writer';
+import { boundedToolName } from './tool-arguments';
 
 const DAY = 24 * 3600_000;
 
@@ -78,6 +79,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   /** Writes the row inside tx, the transaction of the change it records; a failure rolls the change back. */
   recordIn(tx: Tx, event: AuditRecord): void {
     const row = { ...event, at: Date.now() };
+    if (row.tool) row.tool = boundedToolName(row.tool);
     insertRow(this.statementFor(tx.db), row);
     this.rollups.countOne(tx.db, row);
     if (this.listeners.length) tx.afterCommit(() => this.emit(event));
@@ -94,7 +96,9 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Queues the row for the next batch: see the class comment for what a crash can lose. */
   record(event: AuditRecord): void {
-    this.queue.push({ ...event, at: Date.now() });
+    const row = { ...event, at: Date.now() };
+    if (row.tool) row.tool = boundedToolName(row.tool);
+    this.queue.push(row);
     if (this.listeners.length) this.emit(event);
     if (this.queue.length >= FLUSH_AT_ROWS) void this.flush();
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
@@ -145,7 +149,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     if (!this.insert || this.insertDb !== db) {
       this.insertDb = db;
       this.insert = db.prepare(
-        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, tool, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, tool, tool_arguments, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
     }
     return this.insert;
@@ -177,6 +181,7 @@ function insertRow(insert: BetterSqlite3.Statement, e: QueuedEvent): void {
     e.upstreamSlug ?? null,
     e.mcpMethod ?? null,
     e.tool ?? null,
+    e.toolArguments ? JSON.stringify(e.toolArguments) : null,
     e.status ?? null,
     e.durationMs ?? null,
     e.ip ?? null,

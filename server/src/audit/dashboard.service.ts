@@ -42,6 +42,22 @@ export interface DashboardFigures {
 
 export const TOP_TOOLS = 10;
 
+/** The windows of the per-tool figures (GET /admin/api/dashboard/tools?window=). */
+export const TOOL_WINDOWS = { '1h': HOUR_MS, '24h': 24 * HOUR_MS, '7d': 7 * 24 * HOUR_MS } as const;
+export type ToolWindow = keyof typeof TOOL_WINDOWS;
+
+/** Calls, errors and latency of one tool of one upstream over a window. */
+export interface ToolFigures {
+  upstream: string;
+  tool: string;
+  calls: number;
+  /** Calls whose audit row has outcome 'failure' (an HTTP error or a refusal by the gateway). */
+  errors: number;
+  /** From the summed latency histograms of the forwarded calls; null without any. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
 const floorTo = (t: number, step: number) => t - (t % step);
 const ceilTo = (t: number, step: number) => floorTo(t + step - 1, step);
 
@@ -56,6 +72,7 @@ function rowsInRange(table: 'audit_rollups' | 'audit_tool_rollups', columns: str
   return `(${range(HOUR_MS)} UNION ALL ${range(MINUTE_MS)} UNION ALL ${range(MINUTE_MS)})`;
 }
 const TRAFFIC_COLUMNS = ['upstream_slug', 'requests', 'errors', ...LATENCY_COLUMNS].join(', ');
+const TOOL_COLUMNS = ['upstream_slug', 'tool', 'calls', 'errors', ...LATENCY_COLUMNS].join(', ');
 
 function rangeParams(from: number, to: number): number[] {
   const start = floorTo(from, MINUTE_MS);
@@ -154,6 +171,34 @@ export class DashboardService {
       `SELECT upstream_slug AS upstream, tool, SUM(calls) AS calls FROM ${rowsInRange('audit_tool_rollups', 'upstream_slug, tool, calls')}
        GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
     ).all(...rangeParams(from, to), limit) as { upstream: string; tool: string; calls: number }[];
+  }
+
+  /**
+   * Per tool (and upstream): calls, errors, p50/p95 over [from, to) to the minute, most called
+   * first, at most `limit`; only the upstream's tools when `upstream` is given.
+   */
+  toolFigures(from: number, to: number, opts: { upstream?: string; limit: number }): ToolFigures[] {
+    const where = opts.upstream === undefined ? '' : 'WHERE upstream_slug = ?';
+    const rows = this.statement(
+      `SELECT upstream_slug, tool, SUM(calls) AS calls, SUM(errors), ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
+       FROM ${rowsInRange('audit_tool_rollups', TOOL_COLUMNS)} ${where} GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
+    )
+      .raw()
+      .all(...rangeParams(from, to), ...(opts.upstream === undefined ? [] : [opts.upstream]), opts.limit) as [string, string, number, number, ...number[]][];
+    return rows.map(([upstream, tool, calls, errors, ...latency]) => ({
+      upstream,
+      tool,
+      calls,
+      errors,
+      p50Ms: roundMs(percentileOf(latency, 50)),
+      p95Ms: roundMs(percentileOf(latency, 95)),
+    }));
+  }
+
+  /** toolFigures over the last `window`, once the queued audit rows are written. */
+  async tools(window: ToolWindow, opts: { upstream?: string; limit: number }, now = Date.now()): Promise<ToolFigures[]> {
+    await this.audit.flush();
+    return this.toolFigures(now - TOOL_WINDOWS[window], now, opts);
   }
 
   /** How many audit events of a type and outcome were recorded in [from, to), to the minute. */

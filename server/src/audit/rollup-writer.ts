@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { AuditEvent, PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
+import { boundedToolName } from './tool-arguments';
 
 /** The fields of an audit row the rollups read. */
 export type RollupInput = Pick<AuditEvent, 'at' | 'type' | 'outcome'> & Partial<Pick<AuditEvent, 'upstreamSlug' | 'tool' | 'mcpMethod' | 'durationMs'>>;
@@ -20,6 +21,7 @@ interface ToolSum {
   tool: string;
   calls: number;
   errors: number;
+  latency: number[] | null;
 }
 
 const minuteOf = (at: number) => at - (at % MINUTE_MS);
@@ -63,16 +65,17 @@ export class RollupWriter {
       if (!sum) traffic.set(key, (sum = { minute, upstream: row.upstreamSlug, requests: 0, errors: 0, latency: null }));
       sum.requests++;
       sum.errors += failed;
-      if (row.type === PROXIED_REQUEST_TYPE && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number') {
-        (sum.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[latencyBucket(row.durationMs)]++;
-      }
+      const bucket = row.type === PROXIED_REQUEST_TYPE && row.mcpMethod !== 'GET' && typeof row.durationMs === 'number' ? latencyBucket(row.durationMs) : -1;
+      if (bucket >= 0) (sum.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[bucket]++;
       if (!row.tool) continue;
-      const toolKey = `${key}\n${row.tool}`;
-      const call = tools.get(toolKey);
-      if (call) {
-        call.calls++;
-        call.errors += failed;
-      } else tools.set(toolKey, { minute, upstream: row.upstreamSlug, tool: row.tool, calls: 1, errors: failed });
+      // AuditService bounds the name; this bounds a row written some other way too (the key is an outsider's choice).
+      const tool = boundedToolName(row.tool);
+      const toolKey = `${key}\n${tool}`;
+      let call = tools.get(toolKey);
+      if (!call) tools.set(toolKey, (call = { minute, upstream: row.upstreamSlug, tool, calls: 0, errors: 0, latency: null }));
+      call.calls++;
+      call.errors += failed;
+      if (bucket >= 0) (call.latency ??= new Array<number>(LATENCY_BUCKETS).fill(0))[bucket]++;
     }
     for (const s of traffic.values()) {
       const latency = s.latency ?? this.zeroLatency;
@@ -80,8 +83,9 @@ export class RollupWriter {
       this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency);
     }
     for (const t of tools.values()) {
-      this.upsertTool.run(MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors);
-      this.upsertTool.run(HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors);
+      const latency = t.latency ?? this.zeroLatency;
+      this.upsertTool.run(MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors, ...latency);
+      this.upsertTool.run(HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors, ...latency);
     }
     for (const c of counts.values()) this.upsertCount.run(c.type, c.outcome, c.minute, c.count);
   }
@@ -100,8 +104,8 @@ export class RollupWriter {
        ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
     );
     this.upsertTool = db.prepare(
-      `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors'].map(add).join(', ')}`,
+      `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors, ${latency}) VALUES (${new Array(6 + LATENCY_BUCKETS).fill('?').join(', ')})
+       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
     );
     this.upsertCount = db.prepare(
       'INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET count = count + excluded.count',

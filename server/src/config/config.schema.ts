@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
 import { LoggingConfig, MetricsConfig, TracingConfig } from './observability.schema';
 
@@ -21,6 +22,16 @@ export class AllowListConfig {
   @IsArray()
   @IsString({ each: true })
   groups: string[] = [];
+}
+
+/** What the audit log keeps of an upstream's traffic. */
+export class UpstreamAuditConfig {
+  /**
+   * `digest` (default): a tools/call row keeps a SHA-256 digest of its arguments, never their
+   * values. `values`: the values too (at most 4 KiB, secret-looking members redacted).
+   */
+  @IsIn(TOOL_ARGUMENTS_MODES, { message: `must be one of: ${TOOL_ARGUMENTS_MODES.join(', ')}` })
+  tool_arguments: ToolArgumentsMode = 'digest';
 }
 
 /** Rules for upstreams added at run time in the admin console (those of config.yaml are trusted as the file is). */
@@ -68,6 +79,10 @@ export class UpstreamConfig {
   @ValidateNested()
   @Type(() => AllowListConfig)
   allow: AllowListConfig = new AllowListConfig();
+
+  @ValidateNested()
+  @Type(() => UpstreamAuditConfig)
+  audit: UpstreamAuditConfig = new UpstreamAuditConfig();
 }
 
 export class ServerConfig {

@@ -21,7 +21,7 @@ import { CorsPolicy } from '../common/cors';
 import { unsendableHeader } from './header-values';
 import { copyResponseHeaders, stripHopByHop } from './hop-by-hop';
 import { createGuardedAgent } from '../common/ssrf';
-import { sniffMcpMethod, toolNameOfBody } from './mcp-method';
+import { capturedBody, sniffMcpMethod, toolCallAudit, toolNameOfBody } from './mcp-method';
 import { McpTelemetry, TelemetryContext } from './mcp-telemetry';
 import { RequestTracing } from '../tracing/request-tracing';
 import { GateRefusal } from './gate-refusal';
@@ -330,7 +330,10 @@ export class McpProxyService implements OnModuleDestroy {
       if (gated) {
         ({ methods, rpcId: ctx.rpcId } = gated);
         ctx.bodyRead = true;
-        if (methods[0] === 'tools/call') ctx.tool = toolNameOfBody(gated.body);
+        if (methods[0] === 'tools/call') {
+          ctx.tool = toolNameOfBody(gated.body);
+          ctx.toolCall = capturedBody(gated.body);
+        }
         replayBody(req, gated.body);
       }
     } catch (err) {
@@ -416,10 +419,11 @@ export class McpProxyService implements OnModuleDestroy {
           const ctx = (req as ProxiedRequest).gatehouse!;
           // On a retry the first attempt's sniffer is still waiting for the first chunk.
           if (ctx.bodyRead || ctx.retried) return;
-          sniffMcpMethod(req, (method, id, tool) => {
+          sniffMcpMethod(req, (method, id, tool, capture) => {
             ctx.mcpMethod = method;
             ctx.rpcId = id;
             ctx.tool = tool;
+            ctx.toolCall = capture;
           });
         },
         proxyReq: (proxyReq, req) => {
@@ -505,6 +509,9 @@ export class McpProxyService implements OnModuleDestroy {
 
   private recordRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, type: AuditEventType = 'mcp.request', detail?: Record<string, unknown>): void {
     const elapsedMs = performance.now() - ctx.started;
+    // Digested now that the exchange is over (never while the request streams).
+    const call = ctx.toolCall ? toolCallAudit(ctx.toolCall, ctx.upstream.toolArguments) : null;
+    if (call && !ctx.tool) ctx.tool = call.tool;
     const record: AuditRecord = {
       type,
       outcome: res.statusCode < 400 && !ctx.failure ? 'success' : 'failure',
@@ -513,6 +520,7 @@ export class McpProxyService implements OnModuleDestroy {
       upstreamSlug: ctx.upstream.slug,
       mcpMethod: ctx.mcpMethod ?? req.method ?? null,
       tool: ctx.tool ?? null,
+      toolArguments: call?.toolArguments ?? null,
       status: res.statusCode,
       durationMs: Math.round(elapsedMs),
       ip: req.socket.remoteAddress ?? null,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger as Pino } from 'pino';
 import type { AuditRecord } from '../audit/audit.service';
+import type { BodyCapture } from './mcp-method';
 import { MetricsRecorder } from '../metrics/metrics-recorder';
 import type { RequestTracing, RequestTrace } from '../tracing/request-tracing';
 
@@ -8,6 +9,8 @@ import type { RequestTracing, RequestTrace } from '../tracing/request-tracing';
 export interface TelemetryContext {
   /** The tool of a tools/call (mcp-method.ts). */
   tool?: string | null;
+  /** The body of a tools/call, for the digest of its arguments in the audit row (mcp-method.ts). */
+  toolCall?: BodyCapture | null;
   /** The W3C trace id sent upstream (trace-context.ts). */
   traceId?: string | null;
   /** The request's OpenTelemetry span, when export is on. */

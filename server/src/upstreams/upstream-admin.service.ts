@@ -24,7 +24,7 @@ import { UpstreamsService } from './upstreams.service';
 import { upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
 
 /** The fields an edit may change, in the order the audit row lists them. */
-const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow'] as const;
+const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow', 'audit'] as const;
 
 /**
  * The admin console's upstreams: list with status, create, edit, enable/disable, allow-lists and
@@ -84,7 +84,7 @@ export class UpstreamAdminService {
         userId: actor.userId,
         ip: actor.ip,
         upstreamSlug: slug,
-        detail: { slug, name: config.name ?? slug, url: config.url, auth_mode: config.auth.mode, enabled: config.enabled },
+        detail: { slug, name: config.name ?? slug, url: config.url, auth_mode: config.auth.mode, enabled: config.enabled, tool_arguments: config.audit.tool_arguments },
       });
     });
     await this.upstreams.changed(slug);
@@ -109,7 +109,9 @@ export class UpstreamAdminService {
       // Field names only: what changed, never to what (auth may hold secrets).
       const changed = EDITABLE.filter((key) => (key === 'auth' ? authChanged : JSON.stringify(current[key]) !== JSON.stringify(after[key])));
       const who = { outcome: 'success' as const, userId: actor.userId, ip: actor.ip, upstreamSlug: slug };
-      this.audit.recordIn(tx, { type: 'admin.upstream.update', ...who, detail: { slug, changed, auth_mode: config.auth.mode } });
+      // The audit setting is no secret, and turning values on is worth seeing in the log itself.
+      const auditSetting = changed.includes('audit') ? { tool_arguments: config.audit.tool_arguments } : {};
+      this.audit.recordIn(tx, { type: 'admin.upstream.update', ...who, detail: { slug, changed, auth_mode: config.auth.mode, ...auditSetting } });
       if (changed.includes('enabled')) this.audit.recordIn(tx, { type: config.enabled ? 'admin.upstream.enable' : 'admin.upstream.disable', ...who, detail: { slug } });
     });
     await this.upstreams.changed(slug);
@@ -278,6 +280,7 @@ export class UpstreamAdminService {
       authMode: config.auth.mode,
       authSettings: this.authModes.settingsFrom(config.auth),
       allowList: { users: allow.users, emails: allow.emails, emailDomains: allow.email_domains, groups: allow.groups },
+      toolArguments: config.audit.tool_arguments,
     };
   }
 

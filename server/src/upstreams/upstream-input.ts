@@ -17,10 +17,12 @@ export interface UpstreamInput {
   /** `{ mode, ...that mode's fields }`, spelled as in config.yaml (see AuthModeStrategy.form()). */
   auth?: Record<string, unknown>;
   allow?: Partial<AllowList>;
+  /** What the audit log keeps (config.yaml's `audit` block). */
+  audit?: { toolArguments?: string };
 }
 
 /** Where the admin API's names differ from config.yaml's (camelCase there, snake_case here). */
-const API_NAMES: Record<string, string> = { timeout: 'timeoutSeconds', 'allow.email_domains': 'allow.emailDomains' };
+const API_NAMES: Record<string, string> = { timeout: 'timeoutSeconds', 'allow.email_domains': 'allow.emailDomains', 'audit.tool_arguments': 'audit.toolArguments' };
 
 /** The config.yaml form of a console input, so that UpstreamConfig (the file's own rules) validates it. */
 export function configShapeOf(input: UpstreamInput): Record<string, unknown> {
@@ -34,6 +36,7 @@ export function configShapeOf(input: UpstreamInput): Record<string, unknown> {
     scopes: input.scopes,
     auth: input.auth,
     allow,
+    audit: input.audit && { tool_arguments: input.audit.toolArguments },
   };
   return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
 }
@@ -49,6 +52,7 @@ export function inputOf(upstream: Upstream, auth: Record<string, unknown>): Upst
     scopes: [...upstream.scopes],
     auth,
     allow: structuredClone(upstream.allow),
+    audit: { toolArguments: upstream.toolArguments ?? 'digest' },
   };
 }
 
@@ -118,7 +122,8 @@ export function normalizedAllow(allow: { users: string[]; emails: string[]; emai
   };
 }
 
-const INPUT_KEYS = new Set(['slug', 'name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow']);
+const INPUT_KEYS = new Set(['slug', 'name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow', 'audit']);
+const AUDIT_KEYS = new Set(['toolArguments']);
 const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
 
 /**
@@ -128,6 +133,9 @@ const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
 function unknownKeys(input: UpstreamInput): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const key of Object.keys(input)) if (!INPUT_KEYS.has(key)) fields[key] = 'is not a known field';
+  const audit: unknown = input.audit;
+  if (audit !== undefined && (!audit || typeof audit !== 'object' || Array.isArray(audit))) fields.audit = 'must be an object';
+  else if (audit) for (const key of Object.keys(audit)) if (!AUDIT_KEYS.has(key)) fields[`audit.${key}`] = 'is not a known field';
   return input.allow === undefined ? fields : { ...fields, ...unknownAllowKeys(input.allow) };
 }
 

@@ -1,6 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { AuthSettings } from './auth-modes';
 import type { AllowList, UpstreamSource } from './upstream';
+import type { ToolArgumentsMode } from '../audit/tool-arguments';
 
 /** The upstream registry. Secrets (header values, OAuth client secrets) are in the vault, never here. */
 @Entity('upstreams')
@@ -32,6 +33,10 @@ export class UpstreamRecord {
 
   @Column('simple-json', { name: 'allow_list' })
   allowList: AllowList;
+
+  /** What tools/call audit rows keep of the arguments: 'digest' or 'values' (audit/tool-arguments.ts). */
+  @Column('text', { name: 'tool_arguments', default: 'digest' })
+  toolArguments: ToolArgumentsMode;
 
   /** "config" rows are seeded from config.yaml at every start (read-only in the console); "console" rows are managed at run time. */
   @Column('text')

@@ -1,3 +1,4 @@
+import type { ToolArgumentsMode } from '../audit/tool-arguments';
 import type { AuthModeSummary } from './auth-modes';
 import type { ToolSummary } from './connection-test/connection-test-result';
 import type { UpstreamCheck } from './upstream-check.entity';
@@ -25,6 +26,8 @@ export interface UpstreamView {
     secretsSet: string[];
   };
   allow: AllowList;
+  /** What the audit log keeps of its traffic: `toolArguments` 'digest' (default) or 'values'. */
+  audit: { toolArguments: ToolArgumentsMode };
   status: {
     lastCheckAt: number | null;
     /** "<stage>: <message>" of the last test connection when it failed; null when it passed or never ran. */
@@ -64,6 +67,7 @@ export function upstreamView(
     mcpUrl: u.resource,
     auth: { mode: u.authMode, summary: auth.summary.summary, settings: auth.settings, secretsSet: auth.summary.secretsSet },
     allow: structuredClone(u.allow),
+    audit: { toolArguments: u.toolArguments ?? 'digest' },
     status: {
       lastCheckAt: check?.checkedAt ?? null,
       lastError: result && !result.ok ? `${result.stage}: ${result.message}` : null,

@@ -1,3 +1,4 @@
+import type { ToolArgumentsMode } from '../audit/tool-arguments';
 import type { AuthMode, AuthSettings } from './auth-modes';
 
 export type { CredentialField } from './auth-modes';
@@ -27,6 +28,8 @@ export interface Upstream extends AuthSettings {
   scopes: string[];
   authMode: AuthMode;
   allow: AllowList;
+  /** What the audit rows of its tools/call keep of the arguments (`audit.tool_arguments`); absent is 'digest'. */
+  toolArguments?: ToolArgumentsMode;
   /** The RFC 8707 resource identifier and token audience: PUBLIC_URL/mcp/{slug}. */
   resource: string;
   source: UpstreamSource;

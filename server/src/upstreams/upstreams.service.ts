@@ -152,6 +152,7 @@ export class UpstreamsService implements OnModuleInit {
           emailDomains: u.allow.email_domains.map((d) => d.toLowerCase().replace(/^@/, '')),
           groups: u.allow.groups,
         },
+        toolArguments: u.audit.tool_arguments,
         source: 'config' as const,
         updatedAt: now,
       };
@@ -192,6 +193,7 @@ export class UpstreamsService implements OnModuleInit {
       authMode: r.authMode as Upstream['authMode'],
       ...this.authModes.settingsOf(r.authSettings),
       allow: r.allowList,
+      toolArguments: r.toolArguments,
       resource: this.config.resourceUrl(r.slug),
       source: r.source,
       guarded: r.source !== 'config' && !this.config.upstreamsPolicy.allow_private_networks,
