@@ -15,6 +15,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { PagesModule } from './pages/pages.module';
 import { ProxyModule } from './proxy/proxy.module';
+import { ToolPolicyModule } from './tool-policy/tool-policy.module';
 import { UpstreamsModule } from './upstreams/upstreams.module';
 import { VaultModule } from './vault/vault.module';
 
@@ -46,6 +47,7 @@ export class AppModule {
         VaultModule,
         IdentityModule,
         UpstreamsModule,
+        ToolPolicyModule,
         OAuthModule,
         ProxyModule,
         AdminModule,

@@ -17,6 +17,8 @@ import { SessionController } from './session.controller';
 import { SettingsController } from './settings.controller';
 import { UserAdminService } from './user-admin.service';
 import { UpstreamsController } from './upstreams.controller';
+import { ToolPolicyController } from './tool-policy.controller';
+import { ToolPolicyModule } from '../tool-policy/tool-policy.module';
 import { UsersController } from './users.controller';
 
 /**
@@ -26,12 +28,13 @@ import { UsersController } from './users.controller';
  * *-admin services here join them where an action spans modules.
  */
 @Module({
-  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule],
+  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, ToolPolicyModule],
   controllers: [
     SessionController,
     UsersController,
     GroupsController,
     UpstreamsController,
+    ToolPolicyController,
     ClientsController,
     GrantsController,
     MeController,

@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
 import { LoggingConfig, MetricsConfig } from './observability.schema';
+import { UpstreamToolsConfig } from '../tool-policy/tool-policy.config';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -68,6 +69,12 @@ export class UpstreamConfig {
   @ValidateNested()
   @Type(() => AllowListConfig)
   allow: AllowListConfig = new AllowListConfig();
+
+  /** Per-tool rules and catalogue pinning (tool-policy/); absent: no rules, pinning off. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UpstreamToolsConfig)
+  tools?: UpstreamToolsConfig;
 }
 
 export class ServerConfig {

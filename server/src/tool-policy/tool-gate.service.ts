@@ -1,0 +1,129 @@
+import { Injectable } from '@nestjs/common';
+import type { AuditEventType } from '../audit/audit-event-type';
+import type { JsonRpcMessage } from '../proxy/scope-gate';
+import type { ListedTool } from '../proxy/tools-list-rewrite';
+import { ToolPolicyService } from './tool-policy.service';
+import type { ToolCaller } from './tool-rule';
+
+/**
+ * The JSON-RPC error of a refused call. MCP (2025-11-25, "Tools", Error Handling) answers a call
+ * to a tool the server does not offer with -32602 "Unknown tool": a denied or quarantined tool is
+ * exactly that to this caller (tools/list no longer shows it), so clients and models handle it as
+ * they already do; `data.reason` tells a person why.
+ */
+export const TOOL_REFUSED = -32602;
+/** For the other calls of a batch that held a refused call: none of it ran (JSON-RPC 2.0 §6 lets the server answer each). */
+const BATCH_NOT_RUN = -32600;
+
+type RpcId = string | number | null;
+
+export interface ToolRefusal {
+  type: Extract<AuditEventType, 'mcp.tool.denied' | 'mcp.tool.quarantined'>;
+  tool: string;
+  /** What the audit row's `detail` says (the rule, or the pending version). */
+  detail: Record<string, unknown>;
+  /** The JSON-RPC response body the gateway sends instead of the upstream's. */
+  body: unknown;
+}
+
+/** What the proxy needs to handle one request to an upstream whose tool traffic is read. */
+export interface ToolRequestPlan {
+  refusal?: ToolRefusal;
+  /** Ids of the tools/list requests in this POST: their responses are filtered. Empty: nothing to rewrite. */
+  listIds: Set<string | number>;
+  /** The caller (for filtering the response). */
+  caller: ToolCaller;
+}
+
+/**
+ * Applies the tool policy (and the catalogue's pinning) to the JSON-RPC the proxy reads: refuses
+ * calls before they reach the upstream and filters tools/list results. Used by the proxy; another
+ * front (e.g. an aggregating MCP server) can call the same two methods.
+ */
+@Injectable()
+export class ToolGateService {
+  constructor(private readonly policy: ToolPolicyService) {}
+
+  /** Whether requests to this upstream must be read (rules or pinning); if not, they stream untouched. */
+  engaged(slug: string): boolean {
+    return this.policy.engaged(slug);
+  }
+
+  /** Tool names known for this upstream (the catalogue's), for the console's preview. */
+  knownTools(slug: string): string[] {
+    void slug;
+    return [];
+  }
+
+  async planRequest(slug: string, userId: string, messages: JsonRpcMessage[]): Promise<ToolRequestPlan> {
+    const caller = await this.policy.callerOf(userId);
+    const listIds = new Set<string | number>();
+    let refusal: ToolRefusal | undefined;
+    for (const m of messages) {
+      if (m.method === 'tools/list' && (typeof m.id === 'string' || typeof m.id === 'number')) listIds.add(m.id);
+      if (m.method !== 'tools/call' || refusal) continue;
+      const name = toolNameOf(m);
+      const refused = this.refuse(slug, caller, name);
+      if (refused) refusal = { ...refused, tool: name, body: null };
+    }
+    if (refusal) refusal.body = refusalBody(messages, refusal);
+    return { refusal, listIds, caller };
+  }
+
+  /** The tools of a tools/list result this caller may see. */
+  visibleTools(slug: string, caller: ToolCaller, tools: ListedTool[]): ListedTool[] {
+    if (!this.policy.hasRules(slug)) return tools;
+    const decide = this.policy.deciderFor(slug, caller);
+    return tools.filter((t) => typeof t?.name === 'string' && decide(t.name).allowed);
+  }
+
+  private refuse(slug: string, caller: ToolCaller, name: string): Omit<ToolRefusal, 'tool' | 'body'> | null {
+    const decision = this.policy.decide(slug, caller, name);
+    if (!decision.allowed) {
+      return {
+        type: 'mcp.tool.denied',
+        detail: { tool: name, rule: decision.rule ?? null, message: `tool ${name} is not available to you: the gateway's tool policy denies it` },
+      };
+    }
+    return null;
+  }
+}
+
+/** params.name of a tools/call; a missing or non-string name is checked as "" (no rule names it; the upstream answers it). */
+function toolNameOf(m: JsonRpcMessage): string {
+  const name = (m.params as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' ? name : '';
+}
+
+function rpcIdOf(m: JsonRpcMessage): RpcId {
+  return typeof m.id === 'string' || typeof m.id === 'number' ? m.id : null;
+}
+
+/**
+ * The gateway's answer to a request holding a refused call: the error for it, id echoed; in a
+ * batch, an error for every request (notifications get none, JSON-RPC 2.0 §6), because the
+ * batch is not split: none of it reaches the upstream.
+ */
+function refusalBody(messages: JsonRpcMessage[], refusal: Omit<ToolRefusal, 'body'>): unknown {
+  const reason = refusal.type === 'mcp.tool.denied' ? 'tool_policy' : 'tool_quarantined';
+  const refused = (m: JsonRpcMessage) => ({
+    jsonrpc: '2.0',
+    id: rpcIdOf(m),
+    error: { code: TOOL_REFUSED, message: `Unknown tool: ${refusal.detail.message as string}`, data: { reason, tool: refusal.tool } },
+  });
+  if (messages.length === 1) return refused(messages[0]);
+  let first = true;
+  return messages
+    .filter((m) => typeof m.method === 'string' && 'id' in m)
+    .map((m) => {
+      if (first && m.method === 'tools/call' && toolNameOf(m) === refusal.tool) {
+        first = false;
+        return refused(m);
+      }
+      return {
+        jsonrpc: '2.0',
+        id: rpcIdOf(m),
+        error: { code: BATCH_NOT_RUN, message: 'not run: this batch holds a tool call the gateway refused; send the other requests again without it' },
+      };
+    });
+}
