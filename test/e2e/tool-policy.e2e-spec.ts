@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -233,5 +234,46 @@ describe('per-tool policy at the proxy', () => {
     const carolRow = preview.json.users.find((u: { email: string }) => u.email === CAROL.email);
     expect(carolRow).toMatchObject({ allowed: [], denied: [{ tool: 'echo', rule: { position: 1 } }], groups: ['contractors'] });
     expect(preview.json.users.find((u: { email: string }) => u.email === ALICE.email)).toMatchObject({ allowed: ['echo'], denied: [] });
+  });
+
+  it('edits the rules in the console (browser) and previews who can call what', async () => {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${gw.config.publicUrl}/login`);
+      await page.fill('#email', ADMIN.email);
+      await page.fill('#password', ADMIN.password);
+      await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+      await page.goto(`${gw.config.publicUrl}/admin/upstreams/console-up`);
+      await page.getByRole('heading', { name: 'Tool rules' }).waitFor();
+      await page.getByLabel('Rule 1 tools').waitFor();
+      await page.getByRole('button', { name: 'Add rule' }).click();
+      await page.getByLabel('Rule 2 tools').fill('delete_doc');
+      await page.getByLabel('Rule 2 groups').fill('researchers');
+      await page.getByRole('button', { name: 'Move rule 2 up' }).click();
+      await page.getByRole('button', { name: 'Save rules' }).click();
+      await page.getByText('Tool rules saved.').waitFor();
+      const view = await api('GET', '/upstreams/console-up/tool-rules');
+      expect(view.json.rules).toEqual([
+        { effect: 'deny', tools: ['delete_doc'], users: [], groups: ['researchers'] },
+        { effect: 'deny', tools: ['echo', 'search_*'], users: [CAROL.email], groups: [] },
+      ]);
+      // The preview now has a column for delete_doc, denied to alice (a researcher) by rule 1.
+      const aliceRow = page.locator('#tool-preview tr', { hasText: ALICE.email });
+      await aliceRow.getByText('✕ rule 1').waitFor();
+      const alice = await sdkClient(ALICE, 'console-up');
+      expect((await alice.listTools()).tools.map((t) => t.name)).not.toContain('delete_doc');
+
+      // A config.yaml upstream's rules are shown, not editable.
+      await page.goto(`${gw.config.publicUrl}/admin/upstreams/json`);
+      await page.getByLabel('Rule 1 tools').waitFor();
+      expect(await page.getByLabel('Rule 1 tools').getAttribute('readonly')).not.toBeNull();
+      expect(await page.getByRole('button', { name: 'Save rules' }).count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });
