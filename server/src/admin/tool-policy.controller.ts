@@ -1,4 +1,4 @@
-import { Body, Get, Param, Put } from '@nestjs/common';
+import { Body, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
 import { Actor } from '../identity/actor';
 import { Roles } from '../identity/roles.guard';
 import { UsersService } from '../identity/users.service';
@@ -6,6 +6,7 @@ import { GroupsService } from '../identity/groups.service';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { upstreamNotFound } from '../upstreams/upstream-admin.errors';
 import { UpstreamsService } from '../upstreams/upstreams.service';
+import { ToolCatalogueService } from '../tool-policy/tool-catalogue.service';
 import { ToolGateService } from '../tool-policy/tool-gate.service';
 import { ToolPolicyService } from '../tool-policy/tool-policy.service';
 import { AdminApi, CurrentActor } from './admin-api';
@@ -23,6 +24,7 @@ export class ToolPolicyController {
   constructor(
     private readonly policy: ToolPolicyService,
     private readonly gate: ToolGateService,
+    private readonly catalogue: ToolCatalogueService,
     private readonly upstreams: UpstreamsService,
     private readonly access: AccessPolicyService,
     private readonly users: UsersService,
@@ -82,6 +84,31 @@ export class ToolPolicyController {
       return { name, allowed: tools.filter((t) => this.policy.decide(slug, caller, t).allowed) };
     });
     return { tools, users, groups, truncated: page.length > PREVIEW_USERS };
+  }
+
+  /**
+   * The tool catalogue: `{ pinning, readOnlyReason, pending, items: [{ name, status, approved, pending }] }`, each
+   * version with its hash, definition and first/last seen; `status` approved | pending | new | rejected.
+   */
+  @Get(':slug/tools')
+  @Roles('admin', 'auditor')
+  tools(@Param('slug') slug: string) {
+    const items = this.catalogue.list(slug);
+    return { pinning: this.policy.pinningOf(slug), readOnlyReason: this.policy.readOnlyReason(slug), pending: this.catalogue.pendingCount(slug), items };
+  }
+
+  /** → the tool's catalogue item; 409 when it has no pending version. Allowed for config.yaml upstreams too: approvals are run-time state. */
+  @Post(':slug/tools/:name/approve')
+  @HttpCode(200)
+  approve(@Param('slug') slug: string, @Param('name') name: string, @CurrentActor() actor: Actor) {
+    return this.catalogue.approve(slug, name, actor);
+  }
+
+  /** → the tool's catalogue item; under quarantine the tool stays hidden while the upstream serves the rejected definition. */
+  @Post(':slug/tools/:name/reject')
+  @HttpCode(200)
+  reject(@Param('slug') slug: string, @Param('name') name: string, @CurrentActor() actor: Actor) {
+    return this.catalogue.reject(slug, name, actor);
   }
 
   private view(slug: string) {

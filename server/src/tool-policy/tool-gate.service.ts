@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { AuditEventType } from '../audit/audit-event-type';
 import type { JsonRpcMessage } from '../proxy/scope-gate';
 import type { ListedTool } from '../proxy/tools-list-rewrite';
+import { ToolCatalogueService } from './tool-catalogue.service';
 import { ToolPolicyService } from './tool-policy.service';
 import type { ToolCaller } from './tool-rule';
 
@@ -42,7 +43,10 @@ export interface ToolRequestPlan {
  */
 @Injectable()
 export class ToolGateService {
-  constructor(private readonly policy: ToolPolicyService) {}
+  constructor(
+    private readonly policy: ToolPolicyService,
+    private readonly catalogue: ToolCatalogueService,
+  ) {}
 
   /** Whether requests to this upstream must be read (rules or pinning); if not, they stream untouched. */
   engaged(slug: string): boolean {
@@ -51,8 +55,7 @@ export class ToolGateService {
 
   /** Tool names known for this upstream (the catalogue's), for the console's preview. */
   knownTools(slug: string): string[] {
-    void slug;
-    return [];
+    return this.catalogue.names(slug);
   }
 
   async planRequest(slug: string, userId: string, messages: JsonRpcMessage[]): Promise<ToolRequestPlan> {
@@ -70,8 +73,9 @@ export class ToolGateService {
     return { refusal, listIds, caller };
   }
 
-  /** The tools of a tools/list result this caller may see. */
+  /** The tools of a tools/list result this caller may see: the catalogue records them (and hides quarantined ones), then the policy filters. */
   visibleTools(slug: string, caller: ToolCaller, tools: ListedTool[]): ListedTool[] {
+    tools = this.catalogue.observe(slug, tools);
     if (!this.policy.hasRules(slug)) return tools;
     const decide = this.policy.deciderFor(slug, caller);
     return tools.filter((t) => typeof t?.name === 'string' && decide(t.name).allowed);
@@ -83,6 +87,16 @@ export class ToolGateService {
       return {
         type: 'mcp.tool.denied',
         detail: { tool: name, rule: decision.rule ?? null, message: `tool ${name} is not available to you: the gateway's tool policy denies it` },
+      };
+    }
+    if (!this.catalogue.isCallable(slug, name)) {
+      return {
+        type: 'mcp.tool.quarantined',
+        detail: {
+          tool: name,
+          pending: this.catalogue.pendingOf(slug, name),
+          message: `tool ${name} changed at the upstream and is quarantined until an admin approves the change`,
+        },
       };
     }
     return null;
