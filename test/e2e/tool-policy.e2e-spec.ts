@@ -230,10 +230,15 @@ describe('per-tool policy at the proxy', () => {
 
     const preview = await api('GET', '/upstreams/console-up/tool-preview');
     expect(preview.status).toBe(200);
-    expect(preview.json.tools).toEqual(['echo']);
+    // The tools the catalogue recorded from the lists above.
+    expect(preview.json.tools).toEqual([...FIXTURE_TOOLS].sort());
     const carolRow = preview.json.users.find((u: { email: string }) => u.email === CAROL.email);
-    expect(carolRow).toMatchObject({ allowed: [], denied: [{ tool: 'echo', rule: { position: 1 } }], groups: ['contractors'] });
-    expect(preview.json.users.find((u: { email: string }) => u.email === ALICE.email)).toMatchObject({ allowed: ['echo'], denied: [] });
+    expect(carolRow).toMatchObject({
+      allowed: ['delete_all', 'delete_doc'],
+      denied: ['echo', 'search_docs', 'search_web'].map((tool) => ({ tool, rule: { position: 1 } })),
+      groups: ['contractors'],
+    });
+    expect(preview.json.users.find((u: { email: string }) => u.email === ALICE.email)).toMatchObject({ allowed: [...FIXTURE_TOOLS].sort(), denied: [] });
   });
 
   it('edits the rules in the console (browser) and previews who can call what', async () => {
@@ -260,7 +265,7 @@ describe('per-tool policy at the proxy', () => {
         { effect: 'deny', tools: ['delete_doc'], users: [], groups: ['researchers'] },
         { effect: 'deny', tools: ['echo', 'search_*'], users: [CAROL.email], groups: [] },
       ]);
-      // The preview now has a column for delete_doc, denied to alice (a researcher) by rule 1.
+      // The preview: alice (a researcher) is now denied delete_doc, by rule 1.
       const aliceRow = page.locator('#tool-preview tr', { hasText: ALICE.email });
       await aliceRow.getByText('✕ rule 1').waitFor();
       const alice = await sdkClient(ALICE, 'console-up');

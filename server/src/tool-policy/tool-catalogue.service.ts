@@ -310,7 +310,7 @@ export class ToolCatalogueService implements OnModuleInit {
     this.bySlug = new Map();
     for (const row of rows) {
       let entries = this.bySlug.get(row.upstreamSlug);
-      if (!entries) this.bySlug.set(row.upstreamSlug, (entries = new Map()));
+      if (!entries) this.bySlug.set(row.upstreamSlug, (entries = new Map<string, ToolEntry>()));
       let entry = entries.get(row.toolName);
       if (!entry) entries.set(row.toolName, (entry = { approved: null, pending: null, rejected: new Set(), current: row.hash, lastRaw: '', seenWrittenAt: row.lastSeenAt }));
       const status: ToolVersionStatus = row.status;

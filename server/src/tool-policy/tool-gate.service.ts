@@ -17,6 +17,7 @@ export const TOOL_REFUSED = -32602;
 const BATCH_NOT_RUN = -32600;
 
 type RpcId = string | number | null;
+const RECORD_EVERY_MS = 60_000;
 
 export interface ToolRefusal {
   type: Extract<AuditEventType, 'mcp.tool.denied' | 'mcp.tool.quarantined'>;
@@ -43,6 +44,9 @@ export interface ToolRequestPlan {
  */
 @Injectable()
 export class ToolGateService {
+  /** When each upstream's tools/list was last recorded with pinning off (one entry per upstream). */
+  private readonly recordedAt = new Map<string, number>();
+
   constructor(
     private readonly policy: ToolPolicyService,
     private readonly catalogue: ToolCatalogueService,
@@ -75,10 +79,23 @@ export class ToolGateService {
 
   /** The tools of a tools/list result this caller may see: the catalogue records them (and hides quarantined ones), then the policy filters. */
   visibleTools(slug: string, caller: ToolCaller, tools: ListedTool[]): ListedTool[] {
-    tools = this.catalogue.observe(slug, tools);
+    if (this.policy.pinningOf(slug) !== 'off') tools = this.catalogue.observe(slug, tools);
+    else if (this.dueForRecording(slug)) this.catalogue.observe(slug, tools);
     if (!this.policy.hasRules(slug)) return tools;
     const decide = this.policy.deciderFor(slug, caller);
     return tools.filter((t) => typeof t?.name === 'string' && decide(t.name).allowed);
+  }
+
+  /**
+   * With pinning off the catalogue only feeds the console (names for the preview, definitions), so
+   * it records an upstream's list at most once a minute: comparing 200 definitions on every list
+   * would cost more than the policy itself.
+   */
+  private dueForRecording(slug: string): boolean {
+    const now = Date.now();
+    if (now - (this.recordedAt.get(slug) ?? 0) < RECORD_EVERY_MS) return false;
+    this.recordedAt.set(slug, now);
+    return true;
   }
 
   private refuse(slug: string, caller: ToolCaller, name: string): Omit<ToolRefusal, 'tool' | 'body'> | null {
