@@ -78,7 +78,7 @@ async function tokenFor(gw: TestGateway, slug: string): Promise<string> {
   const resource = gw.mcpUrl(slug);
   const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: reg.client_id, redirectUri: CALLBACK, challenge, resource });
   const res = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CALLBACK, client_id: reg.client_id, resource });
-  return res.json.access_token as string;
+  return (res.json as { access_token: string }).access_token;
 }
 
 /** One POST, timed from the request to the last byte of the response. */
