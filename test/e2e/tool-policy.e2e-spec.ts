@@ -281,4 +281,15 @@ describe('per-tool policy at the proxy', () => {
       await browser.close();
     }
   });
+
+  it('keeps a rule on a renamed group (a deny rule must not stop applying)', async () => {
+    const groups = gw.app.get(GroupsService);
+    const contractors = await groups.findByName('contractors');
+    const renamed = await api('PATCH', `/groups/${contractors!.id}`, { name: 'external' });
+    expect(renamed.status).toBe(200);
+    expect((await api('GET', '/upstreams/json/tool-rules')).json.rules[0].groups).toEqual(['external']);
+    const carol = await sdkClient(CAROL, 'json');
+    expect((await carol.listTools()).tools.map((t) => t.name)).not.toContain('delete_doc');
+    await expect(carol.callTool({ name: 'delete_doc', arguments: {} })).rejects.toMatchObject({ code: -32602 });
+  });
 });

@@ -128,6 +128,24 @@ export class ToolPolicyService implements OnModuleInit {
     this.write(slug, { pinning }, actor, 'admin.upstream.tool_pinning', { pinning });
   }
 
+  /**
+   * Rules name groups, so a renamed group's rules follow it (else a deny rule would silently stop
+   * applying to its members). Returns the upstreams changed; config.yaml ones change until the
+   * next start, when the file is read again (the caller warns about those).
+   */
+  renameGroup(from: string, to: string): Array<{ slug: string; source: 'config' | 'console' }> {
+    const changed: Array<{ slug: string; source: 'config' | 'console' }> = [];
+    for (const [slug, state] of this.bySlug) {
+      if (!state.rules.some((r) => r.groups.includes(from))) continue;
+      const rules = state.rules.map((r) => ({ ...r, groups: [...new Set(r.groups.map((g) => (g === from ? to : g)))] }));
+      const row = { upstreamSlug: slug, rules, pinning: state.pinning, updatedAt: Date.now() };
+      this.transactions.run((tx) => tx.update(this.records, { upstreamSlug: slug }, { rules, updatedAt: row.updatedAt }));
+      this.apply(row);
+      changed.push({ slug, source: this.upstreams.find(slug)?.source ?? 'console' });
+    }
+    return changed;
+  }
+
   /** Whether the console may change the upstream's tool settings (config.yaml upstreams: no). */
   readOnlyReason(slug: string): string | null {
     const upstream = this.upstreams.find(slug);
