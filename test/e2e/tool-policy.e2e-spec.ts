@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -28,6 +30,9 @@ describe('per-tool policy at the proxy', () => {
   let sseUpstream: ToolPolicyUpstream;
   let gw: TestGateway;
   let api: AdminCall;
+  /** A raw upstream answering every request with `odd` (to test responses no SDK server sends). */
+  let oddServer: http.Server;
+  let odd: { type: string; body: Buffer; encoding?: string } = { type: 'application/json', body: Buffer.from('{}') };
   const tokens = new Map<string, string>();
   const clients: Client[] = [];
 
@@ -98,6 +103,11 @@ describe('per-tool policy at the proxy', () => {
   beforeAll(async () => {
     jsonUpstream = await startToolPolicyUpstream({ json: true });
     sseUpstream = await startToolPolicyUpstream({ json: false });
+    oddServer = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': odd.type, ...(odd.encoding ? { 'content-encoding': odd.encoding } : {}) }).end(odd.body));
+    });
+    await new Promise<void>((r) => oddServer.listen(0, '127.0.0.1', r));
     gw = await startTestGateway({
       config: {
         upstreams_policy: { allow_private_networks: true },
@@ -105,6 +115,7 @@ describe('per-tool policy at the proxy', () => {
           { slug: 'json', url: jsonUpstream.url, tools: { rules: RULES } },
           { slug: 'sse', url: sseUpstream.url, tools: { rules: RULES } },
           { slug: 'plain', url: jsonUpstream.url },
+          { slug: 'odd', url: `http://127.0.0.1:${(oddServer.address() as AddressInfo).port}/mcp`, tools: { rules: RULES } },
         ],
       },
     });
@@ -120,6 +131,8 @@ describe('per-tool policy at the proxy', () => {
     gw?.cleanup();
     await jsonUpstream?.close();
     await sseUpstream?.close();
+    oddServer?.closeAllConnections();
+    await new Promise((r) => oddServer?.close(r));
   });
 
   describe.each(['json', 'sse'])('with %s responses', (slug) => {
@@ -291,5 +304,32 @@ describe('per-tool policy at the proxy', () => {
     const carol = await sdkClient(CAROL, 'json');
     expect((await carol.listTools()).tools.map((t) => t.name)).not.toContain('delete_doc');
     await expect(carol.callTool({ name: 'delete_doc', arguments: {} })).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it('refuses a tools/list response it cannot read rather than pass it unfiltered', async () => {
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 4, result: { tools: [{ name: 'delete_doc' }, { name: 'echo' }] } });
+    const cases = [
+      { type: 'text/plain', body: Buffer.from(list) },
+      { type: 'application/json', body: zlib.gzipSync(list), encoding: 'gzip' },
+      { type: 'application/json', body: Buffer.from(list.slice(0, 40)) },
+    ];
+    for (const c of cases) {
+      odd = c;
+      const res = await rawPost(CAROL, 'odd', { jsonrpc: '2.0', id: 4, method: 'tools/list' });
+      expect(res.status).toBe(502);
+      expect(res.json).toMatchObject({ jsonrpc: '2.0', id: 4, error: { code: -32002 } });
+      expect(res.text).not.toContain('delete_doc');
+    }
+    odd = { type: 'application/json', body: Buffer.from(list) };
+    const ok = await rawPost(CAROL, 'odd', { jsonrpc: '2.0', id: 4, method: 'tools/list' });
+    expect(ok.json.result.tools).toEqual([{ name: 'echo' }]);
+  });
+
+  it('forgets the rules of a deleted upstream: a new one under the same slug starts without', async () => {
+    expect((await api('DELETE', '/upstreams/console-up')).status).toBe(204);
+    expect((await api('GET', '/upstreams/console-up/tool-rules')).status).toBe(404);
+    expect((await api('POST', '/upstreams', { slug: 'console-up', url: jsonUpstream.url })).status).toBe(201);
+    expect((await api('GET', '/upstreams/console-up/tool-rules')).json).toMatchObject({ rules: [], pinning: 'off' });
+    expect((await api('GET', '/upstreams/console-up/tools')).json.items).toEqual([]);
   });
 });

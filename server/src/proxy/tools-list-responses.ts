@@ -44,10 +44,14 @@ export class ToolsListResponses {
   ): NodeJS.ReadableStream | null {
     const rpcId = plan.listIds.size === 1 ? [...plan.listIds][0] : null;
     const filter: ToolsFilter = (tools) => this.gate.visibleTools(slug, plan.caller, tools);
-    const contentType = String(upstream.headers['content-type'] ?? '');
+    const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const coding = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
     const json = contentType.startsWith('application/json');
-    if (!eventStream && !json) return upstream; // no JSON-RPC a client would read (e.g. a 202 or an error page)
+    if (!eventStream && !json) {
+      // Streamable HTTP answers a POST with JSON or an event stream; a GET stream that is neither holds no tools/list.
+      if (req.method === 'GET') return upstream;
+      return this.refuse(upstream, res, slug, rpcId, `its Content-Type is ${contentType || 'missing'}, not JSON or an event stream`);
+    }
     if (coding !== 'identity') return this.refuse(upstream, res, slug, rpcId, `it is ${coding}-encoded although the gateway asked for identity`);
     const matcher: ResponseMatcher = req.method === 'GET' ? anyToolsListResult : responseTo(plan.listIds);
     res.removeHeader('content-length');
