@@ -183,6 +183,15 @@ describe('tool catalogue with pinning', () => {
     quarantined.describe('echo', 'yet another description');
     expect(await names(client)).not.toContain('echo');
     expect(await auditRow('admin.upstream.tool_pinning', (r) => r.upstreamSlug === 'console-pin')).toMatchObject({ detail: { pinning: 'quarantine' } });
+    // The upstream PATCH sets the mode too, alone or with other fields.
+    expect((await api('PATCH', '/upstreams/console-pin', { toolPinning: 'warn' })).status).toBe(200);
+    expect(await names(client)).toContain('echo'); // warn serves the pending version
+    expect((await api('PATCH', '/upstreams/console-pin', { toolPinning: 'quarantine', name: 'Pinned in the console' })).json).toMatchObject({ name: 'Pinned in the console' });
+    expect(await names(client)).not.toContain('echo');
+    expect((await api('PATCH', '/upstreams/console-pin', { toolPinning: 'sometimes' })).json).toMatchObject({
+      error: 'invalid_request',
+      fields: { toolPinning: expect.any(String) },
+    });
   });
 
   it('keeps the catalogue, its decisions and the quarantine across a restart', async () => {

@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { PINNING_MODES, PinningMode } from '../tool-policy/pinning';
 
 /**
  * The shapes of the upstream routes' bodies. They check types only: the rules of an upstream
@@ -73,6 +74,11 @@ export class UpdateUpstreamDto {
   @ValidateNested()
   @Type(() => AllowListDto)
   allow?: AllowListDto;
+
+  /** The tool catalogue's pinning mode (tool-policy/); also PUT /upstreams/:slug/tool-pinning. */
+  @IsOptional()
+  @IsIn(PINNING_MODES, { message: `must be one of: ${PINNING_MODES.join(', ')}` })
+  toolPinning?: PinningMode;
 }
 
 /** POST /admin/api/upstreams: slug and url are required (the service reports them missing as config.yaml would). */
