@@ -103,6 +103,9 @@ describe('tool catalogue with pinning', () => {
       await page.fill('#email', ADMIN.email);
       await page.fill('#password', ADMIN.password);
       await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+      // The list of upstreams badges the one with a change to review.
+      await page.goto(`${gw.config.publicUrl}/admin/upstreams`);
+      expect(await page.locator('tr', { hasText: 'pinned' }).getByTestId('tools-changed').textContent()).toBe('1 tool changed');
       await page.goto(`${gw.config.publicUrl}/admin/upstreams/pinned`);
       await page.getByTestId('tools-pending').waitFor();
       const echo = page.locator('li[data-tool=echo]');
@@ -157,6 +160,7 @@ describe('tool catalogue with pinning', () => {
     expect(await client.callTool({ name: 'delete_doc', arguments: {} })).toMatchObject({ content: [{ text: 'delete_doc ran' }] });
     const row = await auditRow('mcp.tool.changed', (r) => r.upstreamSlug === 'warned' && r.tool === 'delete_doc');
     expect(row).toMatchObject({ detail: { change: 'changed', pinning: 'warn', hidden: false } });
+    expect((await api('GET', '/upstreams/warned')).json.tools).toEqual({ pinning: 'warn', rules: 0, pending: 1 });
     const catalogue = (await api('GET', '/upstreams/warned/tools')).json;
     expect(catalogue.pending).toBe(1);
     expect(catalogue.items.find((i: { name: string }) => i.name === 'delete_doc')).toMatchObject({
