@@ -312,6 +312,8 @@ describe('per-tool policy at the proxy', () => {
       { type: 'text/plain', body: Buffer.from(list) },
       { type: 'application/json', body: zlib.gzipSync(list), encoding: 'gzip' },
       { type: 'application/json', body: Buffer.from(list.slice(0, 40)) },
+      // Over the 16 MiB the gateway reads of a tools/list answer.
+      { type: 'application/json', body: Buffer.concat([Buffer.from(list.slice(0, -2)), Buffer.alloc(17 * 1024 * 1024, 0x20), Buffer.from('}}')]) },
     ];
     for (const c of cases) {
       odd = c;

@@ -57,8 +57,14 @@ export class ToolsListResponses {
     res.removeHeader('content-length');
     const transform = eventStream ? new SseToolsListRewriter(matcher, filter, req.method === 'GET' ? null : new Set(plan.listIds)) : new JsonToolsListRewriter(matcher, filter);
     transform.on('error', (err) => {
-      upstream.destroy();
-      if (res.headersSent) return void res.destroy();
+      upstream.unpipe(transform);
+      if (res.headersSent) {
+        upstream.destroy();
+        return void res.destroy();
+      }
+      // The rest of the upstream's answer is dropped once the refusal is out (not before: its
+      // close would otherwise read as the upstream breaking off, and cut the refusal).
+      res.once('finish', () => upstream.destroy());
       this.refuse(upstream, res, slug, rpcId, err.message);
     });
     upstream.pipe(transform);
