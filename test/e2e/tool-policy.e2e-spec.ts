@@ -203,6 +203,16 @@ describe('per-tool policy at the proxy', () => {
     expect(byId.get('b').result.content[0].text).toBe('echo ran: x');
   });
 
+  it('keeps a huge denied tool name out of the error and the audit row', async () => {
+    const name = `delete_${'x'.repeat(100_000)}`;
+    const res = await rawPost(CAROL, 'json', { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: {} } });
+    expect(res.json).toMatchObject({ id: 7, error: { code: -32602 } });
+    expect(res.text.length).toBeLessThan(1000);
+    const row = await auditRow('mcp.tool.denied', (r) => r.tool?.startsWith('delete_xxx'));
+    expect(row!.tool!.length).toBeLessThanOrEqual(128);
+    expect(JSON.stringify(row!.detail).length).toBeLessThan(1000);
+  });
+
   it('reads a compressed request body before deciding (no bypass by Content-Encoding)', async () => {
     const body = zlib.gzipSync(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'delete_doc', arguments: {} } }));
     const before = sseUpstream.calls.get('delete_doc') ?? 0;

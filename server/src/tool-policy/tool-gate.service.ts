@@ -71,7 +71,7 @@ export class ToolGateService {
       if (m.method !== 'tools/call' || refusal) continue;
       const name = toolNameOf(m);
       const refused = this.refuse(slug, caller, name);
-      if (refused) refusal = { ...refused, tool: name, body: null };
+      if (refused) refusal = { ...refused, tool: shown(name), body: null };
     }
     if (refusal) refusal.body = refusalBody(messages, refusal);
     return { refusal, listIds, caller };
@@ -103,22 +103,25 @@ export class ToolGateService {
     if (!decision.allowed) {
       return {
         type: 'mcp.tool.denied',
-        detail: { tool: name, rule: decision.rule ?? null, message: `tool ${name} is not available to you: the gateway's tool policy denies it` },
+        detail: { tool: shown(name), rule: decision.rule ?? null, message: `tool ${shown(name)} is not available to you: the gateway's tool policy denies it` },
       };
     }
     if (!this.catalogue.isCallable(slug, name)) {
       return {
         type: 'mcp.tool.quarantined',
         detail: {
-          tool: name,
+          tool: shown(name),
           pending: this.catalogue.pendingOf(slug, name),
-          message: `tool ${name} changed at the upstream and is quarantined until an admin approves the change`,
+          message: `tool ${shown(name)} changed at the upstream and is quarantined until an admin approves the change`,
         },
       };
     }
     return null;
   }
 }
+
+/** A client-chosen name as echoed in errors and audit rows: MCP tool names are at most 128 characters, so nothing longer is kept. */
+const shown = (name: string) => (name.length > 128 ? `${name.slice(0, 128)}…` : name);
 
 /** params.name of a tools/call; a missing or non-string name is checked as "" (no rule names it; the upstream answers it). */
 function toolNameOf(m: JsonRpcMessage): string {
@@ -147,7 +150,7 @@ function refusalBody(messages: JsonRpcMessage[], refusal: Omit<ToolRefusal, 'bod
   return messages
     .filter((m) => typeof m.method === 'string' && 'id' in m)
     .map((m) => {
-      if (first && m.method === 'tools/call' && toolNameOf(m) === refusal.tool) {
+      if (first && m.method === 'tools/call' && shown(toolNameOf(m)) === refusal.tool) {
         first = false;
         return refused(m);
       }
