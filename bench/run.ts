@@ -24,6 +24,7 @@ import { measureSse } from './phases/sse';
 import { measureThroughput } from './phases/throughput';
 import { measureTokenValidation } from './phases/token-validation';
 import { measureToolsCallLatency } from './phases/tools-call-latency';
+import { measureToolPolicy, toolPolicyReport } from './phases/tool-policy';
 import { warmUp } from './phases/warm-up';
 import { buildReport } from './report';
 
@@ -62,9 +63,12 @@ async function main(): Promise<void> {
     log('done; stopping processes');
     await stopAll();
 
+    // After the other processes stopped: it runs a gateway in this process, on the same 2 cores.
+    const toolPolicy = await measureToolPolicy();
+
     const report = buildReport({ gatewayStartMs: gateway.startMs, oauthMs, tokenValidation, rssAfterStart, rssIdle, latency, throughput, sse, big, profiling, runtimeS });
-    process.stdout.write(report.text);
-    writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(report.json, null, 2) + '\n');
+    process.stdout.write(report.text + toolPolicyReport(toolPolicy));
+    writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify({ ...(report.json as object), toolPolicy }, null, 2) + '\n');
   } finally {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });

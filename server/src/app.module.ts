@@ -16,6 +16,7 @@ import { TracingModule } from './tracing/tracing.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { PagesModule } from './pages/pages.module';
 import { ProxyModule } from './proxy/proxy.module';
+import { ToolPolicyModule } from './tool-policy/tool-policy.module';
 import { UpstreamsModule } from './upstreams/upstreams.module';
 import { VaultModule } from './vault/vault.module';
 
@@ -47,6 +48,7 @@ export class AppModule {
         VaultModule,
         IdentityModule,
         UpstreamsModule,
+        ToolPolicyModule,
         OAuthModule,
         ProxyModule,
         AdminModule,

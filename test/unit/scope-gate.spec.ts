@@ -204,7 +204,12 @@ describe('gateRequestBody', () => {
   it('returns the decoded, BOM-stripped bytes to forward and the methods to decide on', async () => {
     const sent = zlib.gzipSync(Buffer.concat([BOM, json([toolsCall, { jsonrpc: '2.0', id: 2, method: 'tools/list' }])]));
     const gated = await gateRequestBody(request('POST', { 'content-encoding': 'gzip' }, sent), 1 << 20);
-    expect(gated).toEqual({ body: json([toolsCall, { jsonrpc: '2.0', id: 2, method: 'tools/list' }]), methods: ['tools/call', 'tools/list'], rpcId: 1 });
+    expect(gated).toEqual({
+      body: json([toolsCall, { jsonrpc: '2.0', id: 2, method: 'tools/list' }]),
+      methods: ['tools/call', 'tools/list'],
+      rpcId: 1,
+      messages: [toolsCall, { jsonrpc: '2.0', id: 2, method: 'tools/list' }],
+    });
   });
 
   it('refuses a body over the limit before decoding with 413', async () => {

@@ -19,6 +19,8 @@ import { SessionController } from './session.controller';
 import { SettingsController } from './settings.controller';
 import { UserAdminService } from './user-admin.service';
 import { UpstreamsController } from './upstreams.controller';
+import { ToolPolicyController } from './tool-policy.controller';
+import { ToolPolicyModule } from '../tool-policy/tool-policy.module';
 import { UsersController } from './users.controller';
 
 /**
@@ -28,12 +30,13 @@ import { UsersController } from './users.controller';
  * *-admin services here join them where an action spans modules.
  */
 @Module({
-  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, DoctorModule],
+  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, DoctorModule, ToolPolicyModule],
   controllers: [
     SessionController,
     UsersController,
     GroupsController,
     UpstreamsController,
+    ToolPolicyController,
     ClientsController,
     GrantsController,
     MeController,

@@ -6,6 +6,7 @@ import { Actor } from '../identity/actor';
 import { GroupsService, GroupWithCount } from '../identity/groups.service';
 import { UsersService } from '../identity/users.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
+import { ToolPolicyService } from '../tool-policy/tool-policy.service';
 
 /**
  * Admin actions on groups. Upstream allow-lists name groups (config.yaml does too), so a rename
@@ -20,6 +21,7 @@ export class GroupAdminService {
     private readonly users: UsersService,
     private readonly upstreams: UpstreamsService,
     private readonly audit: AuditService,
+    private readonly toolPolicy: ToolPolicyService,
   ) {}
 
   async create(name: string, actor: Actor): Promise<GroupWithCount> {
@@ -37,10 +39,16 @@ export class GroupAdminService {
     const group = await this.groups.require(id);
     if (from === name) return { group, warnings: [] };
     const changed = await this.upstreams.renameGroupInAllowLists(from, name);
-    this.record(actor, 'rename', group, { from, to: name, allow_lists: changed.map((u) => u.slug) });
-    const warnings = changed
-      .filter((u) => u.source === 'config')
-      .map((u) => `upstream "${u.slug}" comes from config.yaml: change "${from}" to "${name}" in its allow.groups before the next start`);
+    const toolRules = this.toolPolicy.renameGroup(from, name);
+    this.record(actor, 'rename', group, { from, to: name, allow_lists: changed.map((u) => u.slug), tool_rules: toolRules.map((u) => u.slug) });
+    const warnings = [
+      ...changed
+        .filter((u) => u.source === 'config')
+        .map((u) => `upstream "${u.slug}" comes from config.yaml: change "${from}" to "${name}" in its allow.groups before the next start`),
+      ...toolRules
+        .filter((u) => u.source === 'config')
+        .map((u) => `upstream "${u.slug}" comes from config.yaml: change "${from}" to "${name}" in its tools.rules before the next start`),
+    ];
     return { group, warnings };
   }
 

@@ -5,6 +5,8 @@ import { DashboardService, UpstreamTraffic } from '../audit/dashboard.service';
 import { GrantsService } from '../oauth/grants/grants.service';
 import type { UpstreamView } from '../upstreams/upstream-view';
 import { UpstreamAdminService } from '../upstreams/upstream-admin.service';
+import { ToolCatalogueService } from '../tool-policy/tool-catalogue.service';
+import { ToolPolicyService } from '../tool-policy/tool-policy.service';
 import { AdminApi, CurrentActor } from './admin-api';
 import { pageOf, PageQuery, pageRequest } from './pagination';
 import { AllowListDto, CreateUpstreamDto, UpdateUpstreamDto } from './upstreams.dto';
@@ -19,6 +21,8 @@ export class UpstreamsController {
     private readonly upstreams: UpstreamAdminService,
     private readonly grants: GrantsService,
     private readonly dashboard: DashboardService,
+    private readonly toolPolicy: ToolPolicyService,
+    private readonly toolCatalogue: ToolCatalogueService,
   ) {}
 
   /** `?limit&cursor` → `{ items: Upstream[], nextCursor }`, in slug order. */
@@ -33,7 +37,7 @@ export class UpstreamsController {
       rows,
       page.limit,
       (u) => [u.slug],
-      (u) => withTraffic(u, traffic),
+      (u) => this.withTools(withTraffic(u, traffic)),
     );
   }
 
@@ -48,7 +52,15 @@ export class UpstreamsController {
   @Get(':slug')
   @Roles('admin', 'auditor')
   async get(@Param('slug') slug: string) {
-    return withTraffic(await this.upstreams.get(slug), this.traffic24h());
+    return this.withTools(withTraffic(await this.upstreams.get(slug), this.traffic24h()));
+  }
+
+  /** `tools: { pinning, rules, pending }`: the tool policy at a glance (the console badges pending tool changes). */
+  private withTools(view: UpstreamView): UpstreamView & { tools: { pinning: string; rules: number; pending: number } } {
+    return {
+      ...view,
+      tools: { pinning: this.toolPolicy.pinningOf(view.slug), rules: this.toolPolicy.rulesOf(view.slug).length, pending: this.toolCatalogue.pendingCount(view.slug) },
+    };
   }
 
   /** Requests, errors and p50/p95 per upstream over the last 24 h, from the audit rollups (never the log itself). */
@@ -59,14 +71,20 @@ export class UpstreamsController {
 
   /** → 201 Upstream; 409 conflict when the slug is taken. */
   @Post()
-  create(@Body() body: CreateUpstreamDto, @CurrentActor() actor: Actor) {
-    return this.upstreams.create(body, actor);
+  async create(@Body() body: CreateUpstreamDto, @CurrentActor() actor: Actor) {
+    const { toolPinning, ...upstream } = body;
+    const created = await this.upstreams.create(upstream, actor);
+    if (toolPinning) await this.toolPolicy.setPinning(created.slug, toolPinning, actor);
+    return created;
   }
 
-  /** → Upstream; omitted fields stay, a blank or omitted secret keeps the stored one. */
+  /** → Upstream; omitted fields stay, a blank or omitted secret keeps the stored one. `toolPinning` sets the tool catalogue's mode. */
   @Patch(':slug')
-  update(@Param('slug') slug: string, @Body() body: UpdateUpstreamDto, @CurrentActor() actor: Actor) {
-    return this.upstreams.update(slug, body, actor);
+  async update(@Param('slug') slug: string, @Body() body: UpdateUpstreamDto, @CurrentActor() actor: Actor) {
+    const { toolPinning, ...upstream } = body;
+    const updated = toolPinning && !Object.keys(upstream).length ? await this.upstreams.get(slug) : await this.upstreams.update(slug, upstream, actor);
+    if (toolPinning) await this.toolPolicy.setPinning(slug, toolPinning, actor);
+    return updated;
   }
 
   /** → Upstream */

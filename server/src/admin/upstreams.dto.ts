@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
 import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments';
+import { PINNING_MODES, PinningMode } from '../tool-policy/pinning';
 
 /**
  * The shapes of the upstream routes' bodies. They check types only: the rules of an upstream
@@ -86,6 +87,10 @@ export class UpdateUpstreamDto {
   @ValidateNested()
   @Type(() => UpstreamAuditDto)
   audit?: UpstreamAuditDto;
+  /** The tool catalogue's pinning mode (tool-policy/); also PUT /upstreams/:slug/tool-pinning. */
+  @IsOptional()
+  @IsIn(PINNING_MODES, { message: `must be one of: ${PINNING_MODES.join(', ')}` })
+  toolPinning?: PinningMode;
 }
 
 /** POST /admin/api/upstreams: slug and url are required (the service reports them missing as config.yaml would). */

@@ -45,6 +45,10 @@ export const AUDIT_EVENT_TYPES = [
   'upstream.credential',
   'upstream.timeout',
   'upstream.aborted',
+  // Tool policy and catalogue (tool-policy/): a call the gateway refused, a definition that changed
+  'mcp.tool.denied',
+  'mcp.tool.quarantined',
+  'mcp.tool.changed',
 
   // Upstreams: the registry (config.yaml seeding), upstream sign-in and credentials
   'upstream.enable',
@@ -81,6 +85,10 @@ export const AUDIT_EVENT_TYPES = [
   'admin.upstream.allow',
   'admin.upstream.delete',
   'admin.upstream.test',
+  'admin.upstream.tool_rules',
+  'admin.upstream.tool_pinning',
+  'admin.upstream.tool_approve',
+  'admin.upstream.tool_reject',
   'admin.client.delete',
   'admin.grant.revoke',
   'admin.grant.revoke_all',

@@ -4,6 +4,7 @@ import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, I
 import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
 import { LoggingConfig, MetricsConfig, TracingConfig } from './observability.schema';
+import { UpstreamToolsConfig } from '../tool-policy/tool-policy.config';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -83,6 +84,11 @@ export class UpstreamConfig {
   @ValidateNested()
   @Type(() => UpstreamAuditConfig)
   audit: UpstreamAuditConfig = new UpstreamAuditConfig();
+  /** Per-tool rules and catalogue pinning (tool-policy/); absent: no rules, pinning off. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UpstreamToolsConfig)
+  tools?: UpstreamToolsConfig;
 }
 
 export class ServerConfig {

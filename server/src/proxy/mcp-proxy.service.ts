@@ -28,7 +28,10 @@ import { GateRefusal } from './gate-refusal';
 import { replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
 import { requiredScope } from './required-scope';
-import { gateRequestBody } from './scope-gate';
+import { GatedBody, gateRequestBody } from './scope-gate';
+import type { ToolRequestPlan } from '../tool-policy/tool-gate.service';
+import { ToolGateService } from '../tool-policy/tool-gate.service';
+import { ToolsListResponses } from './tools-list-responses';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext };
 
@@ -46,6 +49,8 @@ interface ProxyContext extends TelemetryContext {
   retried?: boolean;
   /** Set when the exchange failed in a way its status code does not show; audited with this type. */
   failure?: { type: AuditEventType; reason: string };
+  /** Set when the upstream has tool rules or pinning: the caller, and the tools/list responses to filter. */
+  toolPlan?: ToolRequestPlan;
 }
 
 /** A body read for a scope check is held in memory: JSON-RPC requests are small. */
@@ -95,6 +100,7 @@ export class McpProxyService implements OnModuleDestroy {
   private readonly inFlight = new Map<http.ServerResponse, string>();
   private readonly limiter: RateLimiter;
   private readonly telemetry: McpTelemetry;
+  private readonly toolsLists: ToolsListResponses;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
   private readonly freshHttpAgent = new http.Agent({ keepAlive: false });
@@ -113,6 +119,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly credentials: UpstreamCredentialsService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly toolGate: ToolGateService,
     logger: AppLogger,
     metrics: MetricsRecorder,
     tracing: RequestTracing,
@@ -121,6 +128,7 @@ export class McpProxyService implements OnModuleDestroy {
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
+    this.toolsLists = new ToolsListResponses(toolGate, this.logger);
     grants.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
     // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.
     upstreams.onChange((slug) => {
@@ -193,7 +201,15 @@ export class McpProxyService implements OnModuleDestroy {
       return this.recordRequest(req, res, ctx, 'policy.deny');
     }
     const granted = token.scope.split(' ');
-    if (!upstream.scopes.every((s) => granted.includes(s)) && !(await this.checkScope(req, res, ctx, granted))) return;
+    const needsScopeCheck = !upstream.scopes.every((s) => granted.includes(s));
+    // Only these two read the body; an unrestricted token to an upstream without tool rules streams untouched.
+    const readsTools = this.toolGate.engaged(upstream.slug);
+    if (needsScopeCheck || readsTools) {
+      const gated = await this.readRequest(req, res, ctx);
+      if (gated === false) return;
+      if (needsScopeCheck && !this.checkScope(req, res, ctx, granted, gated?.methods ?? null)) return;
+      if (readsTools && !(await this.checkTools(req, res, ctx, gated))) return;
+    }
     let credential;
     try {
       credential = await this.credentials.headersFor(upstream, token.userId);
@@ -318,24 +334,24 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   /**
-   * For a token holding only some of the upstream's scopes: read the body the upstream
-   * will execute (scope-gate.ts; headers are routing hints, never an authority) and
-   * answer 403 insufficient_scope when its methods need more (RFC 6750 §3.1).
-   * Tokens with every scope skip this and stream without any buffering.
+   * Reads the body the upstream will execute (scope-gate.ts; headers are routing hints, never an
+   * authority), for the scope check and the tool policy: null for a request without a body,
+   * false when the request was answered (refused, or the client's stream failed).
    */
-  private async checkScope(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, granted: string[]): Promise<boolean> {
-    let methods: string[] | null = null;
+  private async readRequest(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext): Promise<GatedBody | null | false> {
     try {
       const gated = await gateRequestBody(req, MAX_CHECKED_BODY);
       if (gated) {
-        ({ methods, rpcId: ctx.rpcId } = gated);
+        ctx.rpcId = gated.rpcId;
         ctx.bodyRead = true;
-        if (methods[0] === 'tools/call') {
+        if (gated.methods[0] === 'tools/call') {
           ctx.tool = toolNameOfBody(gated.body);
           ctx.toolCall = capturedBody(gated.body);
         }
+        if (gated.methods.length) ctx.mcpMethod = gated.methods.length > 1 ? `batch:${gated.methods[0]}` : gated.methods[0];
         replayBody(req, gated.body);
       }
+      return gated;
     } catch (err) {
       if (!(err instanceof GateRefusal)) {
         res.destroy(); // reading the client's body failed: it is gone
@@ -345,7 +361,13 @@ export class McpProxyService implements OnModuleDestroy {
       this.recordRequest(req, res, ctx, 'request.malformed');
       return false;
     }
-    if (methods?.length) ctx.mcpMethod = methods.length > 1 ? `batch:${methods[0]}` : methods[0];
+  }
+
+  /**
+   * For a token holding only some of the upstream's scopes: answer 403 insufficient_scope when the
+   * body's methods need more (RFC 6750 §3.1). Tokens with every scope skip this.
+   */
+  private checkScope(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, granted: string[], methods: string[] | null): boolean {
     const missing = requiredScope(req.method ?? 'GET', methods, ctx.upstream).filter((s) => !granted.includes(s));
     if (!missing.length) return true;
     const scope = [...new Set([...granted, ...missing])].join(' ');
@@ -365,6 +387,29 @@ export class McpProxyService implements OnModuleDestroy {
     );
     this.recordRequest(req, res, ctx, 'scope.deny');
     return false;
+  }
+
+  /**
+   * Tool policy and pinning (tool-policy/): a tools/call of a tool this caller may not use is
+   * answered here with a JSON-RPC error and never reaches the upstream; a tools/list is marked so
+   * that its response is filtered (proxyRes).
+   */
+  private async checkTools(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, gated: GatedBody | null): Promise<boolean> {
+    const plan = await this.toolGate.planRequest(ctx.upstream.slug, ctx.token.userId, gated?.messages ?? []);
+    const refusal = plan.refusal;
+    if (refusal) {
+      ctx.tool = refusal.tool.slice(0, 128) || null;
+      ctx.failure = { type: refusal.type, reason: String(refusal.detail.message) };
+      // 200: a JSON-RPC error answers the call (the client hands it to the model); an HTTP error
+      // status would read as a transport failure.
+      sendJson(res, 200, refusal.body);
+      this.recordRequest(req, res, ctx, refusal.type, refusal.detail);
+      return false;
+    }
+    ctx.toolPlan = plan;
+    // The gateway rewrites tools/list responses, so it asks for them unencoded (RFC 9110 §12.5.3).
+    if (this.toolsLists.mayRewrite(req, plan)) req.headers['accept-encoding'] = 'identity';
+    return true;
   }
 
   private proxyFor(upstream: Upstream, fresh = false): RequestHandler {
@@ -466,6 +511,13 @@ export class McpProxyService implements OnModuleDestroy {
           // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
           res.statusCode = status;
           // An event stream may stay silent for long: the client gets its head now, not with the first event.
+          // An upstream with tool rules or pinning: tools/list results are filtered on their way (tools-list-responses.ts).
+          let body: NodeJS.ReadableStream = proxyRes;
+          if (ctx.toolPlan && status === 200 && this.toolsLists.mayRewrite(req, ctx.toolPlan)) {
+            const rewritten = this.toolsLists.rewrite(proxyRes, req, res, ctx.toolPlan, upstream.slug, eventStream);
+            if (!rewritten) return;
+            body = rewritten;
+          }
           if (eventStream) res.flushHeaders();
           // pipe() does not end the client's response when the upstream's breaks off: without
           // this, a client would wait forever on a 200 stream (e.g. SSE) that can no longer
@@ -479,7 +531,7 @@ export class McpProxyService implements OnModuleDestroy {
             this.logger.warn(`upstream ${upstream.slug}: ${ctx.failure.reason} (${req.method}); cut off the client's response too`);
             res.destroy();
           });
-          proxyRes.pipe(res);
+          body.pipe(res);
         },
         error: (err, req, res) => {
           const ctx = (req as ProxiedRequest).gatehouse;

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { OAuthModule } from '../oauth/oauth.module';
+import { ToolPolicyModule } from '../tool-policy/tool-policy.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { McpProxyService } from './mcp-proxy.service';
 
 @Module({
-  imports: [OAuthModule, UpstreamsModule],
+  imports: [OAuthModule, UpstreamsModule, ToolPolicyModule],
   providers: [McpProxyService],
   exports: [McpProxyService],
 })

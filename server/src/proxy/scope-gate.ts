@@ -22,6 +22,8 @@ export interface GatedBody {
   methods: string[];
   /** The id of the first message, for the JSON-RPC error of a later refusal. */
   rpcId: string | number | null;
+  /** The parsed messages (the tool policy reads tools/call names and tools/list ids from them). */
+  messages: JsonRpcMessage[];
 }
 
 /**
@@ -51,7 +53,7 @@ export async function gateRequestBody(req: IncomingMessage, limit: number): Prom
   const body = stripUtf8Bom(await decodeContentCoding(raw, req.headers['content-encoding'], limit));
   const messages = parseJsonRpc(body);
   checkMirroredHeaders(req.headers, messages);
-  return { body, methods: messages.map((m) => (typeof m.method === 'string' ? m.method : 'response')), rpcId: rpcIdOf(messages[0]) };
+  return { body, methods: messages.map((m) => (typeof m.method === 'string' ? m.method : 'response')), rpcId: rpcIdOf(messages[0]), messages };
 }
 
 /** RFC 9112 §6.3: a request has a body exactly when it has Transfer-Encoding or a Content-Length. */

@@ -37,6 +37,8 @@ const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 
  */
 @Injectable()
 export class UpstreamAdminService {
+  private readonly toolsListed: Array<(slug: string, tools: Array<Record<string, unknown> & { name: string }>) => void> = [];
+
   constructor(
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
     @InjectRepository(UpstreamCheck) private readonly checks: Repository<UpstreamCheck>,
@@ -48,6 +50,11 @@ export class UpstreamAdminService {
     private readonly config: ConfigService,
     private readonly probes: UpstreamProbeService,
   ) {}
+
+  /** Called with the full tool definitions a test connection listed (the tool catalogue records them). */
+  onToolsListed(listener: (slug: string, tools: Array<Record<string, unknown> & { name: string }>) => void): void {
+    this.toolsListed.push(listener);
+  }
 
   /** The console's form of every auth mode (GET /admin/api/upstreams/auth-modes). */
   authModeForms() {
@@ -199,7 +206,7 @@ export class UpstreamAdminService {
   async test(slug: string, actor: Actor): Promise<ConnectionTestResult> {
     const upstream = this.require(slug);
     const credential = await this.adminCredential(upstream, actor.userId);
-    const result = 'headers' in credential ? await testConnection(upstream, credential.headers) : credential;
+    const result = 'headers' in credential ? await testConnection(upstream, credential.headers, (tools) => this.toolsListed.forEach((l) => l(slug, tools))) : credential;
     this.transactions.run((tx) => {
       // Deleted while the test ran: no status row for an upstream that is gone.
       if (!tx.find(this.records, { slug }, ['slug']).length) return;

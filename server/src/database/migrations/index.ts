@@ -8,6 +8,7 @@ import { UpstreamChecks1795693458320 } from './1795693458320-upstream-checks';
 import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grants-last-used-and-list-indexes';
 import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queries-and-rollups';
 import { ToolAudit1795708687179 } from './1795708687179-tool-audit';
+import { ToolPolicyAndCatalogue1795708785188 } from './1795708785188-tool-policy-and-catalogue';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   GrantsLastUsedAndListIndexes1795694715951,
   AuditQueriesAndRollups1795696639535,
   ToolAudit1795708687179,
+  ToolPolicyAndCatalogue1795708785188,
 ];

@@ -25,7 +25,12 @@ const plainAgents = { 'http:': new http.Agent(), 'https:': new https.Agent() };
  * official SDK client, against the upstream's URL with the credential given, through the SSRF
  * guard when the upstream is guarded. Any failure is sorted into a stage (failure-stage.ts).
  */
-export async function testConnection(upstream: Pick<Upstream, 'url' | 'timeoutMs' | 'guarded'>, credential: Record<string, string>): Promise<ConnectionTestResult> {
+export async function testConnection(
+  upstream: Pick<Upstream, 'url' | 'timeoutMs' | 'guarded'>,
+  credential: Record<string, string>,
+  /** Handed the full tool definitions listed (the tool catalogue records them); the result keeps summaries only. */
+  onTools?: (tools: Array<Record<string, unknown> & { name: string }>) => void,
+): Promise<ConnectionTestResult> {
   const timeoutMs = Math.min(upstream.timeoutMs, TEST_DEADLINE_MS);
   const ctx = { step: 'initialize', timedOut: false, timeoutMs, networkError: null as Error | null, secrets: secretsIn(credential) };
   const agents = upstream.guarded ? guardedAgents : plainAgents;
@@ -56,7 +61,7 @@ export async function testConnection(upstream: Pick<Upstream, 'url' | 'timeoutMs
     ctx.step = 'tools/list';
     // Errors after initialize are the upstream's; the earlier network error (if any) is not their cause.
     ctx.networkError = null;
-    const tools = await listTools(client, options);
+    const tools = await listTools(client, options, onTools);
     return { ok: true, serverInfo: { name: serverInfo?.name ?? '', version: serverInfo?.version ?? '' }, protocolVersion, tools };
   } catch (err) {
     return classifyFailure(err, ctx);
@@ -66,17 +71,24 @@ export async function testConnection(upstream: Pick<Upstream, 'url' | 'timeoutMs
   }
 }
 
-async function listTools(client: Client, options: { signal: AbortSignal; timeout: number }): Promise<ToolSummary[]> {
+async function listTools(
+  client: Client,
+  options: { signal: AbortSignal; timeout: number },
+  onTools?: (tools: Array<Record<string, unknown> & { name: string }>) => void,
+): Promise<ToolSummary[]> {
   const tools: ToolSummary[] = [];
+  const definitions: Array<Record<string, unknown> & { name: string }> = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES && tools.length < MAX_TOOLS; page++) {
     const result = await client.listTools(cursor === undefined ? undefined : { cursor }, options);
     for (const t of result.tools.slice(0, MAX_TOOLS - tools.length)) {
+      definitions.push(t);
       tools.push({ name: t.name, title: t.title ?? t.annotations?.title ?? null, description: t.description ? t.description.slice(0, MAX_DESCRIPTION) : null });
     }
     cursor = result.nextCursor;
     if (!cursor) break;
   }
+  onTools?.(definitions);
   return tools;
 }
 
