@@ -39,6 +39,19 @@ export class MetadataController {
     };
   }
 
+  /** RFC 9728 §3: the metadata of the bundle, the protected resource at /mcp (bundle/). */
+  @Get('oauth-protected-resource/mcp')
+  bundleProtectedResource() {
+    const bundle = this.upstreams.bundle;
+    return {
+      resource: bundle.resource,
+      authorization_servers: [this.config.issuer],
+      scopes_supported: bundle.scopes,
+      bearer_methods_supported: ['header'],
+      resource_name: bundle.name,
+    };
+  }
+
   /** RFC 9728 §3: the metadata of the protected resource at /mcp/{slug}. */
   @Get('oauth-protected-resource/mcp/:slug')
   protectedResource(@Param('slug') slug: string, @Req() req?: Request) {

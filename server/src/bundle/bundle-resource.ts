@@ -1,0 +1,70 @@
+import type { AuthSettings } from '../upstreams/auth-modes';
+import type { Upstream } from '../upstreams/upstream';
+import { DEFAULT_SCOPES } from '../proxy/required-scope';
+
+/**
+ * The bundle's place in the grants store: a grant, its codes and tokens name an upstream by slug,
+ * and a bundle grant names this one. Upstream slugs are `[a-z0-9][a-z0-9-]*`, so a name starting
+ * with `@` can never be an upstream's: nothing can confuse a bundle token with an upstream's.
+ */
+export const BUNDLE_SLUG = '@bundle';
+
+/** The bundle's URL path: `/mcp` itself (`/mcp/{slug}` are the upstreams). */
+export const BUNDLE_PATH = '/mcp';
+
+/** `/mcp`, `/mcp/` and either with a query: the bundle (`/mcp/x` is upstream x, the proxy's). */
+export function isBundlePath(url: string | undefined): boolean {
+  if (!url || !url.startsWith(BUNDLE_PATH)) return false;
+  const rest = url.slice(BUNDLE_PATH.length);
+  return rest === '' || rest === '/' || rest.startsWith('?') || rest.startsWith('/?');
+}
+
+export function isBundleSlug(slug: string): boolean {
+  return slug === BUNDLE_SLUG;
+}
+
+export function bundleResourceUrl(publicUrl: string): string {
+  return `${publicUrl}${BUNDLE_PATH}`;
+}
+
+/** RFC 9728 §3.1: the metadata of resource `<PUBLIC_URL>/mcp` is at `/.well-known/oauth-protected-resource/mcp`. */
+export function bundleResourceMetadataUrl(publicUrl: string): string {
+  return `${publicUrl}/.well-known/oauth-protected-resource${BUNDLE_PATH}`;
+}
+
+export const BUNDLE_NAME = 'All your MCP servers';
+
+/**
+ * The bundle as the authorization server sees it: an RFC 8707 resource that /authorize and /token
+ * accept, consented to and granted like an upstream (the grant names BUNDLE_SLUG). Its auth mode is
+ * `none` because the gateway itself serves it; each member upstream's credential is added when the
+ * bundle calls it. It offers the built-in scopes only: a member upstream with scopes of its own is
+ * left out of the bundle (bundle-members.ts), so a bundle token never stands in for a scope it lacks.
+ */
+export function bundleUpstream(publicUrl: string, noSettings: AuthSettings): Upstream {
+  return {
+    ...noSettings,
+    slug: BUNDLE_SLUG,
+    name: BUNDLE_NAME,
+    url: bundleResourceUrl(publicUrl),
+    enabled: true,
+    timeoutMs: 300_000,
+    scopes: [...DEFAULT_SCOPES],
+    authMode: 'none',
+    allow: { users: [], emails: [], emailDomains: [], groups: [] },
+    resource: bundleResourceUrl(publicUrl),
+    source: 'config',
+    guarded: false,
+  };
+}
+
+/** The parameter of the bundle's /authorize naming the member upstreams whose sign-in the user skipped (comma-separated slugs). */
+export const BUNDLE_SKIP_PARAM = 'gatehouse_skip';
+
+/**
+ * Whether an upstream can be part of the bundle: only with the built-in scopes, since a bundle token
+ * holds no others (an upstream gated by scopes of its own is connected on its own).
+ */
+export function scopesOfItsOwn(upstream: Pick<Upstream, 'scopes'>): string[] {
+  return upstream.scopes.filter((s) => !DEFAULT_SCOPES.includes(s));
+}
