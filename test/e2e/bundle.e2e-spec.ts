@@ -215,7 +215,7 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
   it('passes a cancellation on: the call ends at once and is audited as cancelled', async () => {
     const controller = new AbortController();
     let progressed = 0;
-    const call = alice.client.callTool({ name: 'notes__count', arguments: { n: 20, delayMs: 20 } }, undefined, {
+    const call = alice.client.callTool({ name: 'notes__count', arguments: { n: 3, delayMs: 20 } }, undefined, {
       signal: controller.signal,
       onprogress: () => {
         if (++progressed === 1) controller.abort();

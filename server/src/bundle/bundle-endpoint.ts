@@ -163,12 +163,12 @@ export class BundleEndpoint implements OnModuleDestroy {
   }
 
   private async openSession(req: IncomingMessage, res: ServerResponse, token: AccessTokenInfo, caller: BundleCallerContext, body: unknown): Promise<void> {
-    const server = createBundleServer(this.catalogue, caller);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => void this.sessions.set(id, { id, grantId: token.grantId, userId: token.userId, server, transport }),
       onsessionclosed: (id) => void this.sessions.delete(id),
     });
+    const server = createBundleServer(this.catalogue, caller, (id) => transport.closeSSEStream(id));
     await server.connect(transport);
     await transport.handleRequest(req, res, body);
     if (!transport.sessionId) await server.close().catch(() => undefined);
@@ -182,8 +182,8 @@ export class BundleEndpoint implements OnModuleDestroy {
    */
   private async serveAlone(req: IncomingMessage, res: ServerResponse, caller: BundleCallerContext, body: unknown): Promise<void> {
     if (req.headers['mcp-protocol-version'] === STATELESS_REVISION) dropHeader(req, 'mcp-protocol-version');
-    const server = createBundleServer(this.catalogue, caller);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: false });
+    const server = createBundleServer(this.catalogue, caller, (id) => transport.closeSSEStream(id));
     this.oneShot.add(server);
     res.once('close', () => {
       this.oneShot.delete(server);

@@ -19,12 +19,21 @@ const INSTRUCTIONS =
  * caller at each request, so McpServer's static registry does not fit), answering from the
  * catalogue. One per session, or per request for stateless clients.
  */
-export function createBundleServer(catalogue: BundleCatalogue, caller: BundleCallerContext): Server {
+export function createBundleServer(catalogue: BundleCatalogue, caller: BundleCallerContext, endStream: (requestId: string | number) => void): Server {
   const server = new Server(
     { name: 'gatehouse-bundle', title: 'Gatehouse', version: gatewayVersion() },
     { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } }, instructions: INSTRUCTIONS },
   );
-  const extraOf = (extra: unknown) => extra as RequestExtra;
+  /**
+   * A cancelled request gets no response (MCP "Cancellation"), and the SDK's transport keeps a POST's
+   * event stream open until every response on it is sent: without this, each cancelled call would
+   * leave its stream (and the client's connection) open for the life of the session.
+   */
+  const extraOf = (extra: unknown) => {
+    const e = extra as RequestExtra & { requestId: string | number };
+    e.signal.addEventListener('abort', () => endStream(e.requestId), { once: true });
+    return e;
+  };
   server.setRequestHandler(ListToolsRequestSchema, () => catalogue.listTools(caller));
   server.setRequestHandler(CallToolRequestSchema, (request, extra) => catalogue.callTool(caller, request.params.name, request.params.arguments, extraOf(extra)));
   server.setRequestHandler(ListPromptsRequestSchema, () => catalogue.listPrompts(caller));
