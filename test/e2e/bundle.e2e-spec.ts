@@ -18,7 +18,7 @@ const ALICE = { email: 'alice@example.test', password: 'alice password 123' };
 const BOB = { email: 'bob@example.test', password: 'bob password 456' };
 const ALICE_KEY = 'alice-personal-key-2b7c';
 
-const text = (r: object) => (((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '') as string;
+const text = (r: object): string => ((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '';
 const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
   for (let i = 0; i < 200; i++) {
     if (await cond()) return;
@@ -259,7 +259,12 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
       });
     const read = async (res: Response) => {
       const raw = await res.text();
-      const data = raw.startsWith('{') ? raw : raw.split('\n').find((l) => l.startsWith('data: '))!.slice(6);
+      const data = raw.startsWith('{')
+        ? raw
+        : raw
+            .split('\n')
+            .find((l) => l.startsWith('data: '))!
+            .slice(6);
       return JSON.parse(data) as { result?: any; error?: any };
     };
     const list = await post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEventType } from '../audit/audit-event-type';
 import { AuditService } from '../audit/audit.service';
@@ -134,7 +134,9 @@ export class BundleCatalogue {
       throw new McpError(-32003, `you are not allowed to call ${name}`);
     }
     return this.forward(row, client, extra, (options) =>
-      client.client.callTool({ name: realName, arguments: args }, undefined, options).then((r) => r as CallToolResult),
+      // ResultSchema, not CallToolResultSchema: the result is passed on as it is and the caller's
+      // client validates it; parsing every content block here too would only add latency.
+      client.client.request({ method: 'tools/call', params: { name: realName, arguments: args } }, ResultSchema, options).then((r) => r as CallToolResult),
     );
   }
 
@@ -199,11 +201,13 @@ export class BundleCatalogue {
     const split = splitExposedName(name);
     const upstream = split ? this.upstreams.get(split.slug) : undefined;
     if (!split || !upstream) throw unknown();
-    const { members, excluded } = await this.members(caller.userId);
-    const out = excluded.find((e) => e.upstream === upstream.slug);
-    if (out) return { unavailable: out };
-    if (!members.includes(upstream)) {
-      this.record({ caller, upstream, method: kind === 'tools' ? 'tools/call' : 'prompts/get', tool: kind === 'tools' ? split.rest : null, started: performance.now() }, 403, 'policy.deny');
+    if (scopesOfItsOwn(upstream).length) return { unavailable: (await this.members(caller.userId)).excluded.find((e) => e.upstream === upstream.slug)! };
+    if (!(await this.policy.allows(upstream, caller.userId))) {
+      this.record(
+        { caller, upstream, method: kind === 'tools' ? 'tools/call' : 'prompts/get', tool: kind === 'tools' ? split.rest : null, started: performance.now() },
+        403,
+        'policy.deny',
+      );
       throw new McpError(-32003, `you are not allowed to use ${upstream.name}`);
     }
     let list: Array<{ name: string }>;
@@ -215,10 +219,19 @@ export class BundleCatalogue {
       const unavailable = this.describe(upstream, err);
       if (kind === 'tools' && split.rest === UNAVAILABLE_TOOL) return { unavailable };
       const type = err instanceof UpstreamUnavailable && err.needsUser ? 'upstream.credential' : 'mcp.request';
-      this.record({ caller, upstream, method: kind === 'tools' ? 'tools/call' : 'prompts/get', tool: kind === 'tools' ? split.rest : null, started: performance.now() }, 502, type, { reason: unavailable.message });
+      this.record(
+        { caller, upstream, method: kind === 'tools' ? 'tools/call' : 'prompts/get', tool: kind === 'tools' ? split.rest : null, started: performance.now() },
+        502,
+        type,
+        { reason: unavailable.message },
+      );
       return { unavailable };
     }
-    const realName = findByExposedName(upstream.slug, name, list.map((t) => t.name));
+    const realName = findByExposedName(
+      upstream.slug,
+      name,
+      list.map((t) => t.name),
+    );
     if (realName === undefined) throw unknown();
     return { upstream, client, realName };
   }

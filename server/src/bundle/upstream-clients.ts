@@ -65,7 +65,11 @@ export class UpstreamClientPool implements OnModuleDestroy {
     ttl: IDLE_MS,
     updateAgeOnGet: true,
     dispose: (pending) => {
-      if (!this.closing) void pending.then((c) => closeClient(c), () => undefined);
+      if (!this.closing)
+        void pending.then(
+          (c) => closeClient(c),
+          () => undefined,
+        );
     },
   });
   private closing = false;
@@ -90,17 +94,18 @@ export class UpstreamClientPool implements OnModuleDestroy {
   /** The user's connected client of the upstream; throws UpstreamUnavailable. */
   async client(upstream: Upstream, userId: string): Promise<UpstreamClient> {
     const k = key(userId, upstream.slug);
-    const failed = this.failures.get(k);
-    if (failed) throw failed;
-    // Without a credential there is no point connecting: the user has something to do first.
-    const credential = await this.credentials.headersFor(upstream, userId).catch((err: Error) => {
-      this.logger.warn(`bundle: no credential for upstream ${upstream.slug}: ${err.message}`);
-      throw new UpstreamUnavailable(upstream, `the sign-in service of ${upstream.name} is unavailable; try again shortly`, false);
-    });
-    if ('reauthorize' in credential) throw new UpstreamUnavailable(upstream, credential.reauthorize, true);
     let pending = this.clients.get(k);
     if (!pending) {
-      pending = this.connect(upstream, userId);
+      const failed = this.failures.get(k);
+      if (failed) throw failed;
+      // Without a credential there is no point connecting: the user has something to do first.
+      // (A connected client gets the credential with each request: fetchFor.)
+      const credential = await this.credentials.headersFor(upstream, userId).catch((err: Error) => {
+        this.logger.warn(`bundle: no credential for upstream ${upstream.slug}: ${err.message}`);
+        throw new UpstreamUnavailable(upstream, `the sign-in service of ${upstream.name} is unavailable; try again shortly`, false);
+      });
+      if ('reauthorize' in credential) throw new UpstreamUnavailable(upstream, credential.reauthorize, true);
+      pending = this.clients.get(k) ?? this.connect(upstream, userId);
       this.clients.set(k, pending);
     }
     try {
@@ -123,7 +128,11 @@ export class UpstreamClientPool implements OnModuleDestroy {
       for (let page = 0; page < MAX_PAGES; page++) {
         const params = cursor === undefined ? undefined : { cursor };
         const result =
-          kind === 'tools' ? await c.client.listTools(params, options) : kind === 'prompts' ? await c.client.listPrompts(params, options) : await c.client.listResources(params, options);
+          kind === 'tools'
+            ? await c.client.listTools(params, options)
+            : kind === 'prompts'
+              ? await c.client.listPrompts(params, options)
+              : await c.client.listResources(params, options);
         items.push(...((result as unknown as Record<string, unknown[]>)[kind] ?? []));
         cursor = result.nextCursor;
         if (!cursor) break;
@@ -144,7 +153,11 @@ export class UpstreamClientPool implements OnModuleDestroy {
     if (!isTransportFailure(err)) return err as Error;
     const k = key(userId, c.upstream.slug);
     const pending = this.clients.get(k);
-    if (pending) void pending.then((live) => live === c && this.clients.delete(k), () => undefined);
+    if (pending)
+      void pending.then(
+        (live) => live === c && this.clients.delete(k),
+        () => undefined,
+      );
     return this.unavailable(c.upstream, userId, err);
   }
 
@@ -159,7 +172,14 @@ export class UpstreamClientPool implements OnModuleDestroy {
     const open = [...this.clients.values()];
     this.closing = true;
     this.clients.clear();
-    await Promise.all(open.map((pending) => pending.then((c) => closeClient(c), () => undefined)));
+    await Promise.all(
+      open.map((pending) =>
+        pending.then(
+          (c) => closeClient(c),
+          () => undefined,
+        ),
+      ),
+    );
     for (const agent of [...Object.values(this.plainAgents), ...Object.values(this.guardedAgents)]) agent.destroy();
   }
 

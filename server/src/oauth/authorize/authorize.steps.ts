@@ -65,9 +65,8 @@ async function prerequisite(request: AuthorizeRequest, flow: AuthorizeFlow, retu
 async function bundleMembersSignedIn(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
   if (!isBundleSlug(request.upstream!.slug)) return CONTINUE;
   const userId = request.user!.id;
-  const skipped = String(request.params[BUNDLE_SKIP_PARAM] ?? '')
-    .split(',')
-    .filter(Boolean);
+  const skipParam = request.params[BUNDLE_SKIP_PARAM];
+  const skipped = typeof skipParam === 'string' ? skipParam.split(',').filter(Boolean) : [];
   const pending: Upstream[] = [];
   for (const member of flow.upstreams.list()) {
     if (skipped.includes(member.slug) || scopesOfItsOwn(member).length || !(await flow.policy.allows(member, userId))) continue;
