@@ -12,6 +12,7 @@ import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server'
 import { BrowserResponse, TestBrowser } from '../helpers/browser';
 import { freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, TestOAuthProvider } from '../helpers/oauth-client';
+import { call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
 const NOTES_KEY = 'notes-static-key-19af';
 const ALICE = { email: 'alice@example.test', password: 'alice password 123' };
@@ -122,6 +123,7 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
   it('is a protected resource of its own: 401 pointing at its metadata, whose resource is <PUBLIC_URL>/mcp', async () => {
     const res = await fetch(bundleUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
+    await res.text();
     expect(res.headers.get('www-authenticate')).toContain(`resource_metadata="${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp"`);
     const meta = (await (await fetch(`${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<string, unknown>;
     expect(meta).toMatchObject({ resource: bundleUrl, authorization_servers: [gw.config.publicUrl], scopes_supported: ['mcp:read', 'mcp:tools'] });
@@ -280,6 +282,7 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
     const bundleToken = alice.provider.tokens()!.access_token;
     const atNotes = await fetch(gw.mcpUrl('notes'), { method: 'POST', headers: { authorization: `Bearer ${bundleToken}`, 'content-type': 'application/json' }, body: '{}' });
     expect(atNotes.status).toBe(401);
+    await atNotes.text();
     const direct = await connectWithOAuth(gw.mcpUrl('notes'), ALICE);
     clients.push(direct.client);
     const upstreamToken = direct.provider.tokens()!.access_token;
@@ -289,6 +292,31 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     expect(atBundle.status).toBe(401);
+    await atBundle.text();
     expect(atBundle.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('a client that discovered the bundle and omits resource gets a bundle token; a read-only one cannot call', async () => {
+    const callback = 'http://127.0.0.1:45998/callback';
+    const tokenFor = async (extra: { scope?: string; resource?: string }) => {
+      await call(`${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp`);
+      const reg = await registerPublicClient(gw.config.publicUrl, callback);
+      const { verifier, challenge } = pkce();
+      const code = await obtainCode(gw.config.publicUrl, new TestBrowser(), ALICE, { clientId: reg.client_id, redirectUri: callback, challenge, ...extra });
+      const tokens = await tokenRequest(gw.config.publicUrl, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: reg.client_id });
+      return tokens.json.access_token as string;
+    };
+    const hinted = await tokenFor({});
+    const init = await mcpPost(bundleUrl, hinted);
+    expect(init.status).toBe(200);
+    expect(init.headers.get('mcp-session-id')).toBeTruthy();
+    expect((await mcpPost(gw.mcpUrl('notes'), hinted)).status).toBe(401);
+
+    const readOnly = await tokenFor({ scope: 'mcp:read', resource: bundleUrl });
+    const headers = { 'mcp-protocol-version': '2026-07-28' };
+    expect((await mcpPost(bundleUrl, readOnly, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, headers)).status).toBe(200);
+    const refused = await mcpPost(bundleUrl, readOnly, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'notes__whoami', arguments: {} } }, headers);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
   });
 });

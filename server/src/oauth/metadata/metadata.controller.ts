@@ -41,8 +41,9 @@ export class MetadataController {
 
   /** RFC 9728 §3: the metadata of the bundle, the protected resource at /mcp (bundle/). */
   @Get('oauth-protected-resource/mcp')
-  bundleProtectedResource() {
+  bundleProtectedResource(@Req() req?: Request) {
     const bundle = this.upstreams.bundle;
+    this.hints.metadataFetched(req?.ip, bundle.slug);
     return {
       resource: bundle.resource,
       authorization_servers: [this.config.issuer],
