@@ -9,6 +9,7 @@ import { UsersService } from '../../server/src/identity/users.service';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
 import { FIXTURE_USER, RunningOAuthUpstream, startOAuthUpstream } from '../fixtures/upstream-oauth-server';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
+import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { BrowserResponse, TestBrowser } from '../helpers/browser';
 import { freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, TestOAuthProvider } from '../helpers/oauth-client';
@@ -318,5 +319,11 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
     const refused = await mcpPost(bundleUrl, readOnly, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'notes__whoami', arguments: {} } }, headers);
     expect(refused.status).toBe(403);
     expect(refused.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+  });
+
+  it("shows a bundle grant as the bundle's in My access", async () => {
+    const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ALICE));
+    const grants = (await api('GET', '/me/grants')).json.items as Array<{ upstream: { slug: string; name: string } }>;
+    expect(grants.map((g) => g.upstream)).toContainEqual({ slug: '@bundle', name: 'All your MCP servers' });
   });
 });
