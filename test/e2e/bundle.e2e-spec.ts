@@ -11,7 +11,7 @@ import { FIXTURE_USER, RunningOAuthUpstream, startOAuthUpstream } from '../fixtu
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { BrowserResponse, TestBrowser } from '../helpers/browser';
-import { freePort, startTestGateway, TestGateway } from '../helpers/gateway';
+import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, TestOAuthProvider } from '../helpers/oauth-client';
 import { call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 
@@ -76,10 +76,10 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
   });
 
   /** The SDK's OAuth flow against the bundle, with the bundle's sign-in pages answered by `onSignInPage`. */
-  async function connectBundle(creds: typeof ALICE, onSignInPage: (page: BrowserResponse) => 'signin' | 'skip') {
+  async function connectBundle(creds: typeof ALICE, onSignInPage: (page: BrowserResponse) => 'signin' | 'skip', url = bundleUrl) {
     const provider = new TestOAuthProvider();
     const first = new Client({ name: 'bundle-e2e', version: '0' });
-    await expect(first.connect(new StreamableHTTPClientTransport(new URL(bundleUrl), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(first.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
     const authUrl = provider.lastAuthorizationUrl!;
     const browser = new TestBrowser();
     const signInPages: string[] = [];
@@ -111,7 +111,7 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
       }
     }
     expect(code).toBeTruthy();
-    const transport = new StreamableHTTPClientTransport(new URL(bundleUrl), { authProvider: provider });
+    const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
     await transport.finishAuth(code!);
     const client = new Client({ name: 'bundle-e2e', version: '0' });
     await client.connect(transport);
@@ -325,5 +325,55 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
     const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ALICE));
     const grants = (await api('GET', '/me/grants')).json.items as Array<{ upstream: { slug: string; name: string } }>;
     expect(grants.map((g) => g.upstream)).toContainEqual({ slug: '@bundle', name: 'All your MCP servers' });
+  });
+
+  it('named bundles (/mcp/b/{name}): an admin picks the upstreams; a member gets those, under their own audience', async () => {
+    const admin = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ADMIN));
+    expect((await admin('POST', '/bundles', { name: 'work', upstreams: ['nope'] })).json).toMatchObject({
+      error: 'invalid_request',
+      fields: { upstreams: expect.stringContaining('nope') },
+    });
+    expect((await admin('POST', '/bundles', { name: 'Work!', upstreams: ['notes'] })).status).toBe(400);
+    const created = await admin('POST', '/bundles', { name: 'work', upstreams: ['notes', 'crm'] });
+    expect(created.status).toBe(201);
+    const workUrl = `${gw.config.publicUrl}/mcp/b/work`;
+    expect(created.json.bundle).toMatchObject({
+      name: 'work',
+      mcpUrl: workUrl,
+      upstreams: [
+        { slug: 'notes', name: 'Notes' },
+        { slug: 'crm', name: 'CRM' },
+      ],
+    });
+    expect((await admin('POST', '/bundles', { name: 'work', upstreams: ['notes'] })).status).toBe(409);
+    const member = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ALICE));
+    expect((await member('POST', '/bundles', { name: 'mine', upstreams: ['notes'] })).status).toBe(403);
+
+    const meta = (await call(`${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp/b/work`)).json;
+    expect(meta.resource).toBe(workUrl);
+    // The /mcp token does not open the named bundle.
+    const all = await mcpPost(workUrl, alice.provider.tokens()!.access_token);
+    expect(all.status).toBe(401);
+
+    const work = await connectBundle(ALICE, () => 'signin', workUrl);
+    expect(work.authUrl.searchParams.get('resource')).toBe(workUrl);
+    const names = (await work.client.listTools()).tools.map((t) => t.name);
+    expect(names.every((n) => n.startsWith('notes__') || n.startsWith('crm__'))).toBe(true);
+    expect(names).toEqual(expect.arrayContaining(['notes__whoami', 'crm__whoami']));
+    await expect(work.client.callTool({ name: 'personal__whoami', arguments: {} })).rejects.toThrow(/no tool named personal__whoami/);
+    expect(text(await work.client.callTool({ name: 'crm__whoami', arguments: {} }))).toBe(FIXTURE_USER);
+
+    // An edit reaches the open session; a deletion ends it.
+    let changed = 0;
+    work.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    expect((await admin('PUT', '/bundles/work', { upstreams: ['notes'] })).json.bundle.upstreams).toEqual([{ slug: 'notes', name: 'Notes' }]);
+    await until(() => changed > 0, 'tools/list_changed after the edit');
+    expect((await work.client.listTools()).tools.every((t) => t.name.startsWith('notes__'))).toBe(true);
+    expect((await admin('DELETE', '/bundles/work')).status).toBe(204);
+    expect((await mcpPost(workUrl, work.provider.tokens()!.access_token)).status).toBe(404);
+    const rows = await gw.app.get(AuditService).list({ limit: 500 });
+    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['admin.bundle.create', 'admin.bundle.update', 'admin.bundle.delete']));
   });
 });

@@ -3,7 +3,6 @@ import { UsersService } from '../identity/users.service';
 import { ClientDirectory, ClientEntry } from '../oauth/client-directory.service';
 import { Grant } from '../oauth/grant.entity';
 import { UpstreamsService } from '../upstreams/upstreams.service';
-import { BUNDLE_NAME, isBundleSlug } from '../bundle/bundle-resource';
 import { iso } from './views';
 
 /** A grant as the admin API shows it: who, which client, which upstream; never a token or a hash. */
@@ -45,8 +44,8 @@ export class GrantViews {
       id: g.id,
       user: { id: g.userId, email: emails.get(g.userId) ?? null },
       client: { clientId: g.clientId, name: clientNames.get(g.clientId) ?? null },
-      // A grant outlives its upstream's removal: then its slug is all there is to show. A bundle grant names the bundle.
-      upstream: { slug: g.upstreamSlug, name: this.upstreams.get(g.upstreamSlug)?.name ?? (isBundleSlug(g.upstreamSlug) ? BUNDLE_NAME : g.upstreamSlug) },
+      // A grant outlives its upstream's removal: then its slug is all there is to show.
+      upstream: { slug: g.upstreamSlug, name: this.upstreams.target(g.upstreamSlug)?.name ?? g.upstreamSlug },
       scope: g.scope,
       createdAt: iso(g.createdAt),
       lastUsedAt: g.lastUsedAt === null ? null : iso(g.lastUsedAt),

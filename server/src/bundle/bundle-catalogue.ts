@@ -9,7 +9,8 @@ import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { AuthModesService } from '../upstreams/auth-modes';
 import { Upstream } from '../upstreams/upstream';
 import { UpstreamsService } from '../upstreams/upstreams.service';
-import { scopesOfItsOwn } from './bundle-resource';
+import { BUNDLE_MEMBERS, scopesOfItsOwn } from './bundle-resource';
+import { BundlesService } from './bundles.service';
 import { ALLOW_EVERY_TOOL, BUNDLE_TOOL_FILTER, BundleToolFilter } from './bundle-tool-filter';
 import { exposedName, findByExposedName, splitExposedName } from './tool-names';
 import { ListKind, UpstreamClient, UpstreamClientPool, UpstreamUnavailable } from './upstream-clients';
@@ -19,6 +20,8 @@ export interface BundleCallerContext {
   userId: string;
   clientId: string;
   ip: string | null;
+  /** The named bundle called (`/mcp/b/{name}`), null for `/mcp` (every upstream). */
+  bundle: string | null;
 }
 
 /** What the SDK server hands a request handler, as far as the bundle uses it. */
@@ -60,9 +63,11 @@ export class BundleCatalogue {
     private readonly pool: UpstreamClientPool,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly bundles: BundlesService,
     @Optional() @Inject(BUNDLE_TOOL_FILTER) private toolFilter: BundleToolFilter = ALLOW_EVERY_TOOL,
   ) {
     pool.onListChanged((userId) => this.changed(userId));
+    bundles.onChange(() => this.changed(null));
     upstreams.onChange((slug) => {
       pool.forgetUpstream(slug);
       this.changed(null);
@@ -79,12 +84,14 @@ export class BundleCatalogue {
     this.toolFilter = filter;
   }
 
-  /** The upstreams the user may use (allow-lists), and those left out with the reason. */
-  async members(userId: string): Promise<{ members: Upstream[]; excluded: Unavailable[] }> {
+  /** The upstreams of the bundle the user may use (allow-lists), and those left out with the reason. */
+  async members(caller: BundleCallerContext): Promise<{ members: Upstream[]; excluded: Unavailable[] }> {
     const members: Upstream[] = [];
     const excluded: Unavailable[] = [];
+    const only = this.only(caller);
     for (const u of this.upstreams.list()) {
-      if (!(await this.policy.allows(u, userId))) continue;
+      if (only && !only.includes(u.slug)) continue;
+      if (!(await this.policy.allows(u, caller.userId))) continue;
       // A bundle token holds the built-in scopes only; it must not open an upstream gated by scopes of its own.
       const own = scopesOfItsOwn(u);
       if (own.length) {
@@ -149,7 +156,7 @@ export class BundleCatalogue {
 
   async readResource(caller: BundleCallerContext, uri: string, extra: RequestExtra): Promise<ReadResourceResult> {
     const started = performance.now();
-    const { members } = await this.members(caller.userId);
+    const { members } = await this.members(caller);
     for (const upstream of members) {
       let listed: Resource[];
       try {
@@ -166,7 +173,7 @@ export class BundleCatalogue {
 
   /** Every member's list of one kind, in parallel; a member that fails is out, with a message in its place. */
   private async union<K extends ListKind>(caller: BundleCallerContext, kind: K): Promise<{ items: Array<[Upstream, Listed<K>]>; unavailable: Unavailable[] }> {
-    const { members, excluded } = await this.members(caller.userId);
+    const { members, excluded } = await this.members(caller);
     const unavailable = [...excluded];
     const items: Array<[Upstream, Listed<K>]> = [];
     const lists = await Promise.all(
@@ -200,8 +207,9 @@ export class BundleCatalogue {
     const unknown = () => new McpError(ErrorCode.InvalidParams, `no ${kind === 'tools' ? 'tool' : 'prompt'} named ${name} in this bundle`);
     const split = splitExposedName(name);
     const upstream = split ? this.upstreams.get(split.slug) : undefined;
-    if (!split || !upstream) throw unknown();
-    if (scopesOfItsOwn(upstream).length) return { unavailable: (await this.members(caller.userId)).excluded.find((e) => e.upstream === upstream.slug)! };
+    const only = this.only(caller);
+    if (!split || !upstream || (only && !only.includes(upstream.slug))) throw unknown();
+    if (scopesOfItsOwn(upstream).length) return { unavailable: (await this.members(caller)).excluded.find((e) => e.upstream === upstream.slug)! };
     if (!(await this.policy.allows(upstream, caller.userId))) {
       this.record(
         { caller, upstream, method: kind === 'tools' ? 'tools/call' : 'prompts/get', tool: kind === 'tools' ? split.rest : null, started: performance.now() },
@@ -290,6 +298,13 @@ export class BundleCatalogue {
       ? `enter your credentials for ${upstream.name} at ${this.config.publicUrl}/admin/me`
       : `sign in to ${upstream.name}: connect this connector again (its sign-in takes you through ${upstream.name}'s)`;
     return { ...base, message: `${upstream.name} needs you first (${err.message}): ${what}, or connect ${upstream.resource} on its own` };
+  }
+
+  /** A named bundle's upstreams (as they are now: an admin may change them while sessions are open), or null for every one. */
+  private only(caller: BundleCallerContext): readonly string[] | null {
+    if (caller.bundle === null) return null;
+    const target = this.bundles.target(caller.bundle);
+    return target ? (BUNDLE_MEMBERS.get(target) ?? []) : [];
   }
 
   private async callerOf(caller: BundleCallerContext) {

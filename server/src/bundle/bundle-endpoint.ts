@@ -18,7 +18,9 @@ import { requiredScope } from '../proxy/required-scope';
 import { gateRequestBody } from '../proxy/scope-gate';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { BundleCallerContext, BundleCatalogue } from './bundle-catalogue';
-import { BUNDLE_SLUG, bundleResourceMetadataUrl } from './bundle-resource';
+import { bundleOfPath, bundleResourceMetadataUrl } from './bundle-resource';
+import { BundlesService } from './bundles.service';
+import { Upstream } from '../upstreams/upstream';
 import { createBundleServer } from './bundle-server';
 
 /** The revision whose Streamable HTTP has no sessions: each request stands alone. */
@@ -68,6 +70,7 @@ export class BundleEndpoint implements OnModuleDestroy {
     private readonly grants: GrantsService,
     private readonly upstreams: UpstreamsService,
     private readonly catalogue: BundleCatalogue,
+    private readonly bundles: BundlesService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
   ) {
@@ -117,14 +120,18 @@ export class BundleEndpoint implements OnModuleDestroy {
       res.writeHead(204, { Allow: METHODS, 'Content-Length': '0' });
       return void res.end();
     }
-    const token = await this.authenticate(req, res);
+    const name = bundleOfPath(req.url) ?? null;
+    const target = name === null ? this.upstreams.bundle : this.bundles.target(name);
+    if (!target) return sendJson(res, 404, jsonRpcError(-32601, 'no such MCP server'));
+    const metadataUrl = bundleResourceMetadataUrl(this.config.publicUrl, name);
+    const token = await this.authenticate(req, res, target, metadataUrl);
     if (!token) return;
-    const caller: BundleCallerContext = { userId: token.userId, clientId: token.clientId, ip: req.socket.remoteAddress ?? null };
+    const caller: BundleCallerContext = { userId: token.userId, clientId: token.clientId, ip: req.socket.remoteAddress ?? null, bundle: name };
     const refuse = (status: number, type: AuditEventType, body: unknown, headers: Record<string, string> = {}, mcpMethod: string | null = null) => {
       sendJson(res, status, body, headers);
-      this.recordRefusal(caller, type, status, mcpMethod ?? req.method ?? null, started);
+      this.recordRefusal(caller, target.slug, type, status, mcpMethod ?? req.method ?? null, started);
     };
-    const retryAfter = this.limiter.take(`${token.userId}:${BUNDLE_SLUG}`);
+    const retryAfter = this.limiter.take(`${token.userId}:${target.slug}`);
     if (retryAfter) return refuse(429, 'rate.limit', jsonRpcError(-32004, 'too many requests; slow down'), { 'Retry-After': String(retryAfter) });
 
     let body: unknown = undefined;
@@ -145,7 +152,7 @@ export class BundleEndpoint implements OnModuleDestroy {
     if (missing.length) {
       const description = `this request needs the scope ${missing.join(' ')}`;
       const scope = [...new Set([...granted, ...missing])].join(' ');
-      const challenge = bearerChallenge({ error: 'insufficient_scope', description, scope, resourceMetadata: this.metadataUrl });
+      const challenge = bearerChallenge({ error: 'insufficient_scope', description, scope, resourceMetadata: metadataUrl });
       return refuse(403, 'scope.deny', { error: 'insufficient_scope', error_description: description }, { 'WWW-Authenticate': challenge }, methods?.[0]);
     }
 
@@ -193,14 +200,10 @@ export class BundleEndpoint implements OnModuleDestroy {
     await transport.handleRequest(req, res, body);
   }
 
-  private get metadataUrl(): string {
-    return bundleResourceMetadataUrl(this.config.publicUrl);
-  }
-
-  /** RFC 6750 §3.1 + RFC 9728 §5: the token must be the bundle's (its audience is `<PUBLIC_URL>/mcp`). */
-  private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<AccessTokenInfo | null> {
+  /** RFC 6750 §3.1 + RFC 9728 §5: the token must be this bundle's (its audience is `<PUBLIC_URL>/mcp[/b/{name}]`). */
+  private async authenticate(req: IncomingMessage, res: ServerResponse, target: Upstream, metadataUrl: string): Promise<AccessTokenInfo | null> {
     const deny = (error?: string, description?: string) => {
-      const challenge = bearerChallenge({ error, description, resourceMetadata: this.metadataUrl, scope: this.upstreams.bundle.scopes.join(' ') });
+      const challenge = bearerChallenge({ error, description, resourceMetadata: metadataUrl, scope: target.scopes.join(' ') });
       sendJson(res, 401, { error: error ?? 'unauthorized', error_description: description ?? 'authorization required' }, { 'WWW-Authenticate': challenge });
       return null;
     };
@@ -210,17 +213,17 @@ export class BundleEndpoint implements OnModuleDestroy {
     if (!match) return deny('invalid_request', 'malformed Authorization header');
     const info = await this.grants.verifyAccessToken(match[1]);
     if (!info) return deny('invalid_token', 'the access token is invalid, expired or revoked');
-    if (info.upstreamSlug !== BUNDLE_SLUG) return deny('invalid_token', 'the access token was issued for another resource');
+    if (info.upstreamSlug !== target.slug) return deny('invalid_token', 'the access token was issued for another resource');
     return info;
   }
 
-  private recordRefusal(caller: BundleCallerContext, type: AuditEventType, status: number, mcpMethod: string | null, started: number): void {
+  private recordRefusal(caller: BundleCallerContext, slug: string, type: AuditEventType, status: number, mcpMethod: string | null, started: number): void {
     this.audit.record({
       type,
       outcome: 'failure',
       userId: caller.userId,
       clientId: caller.clientId,
-      upstreamSlug: BUNDLE_SLUG,
+      upstreamSlug: slug,
       mcpMethod,
       tool: null,
       status,

@@ -9,27 +9,46 @@ import { DEFAULT_SCOPES } from '../proxy/required-scope';
  */
 export const BUNDLE_SLUG = '@bundle';
 
-/** The bundle's URL path: `/mcp` itself (`/mcp/{slug}` are the upstreams). */
+/** The bundle's URL path: `/mcp` itself (`/mcp/{slug}` are the upstreams); named bundles are at `/mcp/b/{name}`. */
 export const BUNDLE_PATH = '/mcp';
+const NAMED_PATH = /^\/mcp\/b\/([a-z0-9][a-z0-9-]{0,62})\/?(?:\?.*)?$/;
+/** A named bundle's name: like an upstream slug. */
+export const BUNDLE_NAME_RULE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-/** `/mcp`, `/mcp/` and either with a query: the bundle (`/mcp/x` is upstream x, the proxy's). */
-export function isBundlePath(url: string | undefined): boolean {
-  if (!url || !url.startsWith(BUNDLE_PATH)) return false;
+/**
+ * Which bundle a request path names: null for `/mcp` (every upstream), the name for `/mcp/b/{name}`,
+ * undefined when the path is not a bundle's (`/mcp/x` is upstream x, the proxy's).
+ */
+export function bundleOfPath(url: string | undefined): string | null | undefined {
+  if (!url || !url.startsWith(BUNDLE_PATH)) return undefined;
   const rest = url.slice(BUNDLE_PATH.length);
-  return rest === '' || rest === '/' || rest.startsWith('?') || rest.startsWith('/?');
+  if (rest === '' || rest === '/' || rest.startsWith('?') || rest.startsWith('/?')) return null;
+  return NAMED_PATH.exec(url)?.[1];
+}
+
+export function isBundlePath(url: string | undefined): boolean {
+  return bundleOfPath(url) !== undefined;
+}
+
+/** `@bundle` for `/mcp`, `@bundle/{name}` for a named bundle. */
+export function bundleSlug(name: string | null): string {
+  return name === null ? BUNDLE_SLUG : `${BUNDLE_SLUG}/${name}`;
 }
 
 export function isBundleSlug(slug: string): boolean {
-  return slug === BUNDLE_SLUG;
+  return slug === BUNDLE_SLUG || slug.startsWith(`${BUNDLE_SLUG}/`);
 }
 
-export function bundleResourceUrl(publicUrl: string): string {
-  return `${publicUrl}${BUNDLE_PATH}`;
+/** The upstream slugs a named bundle is made of (set by BundlesService on its targets); none for `/mcp`. */
+export const BUNDLE_MEMBERS = new WeakMap<Upstream, readonly string[]>();
+
+export function bundleResourceUrl(publicUrl: string, name: string | null = null): string {
+  return name === null ? `${publicUrl}${BUNDLE_PATH}` : `${publicUrl}${BUNDLE_PATH}/b/${name}`;
 }
 
-/** RFC 9728 §3.1: the metadata of resource `<PUBLIC_URL>/mcp` is at `/.well-known/oauth-protected-resource/mcp`. */
-export function bundleResourceMetadataUrl(publicUrl: string): string {
-  return `${publicUrl}/.well-known/oauth-protected-resource${BUNDLE_PATH}`;
+/** RFC 9728 §3.1: the metadata of resource `<PUBLIC_URL>/mcp[/b/{name}]` is at `/.well-known/oauth-protected-resource/mcp[/b/{name}]`. */
+export function bundleResourceMetadataUrl(publicUrl: string, name: string | null = null): string {
+  return `${publicUrl}/.well-known/oauth-protected-resource${BUNDLE_PATH}${name === null ? '' : `/b/${name}`}`;
 }
 
 export const BUNDLE_NAME = 'All your MCP servers';
@@ -41,18 +60,18 @@ export const BUNDLE_NAME = 'All your MCP servers';
  * bundle calls it. It offers the built-in scopes only: a member upstream with scopes of its own is
  * left out of the bundle (bundle-members.ts), so a bundle token never stands in for a scope it lacks.
  */
-export function bundleUpstream(publicUrl: string, noSettings: AuthSettings): Upstream {
+export function bundleUpstream(publicUrl: string, noSettings: AuthSettings, name: string | null = null): Upstream {
   return {
     ...noSettings,
-    slug: BUNDLE_SLUG,
-    name: BUNDLE_NAME,
-    url: bundleResourceUrl(publicUrl),
+    slug: bundleSlug(name),
+    name: name === null ? BUNDLE_NAME : `MCP servers bundle "${name}"`,
+    url: bundleResourceUrl(publicUrl, name),
     enabled: true,
     timeoutMs: 300_000,
     scopes: [...DEFAULT_SCOPES],
     authMode: 'none',
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
-    resource: bundleResourceUrl(publicUrl),
+    resource: bundleResourceUrl(publicUrl, name),
     source: 'config',
     guarded: false,
   };

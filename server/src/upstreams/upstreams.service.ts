@@ -23,6 +23,7 @@ export class UpstreamsService implements OnModuleInit {
   private bySlug = new Map<string, Upstream>();
   private readonly listeners: Array<(slug: string) => void> = [];
   private bundleTarget: Upstream | undefined;
+  private namedBundles: Parameters<UpstreamsService['useNamedBundles']>[0] | undefined;
 
   constructor(
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
@@ -60,7 +61,18 @@ export class UpstreamsService implements OnModuleInit {
   byResource(resource: string): Upstream | undefined {
     const normalized = withoutTrailingSlashes(resource);
     if (normalized === this.bundle.resource) return this.bundle;
-    return this.list().find((u) => u.resource === normalized);
+    return this.list().find((u) => u.resource === normalized) ?? this.namedBundles?.byResource(normalized);
+  }
+
+  /** What a grant's slug names: an upstream (enabled), the bundle, or a named bundle. */
+  target(slug: string): Upstream | undefined {
+    if (slug === this.bundle.slug) return this.bundle;
+    return this.get(slug) ?? this.namedBundles?.bySlug(slug);
+  }
+
+  /** The named bundles (bundle/bundles.service.ts), which /authorize and /token grant like upstreams. */
+  useNamedBundles(directory: { byResource(resource: string): Upstream | undefined; bySlug(slug: string): Upstream | undefined }): void {
+    this.namedBundles = directory;
   }
 
   /** The bundle (`/mcp`) as an authorization target: never in list() or get(), which are the real upstreams. */

@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditService } from '../../audit/audit.service';
-import { isBundleSlug } from '../../bundle/bundle-resource';
 import { ConfigService } from '../../config/config.service';
 import { issueCsrfToken } from '../../identity/csrf';
 import { User } from '../../identity/user.entity';
@@ -143,8 +142,7 @@ export class AuthorizeFlow {
       upstreams: () => this.upstreams.list(),
       hintedUpstream: (clientId) => {
         const slug = this.hints.slugFor(clientId, req.ip);
-        if (slug && isBundleSlug(slug)) return this.upstreams.bundle;
-        return slug ? this.upstreams.get(slug) : undefined;
+        return slug ? this.upstreams.target(slug) : undefined;
       },
     };
   }

@@ -1,6 +1,6 @@
 import { checkCsrf } from '../../identity/csrf';
 import { signInUrl } from '../../identity/return-to';
-import { BUNDLE_SKIP_PARAM, isBundleSlug, scopesOfItsOwn } from '../../bundle/bundle-resource';
+import { BUNDLE_MEMBERS, BUNDLE_SKIP_PARAM, isBundleSlug, scopesOfItsOwn } from '../../bundle/bundle-resource';
 import { bundleSignInPage } from '../../pages/bundle-signin.pages';
 import { errorPage } from '../../pages/error.pages';
 import { AuthStepUnavailable, ConsentInputError } from '../../upstreams/auth-modes';
@@ -64,12 +64,14 @@ async function prerequisite(request: AuthorizeRequest, flow: AuthorizeFlow, retu
  */
 async function bundleMembersSignedIn(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
   if (!isBundleSlug(request.upstream!.slug)) return CONTINUE;
+  const only = BUNDLE_MEMBERS.get(request.upstream!);
   const userId = request.user!.id;
   const skipParam = request.params[BUNDLE_SKIP_PARAM];
   const skipped = typeof skipParam === 'string' ? skipParam.split(',').filter(Boolean) : [];
   const pending: Upstream[] = [];
   for (const member of flow.upstreams.list()) {
-    if (skipped.includes(member.slug) || scopesOfItsOwn(member).length || !(await flow.policy.allows(member, userId))) continue;
+    if (skipped.includes(member.slug) || (only && !only.includes(member.slug)) || scopesOfItsOwn(member).length) continue;
+    if (!(await flow.policy.allows(member, userId))) continue;
     pending.push(member);
   }
   for (const [i, member] of pending.entries()) {
