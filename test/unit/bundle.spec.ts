@@ -1,4 +1,13 @@
-import { BUNDLE_SLUG, bundleResourceMetadataUrl, bundleUpstream, isBundlePath, isBundleSlug, scopesOfItsOwn } from '../../server/src/bundle/bundle-resource';
+import {
+  BUNDLE_SLUG,
+  bundleOfPath,
+  bundleResourceMetadataUrl,
+  bundleSlug,
+  bundleUpstream,
+  isBundlePath,
+  isBundleSlug,
+  scopesOfItsOwn,
+} from '../../server/src/bundle/bundle-resource';
 import { exposedName, findByExposedName, MAX_NAME, splitExposedName } from '../../server/src/bundle/tool-names';
 import { isMcpPath } from '../../server/src/proxy/mcp-proxy.service';
 
@@ -38,7 +47,19 @@ describe('the bundle as a resource', () => {
       expect(isBundlePath(url)).toBe(true);
       expect(isMcpPath(url)).toBe(true); // still routed ahead of Express
     }
-    for (const url of ['/mcp/notes', '/mcp/b', '/mcpx', '/mcp-notes', undefined]) expect(isBundlePath(url)).toBe(false);
+    for (const url of ['/mcp/notes', '/mcp/b', '/mcpx', '/mcp-notes', '/mcp/b/', '/mcp/b/Work', '/mcp/b/a/b', undefined]) expect(isBundlePath(url)).toBe(false);
+  });
+
+  it('names a named bundle by /mcp/b/{name}, with its own slug, resource and metadata URL', () => {
+    expect(bundleOfPath('/mcp')).toBeNull();
+    expect(bundleOfPath('/mcp/b/work')).toBe('work');
+    expect(bundleOfPath('/mcp/b/work/?x=1')).toBe('work');
+    expect(bundleOfPath('/mcp/b/work/more')).toBeUndefined();
+    expect(bundleSlug('work')).toBe('@bundle/work');
+    expect(isBundleSlug('@bundle/work')).toBe(true);
+    expect(isBundleSlug('work')).toBe(false);
+    expect(bundleUpstream('https://gw.example', {} as never, 'work')).toMatchObject({ slug: '@bundle/work', resource: 'https://gw.example/mcp/b/work' });
+    expect(bundleResourceMetadataUrl('https://gw.example', 'work')).toBe('https://gw.example/.well-known/oauth-protected-resource/mcp/b/work');
   });
 
   it('has a slug no upstream can have, the built-in scopes, and its metadata at the RFC 9728 path', () => {
