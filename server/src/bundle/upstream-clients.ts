@@ -18,6 +18,7 @@ export type ListKind = 'tools' | 'prompts' | 'resources';
 /** A connected SDK client of one upstream for one user, with what it listed. */
 export interface UpstreamClient {
   upstream: Upstream;
+  userId: string;
   client: Client;
   transport: StreamableHTTPClientTransport;
   lists: { tools?: Tool[]; prompts?: Prompt[]; resources?: Resource[] };
@@ -67,7 +68,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
     dispose: (pending) => {
       if (!this.closing)
         void pending.then(
-          (c) => closeClient(c),
+          (c) => this.closeClient(c),
           () => undefined,
         );
     },
@@ -175,7 +176,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
     await Promise.all(
       open.map((pending) =>
         pending.then(
-          (c) => closeClient(c),
+          (c) => this.closeClient(c),
           () => undefined,
         ),
       ),
@@ -186,7 +187,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
   private async connect(upstream: Upstream, userId: string): Promise<UpstreamClient> {
     const transport = new StreamableHTTPClientTransport(new URL(upstream.url), { fetch: this.fetchFor(upstream, userId) });
     const client = new Client({ name: 'gatehouse-bundle', version: gatewayVersion() }, { capabilities: {} });
-    const c: UpstreamClient = { upstream, client, transport, lists: {} };
+    const c: UpstreamClient = { upstream, userId, client, transport, lists: {} };
     // Errors of the background GET stream are not a call's: calls report their own.
     client.onerror = () => {};
     const changed = (kind: ListKind) => () => {
@@ -203,6 +204,25 @@ export class UpstreamClientPool implements OnModuleDestroy {
       throw err;
     }
     return c;
+  }
+
+  /**
+   * Closes the client first (every stream of it aborted, no reconnection left scheduled), then ends
+   * the upstream session (MCP transport, "Session Management": DELETE), best effort and bounded.
+   * In the other order the SDK's client sees the upstream end its open streams gracefully and
+   * schedules a reconnection for each, of which close() clears only the last.
+   */
+  private async closeClient(c: UpstreamClient): Promise<void> {
+    const sessionId = c.transport.sessionId;
+    const version = c.transport.protocolVersion;
+    await c.client.close().catch(() => {});
+    if (!sessionId) return;
+    const headers: Record<string, string> = { 'mcp-session-id': sessionId, ...(version ? { 'mcp-protocol-version': version } : {}) };
+    const deadline = AbortSignal.timeout(2000);
+    await this.fetchFor(c.upstream, c.userId)(c.upstream.url, { method: 'DELETE', headers, signal: deadline }).then(
+      (res) => res.body?.cancel(),
+      () => undefined,
+    );
   }
 
   /** node:http through the proxy's kind of agent, with the user's credential of this moment on every request. */
@@ -252,12 +272,4 @@ function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code;
   return code ? `${code}: ${err.message}` : err.message;
-}
-
-async function closeClient(c: UpstreamClient): Promise<void> {
-  if (c.transport.sessionId) {
-    const timer = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
-    await Promise.race([c.transport.terminateSession().catch(() => {}), timer]);
-  }
-  await c.client.close().catch(() => {});
 }
