@@ -45,4 +45,35 @@ describe('My access shows the bundle: one connector URL for every MCP server the
     expect(await page.inputValue('#mcp-url-notes')).toBe(`${gw.config.publicUrl}/mcp/notes`);
     await context.close();
   });
+
+  it('Bundles: an admin creates, edits and deletes a named bundle', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${gw.config.publicUrl}/login`);
+    await page.fill('#email', ADMIN.email);
+    await page.fill('#password', ADMIN.password);
+    await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+    await page.goto(`${gw.config.publicUrl}/admin/bundles`);
+    await page.getByRole('button', { name: 'New bundle' }).click();
+    await page.fill('#bundle-name', 'work');
+    await page.getByLabel('Notes').check();
+    await page.getByLabel('Wiki').check();
+    await page.getByRole('button', { name: 'Create bundle' }).click();
+    await page.locator('#bundle-url-work').waitFor();
+    expect(await page.inputValue('#bundle-url-work')).toBe(`${gw.config.publicUrl}/mcp/b/work`);
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Wiki').uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Bundle “work” saved.').waitFor();
+    const saved = (await (await context.request.get(`${gw.config.publicUrl}/admin/api/bundles/work`)).json()) as { bundle: { upstreams: unknown[] } };
+    expect(saved.bundle.upstreams).toEqual([{ slug: 'notes', name: 'Notes' }]);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No bundles yet.').waitFor();
+    expect((await fetch(`${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp/b/work`)).status).toBe(404);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });
