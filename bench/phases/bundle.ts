@@ -36,6 +36,16 @@ export interface BundleFigures {
   listBundleColdMs: number;
   callAddedP50Ms: number;
   listAddedP50Ms: number;
+  /**
+   * CPU time of this process per call (client, gateway and upstreams are all in it), direct and
+   * through the bundle: the difference is the gateway's work per call, which is what the bundle
+   * adds to the latency on an idle machine. Unlike wall-clock times it hardly moves when other
+   * processes load the machine.
+   */
+  callCpuDirectMs: number;
+  callCpuBundleMs: number;
+  listCpuDirectMs: number;
+  listCpuBundleMs: number;
 }
 
 export interface BundleOptions {
@@ -70,6 +80,11 @@ export async function measureBundle(opts: BundleOptions = {}): Promise<BundleFig
     if (cold.tools.length !== BUNDLE_UPSTREAMS * TOOLS_PER_UPSTREAM) throw new Error(`the bundle listed ${cold.tools.length} tools`);
 
     const times = { callDirect: [] as number[], callBundle: [] as number[], listDirect: [] as number[], listBundle: [] as number[] };
+    const cpu = { callDirect: 0, callBundle: 0, listDirect: 0, listBundle: 0 };
+    const cpuMs = (since: NodeJS.CpuUsage) => {
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1000;
+    };
     const call = (c: Client, name: string) => c.callTool({ name, arguments: { text: 'hi' } });
     // Warm-up: connections, JIT.
     for (let i = 0; i < 50; i++) {
@@ -80,17 +95,21 @@ export async function measureBundle(opts: BundleOptions = {}): Promise<BundleFig
       const order: Array<'direct' | 'bundle'> = r % 2 ? ['bundle', 'direct'] : ['direct', 'bundle'];
       for (const which of order) {
         const [client, name, into] = which === 'direct' ? [direct, 't0', times.callDirect] : [bundle, 'u0__t0', times.callBundle];
+        let since = process.cpuUsage();
         for (let i = 0; i < callsPerRound; i++) {
           t = performance.now();
           await call(client, name);
           into.push(performance.now() - t);
         }
+        cpu[which === 'direct' ? 'callDirect' : 'callBundle'] += cpuMs(since);
         const listInto = which === 'direct' ? times.listDirect : times.listBundle;
+        since = process.cpuUsage();
         for (let i = 0; i < listsPerRound; i++) {
           t = performance.now();
           await (which === 'direct' ? direct : bundle).listTools();
           listInto.push(performance.now() - t);
         }
+        cpu[which === 'direct' ? 'listDirect' : 'listBundle'] += cpuMs(since);
       }
     }
     const callDirect = summarize(times.callDirect);
@@ -105,6 +124,10 @@ export async function measureBundle(opts: BundleOptions = {}): Promise<BundleFig
       listBundleColdMs,
       callAddedP50Ms: callBundle.p50 - callDirect.p50,
       listAddedP50Ms: listBundle.p50 - listDirect.p50,
+      callCpuDirectMs: cpu.callDirect / (rounds * callsPerRound),
+      callCpuBundleMs: cpu.callBundle / (rounds * callsPerRound),
+      listCpuDirectMs: cpu.listDirect / (rounds * listsPerRound),
+      listCpuBundleMs: cpu.listBundle / (rounds * listsPerRound),
     };
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);
