@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -325,6 +326,47 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
     const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ALICE));
     const grants = (await api('GET', '/me/grants')).json.items as Array<{ upstream: { slug: string; name: string } }>;
     expect(grants.map((g) => g.upstream)).toContainEqual({ slug: '@bundle', name: 'All your MCP servers' });
+  });
+
+  it('answers bad requests with spec-shaped errors, never a 500', async () => {
+    const token = alice.provider.tokens()!.access_token;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const notJson = await call(bundleUrl, { method: 'POST', headers, body: '{"jsonrpc": "2.0", ' });
+    expect(notJson.status).toBe(400);
+    expect(notJson.json.error.code).toBe(-32700);
+    const notRpc = await call(bundleUrl, { method: 'POST', headers, body: JSON.stringify({ hello: 'world' }) });
+    expect(notRpc.status).toBe(400);
+    expect(notRpc.json.error.code).toBe(-32600);
+    const mismatch = await call(bundleUrl, {
+      method: 'POST',
+      headers: { ...headers, 'mcp-method': 'tools/list', 'mcp-protocol-version': '2026-07-28' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'notes__whoami' } }),
+    });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.json.error.code).toBe(-32020);
+    const unknownSession = await call(bundleUrl, {
+      method: 'POST',
+      headers: { ...headers, 'mcp-session-id': 'nope' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(unknownSession.status).toBe(404);
+    expect(unknownSession.json.error.message).toMatch(/session not found/);
+    const getWithout = await call(bundleUrl, { method: 'GET', headers: { authorization: headers.authorization, accept: 'text/event-stream' } });
+    expect(getWithout.status).toBe(405);
+    // fetch sends the URL's Host whatever the headers say: node:http sends the one given.
+    const badHost = await new Promise<number>((resolve, reject) => {
+      const req = request(bundleUrl, { method: 'POST', headers: { ...headers, host: 'evil.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.once('error', reject);
+      req.end('{}');
+    });
+    expect(badHost).toBe(403);
+    const noBundle = await call(`${gw.config.publicUrl}/mcp/b/missing`, { method: 'POST', headers, body: '{}' });
+    expect(noBundle.status).toBe(404);
+    expect(noBundle.json.error.code).toBe(-32601);
+    expect((await call(`${gw.config.publicUrl}/.well-known/oauth-protected-resource/mcp/b/missing`)).status).toBe(404);
   });
 
   it('named bundles (/mcp/b/{name}): an admin picks the upstreams; a member gets those, under their own audience', async () => {
