@@ -241,16 +241,39 @@ describe('the bundle: one connector URL (/mcp) for every upstream a member may u
     await gw.app.get(UpstreamsService).setEnabled('down', true);
   });
 
-  it('a member whose sign-in was skipped drops out with a message saying how to sign in', async () => {
+  it('a member whose sign-in was skipped drops out with "sign in at <url>", and is back once signed in there', async () => {
     const bob = await connectBundle(BOB, () => 'skip');
     expect(bob.signInPages).toEqual(['Sign in to CRM']);
     const { tools } = await bob.client.listTools();
     const names = tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['notes__whoami', 'bobs__whoami', 'crm__unavailable', 'personal__unavailable']));
-    expect(tools.find((t) => t.name === 'crm__unavailable')!.description).toMatch(/sign in to CRM/);
-    expect(tools.find((t) => t.name === 'personal__unavailable')!.description).toContain(`${gw.config.publicUrl}/admin/me`);
+    const crmSignIn = `${gw.config.publicUrl}/bundle/sign-in/crm`;
+    expect(tools.find((t) => t.name === 'crm__unavailable')!.description).toContain(`sign in to CRM at ${crmSignIn}`);
+    expect(tools.find((t) => t.name === 'personal__unavailable')!.description).toContain(`enter your credentials for Personal at ${gw.config.publicUrl}/bundle/sign-in/personal`);
     // Bob's key for Notes is the gateway's; Personal has none of his, so it does not open.
     expect(text(await bob.client.callTool({ name: 'notes__whoami', arguments: {} }))).toBe(NOTES_KEY);
+
+    // Bob opens the URL in a browser: gateway sign-in, CRM's sign-in, back to My access.
+    let changed = 0;
+    bob.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    const browser = new TestBrowser();
+    let res = await browser.get(crmSignIn);
+    const visited: string[] = [];
+    for (let step = 0; step < 12 && !(res.location ?? '').endsWith('/admin/me'); step++) {
+      if (res.location) res = await browser.get(res.location);
+      else if (browser.forms(res).some((f) => f.controls.some((c) => c.name === 'password'))) res = await browser.submit(res, { email: BOB.email, password: BOB.password });
+      else throw new Error(`unexpected page ${res.status} at ${res.url}`);
+      visited.push(new URL(res.url).origin);
+    }
+    expect(res.location).toBe(`${gw.config.publicUrl}/admin/me`);
+    expect(visited).toContain(crm.origin);
+    await until(() => changed > 0, 'tools/list_changed after the sign-in');
+    expect(text(await bob.client.callTool({ name: 'crm__whoami', arguments: {} }))).toBe(FIXTURE_USER);
+    // An upstream Bob may not use has no sign-in for him.
+    const secret = await browser.get(`${gw.config.publicUrl}/bundle/sign-in/nothing`);
+    expect(secret.status).toBe(404);
   });
 
   it('serves the stateless 2026-07-28 revision: each request on its own, no session', async () => {

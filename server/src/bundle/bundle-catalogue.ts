@@ -11,6 +11,7 @@ import { Upstream } from '../upstreams/upstream';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { BUNDLE_MEMBERS, scopesOfItsOwn } from './bundle-resource';
 import { BundlesService } from './bundles.service';
+import { bundleSignInPath } from './bundle-signin.controller';
 import { ALLOW_EVERY_TOOL, BUNDLE_TOOL_FILTER, BundleToolFilter } from './bundle-tool-filter';
 import { exposedName, findByExposedName, splitExposedName } from './tool-names';
 import { ListKind, UpstreamClient, UpstreamClientPool, UpstreamUnavailable } from './upstream-clients';
@@ -68,6 +69,10 @@ export class BundleCatalogue {
   ) {
     pool.onListChanged((userId) => this.changed(userId));
     bundles.onChange(() => this.changed(null));
+    // A user who signs in to an upstream, or enters credentials for it, gets it back in their bundle.
+    audit.onEvent((event) => {
+      if ((event.type === 'upstream.signin' || event.type === 'credentials.change') && event.outcome === 'success' && event.userId) this.changed(event.userId);
+    });
     upstreams.onChange((slug) => {
       pool.forgetUpstream(slug);
       this.changed(null);
@@ -293,11 +298,10 @@ export class BundleCatalogue {
     const base = { upstream: upstream.slug, name: upstream.name };
     if (!(err instanceof UpstreamUnavailable)) return { ...base, message: `${upstream.name} is unavailable right now; try again later` };
     if (!err.needsUser) return { ...base, message: err.message };
+    const signIn = `${this.config.publicUrl}${bundleSignInPath(upstream.slug)}`;
     const asksForCredentials = this.authModes.for(upstream).consentFields(upstream).length > 0;
-    const what = asksForCredentials
-      ? `enter your credentials for ${upstream.name} at ${this.config.publicUrl}/admin/me`
-      : `sign in to ${upstream.name}: connect this connector again (its sign-in takes you through ${upstream.name}'s)`;
-    return { ...base, message: `${upstream.name} needs you first (${err.message}): ${what}, or connect ${upstream.resource} on its own` };
+    const what = asksForCredentials ? `enter your credentials for ${upstream.name} at ${signIn}` : `sign in to ${upstream.name} at ${signIn}`;
+    return { ...base, message: `${upstream.name} needs you first (${err.message}): ${what}` };
   }
 
   /** A named bundle's upstreams (as they are now: an admin may change them while sessions are open), or null for every one. */

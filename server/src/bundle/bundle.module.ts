@@ -5,6 +5,7 @@ import { OAuthModule } from '../oauth/oauth.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { BundleCatalogue } from './bundle-catalogue';
 import { BundleRecord } from './bundle-record.entity';
+import { BundleSignInController } from './bundle-signin.controller';
 import { BundlesService } from './bundles.service';
 import { BundleEndpoint } from './bundle-endpoint';
 import { UpstreamClientPool } from './upstream-clients';
@@ -15,6 +16,7 @@ import { UpstreamClientPool } from './upstream-clients';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([BundleRecord]), OAuthModule, UpstreamsModule, IdentityModule],
+  controllers: [BundleSignInController],
   providers: [UpstreamClientPool, BundlesService, BundleCatalogue, BundleEndpoint],
   exports: [BundleEndpoint, BundleCatalogue, BundlesService],
 })
