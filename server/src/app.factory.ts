@@ -8,6 +8,7 @@ import { LoadedConfig } from './config/config.loader';
 import { ConfigService } from './config/config.service';
 import { removeGatewayLock, writeGatewayLock } from './database/gateway-lock';
 import { installHttpPipeline } from './http-pipeline';
+import { BundleEndpoint } from './bundle/bundle-endpoint';
 import { BootstrapNotice, UsersService } from './identity/users.service';
 import { gatewayLogger } from './logging/app-logger';
 import { McpProxyService } from './proxy/mcp-proxy.service';
@@ -80,6 +81,7 @@ export async function startGateway(config: LoadedConfig, options: { logger?: Log
         // app.close() flushes the queue before the database closes), then drop idle connections.
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await running.get(McpProxyService).endOpenStreams();
+        await running.get(BundleEndpoint).endOpenStreams();
         server.closeAllConnections();
         await stopped;
         await running.close();

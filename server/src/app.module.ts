@@ -5,6 +5,7 @@ import { AdminModule } from './admin/admin.module';
 import { isAdminApi } from './admin/admin-api.marker';
 import { adminThrottler } from './admin/admin-throttler';
 import { AuditModule } from './audit/audit.module';
+import { BundleModule } from './bundle/bundle.module';
 import { LoadedConfig } from './config/config.loader';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
@@ -51,6 +52,7 @@ export class AppModule {
         ToolPolicyModule,
         OAuthModule,
         ProxyModule,
+        BundleModule,
         AdminModule,
         MetricsModule,
         TracingModule,

@@ -10,6 +10,8 @@ import { LoadedConfig } from './config/config.loader';
 import { jsonTooDeep } from './common/json-depth';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isMcpPath, McpProxyService } from './proxy/mcp-proxy.service';
+import { BundleEndpoint } from './bundle/bundle-endpoint';
+import { isBundlePath } from './bundle/bundle-resource';
 
 const BODY_LIMIT = '64kb';
 /** Far beyond any OAuth request (RFC 7591 metadata nests 2 deep); deeper bodies are refused before parsing. */
@@ -56,7 +58,7 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
 }
 
 /**
- * /mcp requests go from node:http straight to the proxy: Express never sees them, so no
+ * /mcp requests go from node:http straight to the proxy (/mcp itself to the bundle): Express never sees them, so no
  * router, body parser, helmet or compression touches a proxied stream, and the hot path
  * skips Express's per-request work. Everything else goes to the Nest (Express) app.
  *
@@ -67,9 +69,10 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
  */
 function routeMcpAroundExpress(app: NestExpressApplication, basePath: string): (req: IncomingMessage, res: ServerResponse) => void {
   const proxy = app.get(McpProxyService).handle;
+  const bundle = app.get(BundleEndpoint).handle;
   const expressApp = app.getHttpAdapter().getInstance() as (req: IncomingMessage, res: ServerResponse) => void;
   const route = (req: IncomingMessage, res: ServerResponse) => {
-    if (isMcpPath(req.url)) return proxy(req, res);
+    if (isMcpPath(req.url)) return isBundlePath(req.url) ? bundle(req, res) : proxy(req, res);
     expressApp(req, res);
   };
   if (!basePath) return route;

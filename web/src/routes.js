@@ -1,4 +1,5 @@
 import Audit from './pages/Audit.svelte';
+import Bundles from './pages/Bundles.svelte';
 import Clients from './pages/Clients.svelte';
 import Dashboard from './pages/Dashboard.svelte';
 import Doctor from './pages/Doctor.svelte';
@@ -27,6 +28,7 @@ export const routes = [
   { path: '/upstreams', title: 'Upstreams', component: Upstreams, access: 'read', section: 'upstreams' },
   { path: '/users/:id', title: 'User', component: UserDetail, access: 'read', section: 'users' },
   { path: '/users', title: 'Users', component: Users, access: 'read', section: 'users' },
+  { path: '/bundles', title: 'Bundles', component: Bundles, access: 'read', section: 'bundles' },
   { path: '/groups/:id', title: 'Group', component: GroupDetail, access: 'read', section: 'groups' },
   { path: '/groups', title: 'Groups', component: Groups, access: 'read', section: 'groups' },
   { path: '/clients', title: 'Clients', component: Clients, access: 'read', section: 'clients' },
@@ -42,6 +44,7 @@ export const routes = [
 export const nav = [
   { section: 'dashboard', label: 'Dashboard', path: '/dashboard', access: 'read' },
   { section: 'upstreams', label: 'Upstreams', path: '/upstreams', access: 'read' },
+  { section: 'bundles', label: 'Bundles', path: '/bundles', access: 'read' },
   { section: 'users', label: 'Users', path: '/users', access: 'read' },
   { section: 'groups', label: 'Groups', path: '/groups', access: 'read' },
   { section: 'clients', label: 'Clients', path: '/clients', access: 'read' },

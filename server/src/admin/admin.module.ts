@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
+import { BundleModule } from '../bundle/bundle.module';
 import { IdentityModule } from '../identity/identity.module';
 import { OAuthModule } from '../oauth/oauth.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { VaultModule } from '../vault/vault.module';
 import { AuditController } from './audit.controller';
+import { BundlesController } from './bundles.controller';
 import { ClientsController } from './clients.controller';
 import { AdminCsrf, AdminCsrfGuard } from './csrf';
 import { GrantViews } from './grant-views';
@@ -30,7 +32,7 @@ import { UsersController } from './users.controller';
  * *-admin services here join them where an action spans modules.
  */
 @Module({
-  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, DoctorModule, ToolPolicyModule],
+  imports: [IdentityModule, OAuthModule, UpstreamsModule, VaultModule, DoctorModule, ToolPolicyModule, BundleModule],
   controllers: [
     SessionController,
     UsersController,
@@ -44,6 +46,7 @@ import { UsersController } from './users.controller';
     AuditController,
     DashboardController,
     DoctorController,
+    BundlesController,
   ],
   providers: [AdminCsrf, AdminCsrfGuard, UserAdminService, GroupAdminService, GrantViews, MyAccessService],
 })

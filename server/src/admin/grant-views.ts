@@ -45,7 +45,7 @@ export class GrantViews {
       user: { id: g.userId, email: emails.get(g.userId) ?? null },
       client: { clientId: g.clientId, name: clientNames.get(g.clientId) ?? null },
       // A grant outlives its upstream's removal: then its slug is all there is to show.
-      upstream: { slug: g.upstreamSlug, name: this.upstreams.get(g.upstreamSlug)?.name ?? g.upstreamSlug },
+      upstream: { slug: g.upstreamSlug, name: this.upstreams.target(g.upstreamSlug)?.name ?? g.upstreamSlug },
       scope: g.scope,
       createdAt: iso(g.createdAt),
       lastUsedAt: g.lastUsedAt === null ? null : iso(g.lastUsedAt),

@@ -66,6 +66,9 @@ export const AUDIT_EVENT_TYPES = [
   'vault.rotate',
 
   // Admin actions (console or CLI): `admin.<what>.<verb>`, naming the admin and the target
+  'admin.bundle.create',
+  'admin.bundle.update',
+  'admin.bundle.delete',
   'admin.user.create',
   'admin.user.reset_password',
   'admin.user.role',

@@ -11,6 +11,7 @@ import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
 import { UpstreamRecord } from './upstream-record.entity';
 import { upstreamOwner } from '../vault/vault-addresses';
+import { bundleUpstream } from '../bundle/bundle-resource';
 
 /**
  * The upstream registry: rows in SQLite, seeded from config.yaml at every start,
@@ -21,6 +22,8 @@ export class UpstreamsService implements OnModuleInit {
   private readonly logger = new Logger('Upstreams');
   private bySlug = new Map<string, Upstream>();
   private readonly listeners: Array<(slug: string) => void> = [];
+  private bundleTarget: Upstream | undefined;
+  private namedBundles: Parameters<UpstreamsService['useNamedBundles']>[0] | undefined;
 
   constructor(
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
@@ -51,10 +54,30 @@ export class UpstreamsService implements OnModuleInit {
     return u?.enabled ? u : undefined;
   }
 
-  /** The upstream a RFC 8707 resource indicator names (trailing slash tolerated). */
+  /**
+   * The upstream a RFC 8707 resource indicator names (trailing slash tolerated), or the bundle
+   * (`<PUBLIC_URL>/mcp`, bundle/bundle-resource.ts), which /authorize and /token grant like one.
+   */
   byResource(resource: string): Upstream | undefined {
     const normalized = withoutTrailingSlashes(resource);
-    return this.list().find((u) => u.resource === normalized);
+    if (normalized === this.bundle.resource) return this.bundle;
+    return this.list().find((u) => u.resource === normalized) ?? this.namedBundles?.byResource(normalized);
+  }
+
+  /** What a grant's slug names: an upstream (enabled), the bundle, or a named bundle. */
+  target(slug: string): Upstream | undefined {
+    if (slug === this.bundle.slug) return this.bundle;
+    return this.get(slug) ?? this.namedBundles?.bySlug(slug);
+  }
+
+  /** The named bundles (bundle/bundles.service.ts), which /authorize and /token grant like upstreams. */
+  useNamedBundles(directory: { byResource(resource: string): Upstream | undefined; bySlug(slug: string): Upstream | undefined }): void {
+    this.namedBundles = directory;
+  }
+
+  /** The bundle (`/mcp`) as an authorization target: never in list() or get(), which are the real upstreams. */
+  get bundle(): Upstream {
+    return (this.bundleTarget ??= bundleUpstream(this.config.publicUrl, this.authModes.settingsOf({})));
   }
 
   allScopes(): string[] {

@@ -9,6 +9,7 @@ import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grant
 import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queries-and-rollups';
 import { ToolAudit1795708687179 } from './1795708687179-tool-audit';
 import { ToolPolicyAndCatalogue1795708785188 } from './1795708785188-tool-policy-and-catalogue';
+import { NamedBundles1795710501055 } from './1795710501055-named-bundles';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   AuditQueriesAndRollups1795696639535,
   ToolAudit1795708687179,
   ToolPolicyAndCatalogue1795708785188,
+  NamedBundles1795710501055,
 ];

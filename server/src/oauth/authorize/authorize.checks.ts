@@ -114,13 +114,14 @@ function checkPkce(params: AuthorizeParams): string {
   return challenge;
 }
 
-/** RFC 8707; without `resource`: the only upstream, else the one the client discovered, else the user picks. */
+/** RFC 8707; without `resource`: the one the client discovered (an upstream or the bundle), else the only upstream, else the user picks. */
 function checkResource(params: AuthorizeParams, client: OAuthClient, ctx: AuthorizeContext): Upstream | null {
   const resource = params.resource;
   if (resource === undefined || resource === '') {
     const all = ctx.upstreams();
     if (all.length === 0) throw new InvalidTarget('this gateway has no upstream MCP servers');
-    return all.length === 1 ? all[0] : (ctx.hintedUpstream(client.clientId) ?? null);
+    // The hint first: with a single upstream, a client of the bundle (/mcp) must still get the bundle.
+    return ctx.hintedUpstream(client.clientId) ?? (all.length === 1 ? all[0] : null);
   }
   const upstream = typeof resource === 'string' ? ctx.upstreamByResource(resource) : undefined;
   if (!upstream) throw new InvalidTarget('resource is not an MCP server behind this gateway');

@@ -158,7 +158,7 @@ export class AuthorizeFlow {
       upstreams: () => this.upstreams.list(),
       hintedUpstream: (clientId) => {
         const slug = this.hints.slugFor(clientId, req.ip);
-        return slug ? this.upstreams.get(slug) : undefined;
+        return slug ? this.upstreams.target(slug) : undefined;
       },
     };
   }

@@ -1,5 +1,7 @@
 import { checkCsrf } from '../../identity/csrf';
 import { signInUrl } from '../../identity/return-to';
+import { BUNDLE_MEMBERS, BUNDLE_SKIP_PARAM, isBundleSlug, scopesOfItsOwn } from '../../bundle/bundle-resource';
+import { bundleSignInPage } from '../../pages/bundle-signin.pages';
 import { errorPage } from '../../pages/error.pages';
 import { AuthStepUnavailable, ConsentInputError } from '../../upstreams/auth-modes';
 import { Upstream } from '../../upstreams/upstream';
@@ -69,6 +71,48 @@ async function prerequisite(request: AuthorizeRequest, flow: AuthorizeFlow, retu
     return { status: 502, html: errorPage(flow.config.basePath, err.title, err.userMessage) };
   }
   return url === null ? CONTINUE : { redirect: url };
+}
+
+/**
+ * The bundle (`/mcp`, bundle/): the sign-in step of every member upstream the user has not taken
+ * yet (e.g. an `oauth` upstream's own sign-in), one at a time, each behind a page that offers to
+ * skip it. Signing in comes back to this same request, which then asks for the next one; a skipped
+ * or failing one stays out of the bundle, which lists a message in its place.
+ */
+async function bundleMembersSignedIn(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
+  if (!isBundleSlug(request.upstream!.slug)) return CONTINUE;
+  const only = BUNDLE_MEMBERS.get(request.upstream!);
+  const userId = request.user!.id;
+  const skipParam = request.params[BUNDLE_SKIP_PARAM];
+  const skipped = typeof skipParam === 'string' ? skipParam.split(',').filter(Boolean) : [];
+  const pending: Upstream[] = [];
+  for (const member of flow.upstreams.list()) {
+    if (skipped.includes(member.slug) || (only && !only.includes(member.slug)) || scopesOfItsOwn(member).length) continue;
+    if (!(await flow.policy.allows(member, userId))) continue;
+    pending.push(member);
+  }
+  for (const [i, member] of pending.entries()) {
+    let url: string | null;
+    try {
+      url = await flow.authModes.for(member).prerequisite(member, userId, flow.config.publicPath(request.req.originalUrl));
+    } catch (err) {
+      if (!(err instanceof AuthStepUnavailable)) throw err;
+      flow.logger.warn(`bundle: ${err.message}; left out of the bundle for now`);
+      continue;
+    }
+    if (url === null) continue;
+    const skip = new URLSearchParams({ ...(request.params as Record<string, string>), [BUNDLE_SKIP_PARAM]: [...skipped, member.slug].join(',') });
+    return {
+      status: 200,
+      html: bundleSignInPage(flow.config.basePath, {
+        upstreamName: member.name,
+        signInUrl: url,
+        skipUrl: flow.config.publicPath(`/authorize?${skip.toString()}`),
+        remaining: pending.length - i - 1,
+      }),
+    };
+  }
+  return CONTINUE;
 }
 
 /** On GET the sign-in step comes back to the same request. */
@@ -172,8 +216,8 @@ async function consentRemembered(request: AuthorizeRequest, flow: AuthorizeFlow)
   return CONTINUE;
 }
 
-/** GET /authorize: (audited) → sign-in → allow-list → the mode's prerequisite → consent → code. */
-export const AUTHORIZE_STEPS: AuthorizeStep[] = [started, signIn, upstreamKnownOrAsk, allowList, prerequisiteOfRequest, consentGivenOrAsk, code];
+/** GET /authorize: (audited) → sign-in → allow-list → the mode's prerequisite (for the bundle: its members') → consent → code. */
+export const AUTHORIZE_STEPS: AuthorizeStep[] = [started, signIn, upstreamKnownOrAsk, allowList, prerequisiteOfRequest, bundleMembersSignedIn, consentGivenOrAsk, code];
 
 /** POST /authorize (the consent form): sign-in → CSRF → the choice → allow-list → approve → consent stored → the mode's prerequisite → code. */
 export const DECISION_STEPS: AuthorizeStep[] = [signIn, csrf, upstreamChosen, allowList, approved, scopeOffered, consentInputSaved, consentRemembered, prerequisiteOfChoice, code];

@@ -1,6 +1,8 @@
 import { Controller, Get, NotFoundException, Param, Req, UseFilters } from '@nestjs/common';
 import type { Request } from 'express';
 import { ConfigService } from '../../config/config.service';
+import { bundleSlug } from '../../bundle/bundle-resource';
+import { Upstream } from '../../upstreams/upstream';
 import { UpstreamsService } from '../../upstreams/upstreams.service';
 import { OAuthErrorFilter } from '../oauth-error.filter';
 import { AUTH_METHODS } from '../register/registration.checks';
@@ -45,6 +47,31 @@ export class MetadataController {
       scopes_supported: this.upstreams.allScopes(),
       authorization_response_iss_parameter_supported: true,
       client_id_metadata_document_supported: this.config.clientMetadataDocuments.enabled,
+    };
+  }
+
+  /** RFC 9728 §3: the metadata of the bundle, the protected resource at /mcp (bundle/). */
+  @Get('oauth-protected-resource/mcp')
+  bundleProtectedResource(@Req() req?: Request) {
+    return this.bundleMetadata(this.upstreams.bundle, req);
+  }
+
+  /** RFC 9728 §3: the metadata of a named bundle at /mcp/b/{name}. */
+  @Get('oauth-protected-resource/mcp/b/:name')
+  namedBundleProtectedResource(@Param('name') name: string, @Req() req?: Request) {
+    const bundle = this.upstreams.target(bundleSlug(name));
+    if (!bundle) throw new NotFoundException();
+    return this.bundleMetadata(bundle, req);
+  }
+
+  private bundleMetadata(bundle: Upstream, req?: Request) {
+    this.hints.metadataFetched(req?.ip, bundle.slug);
+    return {
+      resource: bundle.resource,
+      authorization_servers: [this.config.issuer],
+      scopes_supported: bundle.scopes,
+      bearer_methods_supported: ['header'],
+      resource_name: bundle.name,
     };
   }
 
