@@ -15,6 +15,11 @@ export const AUDIT_EVENT_TYPES = [
   'group.create',
   'group.member.add',
   'group.member.remove',
+  // Sign-in through an OpenID Connect provider: success, refusal (with the reason), a new link, a group sync
+  'identity.federated.signin',
+  'identity.federated.refused',
+  'identity.federated.link',
+  'identity.federated.groups',
 
   // OAuth: clients, consent, codes, tokens, grants
   'client.register',

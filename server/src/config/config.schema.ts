@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
+import { IdentityProviderConfig, LocalAuthConfig } from '../identity/federation/identity-provider.config';
 import { LoggingConfig, MetricsConfig } from './observability.schema';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
@@ -261,6 +262,17 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => UpstreamsPolicyConfig)
   upstreams_policy: UpstreamsPolicyConfig = new UpstreamsPolicyConfig();
+
+  /** OpenID Connect providers users may sign in through ("Sign in with …"). */
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => IdentityProviderConfig)
+  identity_providers: IdentityProviderConfig[] = [];
+
+  /** Local (password) sign-in policy. */
+  @ValidateNested()
+  @Type(() => LocalAuthConfig)
+  auth: LocalAuthConfig = new LocalAuthConfig();
 
   @ValidateNested()
   @Type(() => LoggingConfig)

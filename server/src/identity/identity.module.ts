@@ -1,5 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { FederatedIdentity } from './federation/federated-identity.entity';
+import { FederatedStrategies } from './federation/federated-strategies';
+import { FederatedUsersService } from './federation/federated-users.service';
+import { FederationController } from './federation/federation.controller';
 import { GroupMember } from './group-member.entity';
 import { Group } from './group.entity';
 import { GroupsService } from './groups.service';
@@ -14,9 +18,9 @@ import { User } from './user.entity';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken])],
-  controllers: [LoginController, InviteController],
-  providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard],
-  exports: [UsersService, LoginSessionService, GroupsService],
+  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken, FederatedIdentity])],
+  controllers: [LoginController, InviteController, FederationController],
+  providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard, FederatedUsersService, FederatedStrategies],
+  exports: [UsersService, LoginSessionService, GroupsService, FederatedUsersService, FederatedStrategies],
 })
 export class IdentityModule {}

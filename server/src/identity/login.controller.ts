@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
+import { mayUsePassword } from './federation/local-password-policy';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { loginPage } from '../pages/sign-in.pages';
 import { PasswordAuthGuard } from './password-auth.guard';
@@ -28,7 +29,7 @@ export class LoginController {
     // Already signed in: straight on to where the sign-in was for, else to the console.
     if (user) return res.redirect(303, safeReturnTo(returnTo));
     const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo) }));
+    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo), ...this.signInChoices() }));
   }
 
   @Post('login')
@@ -38,16 +39,31 @@ export class LoginController {
     const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
     const rerender = (status: number, error: string) => {
       const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-      res.status(status).type('html').send(loginPage({ csrf, returnTo, email, error }));
+      res
+        .status(status)
+        .type('html')
+        .send(loginPage({ csrf, returnTo, email, error, ...this.signInChoices() }));
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
       this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
       return rerender(401, 'Wrong email or password.');
     }
+    if (!mayUsePassword(this.config.localAuth, req.user)) {
+      this.audit.recordNow({ type: 'login', outcome: 'failure', userId: req.user.id, ip: req.ip ?? null, detail: { email, reason: 'local_passwords_off' } });
+      return rerender(403, 'Password sign-in is turned off for your account. Sign in with your identity provider.');
+    }
     const secret = await this.sessions.start(req.user.id, req.ip ?? null);
     res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
     res.redirect(303, returnTo);
+  }
+
+  /** The "Sign in with …" buttons, and whether the password form is only for a few (auth.local_passwords). */
+  private signInChoices() {
+    return {
+      providers: this.config.identityProviders.map((p) => ({ id: p.id, name: p.name })),
+      passwordsLimited: this.config.localAuth.local_passwords !== 'enabled',
+    };
   }
 
   @Post('logout')

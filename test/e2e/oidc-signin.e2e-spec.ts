@@ -1,0 +1,262 @@
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { AuditService } from '../../server/src/audit/audit.service';
+import { FederatedUsersService } from '../../server/src/identity/federation/federated-users.service';
+import { GroupsService } from '../../server/src/identity/groups.service';
+import { SESSION_COOKIE } from '../../server/src/identity/login-session.service';
+import { UsersService } from '../../server/src/identity/users.service';
+import { IdTokenTamper, RunningOidcProvider, startOidcProvider } from '../fixtures/oidc-provider';
+import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
+import { BrowserResponse, isRedirect, TestBrowser } from '../helpers/browser';
+import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
+import { TestOAuthProvider } from '../helpers/oauth-client';
+
+const CLIENT = { client_id: 'gatehouse', client_secret: 'fixture-client-secret-0123456789abcdef' };
+const INVITE_CLIENT = { client_id: 'gatehouse-invite-only', client_secret: 'fixture-invite-secret-0123456789abcdef' };
+const MEMBER_WITH_PASSWORD = { email: 'member@corp.test', password: 'a member password of some length' };
+
+/**
+ * Plays the person at the browser: from `start`, follows redirects between the gateway and the provider,
+ * clicks "Sign in with Corp SSO" on the gateway's sign-in page, types `login` into the provider's form,
+ * approves the gateway's consent page. Stops at a redirect whose Location satisfies `until` (not requested)
+ * or at any other page (a refusal, the console).
+ */
+async function throughProvider(browser: TestBrowser, start: string | URL, login: string, until: (u: URL) => boolean, origins: string[]): Promise<BrowserResponse> {
+  let res = await browser.get(start);
+  const trail: string[] = [];
+  let clicked = false;
+  for (let step = 0; step < 25; step++) {
+    trail.push(`${res.status} ${res.url}`);
+    if (isRedirect(res)) {
+      const next = new URL(res.location!);
+      if (until(next)) return res;
+      if (!origins.includes(next.origin)) throw new Error(`redirected off loopback fixtures to ${next.href}; trail ${trail.join(' -> ')}`);
+      res = await browser.get(next);
+      continue;
+    }
+    if (res.status !== 200) return res;
+    const button = /<a class="provider" href="([^"]+)">Sign in with Corp SSO<\/a>/.exec(res.body);
+    if (button && !clicked) {
+      clicked = true;
+      res = await browser.get(new URL(button[1].replace(/&amp;/g, '&'), res.url));
+      continue;
+    }
+    const forms = browser.forms(res);
+    if (forms.some((f) => f.controls.some((c) => c.name === 'login'))) {
+      res = await browser.submit(res, { login, password: 'anything' });
+      continue;
+    }
+    const consent = forms.findIndex((f) => f.buttons.some((b) => b.name === 'decision'));
+    if (consent >= 0) {
+      res = await browser.submit(res, {}, { formIndex: consent, button: 'decision=approve' });
+      continue;
+    }
+    return res;
+  }
+  throw new Error(`gave up; trail ${trail.join(' -> ')}`);
+}
+
+describe('sign-in through an OpenID Connect provider (a real oidc-provider on loopback)', () => {
+  let idp: RunningOidcProvider;
+  let upstream: RunningUpstream;
+  let gw: TestGateway;
+  let base: string;
+  let origins: string[];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    idp = await startOidcProvider({
+      clients: [
+        { ...CLIENT, redirect_uris: [`${base}/login/oidc/corp/callback`] },
+        { ...INVITE_CLIENT, redirect_uris: [`${base}/login/oidc/corp-invite/callback`] },
+      ],
+    });
+    upstream = await startUpstream();
+    gw = await startTestGateway({
+      port,
+      config: {
+        upstreams: [{ slug: 'eng', name: 'Engineering tools', url: upstream.url, allow: { groups: ['engineering'] } }],
+        identity_providers: [
+          {
+            id: 'corp',
+            name: 'Corp SSO',
+            issuer: idp.issuer,
+            ...CLIENT,
+            scopes: ['openid', 'email', 'profile', 'groups'],
+            new_users: 'create',
+            groups_claim: 'groups',
+            allowed_email_domains: ['corp.test'],
+          },
+          { id: 'corp-invite', name: 'Corp SSO (invited only)', issuer: idp.issuer, ...INVITE_CLIENT, new_users: 'invite_only' },
+        ],
+        auth: { local_passwords: 'break_glass', break_glass_email: ADMIN.email },
+      },
+    });
+    origins = [base, idp.issuer];
+    await gw.app.get(UsersService).create(MEMBER_WITH_PASSWORD);
+    await idp.setAccounts({
+      alice: { claims: { email: 'alice@corp.test', email_verified: true, name: 'Alice', groups: ['engineering', 'everyone'] } },
+      bob: { claims: { email: 'bob@corp.test', email_verified: true, groups: ['sales'] } },
+      mallory: { claims: { email: 'member@corp.test', email_verified: false, groups: ['engineering'] } },
+      member: { claims: { email: 'member@corp.test', email_verified: true, groups: [] } },
+      outsider: { claims: { email: 'eve@elsewhere.test', email_verified: true } },
+      gone: { claims: { email: 'gone@corp.test', email_verified: true }, disabled: true },
+      dave: { claims: { email: 'dave@corp.test', email_verified: true } },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    gw?.cleanup();
+    await upstream?.close();
+    await idp?.close();
+  });
+
+  const refusals = async () => (await gw.app.get(AuditService).list({ type: 'identity.federated.refused', limit: 100 })).map((r) => (r.detail as { reason: string }).reason);
+
+  /** A console sign-in through the provider: the final redirect to the console, or the page it stopped at. */
+  const consoleSignIn = (browser: TestBrowser, login: string, provider = 'corp') =>
+    throughProvider(browser, `${base}/login/oidc/${provider}?return_to=/admin/`, login, (u) => u.href === `${base}/admin/`, origins);
+
+  it('signs a new user in during an MCP client /authorize: created with the claim groups, and the group allow-list lets them in', async () => {
+    const provider = new TestOAuthProvider();
+    const first = new StreamableHTTPClientTransport(new URL(gw.mcpUrl('eng')), { authProvider: provider });
+    await expect(new Client({ name: 'e2e', version: '0' }).connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    const browser = new TestBrowser();
+    const atClient = await throughProvider(browser, provider.lastAuthorizationUrl!, 'alice', (u) => u.href.startsWith(provider.redirectUrl), origins);
+    if (!atClient.location) throw new Error(`stopped at ${atClient.status} ${atClient.url}: ${atClient.body.slice(-600)}`);
+    const code = new URL(atClient.location).searchParams.get('code');
+    expect(code).toBeTruthy();
+    // The gateway's consent came after the provider's sign-in (the consent form was submitted on the gateway).
+    expect(browser.history.map((r) => new URL(r.url).pathname)).toEqual(expect.arrayContaining(['/authorize', '/login/oidc/corp', '/login/oidc/corp/callback']));
+    await first.finishAuth(code!);
+    const client = new Client({ name: 'e2e', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.mcpUrl('eng')), { authProvider: provider }));
+    const echoed = await client.callTool({ name: 'echo', arguments: { text: 'through the provider' } });
+    expect(JSON.stringify(echoed.content)).toContain('through the provider');
+    await client.close();
+
+    const alice = await gw.app.get(UsersService).findByEmail('alice@corp.test');
+    expect(alice).toMatchObject({ role: 'member', passwordHash: null, displayName: 'Alice' });
+    const groups = await gw.app.get(GroupsService).groupsOf(alice!.id);
+    expect(groups.map((g) => [g.name, g.source])).toEqual([
+      ['engineering', 'oidc:corp'],
+      ['everyone', 'oidc:corp'],
+    ]);
+    expect(await gw.app.get(FederatedUsersService).identitiesOf(alice!.id)).toEqual([expect.objectContaining({ provider: 'corp', subject: 'alice', email: 'alice@corp.test' })]);
+    // Authorization code with PKCE (S256), state and nonce at the provider.
+    const [auth] = (await idp.authorizations()).filter((a) => a.client_id === CLIENT.client_id);
+    expect(auth).toMatchObject({ response_type: 'code', code_challenge_method: 'S256', redirect_uri: `${base}/login/oidc/corp/callback`, scope: 'openid email profile groups' });
+    expect(auth.state).toBeTruthy();
+    expect(auth.nonce).toBeTruthy();
+  });
+
+  it('refuses a user whose provider groups are not on the allow-list, and replaces provider groups at each sign-in', async () => {
+    const provider = new TestOAuthProvider();
+    const first = new StreamableHTTPClientTransport(new URL(gw.mcpUrl('eng')), { authProvider: provider });
+    await expect(new Client({ name: 'e2e', version: '0' }).connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    const denied = await throughProvider(new TestBrowser(), provider.lastAuthorizationUrl!, 'bob', (u) => u.href.startsWith(provider.redirectUrl), origins);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toContain('Your account (bob@corp.test) is not allowed to use <strong>Engineering tools</strong>');
+    const bob = await gw.app.get(UsersService).findByEmail('bob@corp.test');
+    expect((await gw.app.get(GroupsService).groupsOf(bob!.id)).map((g) => g.name)).toEqual(['sales']);
+
+    // Alice leaves engineering at the provider: her next sign-in takes her out of the gateway group too.
+    await idp.setAccounts({ alice: { claims: { email: 'alice@corp.test', email_verified: true, groups: ['sales'] } } });
+    const done = await consoleSignIn(new TestBrowser(), 'alice');
+    expect(done.status).toBe(303);
+    const alice = await gw.app.get(UsersService).findByEmail('alice@corp.test');
+    expect((await gw.app.get(GroupsService).groupsOf(alice!.id)).map((g) => g.name)).toEqual(['sales']);
+  });
+
+  it('does not link an existing account when the provider says email_verified is false; links it when true', async () => {
+    const browser = new TestBrowser();
+    const refused = await consoleSignIn(browser, 'mallory');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/text\/html/);
+    expect(refused.body).toContain('has not verified the address member@corp.test');
+    expect(browser.jar.get(base, SESSION_COOKIE)).toBeUndefined();
+    const member = await gw.app.get(UsersService).findByEmail(MEMBER_WITH_PASSWORD.email);
+    expect(await gw.app.get(FederatedUsersService).identitiesOf(member!.id)).toEqual([]);
+    expect(await refusals()).toContain('email_not_verified');
+
+    // A fresh browser: the provider remembers who signed in there.
+    const verified = new TestBrowser();
+    const linked = await consoleSignIn(verified, 'member');
+    expect(linked.status).toBe(303);
+    expect(verified.jar.get(base, SESSION_COOKIE)).toBeTruthy();
+    const session = await verified.get(`${base}/admin/api/session`, { accept: 'application/json' });
+    expect(JSON.parse(session.body).user.email).toBe(MEMBER_WITH_PASSWORD.email);
+    expect(await gw.app.get(FederatedUsersService).identitiesOf(member!.id)).toEqual([expect.objectContaining({ provider: 'corp', subject: 'member' })]);
+  });
+
+  it.each<[IdTokenTamper, string, RegExp]>([
+    ['audience', 'id_token_aud', /&quot;aud&quot; \(audience\)/],
+    ['signature', 'id_token_signature', /JWT signature verification failed/],
+    ['expired', 'id_token_exp', /&quot;exp&quot; \(expiration time\)/],
+    ['nonce', 'id_token_nonce', /unexpected ID Token &quot;nonce&quot;/],
+  ])('refuses an ID token with a bad %s with a clear page', async (mode, reason, says) => {
+    await idp.tamper(mode);
+    try {
+      const browser = new TestBrowser();
+      const res = await consoleSignIn(browser, 'alice');
+      expect(res.status).toBe(403);
+      expect(res.headers.get('content-type')).toMatch(/text\/html/);
+      expect(res.body).toContain('Sign-in with Corp SSO refused');
+      expect(res.body).toMatch(says);
+      expect(res.body).not.toMatch(/ at .*\.(js|ts):\d+/);
+      expect(res.body).not.toContain(CLIENT.client_secret);
+      expect(browser.jar.get(base, SESSION_COOKIE)).toBeUndefined();
+      expect(await refusals()).toContain(reason);
+    } finally {
+      await idp.tamper('none');
+    }
+  });
+
+  it('refuses, with a page, a user the provider refuses (disabled there), an email domain not allowed, and an unknown user where invites are required', async () => {
+    const disabled = await consoleSignIn(new TestBrowser(), 'gone');
+    expect(disabled.status).toBe(403);
+    expect(disabled.body).toContain('Corp SSO refused the sign-in');
+    expect(await gw.app.get(UsersService).findByEmail('gone@corp.test')).toBeNull();
+
+    const outsider = await consoleSignIn(new TestBrowser(), 'outsider');
+    expect(outsider.status).toBe(403);
+    expect(outsider.body).toContain('elsewhere.test');
+    expect(await gw.app.get(UsersService).findByEmail('eve@elsewhere.test')).toBeNull();
+
+    const uninvited = await consoleSignIn(new TestBrowser(), 'dave', 'corp-invite');
+    expect(uninvited.status).toBe(403);
+    expect(uninvited.body).toContain('Ask your Gatehouse administrator to invite you');
+    expect(await gw.app.get(UsersService).findByEmail('dave@corp.test')).toBeNull();
+    expect(await refusals()).toEqual(expect.arrayContaining(['access_denied', 'email_domain', 'not_invited']));
+  });
+
+  it('refuses a callback that is replayed or reaches another browser', async () => {
+    const browser = new TestBrowser();
+    const done = await consoleSignIn(browser, 'alice');
+    expect(done.status).toBe(303);
+    const callback = browser.history.find((r) => new URL(r.url).pathname === '/login/oidc/corp/callback')!;
+    const replayed = await browser.get(callback.url);
+    expect(replayed.status).toBe(400);
+    expect(replayed.body).toContain('expired or was started in another browser');
+    const stranger = await new TestBrowser().get(callback.url);
+    expect(stranger.status).toBe(400);
+    expect(stranger.headers.get('set-cookie') ?? '').not.toContain(SESSION_COOKIE);
+  });
+
+  it('shows the provider buttons and keeps password sign-in for the break-glass admin only', async () => {
+    const browser = new TestBrowser();
+    const page = await browser.get(`${base}/login`);
+    expect(page.body).toContain('Sign in with Corp SSO');
+    expect(page.body).toContain('Sign in with Corp SSO (invited only)');
+    const member = await browser.submit(await browser.get(`${base}/login`), MEMBER_WITH_PASSWORD);
+    expect(member.status).toBe(403);
+    expect(member.body).toContain('Password sign-in is turned off for your account');
+    expect(browser.jar.get(base, SESSION_COOKIE)).toBeUndefined();
+    const admin = await browser.submit(await browser.get(`${base}/login`), ADMIN);
+    expect(admin.status).toBe(303);
+    expect(browser.jar.get(base, SESSION_COOKIE)).toBeTruthy();
+  });
+});
