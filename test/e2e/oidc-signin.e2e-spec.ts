@@ -9,6 +9,7 @@ import { UsersService } from '../../server/src/identity/users.service';
 import { IdTokenTamper, RunningOidcProvider, startOidcProvider } from '../fixtures/oidc-provider';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { BrowserResponse, isRedirect, TestBrowser } from '../helpers/browser';
+import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { TestOAuthProvider } from '../helpers/oauth-client';
 
@@ -258,5 +259,37 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     const admin = await browser.submit(await browser.get(`${base}/login`), ADMIN);
     expect(admin.status).toBe(303);
     expect(browser.jar.get(base, SESSION_COOKIE)).toBeTruthy();
+  });
+
+  it('shows providers and linked identities in the admin API; a user disabled at the provider is refused at the next sign-in and their grants can be revoked', async () => {
+    const admin = adminApi(base, await signInToConsole(base, ADMIN));
+    const providers = await admin('GET', '/identity-providers');
+    expect(providers.status).toBe(200);
+    expect(providers.json.localPasswords).toBe('break_glass');
+    expect(providers.json.items[0]).toMatchObject({
+      id: 'corp',
+      name: 'Corp SSO',
+      issuer: idp.issuer,
+      clientId: CLIENT.client_id,
+      secretSet: true,
+      callbackUrl: `${base}/login/oidc/corp/callback`,
+    });
+    expect(providers.text).not.toContain(CLIENT.client_secret);
+
+    // Alice (signed in through the provider in the first test) holds a grant to "eng".
+    const alice = (await gw.app.get(UsersService).findByEmail('alice@corp.test'))!;
+    const detail = await admin('GET', `/users/${alice.id}`);
+    expect(detail.json.identities).toEqual([expect.objectContaining({ provider: 'corp', subject: 'alice', email: 'alice@corp.test' })]);
+    expect(detail.json.groups).toEqual([expect.objectContaining({ name: 'sales', source: 'oidc:corp' })]);
+
+    await idp.setAccounts({ alice: { claims: { email: 'alice@corp.test', email_verified: true }, disabled: true } });
+    const refused = await consoleSignIn(new TestBrowser(), 'alice');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('Corp SSO refused the sign-in');
+
+    const revoked = await admin('POST', '/grants/revoke', { userId: alice.id });
+    expect(revoked.status).toBe(200);
+    expect(revoked.json.revoked).toBeGreaterThanOrEqual(1);
+    for (const res of admin.seen) expect(res.text).not.toContain(CLIENT.client_secret);
   });
 });

@@ -18,6 +18,7 @@ import { SettingsController } from './settings.controller';
 import { UserAdminService } from './user-admin.service';
 import { UpstreamsController } from './upstreams.controller';
 import { UsersController } from './users.controller';
+import { IdentityProvidersController } from './identity-providers.controller';
 
 /**
  * The admin API under /admin/api (issue 10): one thin controller per resource, each declared with
@@ -36,6 +37,7 @@ import { UsersController } from './users.controller';
     GrantsController,
     MeController,
     SettingsController,
+    IdentityProvidersController,
     AuditController,
     DashboardController,
   ],

@@ -6,7 +6,7 @@ import { AdminApi, CurrentActor } from './admin-api';
 import { pageOf, pageRequest } from './pagination';
 import { UserAdminService } from './user-admin.service';
 import { CreateUserDto, ListUsersQuery, UpdateUserDto } from './users.dto';
-import { iso, userView } from './views';
+import { identityView, iso, userView } from './views';
 
 /** /admin/api/users: admins manage accounts; auditors read them. */
 @AdminApi('users')
@@ -25,12 +25,12 @@ export class UsersController {
     return pageOf(rows, page.limit, (u) => [u.email], userView);
   }
 
-  /** → `{ user: UserView, groups: [{id,name}], activeGrants }` */
+  /** → `{ user: UserView, groups: [{id,name,source?}], identities: [{provider,subject,email,linkedAt,lastSignInAt}], activeGrants }` */
   @Get(':id')
   @Roles('admin', 'auditor')
   async get(@Param('id') id: string) {
-    const { user, groups, activeGrants } = await this.admin.detail(id);
-    return { user: userView(user), groups, activeGrants };
+    const { user, groups, identities, activeGrants } = await this.admin.detail(id);
+    return { user: userView(user), groups, identities: identities.map(identityView), activeGrants };
   }
 
   /** `{ email, name?, role? }` → 201 `{ user, inviteUrl, expiresAt }`: the only response that ever holds the link. */

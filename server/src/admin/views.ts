@@ -1,6 +1,7 @@
 import type { GroupWithCount } from '../identity/groups.service';
 import type { UserRole } from '../identity/roles';
 import type { User } from '../identity/user.entity';
+import { FederatedIdentity } from '../identity/federation/federated-identity.entity';
 
 /**
  * What the admin API shows of a user and a group. Built field by field, so a column added to an
@@ -38,6 +39,11 @@ export function userView(u: User): UserView {
     createdAt: iso(u.createdAt),
     lastLoginAt: u.lastLoginAt === null ? null : iso(u.lastLoginAt),
   };
+}
+
+/** A user's account at an identity provider (the user's page). */
+export function identityView(i: FederatedIdentity) {
+  return { provider: i.provider, subject: i.subject, email: i.email, linkedAt: iso(i.linkedAt), lastSignInAt: iso(i.lastSignInAt) };
 }
 
 export function groupView(g: GroupWithCount): GroupView {
