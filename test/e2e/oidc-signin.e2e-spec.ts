@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -15,6 +19,7 @@ import { TestOAuthProvider } from '../helpers/oauth-client';
 
 const CLIENT = { client_id: 'gatehouse', client_secret: 'fixture-client-secret-0123456789abcdef' };
 const INVITE_CLIENT = { client_id: 'gatehouse-invite-only', client_secret: 'fixture-invite-secret-0123456789abcdef' };
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MEMBER_WITH_PASSWORD = { email: 'member@corp.test', password: 'a member password of some length' };
 
 /**
@@ -105,6 +110,7 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
       outsider: { claims: { email: 'eve@elsewhere.test', email_verified: true } },
       gone: { claims: { email: 'gone@corp.test', email_verified: true }, disabled: true },
       dave: { claims: { email: 'dave@corp.test', email_verified: true } },
+      carol: { claims: { email: 'carol@corp.test', email_verified: true, name: 'Carol', groups: ['engineering'] } },
     });
   });
 
@@ -291,5 +297,45 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     expect(revoked.status).toBe(200);
     expect(revoked.json.revoked).toBeGreaterThanOrEqual(1);
     for (const res of admin.seen) expect(res.text).not.toContain(CLIENT.client_secret);
+  });
+
+  it('in a real browser (Debian chromium): an MCP client /authorize, "Sign in with Corp SSO", the provider form, the gateway consent, the code', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+    // The MCP client's redirect URI: a loopback server, as a desktop client would run (Playwright does not intercept redirects).
+    const clientCallback = http.createServer((_req, res) => res.end('back at the client'));
+    await new Promise<void>((r) => clientCallback.listen(0, '127.0.0.1', r));
+    const clientOrigin = `http://127.0.0.1:${(clientCallback.address() as AddressInfo).port}`;
+    const provider = new TestOAuthProvider({ redirectUrl: `${clientOrigin}/callback` });
+    const first = new StreamableHTTPClientTransport(new URL(gw.mcpUrl('eng')), { authProvider: provider });
+    await expect(new Client({ name: 'e2e', version: '0' }).connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const context = await browser.newContext();
+      // Nothing but the loopback fixtures.
+      await context.route('**/*', (route) => ([...origins, clientOrigin].includes(new URL(route.request().url()).origin) ? route.continue() : route.abort()));
+      const page = await context.newPage();
+      await page.goto(provider.lastAuthorizationUrl!.href);
+      await Promise.all([page.waitForURL((u) => u.origin === idp.issuer), page.getByRole('link', { name: 'Sign in with Corp SSO', exact: true }).click()]);
+      await page.fill('#login', 'carol');
+      await page.fill('#password', 'anything');
+      await Promise.all([page.waitForURL((u) => u.origin === base && u.pathname === '/authorize'), page.click('button[type=submit]')]);
+      await Promise.all([page.waitForURL((u) => u.href.startsWith(provider.redirectUrl)), page.getByRole('button', { name: 'Allow' }).click()]);
+      const code = new URL(page.url()).searchParams.get('code');
+      expect(code).toBeTruthy();
+      await first.finishAuth(code!);
+    } finally {
+      await browser.close();
+      await new Promise<void>((r) => clientCallback.close(() => r()));
+    }
+    const client = new Client({ name: 'e2e', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.mcpUrl('eng')), { authProvider: provider }));
+    expect(JSON.stringify((await client.callTool({ name: 'echo', arguments: { text: 'from chromium' } })).content)).toContain('from chromium');
+    await client.close();
+    const carol = (await gw.app.get(UsersService).findByEmail('carol@corp.test'))!;
+    expect((await gw.app.get(GroupsService).groupsOf(carol.id)).map((g) => [g.name, g.source])).toEqual([['engineering', 'oidc:corp']]);
   });
 });
