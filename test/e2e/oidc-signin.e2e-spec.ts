@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -261,6 +262,7 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     const member = await browser.submit(await browser.get(`${base}/login`), MEMBER_WITH_PASSWORD);
     expect(member.status).toBe(403);
     expect(member.body).toContain('Password sign-in is turned off for your account');
+    expect(member.body).toContain('Sign in with Corp SSO');
     expect(browser.jar.get(base, SESSION_COOKIE)).toBeUndefined();
     const admin = await browser.submit(await browser.get(`${base}/login`), ADMIN);
     expect(admin.status).toBe(303);
@@ -297,6 +299,55 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     expect(revoked.status).toBe(200);
     expect(revoked.json.revoked).toBeGreaterThanOrEqual(1);
     for (const res of admin.seen) expect(res.text).not.toContain(CLIENT.client_secret);
+  });
+
+  it('an admin adds a provider in the console: secret write-only and encrypted, config providers read-only, only public addresses by default', async () => {
+    const admin = adminApi(base, await signInToConsole(base, ADMIN));
+    const secret = 'console-client-secret-0123456789abcdef';
+    const created = await admin('POST', '/identity-providers', {
+      id: 'lab',
+      name: 'Lab SSO',
+      issuer: idp.issuer,
+      clientId: 'gatehouse-lab',
+      clientSecret: secret,
+      newUsers: 'create',
+    });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ id: 'lab', source: 'console', secretSet: true, readOnlyReason: null, scopes: ['openid', 'email', 'profile'] });
+
+    const bad = await admin('POST', '/identity-providers', { id: 'Bad Id', name: 'x', issuer: 'not a url', clientId: 'c' });
+    expect(bad.status).toBe(400);
+    expect(Object.keys(bad.json.fields).sort()).toEqual(['clientSecret', 'id', 'issuer']);
+    expect((await admin('POST', '/identity-providers', { id: 'corp', name: 'x', issuer: idp.issuer, clientId: 'c', clientSecret: 's' })).status).toBe(409);
+    const readOnly = await admin('PATCH', '/identity-providers/corp', { name: 'Renamed' });
+    expect([readOnly.status, readOnly.json.error]).toEqual([409, 'read_only']);
+
+    expect((await new TestBrowser().get(`${base}/login`)).body).toContain('Sign in with Lab SSO');
+    // A console provider on loopback: the SSRF guard refuses before any request reaches it.
+    const discoveriesBefore = await idp.discoveries();
+    const refused = await new TestBrowser().get(`${base}/login/oidc/lab?return_to=/admin/`);
+    expect(refused.status).toBe(502);
+    expect(refused.body).toContain('Gatehouse could not reach Lab SSO');
+    expect(await idp.discoveries()).toBe(discoveriesBefore);
+    expect(await refusals()).toContain('provider_unreachable');
+
+    // Write-only: kept when a change leaves it out, never in an answer, encrypted at rest.
+    const renamed = await admin('PATCH', '/identity-providers/lab', { name: 'Lab' });
+    expect(renamed.json).toMatchObject({ name: 'Lab', secretSet: true });
+    const files = ['gatehouse.db', 'gatehouse.db-wal'].map((f) => {
+      try {
+        return readFileSync(join(gw.dataDir, f)).toString('latin1');
+      } catch {
+        return '';
+      }
+    });
+    expect(files.join('')).not.toContain(secret);
+    for (const res of admin.seen) expect(res.text).not.toContain(secret);
+
+    expect((await admin('DELETE', '/identity-providers/lab')).status).toBe(204);
+    expect((await new TestBrowser().get(`${base}/login/oidc/lab`)).status).toBe(404);
+    const types = (await gw.app.get(AuditService).list({ limit: 1000 })).map((r) => r.type);
+    expect(types).toEqual(expect.arrayContaining(['admin.identity_provider.create', 'admin.identity_provider.update', 'admin.identity_provider.delete']));
   });
 
   it('in a real browser (Debian chromium): an MCP client /authorize, "Sign in with Corp SSO", the provider form, the gateway consent, the code', async () => {
@@ -337,5 +388,49 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     await client.close();
     const carol = (await gw.app.get(UsersService).findByEmail('carol@corp.test'))!;
     expect((await gw.app.get(GroupsService).groupsOf(carol.id)).map((g) => [g.name, g.source])).toEqual([['engineering', 'oidc:corp']]);
+  });
+});
+
+describe('a provider added in the console, where upstreams_policy.allow_private_networks lets it be on loopback', () => {
+  let idp: RunningOidcProvider;
+  let gw: TestGateway;
+  let base: string;
+  const secret = 'lab-client-secret-0123456789abcdef';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    idp = await startOidcProvider({ clients: [{ client_id: 'gatehouse-lab', client_secret: secret, redirect_uris: [`${base}/login/oidc/lab/callback`] }] });
+    await idp.setAccounts({ erin: { claims: { email: 'erin@lab.test', email_verified: true, groups: ['lab'] } } });
+    gw = await startTestGateway({ port, config: { upstreams_policy: { allow_private_networks: true } } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    gw?.cleanup();
+    await idp?.close();
+  });
+
+  it('signs in with the secret from the vault, and a changed secret applies at once', async () => {
+    const admin = adminApi(base, await signInToConsole(base, ADMIN));
+    const created = await admin('POST', '/identity-providers', {
+      id: 'lab',
+      name: 'Lab SSO',
+      issuer: idp.issuer,
+      clientId: 'gatehouse-lab',
+      clientSecret: secret,
+      newUsers: 'create',
+      scopes: ['openid', 'email', 'groups'],
+    });
+    expect(created.status).toBe(201);
+    const origins = [base, idp.issuer];
+    const signedIn = await throughProvider(new TestBrowser(), `${base}/login/oidc/lab?return_to=/admin/`, 'erin', (u) => u.href === `${base}/admin/`, origins);
+    expect(signedIn.status).toBe(303);
+    const erin = (await gw.app.get(UsersService).findByEmail('erin@lab.test'))!;
+    expect((await gw.app.get(GroupsService).groupsOf(erin.id)).map((g) => [g.name, g.source])).toEqual([['lab', 'oidc:lab']]);
+
+    expect((await admin('PATCH', '/identity-providers/lab', { clientSecret: 'a-wrong-secret-0123456789' })).status).toBe(200);
+    const refused = await throughProvider(new TestBrowser(), `${base}/login/oidc/lab?return_to=/admin/`, 'erin', (u) => u.href === `${base}/admin/`, origins);
+    expect(refused.status).toBe(502);
+    expect(refused.body).toContain('the client id or secret may be wrong');
   });
 });

@@ -123,6 +123,13 @@ describe('requests to the provider (discovery, JWKS, token endpoint)', () => {
     const res = await configured(`${origin}/jwks`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined as never });
     expect(res.status).toBe(200);
     expect(connections).toBe(before + 1);
+
+    // A provider added in the console is trusted with no private address, not even its issuer's.
+    const fromConsole = providerFetch({ issuer: origin }, 'none');
+    await expect(
+      fromConsole(`${origin}/.well-known/openid-configuration`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined as never }),
+    ).rejects.toBeInstanceOf(ProviderUnreachableError);
+    expect(connections).toBe(before + 1);
   });
 });
 

@@ -77,6 +77,9 @@ export const AUDIT_EVENT_TYPES = [
   'admin.upstream.delete',
   'admin.upstream.test',
   'admin.client.delete',
+  'admin.identity_provider.create',
+  'admin.identity_provider.update',
+  'admin.identity_provider.delete',
   'admin.grant.revoke',
   'admin.grant.revoke_all',
 ] as const;

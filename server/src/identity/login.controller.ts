@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
+import { IdentityProvidersService } from './federation/identity-providers.service';
 import { mayUsePassword } from './federation/local-password-policy';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { loginPage } from '../pages/sign-in.pages';
@@ -20,6 +21,7 @@ export class LoginController {
     private readonly sessions: LoginSessionService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly providers: IdentityProvidersService,
   ) {}
 
   @Get('login')
@@ -29,7 +31,7 @@ export class LoginController {
     // Already signed in: straight on to where the sign-in was for, else to the console.
     if (user) return res.redirect(303, safeReturnTo(returnTo));
     const csrf = issueCsrfToken(req, res, this.config.secureCookies);
-    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo), ...this.signInChoices() }));
+    res.type('html').send(loginPage({ csrf, returnTo: safeReturnTo(returnTo), ...(await this.signInChoices()) }));
   }
 
   @Post('login')
@@ -37,12 +39,13 @@ export class LoginController {
   async login(@Req() req: Request & { user: User | null }, @Res() res: Response) {
     const returnTo = safeReturnTo(req.body?.return_to);
     const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
+    const choices = await this.signInChoices();
     const rerender = (status: number, error: string) => {
       const csrf = issueCsrfToken(req, res, this.config.secureCookies);
       res
         .status(status)
         .type('html')
-        .send(loginPage({ csrf, returnTo, email, error, ...this.signInChoices() }));
+        .send(loginPage({ csrf, returnTo, email, error, ...choices }));
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
@@ -59,9 +62,9 @@ export class LoginController {
   }
 
   /** The "Sign in with …" buttons, and whether the password form is only for a few (auth.local_passwords). */
-  private signInChoices() {
+  private async signInChoices() {
     return {
-      providers: this.config.identityProviders.map((p) => ({ id: p.id, name: p.name })),
+      providers: (await this.providers.all()).map((p) => ({ id: p.id, name: p.name })),
       passwordsLimited: this.config.localAuth.local_passwords !== 'enabled',
     };
   }

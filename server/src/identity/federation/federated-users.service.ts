@@ -7,7 +7,7 @@ import { GroupsService } from '../groups.service';
 import { User } from '../user.entity';
 import { UsersService } from '../users.service';
 import { FederatedIdentity } from './federated-identity.entity';
-import { IdentityProviderConfig } from './identity-provider.config';
+import { IdentityProvider } from './identity-providers.service';
 
 /** Why a sign-in through a provider was refused: the code goes to the audit row, the message to the page. */
 export class FederatedSignInRefusal extends Error {
@@ -52,7 +52,7 @@ export class FederatedUsersService {
   ) {}
 
   /** The signed-in user, or a FederatedSignInRefusal thrown. */
-  async signIn(provider: IdentityProviderConfig, claims: IDToken, ip: string | null): Promise<User> {
+  async signIn(provider: IdentityProvider, claims: IDToken, ip: string | null): Promise<User> {
     const email = typeof claims.email === 'string' && claims.email.trim() ? claims.email.trim().toLowerCase().slice(0, 320) : null;
     // OIDC Core §5.1: a boolean; a few providers send the string.
     const emailVerified = claims.email_verified === true || claims.email_verified === 'true';
@@ -96,7 +96,7 @@ export class FederatedUsersService {
     await this.identities.delete({ userId });
   }
 
-  private async accountFor(provider: IdentityProviderConfig, email: string | null, emailVerified: boolean, claims: IDToken): Promise<User> {
+  private async accountFor(provider: IdentityProvider, email: string | null, emailVerified: boolean, claims: IDToken): Promise<User> {
     if (!email) throw new FederatedSignInRefusal('no_email', `${provider.name} did not give an email address (ask for the "email" scope), so no Gatehouse account can be found.`);
     const existing = await this.users.findByEmail(email);
     if (existing) {
@@ -123,7 +123,7 @@ export class FederatedUsersService {
     }
   }
 
-  private async syncGroups(provider: IdentityProviderConfig, user: User, claim: unknown, ip: string | null): Promise<void> {
+  private async syncGroups(provider: IdentityProvider, user: User, claim: unknown, ip: string | null): Promise<void> {
     const names = groupsFromClaim(claim);
     const sync = () => this.groups.syncSourced(user.id, groupSource(provider.id), names);
     // A concurrent sign-in may create the same new group first: the second try finds it.

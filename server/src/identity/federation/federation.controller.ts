@@ -10,7 +10,7 @@ import { LoginSessionService, SESSION_COOKIE } from '../login-session.service';
 import { safeReturnTo } from '../return-to';
 import { User } from '../user.entity';
 import { FederatedStrategies } from './federated-strategies';
-import { IdentityProviderConfig } from './identity-provider.config';
+import { IdentityProvider } from './identity-providers.service';
 import { STRATEGY_SESSION_KEY, GatehouseOidcStrategy } from './oidc-strategy';
 import { PENDING_TTL_MS, PendingSignIns, StrategyStateData } from './pending-sign-ins';
 import { expired, Refusal, refusalOf } from './refusals';
@@ -42,7 +42,7 @@ export class FederationController {
 
   @Get(':provider')
   async start(@Param('provider') id: string, @Query('return_to') returnTo: unknown, @Req() req: Request, @Res() res: Response) {
-    const provider = this.strategies.find(id);
+    const provider = await this.strategies.find(id);
     if (!provider) return res.status(404).type('html').send(notFoundPage());
     const target = safeReturnTo(returnTo);
     const strategy = await this.strategyOr(provider, req, res, target);
@@ -64,7 +64,7 @@ export class FederationController {
 
   @Get(':provider/callback')
   async callback(@Param('provider') id: string, @Req() req: Request, @Res() res: Response) {
-    const provider = this.strategies.find(id);
+    const provider = await this.strategies.find(id);
     if (!provider) return res.status(404).type('html').send(notFoundPage());
     const entry = this.pending.take(req.cookies?.[PENDING_COOKIE]);
     res.clearCookie(PENDING_COOKIE, this.pendingCookieOptions());
@@ -83,7 +83,7 @@ export class FederationController {
   }
 
   /** The provider's strategy, or a refusal page when its discovery document cannot be had. */
-  private async strategyOr(provider: IdentityProviderConfig, req: Request, res: Response, returnTo: string): Promise<GatehouseOidcStrategy | null> {
+  private async strategyOr(provider: IdentityProvider, req: Request, res: Response, returnTo: string): Promise<GatehouseOidcStrategy | null> {
     try {
       return await this.strategies.strategyFor(provider);
     } catch (err) {
@@ -105,7 +105,7 @@ export class FederationController {
     });
   }
 
-  private refuse(res: Response, provider: IdentityProviderConfig, returnTo: string, refusal: Refusal, req: Request, err?: unknown): void {
+  private refuse(res: Response, provider: IdentityProvider, returnTo: string, refusal: Refusal, req: Request, err?: unknown): void {
     if (refusal.status >= 500 || refusal.reason === 'provider_answer_invalid')
       this.logger.warn(`sign-in through ${provider.id} failed: ${refusal.reason}: ${(err as Error | undefined)?.message ?? refusal.message}`);
     this.audit.recordNow({

@@ -1,6 +1,5 @@
 import * as client from 'openid-client';
 import { outboundRequest } from '../../common/ssrf';
-import { IdentityProviderConfig } from './identity-provider.config';
 
 const HTTP_TIMEOUT_MS = 10_000;
 /** Discovery documents, JWKS and token answers are a few kilobytes. */
@@ -14,12 +13,15 @@ export class ProviderUnreachableError extends Error {}
  * The fetch openid-client uses for one provider (its customFetch): every request (discovery, JWKS,
  * token endpoint) goes through the SSRF guard's outboundRequest, with its total deadline and size cap.
  *
- * Which addresses may be reached: the issuer's origin is written in config.yaml by the administrator,
- * trusted as the file is (a Keycloak on the LAN, a test provider on loopback); every other URL was learned
- * from the provider's discovery document or a redirect and must lead to a public address. This is the
- * rule upstream-oauth/upstream-http.ts applies to an upstream's authorization server.
+ * Which addresses may be reached (`privateNetworks`):
+ * - 'issuer' (a provider of config.yaml): the issuer's origin is the administrator's, trusted as the file
+ *   is (a Keycloak on the LAN, a test provider on loopback); every other URL was learned from the
+ *   provider's discovery document or a redirect and must lead to a public address. This is the rule
+ *   upstream-oauth/upstream-http.ts applies to an upstream's authorization server.
+ * - 'none' (a provider added in the console): only public addresses, as for console upstreams.
+ * - 'all': a console provider when upstreams_policy.allow_private_networks is on.
  */
-export function providerFetch(provider: Pick<IdentityProviderConfig, 'issuer'>): client.CustomFetch {
+export function providerFetch(provider: { issuer: string }, privateNetworks: 'issuer' | 'none' | 'all' = 'issuer'): client.CustomFetch {
   const trustedOrigin = new URL(provider.issuer).origin;
   return async (url, init) => {
     try {
@@ -31,7 +33,7 @@ export function providerFetch(provider: Pick<IdentityProviderConfig, 'issuer'>):
         timeoutMs: HTTP_TIMEOUT_MS,
         maxBytes: MAX_ANSWER_BYTES,
         maxRedirects: MAX_REDIRECTS,
-        allowPrivateNetworks: (target) => target.origin === trustedOrigin,
+        allowPrivateNetworks: privateNetworks === 'all' || (privateNetworks === 'issuer' && ((target) => target.origin === trustedOrigin)),
       });
       const headers = new Headers();
       for (const [name, value] of Object.entries(res.headers)) {

@@ -32,14 +32,22 @@ export function refusalOf(providerName: string, err: unknown, info: unknown): Re
       message: `Gatehouse could not reach ${providerName}. Try again in a moment; if it keeps failing, tell your Gatehouse administrator.`,
     };
   }
-  if (err instanceof client.AuthorizationResponseError) {
-    return { status: 403, reason: `provider_error:${clip(err.error, 60)}`, message: `${providerName} refused the sign-in: ${clip(err.error_description ?? err.error)}.` };
+  // Told apart by their `code`, not instanceof: under a module loader that copies oauth4webapi, classes differ.
+  const coded = err as { code?: string };
+  if (coded.code === oauth.AUTHORIZATION_RESPONSE_ERROR) {
+    const e = err as client.AuthorizationResponseError;
+    return { status: 403, reason: `provider_error:${clip(e.error, 60)}`, message: `${providerName} refused the sign-in: ${clip(e.error_description ?? e.error)}.` };
   }
-  if (err instanceof client.ResponseBodyError) {
+  if (coded.code === oauth.RESPONSE_BODY_ERROR || coded.code === oauth.WWW_AUTHENTICATE_CHALLENGE) {
+    // A wrong client secret is a 400 invalid_client body, or a 401 with a WWW-Authenticate challenge (RFC 6749 §5.2).
+    const code =
+      coded.code === oauth.RESPONSE_BODY_ERROR
+        ? (err as client.ResponseBodyError).error
+        : ((err as client.WWWAuthenticateChallengeError).cause[0]?.parameters.error ?? 'invalid_client');
     return {
       status: 502,
-      reason: `token_error:${clip(err.error, 60)}`,
-      message: `${providerName} did not issue tokens (${clip(err.error, 60)}). Tell your Gatehouse administrator: the client id or secret may be wrong.`,
+      reason: `token_error:${clip(code, 60)}`,
+      message: `${providerName} did not issue tokens (${clip(code, 60)}). Tell your Gatehouse administrator: the client id or secret may be wrong.`,
     };
   }
   // openid-client wraps oauth4webapi's error (with the precise message and, for a claim, which one) in a ClientError.
