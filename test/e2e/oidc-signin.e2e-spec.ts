@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { FederatedUsersService } from '../../server/src/identity/federation/federated-users.service';
+import { IdentityProvidersService } from '../../server/src/identity/federation/identity-providers.service';
 import { GroupsService } from '../../server/src/identity/groups.service';
 import { SESSION_COOKIE } from '../../server/src/identity/login-session.service';
 import { UsersService } from '../../server/src/identity/users.service';
@@ -348,6 +349,60 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     expect((await new TestBrowser().get(`${base}/login/oidc/lab`)).status).toBe(404);
     const types = (await gw.app.get(AuditService).list({ limit: 1000 })).map((r) => r.type);
     expect(types).toEqual(expect.arrayContaining(['admin.identity_provider.create', 'admin.identity_provider.update', 'admin.identity_provider.delete']));
+  });
+
+  it('in a real browser: an admin adds, edits and deletes a provider on the Settings page; the secret never comes back', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+    const secret = 'typed-in-the-console-0123456789abcdef';
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const context = await browser.newContext();
+      await context.route('**/*', (route) => (origins.includes(new URL(route.request().url()).origin) ? route.continue() : route.abort()));
+      const page = await context.newPage();
+      const answers: string[] = [];
+      page.on('response', (r) => {
+        if (r.url().includes('/admin/api/'))
+          void r.text().then(
+            (t) => answers.push(t),
+            () => undefined,
+          );
+      });
+      await page.goto(`${base}/login`);
+      await page.getByText('Administrator sign-in with a password').click();
+      await page.fill('#email', ADMIN.email);
+      await page.fill('#password', ADMIN.password);
+      await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('form[action="/login"] button[type=submit]')]);
+      await page.goto(`${base}/admin/settings`);
+      const section = page.locator('section', { has: page.getByRole('heading', { name: 'Sign-in' }) });
+      await section.getByRole('cell', { name: 'Corp SSO (corp)' }).waitFor();
+      await section.getByRole('button', { name: 'Add identity provider' }).click();
+      await page.fill('#idp-id', 'ui');
+      await page.fill('#idp-name', 'UI SSO');
+      await page.fill('#idp-issuer', 'https://sso.ui.example/realms/x');
+      await page.fill('#idp-client-id', 'gatehouse-ui');
+      await page.fill('#idp-client-secret', secret);
+      await page.getByRole('button', { name: 'Save provider' }).click();
+      const row = section.getByRole('row', { name: /UI SSO \(ui\)/ });
+      await row.getByText('secret set').waitFor();
+      await row.getByRole('button', { name: 'Edit' }).click();
+      expect(await page.inputValue('#idp-client-secret')).toBe('');
+      await page.fill('#idp-name', 'UI SSO renamed');
+      await page.getByRole('button', { name: 'Save provider' }).click();
+      const renamed = section.getByRole('row', { name: /UI SSO renamed \(ui\)/ });
+      await renamed.getByText('secret set').waitFor();
+      await renamed.getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+      await renamed.waitFor({ state: 'detached' });
+      expect(await page.content()).not.toContain(secret);
+      expect(answers.join('')).not.toContain(secret);
+    } finally {
+      await browser.close();
+    }
+    const row = await gw.app.get(IdentityProvidersService).find('ui');
+    expect(row).toBeUndefined();
   });
 
   it('in a real browser (Debian chromium): an MCP client /authorize, "Sign in with Corp SSO", the provider form, the gateway consent, the code', async () => {
