@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import passport from 'passport';
 import { chromium } from 'playwright-core';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -449,23 +450,41 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
 describe('a provider added in the console, where upstreams_policy.allow_private_networks lets it be on loopback', () => {
   let idp: RunningOidcProvider;
   let gw: TestGateway;
+  let other: TestGateway;
   let base: string;
+  let otherBase: string;
   const secret = 'lab-client-secret-0123456789abcdef';
+  const otherSecret = 'other-gateway-secret-0123456789abcdef';
 
   beforeAll(async () => {
-    const port = await freePort();
+    const [port, otherPort] = [await freePort(), await freePort()];
     base = `http://127.0.0.1:${port}`;
-    idp = await startOidcProvider({ clients: [{ client_id: 'gatehouse-lab', client_secret: secret, redirect_uris: [`${base}/login/oidc/lab/callback`] }] });
+    otherBase = `http://127.0.0.1:${otherPort}`;
+    idp = await startOidcProvider({
+      clients: [
+        { client_id: 'gatehouse-lab', client_secret: secret, redirect_uris: [`${base}/login/oidc/lab/callback`] },
+        { client_id: 'gatehouse-other', client_secret: otherSecret, redirect_uris: [`${otherBase}/login/oidc/lab/callback`] },
+      ],
+    });
     await idp.setAccounts({ erin: { claims: { email: 'erin@lab.test', email_verified: true, groups: ['lab'] } } });
     gw = await startTestGateway({ port, config: { upstreams_policy: { allow_private_networks: true } } });
+    // A second gateway in the same process with a provider of the same id (from its config file).
+    other = await startTestGateway({
+      port: otherPort,
+      config: { identity_providers: [{ id: 'lab', name: 'Other lab', issuer: idp.issuer, client_id: 'gatehouse-other', client_secret: otherSecret, new_users: 'create' }] },
+    });
   });
   afterAll(async () => {
     await gw?.close();
     gw?.cleanup();
+    await other?.close();
+    other?.cleanup();
     await idp?.close();
   });
 
-  it('signs in with the secret from the vault, and a changed secret applies at once', async () => {
+  const signIn = (at: string) => throughProvider(new TestBrowser(), `${at}/login/oidc/lab?return_to=/admin/`, 'erin', (u) => u.href === `${at}/admin/`, [at, idp.issuer]);
+
+  it('signs in with the secret from the vault; two gateways in one process each keep their own "oidc:lab" strategy', async () => {
     const admin = adminApi(base, await signInToConsole(base, ADMIN));
     const created = await admin('POST', '/identity-providers', {
       id: 'lab',
@@ -477,14 +496,21 @@ describe('a provider added in the console, where upstreams_policy.allow_private_
       scopes: ['openid', 'email', 'groups'],
     });
     expect(created.status).toBe(201);
-    const origins = [base, idp.issuer];
-    const signedIn = await throughProvider(new TestBrowser(), `${base}/login/oidc/lab?return_to=/admin/`, 'erin', (u) => u.href === `${base}/admin/`, origins);
-    expect(signedIn.status).toBe(303);
+    expect((await signIn(base)).status).toBe(303);
     const erin = (await gw.app.get(UsersService).findByEmail('erin@lab.test'))!;
     expect((await gw.app.get(GroupsService).groupsOf(erin.id)).map((g) => [g.name, g.source])).toEqual([['lab', 'oidc:lab']]);
 
+    // The other gateway builds its own strategy of the same name; the first one's still answers for the first.
+    expect((await signIn(otherBase)).status).toBe(303);
+    const again = await signIn(base);
+    expect(again.status).toBe(303);
+    expect((passport as unknown as { _strategies: Record<string, unknown> })._strategies['oidc:lab']).toBeUndefined();
+  });
+
+  it('a changed client secret applies at once', async () => {
+    const admin = adminApi(base, await signInToConsole(base, ADMIN));
     expect((await admin('PATCH', '/identity-providers/lab', { clientSecret: 'a-wrong-secret-0123456789' })).status).toBe(200);
-    const refused = await throughProvider(new TestBrowser(), `${base}/login/oidc/lab?return_to=/admin/`, 'erin', (u) => u.href === `${base}/admin/`, origins);
+    const refused = await signIn(base);
     expect(refused.status).toBe(502);
     expect(refused.body).toContain('the client id or secret may be wrong');
   });

@@ -1,6 +1,5 @@
 import { Controller, Get, Logger, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { CookieOptions, Request, Response } from 'express';
-import passport from 'passport';
 import { AuditService } from '../../audit/audit.service';
 import { ConfigService } from '../../config/config.service';
 import { BrowserThrottleFilter } from '../../pages/browser-throttle.filter';
@@ -11,7 +10,7 @@ import { safeReturnTo } from '../return-to';
 import { User } from '../user.entity';
 import { FederatedStrategies } from './federated-strategies';
 import { IdentityProvider } from './identity-providers.service';
-import { STRATEGY_SESSION_KEY, GatehouseOidcStrategy } from './oidc-strategy';
+import { STRATEGY_SESSION_KEY } from './oidc-strategy';
 import { PENDING_TTL_MS, PendingSignIns, StrategyStateData } from './pending-sign-ins';
 import { expired, Refusal, refusalOf } from './refusals';
 
@@ -82,8 +81,8 @@ export class FederationController {
     res.redirect(303, returnTo);
   }
 
-  /** The provider's strategy, or a refusal page when its discovery document cannot be had. */
-  private async strategyOr(provider: IdentityProvider, req: Request, res: Response, returnTo: string): Promise<GatehouseOidcStrategy | null> {
+  /** The name of the provider's strategy, or a refusal page when its discovery document cannot be had. */
+  private async strategyOr(provider: IdentityProvider, req: Request, res: Response, returnTo: string): Promise<string | null> {
     try {
       return await this.strategies.strategyFor(provider);
     } catch (err) {
@@ -92,16 +91,14 @@ export class FederationController {
     }
   }
 
-  /** Runs the strategy the way PasswordAuthGuard does: an instance, not a name in passport's global registry. */
-  private run(strategy: GatehouseOidcStrategy, req: Request, res: Response): Promise<Outcome> {
+  /** Runs the strategy on this gateway's own passport (FederatedStrategies.authenticator), not the process-wide one. */
+  private run(strategy: string, req: Request, res: Response): Promise<Outcome> {
     return new Promise((resolve) => {
       // A redirect (to the provider) ends the response inside the strategy.
       res.once('finish', () => resolve({ redirected: true }));
-      passport.authenticate(strategy, { session: false }, (err: unknown, user: User | false, info: unknown) => resolve({ redirected: false, err, user, info }))(
-        req,
-        res,
-        (err: unknown) => resolve({ redirected: false, err, user: false, info: undefined }),
-      );
+      this.strategies.authenticator.authenticate(strategy, { session: false }, (err: unknown, user: User | false, info: unknown) =>
+        resolve({ redirected: false, err, user, info }),
+      )(req, res, (err: unknown) => resolve({ redirected: false, err, user: false, info: undefined }));
     });
   }
 

@@ -1,4 +1,6 @@
+import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
+import type passport from 'passport';
 import * as client from 'openid-client';
 import { AuthenticateOptions, Strategy, StrategyOptionsWithRequest, VerifyFunctionWithRequest } from 'openid-client/passport';
 
@@ -26,4 +28,26 @@ export class GatehouseOidcStrategy extends Strategy {
     params.set('nonce', client.randomNonce());
     return params;
   }
+}
+
+/** What a provider's strategy hands passport: the gateway user, or `false` with why (a failure, not an error). */
+export type StrategyVerdict<U> = U | [false, Error];
+
+/**
+ * The @nestjs/passport form of GatehouseOidcStrategy (a `validate()` method instead of a verify callback),
+ * registered on `authenticator`, the gateway's own passport instance, instead of the process-wide
+ * `passport` the PassportStrategy mixin uses by default (its getPassportInstance()): each gateway in a
+ * process (tests, benchmarks) then has its own registry, and `oidc:<id>` in one never replaces another's.
+ * The mixin registers the strategy under its name (`options.name`) when it is constructed.
+ */
+export function oidcStrategyClass<U>(authenticator: passport.Authenticator) {
+  abstract class FederatedOidcStrategy extends PassportStrategy(GatehouseOidcStrategy) {
+    /** Called by the mixin during construction: fields of this class are not set yet, hence the closure. */
+    getPassportInstance(): passport.Authenticator {
+      return authenticator;
+    }
+
+    abstract override validate(req: Request, tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): Promise<StrategyVerdict<U>>;
+  }
+  return FederatedOidcStrategy;
 }
