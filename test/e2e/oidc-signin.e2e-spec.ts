@@ -285,6 +285,9 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
       callbackUrl: `${base}/login/oidc/corp/callback`,
     });
     expect(providers.text).not.toContain(CLIENT.client_secret);
+    // The effective configuration on the Settings page masks it too.
+    const settings = await admin('GET', '/settings');
+    expect(settings.json.config.identity_providers[0]).toMatchObject({ id: 'corp', client_secret: '********' });
 
     // Alice (signed in through the provider in the first test) holds a grant to "eng".
     const alice = (await gw.app.get(UsersService).findByEmail('alice@corp.test'))!;
