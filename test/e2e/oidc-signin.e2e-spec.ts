@@ -114,6 +114,7 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
       gone: { claims: { email: 'gone@corp.test', email_verified: true }, disabled: true },
       dave: { claims: { email: 'dave@corp.test', email_verified: true } },
       carol: { claims: { email: 'carol@corp.test', email_verified: true, name: 'Carol', groups: ['engineering'] } },
+      frank: { claims: { email: 'frank@corp.test', email_verified: true } },
     });
   });
 
@@ -240,7 +241,15 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     expect(uninvited.status).toBe(403);
     expect(uninvited.body).toContain('Ask your Gatehouse administrator to invite you');
     expect(await gw.app.get(UsersService).findByEmail('dave@corp.test')).toBeNull();
-    expect(await refusals()).toEqual(expect.arrayContaining(['access_denied', 'email_domain', 'not_invited']));
+    // Disabled at the gateway: refused, and not linked.
+    const users = gw.app.get(UsersService);
+    const frank = await users.create({ email: 'frank@corp.test' });
+    await users.setDisabled(frank.id, true);
+    const disabledHere = await consoleSignIn(new TestBrowser(), 'frank');
+    expect(disabledHere.status).toBe(403);
+    expect(disabledHere.body).toContain('Your Gatehouse account is disabled');
+    expect(await gw.app.get(FederatedUsersService).identitiesOf(frank.id)).toEqual([]);
+    expect(await refusals()).toEqual(expect.arrayContaining(['access_denied', 'email_domain', 'not_invited', 'disabled']));
   });
 
   it('refuses a callback that is replayed or reaches another browser', async () => {

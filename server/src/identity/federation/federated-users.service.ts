@@ -23,6 +23,10 @@ export class FederatedSignInRefusal extends Error {
 const MAX_GROUPS = 200;
 const MAX_GROUP_NAME = 200;
 
+function disabledRefusal(): FederatedSignInRefusal {
+  return new FederatedSignInRefusal('disabled', 'Your Gatehouse account is disabled. Ask your Gatehouse administrator.');
+}
+
 export function groupSource(providerId: string): string {
   return `oidc:${providerId}`;
 }
@@ -72,12 +76,14 @@ export class FederatedUsersService {
     }
     if (!user) {
       user = await this.accountFor(provider, email, emailVerified, claims);
+      // A disabled account is not linked either.
+      if (user.disabled) throw disabledRefusal();
       const now = Date.now();
       identity = this.identities.create({ provider: provider.id, subject: claims.sub, userId: user.id, email, linkedAt: now, lastSignInAt: now });
       await this.identities.upsert(identity, ['provider', 'subject']);
       this.audit.recordNow({ type: 'identity.federated.link', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, email } });
     }
-    if (user.disabled) throw new FederatedSignInRefusal('disabled', 'Your Gatehouse account is disabled. Ask your Gatehouse administrator.');
+    if (user.disabled) throw disabledRefusal();
 
     await this.identities.update({ provider: provider.id, subject: claims.sub }, { email, lastSignInAt: Date.now() });
     await this.users.touchLogin(user.id);
