@@ -115,6 +115,7 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
       dave: { claims: { email: 'dave@corp.test', email_verified: true } },
       carol: { claims: { email: 'carol@corp.test', email_verified: true, name: 'Carol', groups: ['engineering'] } },
       frank: { claims: { email: 'frank@corp.test', email_verified: true } },
+      grace: { claims: { email: 'grace@corp.test', email_verified: true, groups: ['engineering', 'handmade'] } },
     });
   });
 
@@ -180,6 +181,14 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     expect(done.status).toBe(303);
     const alice = await gw.app.get(UsersService).findByEmail('alice@corp.test');
     expect((await gw.app.get(GroupsService).groupsOf(alice!.id)).map((g) => g.name)).toEqual(['sales']);
+
+    // A group made by hand in the console is not the provider's to fill: a claim naming it is skipped.
+    await gw.app.get(GroupsService).create('handmade');
+    expect((await consoleSignIn(new TestBrowser(), 'grace')).status).toBe(303);
+    const grace = (await gw.app.get(UsersService).findByEmail('grace@corp.test'))!;
+    expect((await gw.app.get(GroupsService).groupsOf(grace.id)).map((g) => g.name)).toEqual(['engineering']);
+    const [synced] = await gw.app.get(AuditService).list({ type: 'identity.federated.groups', limit: 1 });
+    expect(synced).toMatchObject({ userId: grace.id, detail: { provider: 'corp', added: ['engineering'], removed: [], skipped: ['handmade'] } });
   });
 
   it('does not link an existing account when the provider says email_verified is false; links it when true', async () => {
