@@ -312,6 +312,9 @@ describe('sign-in through an OpenID Connect provider (a real oidc-provider on lo
     const detail = await admin('GET', `/users/${alice.id}`);
     expect(detail.json.identities).toEqual([expect.objectContaining({ provider: 'corp', subject: 'alice', email: 'alice@corp.test' })]);
     expect(detail.json.groups).toEqual([expect.objectContaining({ name: 'sales', source: 'oidc:corp' })]);
+    // No password, but signs in through the provider: active, not "invited".
+    expect(detail.json.user).toMatchObject({ status: 'active', passwordSet: false });
+    expect((await admin('GET', '/users?q=alice%40corp')).json.items).toEqual([expect.objectContaining({ email: 'alice@corp.test', status: 'active' })]);
 
     await idp.setAccounts({ alice: { claims: { email: 'alice@corp.test', email_verified: true }, disabled: true } });
     const refused = await consoleSignIn(new TestBrowser(), 'alice');

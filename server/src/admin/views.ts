@@ -12,7 +12,7 @@ export interface UserView {
   email: string;
   name: string | null;
   role: UserRole;
-  /** 'invited': no password set yet (the invite link is open); 'disabled' wins over both others. */
+  /** 'invited': no password set yet (the invite link is open) and no account linked at an identity provider; 'disabled' wins over both others. */
   status: 'active' | 'invited' | 'disabled';
   disabled: boolean;
   passwordSet: boolean;
@@ -27,13 +27,15 @@ export interface GroupView {
   createdAt: string;
 }
 
-export function userView(u: User): UserView {
+/** `federated`: whether the user has an account linked at an identity provider (see FederatedUsersService.linkedAmong). */
+export function userView(u: User, links?: { federated?: boolean }): UserView {
+  const federated = links?.federated === true;
   return {
     id: u.id,
     email: u.email,
     name: u.displayName,
     role: u.role,
-    status: u.disabled ? 'disabled' : u.passwordHash ? 'active' : 'invited',
+    status: u.disabled ? 'disabled' : u.passwordHash || federated ? 'active' : 'invited',
     disabled: u.disabled,
     passwordSet: !!u.passwordHash,
     createdAt: iso(u.createdAt),

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { IDToken } from 'openid-client';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import { AuditService } from '../../audit/audit.service';
 import { GroupsService } from '../groups.service';
 import { User } from '../user.entity';
@@ -95,6 +95,13 @@ export class FederatedUsersService {
   /** The accounts linked to the user at providers, for the user's page. */
   identitiesOf(userId: string): Promise<FederatedIdentity[]> {
     return this.identities.find({ where: { userId }, order: { provider: 'ASC' } });
+  }
+
+  /** Which of `userIds` have an account linked at a provider (one query; for lists of users). */
+  async linkedAmong(userIds: string[]): Promise<Set<string>> {
+    if (!userIds.length) return new Set();
+    const rows = await this.identities.find({ select: { userId: true }, where: { userId: In(userIds) } });
+    return new Set(rows.map((r) => r.userId));
   }
 
   /** Drops a deleted user's links. */
