@@ -447,7 +447,7 @@ describe('admin API: session, users, invites', () => {
       await accessToken(creds);
       const res = await api('GET', `/users/${id}`);
       expect(res.status).toBe(200);
-      expect(res.json).toEqual({ user: expect.objectContaining({ id, email: 'detailed@example.test' }), groups: [], activeGrants: 1 });
+      expect(res.json).toEqual({ user: expect.objectContaining({ id, email: 'detailed@example.test' }), groups: [], identities: [], activeGrants: 1 });
     });
   });
 

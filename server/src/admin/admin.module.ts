@@ -24,6 +24,7 @@ import { UpstreamsController } from './upstreams.controller';
 import { ToolPolicyController } from './tool-policy.controller';
 import { ToolPolicyModule } from '../tool-policy/tool-policy.module';
 import { UsersController } from './users.controller';
+import { IdentityProvidersController } from './identity-providers.controller';
 
 /**
  * The admin API under /admin/api (issue 10): one thin controller per resource, each declared with
@@ -43,6 +44,7 @@ import { UsersController } from './users.controller';
     GrantsController,
     MeController,
     SettingsController,
+    IdentityProvidersController,
     AuditController,
     DashboardController,
     DoctorController,

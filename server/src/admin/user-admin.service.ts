@@ -3,6 +3,8 @@ import type { AuditVerb } from '../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../audit/audit.service';
 import { conflict } from '../common/api-errors';
 import { Actor } from '../identity/actor';
+import { FederatedIdentity } from '../identity/federation/federated-identity.entity';
+import { FederatedUsersService } from '../identity/federation/federated-users.service';
 import { GroupsService } from '../identity/groups.service';
 import { IssuedLink } from '../identity/invites.service';
 import { LoginSessionService } from '../identity/login-session.service';
@@ -25,6 +27,7 @@ export class UserAdminService {
     private readonly groups: GroupsService,
     private readonly grants: GrantsService,
     private readonly audit: AuditService,
+    private readonly federated: FederatedUsersService,
   ) {}
 
   async create(input: { email: string; name?: string; role?: UserRole }, actor: Actor): Promise<{ user: User; link: IssuedLink }> {
@@ -86,14 +89,16 @@ export class UserAdminService {
     const grantsRevoked = await this.grants.revokeAllFor({ userId: id }, { reason: 'user deleted by an admin', ip: actor.ip });
     await this.sessions.endAllFor(id);
     await this.groups.forgetUser(id);
+    await this.federated.forgetUser(id);
     this.record(actor, 'delete', user, { grants_revoked: grantsRevoked });
   }
 
-  /** The user with their groups and how many grants they hold. */
-  async detail(id: string): Promise<{ user: User; groups: Array<{ id: string; name: string }>; activeGrants: number }> {
+  /** The user with their groups (and where each comes from), their accounts at identity providers, and how many grants they hold. */
+  async detail(id: string): Promise<{ user: User; groups: Array<{ id: string; name: string; source?: string }>; identities: FederatedIdentity[]; activeGrants: number }> {
     const user = await this.users.require(id);
-    const groups = (await this.groups.groupsOf(id)).map((g) => ({ id: g.id, name: g.name }));
-    return { user, groups, activeGrants: await this.grants.activeGrantCount({ userId: id }) };
+    // `source` only for groups kept in sync from an identity provider (`oidc:{provider}`).
+    const groups = (await this.groups.groupsOf(id)).map((g) => ({ id: g.id, name: g.name, ...(g.source ? { source: g.source } : {}) }));
+    return { user, groups, identities: await this.federated.identitiesOf(id), activeGrants: await this.grants.activeGrantCount({ userId: id }) };
   }
 
   private record(actor: Actor, verb: AuditVerb<'admin.user'>, target: User, detail: Record<string, unknown>): void {

@@ -1,12 +1,13 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { Actor } from '../identity/actor';
+import { FederatedUsersService } from '../identity/federation/federated-users.service';
 import { Roles } from '../identity/roles.guard';
 import { UsersService } from '../identity/users.service';
 import { AdminApi, CurrentActor } from './admin-api';
 import { pageOf, pageRequest } from './pagination';
 import { UserAdminService } from './user-admin.service';
 import { CreateUserDto, ListUsersQuery, UpdateUserDto } from './users.dto';
-import { iso, userView } from './views';
+import { identityView, iso, userView } from './views';
 
 /** /admin/api/users: admins manage accounts; auditors read them. */
 @AdminApi('users')
@@ -14,6 +15,7 @@ export class UsersController {
   constructor(
     private readonly users: UsersService,
     private readonly admin: UserAdminService,
+    private readonly federated: FederatedUsersService,
   ) {}
 
   /** `?limit&cursor&q&role&disabled` → `{ items: UserView[], nextCursor }`, in email order. */
@@ -22,15 +24,21 @@ export class UsersController {
   async list(@Query() query: ListUsersQuery) {
     const page = pageRequest(query);
     const rows = await this.users.list({ q: query.q, role: query.role, disabled: query.disabled }, { afterEmail: page.after?.[0] ?? null, limit: page.fetch });
-    return pageOf(rows, page.limit, (u) => [u.email], userView);
+    const federated = await this.federated.linkedAmong(rows.map((u) => u.id));
+    return pageOf(
+      rows,
+      page.limit,
+      (u) => [u.email],
+      (u) => userView(u, { federated: federated.has(u.id) }),
+    );
   }
 
-  /** → `{ user: UserView, groups: [{id,name}], activeGrants }` */
+  /** → `{ user: UserView, groups: [{id,name,source?}], identities: [{provider,subject,email,linkedAt,lastSignInAt}], activeGrants }` */
   @Get(':id')
   @Roles('admin', 'auditor')
   async get(@Param('id') id: string) {
-    const { user, groups, activeGrants } = await this.admin.detail(id);
-    return { user: userView(user), groups, activeGrants };
+    const { user, groups, identities, activeGrants } = await this.admin.detail(id);
+    return { user: userView(user, { federated: identities.length > 0 }), groups, identities: identities.map(identityView), activeGrants };
   }
 
   /** `{ email, name?, role? }` → 201 `{ user, inviteUrl, expiresAt }`: the only response that ever holds the link. */

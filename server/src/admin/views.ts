@@ -1,6 +1,7 @@
 import type { GroupWithCount } from '../identity/groups.service';
 import type { UserRole } from '../identity/roles';
 import type { User } from '../identity/user.entity';
+import { FederatedIdentity } from '../identity/federation/federated-identity.entity';
 
 /**
  * What the admin API shows of a user and a group. Built field by field, so a column added to an
@@ -11,7 +12,7 @@ export interface UserView {
   email: string;
   name: string | null;
   role: UserRole;
-  /** 'invited': no password set yet (the invite link is open); 'disabled' wins over both others. */
+  /** 'invited': no password set yet (the invite link is open) and no account linked at an identity provider; 'disabled' wins over both others. */
   status: 'active' | 'invited' | 'disabled';
   disabled: boolean;
   passwordSet: boolean;
@@ -26,18 +27,25 @@ export interface GroupView {
   createdAt: string;
 }
 
-export function userView(u: User): UserView {
+/** `federated`: whether the user has an account linked at an identity provider (see FederatedUsersService.linkedAmong). */
+export function userView(u: User, links?: { federated?: boolean }): UserView {
+  const federated = links?.federated === true;
   return {
     id: u.id,
     email: u.email,
     name: u.displayName,
     role: u.role,
-    status: u.disabled ? 'disabled' : u.passwordHash ? 'active' : 'invited',
+    status: u.disabled ? 'disabled' : u.passwordHash || federated ? 'active' : 'invited',
     disabled: u.disabled,
     passwordSet: !!u.passwordHash,
     createdAt: iso(u.createdAt),
     lastLoginAt: u.lastLoginAt === null ? null : iso(u.lastLoginAt),
   };
+}
+
+/** A user's account at an identity provider (the user's page). */
+export function identityView(i: FederatedIdentity) {
+  return { provider: i.provider, subject: i.subject, email: i.email, linkedAt: iso(i.linkedAt), lastSignInAt: iso(i.lastSignInAt) };
 }
 
 export function groupView(g: GroupWithCount): GroupView {

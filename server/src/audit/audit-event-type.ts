@@ -15,6 +15,11 @@ export const AUDIT_EVENT_TYPES = [
   'group.create',
   'group.member.add',
   'group.member.remove',
+  // Sign-in through an OpenID Connect provider: success, refusal (with the reason), a new link, a group sync
+  'identity.federated.signin',
+  'identity.federated.refused',
+  'identity.federated.link',
+  'identity.federated.groups',
 
   // OAuth: clients, consent, codes, tokens, grants
   'client.register',
@@ -93,6 +98,9 @@ export const AUDIT_EVENT_TYPES = [
   'admin.upstream.tool_approve',
   'admin.upstream.tool_reject',
   'admin.client.delete',
+  'admin.identity_provider.create',
+  'admin.identity_provider.update',
+  'admin.identity_provider.delete',
   'admin.grant.revoke',
   'admin.grant.revoke_all',
 ] as const;

@@ -172,7 +172,19 @@ function validateConfig(raw: Record<string, unknown>, problems: ConfigProblem[])
   };
   for (const error of errors) collectProblems(error, '', add);
   checkUpstreams(config, add, (prefix) => [...reported].some((k) => k === prefix || k.startsWith(`${prefix}.`)));
+  checkIdentityProviders(config, add);
   return config;
+}
+
+/** Provider ids name routes (/login/oidc/{id}) and group sources: one provider per id. */
+function checkIdentityProviders(config: GatehouseConfig, add: (p: ConfigProblem) => void): void {
+  if (!Array.isArray(config.identity_providers)) return; // reported by validation
+  const seen = new Set<string>();
+  config.identity_providers.forEach((p, i) => {
+    if (!p || typeof p.id !== 'string') return;
+    if (seen.has(p.id)) add({ key: `identity_providers[${i}].id`, problem: `duplicate id "${p.id}"` });
+    seen.add(p.id);
+  });
 }
 
 /** Walks class-validator's tree: every failing key, not only the first. */

@@ -5,6 +5,7 @@ import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
 import { LoggingConfig, MetricsConfig, TracingConfig } from './observability.schema';
 import { UpstreamToolsConfig } from '../tool-policy/tool-policy.config';
+import { IdentityProviderConfig, LocalAuthConfig } from '../identity/federation/identity-provider.config';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
 export class AllowListConfig {
@@ -282,6 +283,17 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => UpstreamsPolicyConfig)
   upstreams_policy: UpstreamsPolicyConfig = new UpstreamsPolicyConfig();
+
+  /** OpenID Connect providers users may sign in through ("Sign in with …"). */
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => IdentityProviderConfig)
+  identity_providers: IdentityProviderConfig[] = [];
+
+  /** Local (password) sign-in policy. */
+  @ValidateNested()
+  @Type(() => LocalAuthConfig)
+  auth: LocalAuthConfig = new LocalAuthConfig();
 
   @ValidateNested()
   @Type(() => LoggingConfig)

@@ -93,6 +93,16 @@ export class ConfigService {
     return this.settings.upstreams_policy;
   }
 
+  /** identity_providers: OpenID Connect providers users may sign in through. */
+  get identityProviders() {
+    return this.settings.identity_providers;
+  }
+
+  /** auth: who may still sign in with a gateway password. */
+  get localAuth() {
+    return this.settings.auth;
+  }
+
   get metrics() {
     return this.settings.metrics;
   }

@@ -8,6 +8,10 @@ export class Group {
   @Column('text', { unique: true })
   name: string;
 
+  /** null: made in the console or config; `oidc:{provider}`: created and kept in sync from that provider's groups claim. */
+  @Column('text', { nullable: true })
+  source: string | null;
+
   @Column('integer', { name: 'created_at' })
   createdAt: number;
 }

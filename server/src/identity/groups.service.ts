@@ -140,6 +140,42 @@ export class GroupsService {
     this.namesByUser.delete(userId);
   }
 
+  /**
+   * Replaces the user's memberships among the groups of `source` (e.g. `oidc:corp`) by `names`: the
+   * groups named that are missing are created with that source; memberships in other groups of the source
+   * end. A named group that exists with another source (made in the console) is left alone and reported
+   * as skipped: a provider's claim does not put anyone into groups the administrator manages by hand.
+   */
+  async syncSourced(userId: string, source: string, names: string[]): Promise<{ added: string[]; removed: string[]; skipped: string[] }> {
+    const wanted = new Set(names);
+    const existing = wanted.size ? await this.groups.find({ where: { name: In([...wanted]) } }) : [];
+    const byName = new Map(existing.map((g) => [g.name, g]));
+    const skipped = existing.filter((g) => g.source !== source).map((g) => g.name);
+    const memberships = await this.members.findBy({ userId });
+    const current = memberships.length ? await this.groups.find({ where: { id: In(memberships.map((m) => m.groupId)), source } }) : [];
+    const currentNames = new Set(current.map((g) => g.name));
+    const added: string[] = [];
+    const removed = current.filter((g) => !wanted.has(g.name));
+    const now = Date.now();
+    this.transactions.run((tx) => {
+      for (const name of wanted) {
+        let group = byName.get(name);
+        if (group && group.source !== source) continue;
+        if (!group) {
+          group = this.groups.create({ id: randomUUID(), name, source, createdAt: now });
+          tx.insert(this.groups, group);
+          this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name, source } });
+        }
+        if (currentNames.has(name)) continue;
+        tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
+        added.push(name);
+      }
+      for (const group of removed) tx.delete(this.members, { groupId: group.id, userId });
+    });
+    this.namesByUser.delete(userId);
+    return { added, removed: removed.map((g) => g.name), skipped };
+  }
+
   private async withCounts(groups: Group[]): Promise<GroupWithCount[]> {
     if (!groups.length) return [];
     const rows: Array<{ groupId: string; count: number }> = await this.members

@@ -1,5 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { VaultModule } from '../vault/vault.module';
+import { FederatedIdentity } from './federation/federated-identity.entity';
+import { FederatedStrategies } from './federation/federated-strategies';
+import { FederatedUsersService } from './federation/federated-users.service';
+import { FederationController } from './federation/federation.controller';
+import { IdentityProviderRecord } from './federation/identity-provider-record.entity';
+import { IdentityProvidersService } from './federation/identity-providers.service';
 import { GroupMember } from './group-member.entity';
 import { Group } from './group.entity';
 import { GroupsService } from './groups.service';
@@ -14,9 +21,9 @@ import { User } from './user.entity';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken])],
-  controllers: [LoginController, InviteController],
-  providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard],
-  exports: [UsersService, LoginSessionService, GroupsService],
+  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken, FederatedIdentity, IdentityProviderRecord]), VaultModule],
+  controllers: [LoginController, InviteController, FederationController],
+  providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard, FederatedUsersService, FederatedStrategies, IdentityProvidersService],
+  exports: [UsersService, LoginSessionService, GroupsService, FederatedUsersService, FederatedStrategies, IdentityProvidersService],
 })
 export class IdentityModule {}

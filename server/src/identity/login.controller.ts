@@ -5,6 +5,8 @@ import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
+import { IdentityProvidersService } from './federation/identity-providers.service';
+import { mayUsePassword } from './federation/local-password-policy';
 import { LoginSessionService, SESSION_COOKIE } from './login-session.service';
 import { loginPage } from '../pages/sign-in.pages';
 import { PasswordAuthGuard } from './password-auth.guard';
@@ -19,6 +21,7 @@ export class LoginController {
     private readonly sessions: LoginSessionService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly providers: IdentityProvidersService,
   ) {}
 
   @Get('login')
@@ -28,7 +31,7 @@ export class LoginController {
     // Already signed in: straight on to where the sign-in was for, else to the console.
     if (user) return res.redirect(303, safeReturnTo(returnTo, this.config.basePath));
     const csrf = issueCsrfToken(req, res, this.config.cookieScope);
-    res.type('html').send(loginPage({ base: this.config.basePath, csrf, returnTo: safeReturnTo(returnTo, this.config.basePath) }));
+    res.type('html').send(loginPage({ base: this.config.basePath, csrf, returnTo: safeReturnTo(returnTo, this.config.basePath), ...(await this.signInChoices()) }));
   }
 
   @Post('login')
@@ -36,21 +39,34 @@ export class LoginController {
   async login(@Req() req: Request & { user: User | null }, @Res() res: Response) {
     const returnTo = safeReturnTo(req.body?.return_to, this.config.basePath);
     const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
+    const choices = await this.signInChoices();
     const rerender = (status: number, error: string) => {
       const csrf = issueCsrfToken(req, res, this.config.cookieScope);
       res
         .status(status)
         .type('html')
-        .send(loginPage({ base: this.config.basePath, csrf, returnTo, email, error }));
+        .send(loginPage({ base: this.config.basePath, csrf, returnTo, email, error, ...choices }));
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
       this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
       return rerender(401, 'Wrong email or password.');
     }
+    if (!mayUsePassword(this.config.localAuth, req.user)) {
+      this.audit.recordNow({ type: 'login', outcome: 'failure', userId: req.user.id, ip: req.ip ?? null, detail: { email, reason: 'local_passwords_off' } });
+      return rerender(403, 'Password sign-in is turned off for your account. Sign in with your identity provider.');
+    }
     const secret = await this.sessions.start(req.user.id, req.ip ?? null);
     res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
     res.redirect(303, returnTo);
+  }
+
+  /** The "Sign in with …" buttons, and whether the password form is only for a few (auth.local_passwords). */
+  private async signInChoices() {
+    return {
+      providers: (await this.providers.all()).map((p) => ({ id: p.id, name: p.name })),
+      passwordsLimited: this.config.localAuth.local_passwords !== 'enabled',
+    };
   }
 
   @Post('logout')

@@ -15,6 +15,8 @@ dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px}dt{font-weight:600}d
 ul.scopes{margin:0;padding-left:1.1em}
 p,dd,li{hyphens:none;overflow-wrap:break-word}
 a{color:#2d5bd7}
+a.provider{display:block;text-align:center;padding:10px 16px;border:1px solid #c8ccd4;border-radius:6px;text-decoration:none;font-weight:600}
+summary{cursor:pointer;color:#5f6b7a;margin-top:12px}
 `;
 
 /**

@@ -5,8 +5,8 @@
  * each secret's associated data (vault-crypto.ts): renaming one orphans what is stored under it.
  */
 
-/** 'upstream': an upstream's own secrets; 'user_upstream': what one user keeps for one upstream. */
-export type VaultOwnerType = 'upstream' | 'user_upstream';
+/** 'upstream': an upstream's own secrets; 'user_upstream': what one user keeps for one upstream; 'identity_provider': an OpenID Connect provider added in the console. */
+export type VaultOwnerType = 'upstream' | 'user_upstream' | 'identity_provider';
 
 /** Who a secret belongs to; build one with upstreamOwner() or userUpstreamOwner(). */
 export interface VaultOwner {
@@ -29,6 +29,12 @@ export const userUpstreamOwner = (userId: string, slug: string): VaultOwner => (
 /** Every user's vault owner for one upstream: their ids all end with `:${slug}`. */
 export const usersOfUpstream = (slug: string): VaultOwnerSet => ({ type: 'user_upstream', idSuffix: `:${slug}` });
 
+/** The vault owner of a console-added OpenID Connect provider's secrets. */
+export const identityProviderOwner = (id: string): VaultOwner => ({ type: 'identity_provider', id });
+
+/** Under identityProviderOwner(id): the gateway's client secret at that provider. */
+export const OIDC_CLIENT_SECRET_PURPOSE = 'oidc_client_secret';
+
 // Purposes under upstreamOwner(slug).
 
 /** The OAuth client secret an admin configured for the upstream's authorization server. */
@@ -48,4 +54,5 @@ export const TOKENS_PURPOSE = 'oauth_tokens';
 export const USER_CREDENTIALS_PURPOSE = 'credentials';
 
 /** Every purpose the gateway stores a secret under. */
-export type VaultPurpose = typeof CLIENT_SECRET_PURPOSE | typeof REGISTRATION_PURPOSE | HeaderPurpose | typeof TOKENS_PURPOSE | typeof USER_CREDENTIALS_PURPOSE;
+export type VaultPurpose =
+  typeof OIDC_CLIENT_SECRET_PURPOSE | typeof CLIENT_SECRET_PURPOSE | typeof REGISTRATION_PURPOSE | HeaderPurpose | typeof TOKENS_PURPOSE | typeof USER_CREDENTIALS_PURPOSE;

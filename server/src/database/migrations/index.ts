@@ -10,6 +10,7 @@ import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queri
 import { ToolAudit1795708687179 } from './1795708687179-tool-audit';
 import { ToolPolicyAndCatalogue1795708785188 } from './1795708785188-tool-policy-and-catalogue';
 import { NamedBundles1795710501055 } from './1795710501055-named-bundles';
+import { FederatedSignIn1795708994629 } from './1795708994629-federated-sign-in';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   ToolAudit1795708687179,
   ToolPolicyAndCatalogue1795708785188,
   NamedBundles1795710501055,
+  FederatedSignIn1795708994629,
 ];
