@@ -35,6 +35,7 @@ export const AUDIT_EVENT_TYPES = [
   'upstream.credential',
   'upstream.timeout',
   'upstream.aborted',
+  'upstream.unavailable',
 
   // Upstreams: the registry (config.yaml seeding), upstream sign-in and credentials
   'upstream.enable',

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
+import { INSTANCE_MODES, InstanceMode, TRANSPORTS, UpstreamTransport } from '../upstreams/transports/transport';
+import { transportProblems } from '../upstreams/transports/transport-config';
 import { LoggingConfig, MetricsConfig } from './observability.schema';
 
 /** Who may use an upstream. Empty (or absent) means every gateway user. */
@@ -42,8 +44,64 @@ export class UpstreamConfig {
   @IsString()
   name?: string;
 
+  /** http (default): the upstream is at `url`; stdio/spawn: the gateway runs `command` (upstreams/transports). */
+  @IsIn(TRANSPORTS, { message: `must be one of: ${TRANSPORTS.join(', ')}` })
+  transport: UpstreamTransport = 'http';
+
+  /** Required for transport http; a stdio or spawned upstream has none (transportProblems says so). */
+  @ValidateIf((u: UpstreamConfig) => u.transport === 'http' || u.url !== undefined)
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   url: string;
+
+  /** stdio/spawn: the program to run (a path, or a name looked up in PATH), without a shell. */
+  @ValidateIf((u: UpstreamConfig) => u.transport !== 'http' || u.command !== undefined)
+  @IsString()
+  @IsNotEmpty()
+  command?: string;
+
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  args?: string[];
+
+  /** Variables the process gets besides PATH, HOME and LANG (values are kept in the vault). */
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  /** The process's working directory (default: its own directory under the data dir). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  cwd?: string;
+
+  /** stdio: a process per MCP session (default) or one shared by every session. */
+  @IsOptional()
+  @IsIn(INSTANCE_MODES, { message: `must be one of: ${INSTANCE_MODES.join(', ')}` })
+  instances?: InstanceMode;
+
+  /** stdio: seconds without a request after which a process is stopped. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  idle_timeout?: number;
+
+  /** stdio: processes of this upstream running at once at most (more sessions get 429). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  max_processes?: number;
+
+  /** spawn: the loopback port the child listens on, or "{port}" for one the gateway picks (and puts in args/env). */
+  @IsOptional()
+  port?: number | string;
+
+  /** spawn: the path of the child's MCP endpoint (default /mcp). */
+  @IsOptional()
+  @Matches(/^\/[^\s?#]*$/, { message: 'must be a path starting with /' })
+  path?: string;
 
   @IsOptional()
   @IsBoolean()
@@ -68,6 +126,11 @@ export class UpstreamConfig {
   @ValidateNested()
   @Type(() => AllowListConfig)
   allow: AllowListConfig = new AllowListConfig();
+
+  /** Rules across the transport keys that the decorators cannot say: key (relative to the upstream) → problem. */
+  transportProblems(): Array<{ key: string; problem: string }> {
+    return transportProblems(this);
+  }
 }
 
 export class ServerConfig {
