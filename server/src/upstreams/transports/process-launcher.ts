@@ -10,8 +10,9 @@ import { processEnv, withPort } from './process-env';
 /** What the console shows about an upstream's processes (admins only: stderr may hold anything). */
 export interface ProcessStatus {
   state: 'stopped' | 'starting' | 'running' | 'restarting' | 'failed';
-  /** Processes of this upstream running now. */
+  /** Processes of this upstream running now, and their ids. */
   running: number;
+  pids: number[];
   /** Restarts after a crash since the gateway started. */
   restarts: number;
   lastExit: string | null;

@@ -40,12 +40,18 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
   private readonly bySlug = new Map<string, Spawned>();
   private healthTimer: NodeJS.Timeout | null = null;
   private shuttingDown = false;
+  private booted = false;
+  /** Per upstream, the start or stop under way: they run one after another, never crossing. */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly launcher: ProcessLauncher,
     private readonly upstreams: UpstreamsService,
   ) {
-    upstreams.onChange((slug) => void this.reconcile(slug));
+    // The registry's first load (at init) tells every slug too: the bootstrap starts them instead.
+    upstreams.onChange((slug) => {
+      if (this.booted) void this.inTurn(slug, () => this.reconcile(slug));
+    });
   }
 
   /** After every module's init (the registry is loaded), before the gateway listens and probes. */
@@ -63,7 +69,16 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
   async onApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     if (this.healthTimer) clearInterval(this.healthTimer);
-    await Promise.all([...this.bySlug.keys()].map((slug) => this.stop(slug)));
+    await Promise.all([...this.bySlug.keys()].map((slug) => this.inTurn(slug, () => this.stop(slug))));
+  }
+
+  private inTurn(slug: string, step: () => Promise<void>): Promise<void> {
+    const next = (this.queues.get(slug) ?? Promise.resolve()).then(step).catch((err: Error) => this.logger.error(`spawned upstream ${slug}: ${err.message}`));
+    this.queues.set(slug, next);
+    void next.finally(() => {
+      if (this.queues.get(slug) === next) this.queues.delete(slug);
+    });
+    return next;
   }
 
   /** Where the proxy sends this upstream's requests; null while its child is not running. */
@@ -75,11 +90,12 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
 
   status(upstream: Upstream): ProcessStatus {
     const s = this.bySlug.get(upstream.slug);
-    if (!s) return { state: 'stopped', running: 0, restarts: 0, lastExit: null, lastExitAt: null, port: null, stderr: [] };
+    if (!s) return { state: 'stopped', running: 0, pids: [], restarts: 0, lastExit: null, lastExitAt: null, port: null, stderr: [] };
     const running = !!s.proc?.running;
     return {
       state: s.restartTimer ? 'restarting' : running ? (s.healthy ? 'running' : 'starting') : 'stopped',
       running: running ? 1 : 0,
+      pids: running && s.proc?.pid ? [s.proc.pid] : [],
       restarts: s.restarts,
       lastExit: s.lastExit,
       lastExitAt: s.lastExitAt,
@@ -97,6 +113,8 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
   }
 
   private async start(upstream: Upstream): Promise<void> {
+    if (this.shuttingDown) return;
+    await this.stop(upstream.slug);
     const s = this.bySlug.get(upstream.slug) ?? this.fresh();
     this.bySlug.set(upstream.slug, s);
     // The port is chosen once and kept across restarts, so the proxy's target stays the same.
@@ -135,7 +153,7 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
       const upstream = this.upstreams.get(slug);
       if (this.shuttingDown || upstream?.transport !== 'spawn' || s.proc?.running) return;
       s.restarts++;
-      void this.start(upstream).catch((err: Error) => this.logger.error(`spawned upstream ${slug}: restart failed: ${err.message}`));
+      void this.inTurn(slug, () => this.start(upstream));
     }, delay);
     s.restartTimer.unref();
   }
@@ -153,7 +171,7 @@ export class SpawnedUpstreamsService implements OnApplicationBootstrap, OnApplic
       s.healthy = false;
       if (++s.healthFailures < HEALTH_FAILURES_TO_RESTART || s.proc !== proc) continue;
       s.proc = null;
-      await proc.stop();
+      await this.inTurn(slug, async () => void (await proc.stop()));
       this.scheduleRestart(slug, s, `no answer to ${HEALTH_FAILURES_TO_RESTART} health checks in a row`, Date.now() - proc.startedAt);
     }
   }

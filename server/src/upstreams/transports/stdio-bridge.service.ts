@@ -105,11 +105,12 @@ export class StdioBridgeService implements OnApplicationShutdown {
   /** The console's view of an upstream's processes. */
   status(upstream: Upstream): ProcessStatus {
     const state = this.byUpstream.get(upstream.slug);
-    if (!state) return { state: 'stopped', running: 0, restarts: 0, lastExit: null, lastExitAt: null, stderr: [] };
+    if (!state) return { state: 'stopped', running: 0, pids: [], restarts: 0, lastExit: null, lastExitAt: null, stderr: [] };
     const live = [...state.perSession, ...(state.shared ? [state.shared] : [])];
     return {
       state: state.restartTimer ? 'restarting' : live.length ? 'running' : 'stopped',
       running: live.length,
+      pids: live.flatMap((c) => (c.proc.pid ? [c.proc.pid] : [])),
       restarts: state.restarts,
       lastExit: state.lastExit,
       lastExitAt: state.lastExitAt,
