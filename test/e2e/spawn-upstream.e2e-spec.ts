@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { UsersService } from '../../server/src/identity/users.service';
 import { SpawnedUpstreamsService } from '../../server/src/upstreams/transports/spawned-upstreams.service';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
-import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { adminApi, signInToConsole } from '../helpers/admin-api';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, ConnectWithOAuthResult } from '../helpers/oauth-client';
 
 const ROOT = join(__dirname, '..', '..');
@@ -83,6 +84,13 @@ describe('spawned HTTP upstreams', () => {
     const c = await connectWithOAuth(gw.mcpUrl('spawned'), ALICE, { provider: open[0].provider, browser: open[0].browser });
     open.push(c);
     expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: 'after restart' } }))).toBe('after restart');
+  });
+
+  it('the admin API shows its process and tests the connection at its loopback port', async () => {
+    const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ADMIN));
+    expect((await api('GET', '/upstreams/spawned/processes')).json.processes).toMatchObject({ state: 'running', restarts: 1, port: status().port });
+    const tested = await api('POST', '/upstreams/spawned/test');
+    expect(tested.json).toMatchObject({ ok: true, serverInfo: { name: 'gatehouse-test-upstream' } });
   });
 
   it('stops its child at shutdown', async () => {

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { UsersService } from '../../server/src/identity/users.service';
 import { StdioBridgeService } from '../../server/src/upstreams/transports/stdio-bridge.service';
 import { UpstreamsService } from '../../server/src/upstreams/upstreams.service';
-import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { adminApi, signInToConsole } from '../helpers/admin-api';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, ConnectWithOAuthResult } from '../helpers/oauth-client';
 import { initializeRequest, mcpPost } from '../helpers/raw-oauth';
 
@@ -169,6 +170,28 @@ describe('stdio upstreams', () => {
     const newPid = Number(textOf(await c.client.callTool({ name: 'pid', arguments: {} })));
     expect(newPid).not.toBe(pid);
     expect(alive(newPid)).toBe(true);
+  });
+
+  it('the admin API shows the process settings (env names, never values), its state and stderr to admins, and tests the connection', async () => {
+    const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ADMIN));
+    const view = await api('GET', '/upstreams/tools');
+    expect(view.json).toMatchObject({
+      transport: 'stdio',
+      url: '',
+      process: { command: process.execPath, instances: 'per_session', envNames: ['EXTRA', 'NODE_PATH', 'TS_NODE_PROJECT'] },
+    });
+    expect(view.text).not.toContain('listed-value');
+    const processes = await api('GET', '/upstreams/tools/processes');
+    expect(processes.status).toBe(200);
+    expect(processes.json.processes).toMatchObject({ lastExit: 'killed by SIGKILL', stderr: expect.arrayContaining([expect.stringContaining('crashing on request')]) });
+    const tested = await api('POST', '/upstreams/tools/test');
+    expect(tested.json).toMatchObject({ ok: true, serverInfo: { name: 'gatehouse-stdio-fixture' } });
+    expect(tested.json.tools.map((t: { name: string }) => t.name)).toContain('echo');
+    // Auditors read upstreams, but not the processes' stderr (it may hold anything).
+    const auditor = { email: 'auditor@example.test', password: 'auditor password 1' };
+    await gw.app.get(UsersService).create({ ...auditor, role: 'auditor' });
+    const asAuditor = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, auditor));
+    expect((await asAuditor('GET', '/upstreams/tools/processes')).status).toBe(403);
   });
 
   it('stops every process group at shutdown, grandchildren included', async () => {

@@ -54,9 +54,9 @@ export class UpstreamConfig {
   url: string;
 
   /** stdio/spawn: the program to run (a path, or a name looked up in PATH), without a shell. */
-  @ValidateIf((u: UpstreamConfig) => u.transport !== 'http' || u.command !== undefined)
-  @IsString()
-  @IsNotEmpty()
+  @ValidateIf((u: UpstreamConfig) => u.transport === 'stdio' || u.transport === 'spawn' || u.command !== undefined)
+  @IsNotEmpty({ message: 'is required with transport stdio or spawn: the program to run' })
+  @IsString({ message: 'is required with transport stdio or spawn: the program to run' })
   command?: string;
 
   @IsOptional()

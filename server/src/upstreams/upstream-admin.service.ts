@@ -11,7 +11,11 @@ import { Transactions, Tx } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { connectionFailure, ConnectionTestResult } from './connection-test/connection-test-result';
-import { testConnection } from './connection-test/connection-tester';
+import { testConnection, testStdioConnection } from './connection-test/connection-tester';
+import { credentialEnv } from './transports/process-env';
+import { ProcessLauncher, ProcessStatus } from './transports/process-launcher';
+import { SpawnedUpstreamsService } from './transports/spawned-upstreams.service';
+import { StdioBridgeService } from './transports/stdio-bridge.service';
 import { PRIVATE_NETWORK_HINT } from './connection-test/failure-stage';
 import { AllowList, Upstream } from './upstream';
 import { invalidUpstream, readOnly, slugTaken, upstreamNotFound } from './upstream-admin.errors';
@@ -45,7 +49,33 @@ export class UpstreamAdminService {
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly launcher: ProcessLauncher,
+    private readonly stdio: StdioBridgeService,
+    private readonly spawned: SpawnedUpstreamsService,
   ) {}
+
+  /** The processes of a stdio or spawned upstream: state, restarts, last stderr lines (admins only). */
+  processes(slug: string): ProcessStatus | null {
+    const upstream = this.require(slug);
+    if (upstream.transport === 'stdio') return this.stdio.status(upstream);
+    if (upstream.transport === 'spawn') return this.spawned.status(upstream);
+    return null;
+  }
+
+  /** Test connection by transport: the URL, a spawned child's loopback address, or the command run once. */
+  private async testByTransport(upstream: Upstream, headers: Record<string, string>): Promise<ConnectionTestResult> {
+    if (upstream.transport === 'stdio') {
+      const perSession = upstream.process!.instances === 'per_session';
+      const spec = await this.launcher.specFor(upstream, 'mcp', perSession ? credentialEnv(headers) : {});
+      return testStdioConnection(spec, upstream.timeoutMs);
+    }
+    if (upstream.transport === 'spawn') {
+      const target = this.spawned.targetOf(upstream);
+      if (!target) return connectionFailure('connect', 'its process is not running (see the process state)');
+      return testConnection({ ...upstream, url: target, guarded: false }, headers);
+    }
+    return testConnection(upstream, headers);
+  }
 
   /** The console's form of every auth mode (GET /admin/api/upstreams/auth-modes). */
   authModeForms() {
@@ -195,7 +225,7 @@ export class UpstreamAdminService {
   async test(slug: string, actor: Actor): Promise<ConnectionTestResult> {
     const upstream = this.require(slug);
     const credential = await this.adminCredential(upstream, actor.userId);
-    const result = 'headers' in credential ? await testConnection(upstream, credential.headers) : credential;
+    const result = 'headers' in credential ? await this.testByTransport(upstream, credential.headers) : credential;
     this.transactions.run((tx) => {
       // Deleted while the test ran: no status row for an upstream that is gone.
       if (!tx.find(this.records, { slug }, ['slug']).length) return;
