@@ -205,3 +205,40 @@ describe('stdio upstreams', () => {
     await waitFor('the grandchild to be gone', () => !alive(grandchild), 5000);
   });
 });
+
+describe('stdio upstreams added in the console', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+    await gw.app.get(UsersService).create(ALICE);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    gw?.cleanup();
+  });
+
+  it('an admin defines one (env write-only, every bad field named), and it serves tools', async () => {
+    const api = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, ADMIN));
+    const bad = await api('POST', '/upstreams', { slug: 'bad', transport: 'stdio', url: 'http://example.com/mcp', env: { 'NO-GOOD': 'x' }, port: 80 });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('command');
+    expect(bad.text).toContain('env.NO-GOOD');
+    const created = await api('POST', '/upstreams', stdioUpstream('console-tools', { env: { SECRET_VALUE: 'only-in-the-vault' } }));
+    expect(created.status).toBe(201);
+    expect(created.text).not.toContain('only-in-the-vault');
+    // An edit leaving the value blank keeps it; a blank for a new name is refused.
+    expect((await api('PATCH', '/upstreams/console-tools', { env: { SECRET_VALUE: '', NEW_ONE: '' } })).json).toMatchObject({
+      fields: { 'env.NEW_ONE': 'needs a value (none is stored yet)' },
+    });
+    const kept = await api('PATCH', '/upstreams/console-tools', { args: [...stdioUpstream('x').args], env: { SECRET_VALUE: '', TS_NODE_PROJECT: '', NODE_PATH: '' } });
+    expect(kept.status).toBe(200);
+    const { client } = await connectWithOAuth(gw.mcpUrl('console-tools'), ALICE);
+    expect(textOf(await client.callTool({ name: 'env', arguments: { name: 'SECRET_VALUE' } }))).toBe('only-in-the-vault');
+    await client.close();
+    // Only admins define commands: an auditor's create is refused.
+    const auditor = { email: 'auditor2@example.test', password: 'auditor password 2' };
+    await gw.app.get(UsersService).create({ ...auditor, role: 'auditor' });
+    const asAuditor = adminApi(gw.config.publicUrl, await signInToConsole(gw.config.publicUrl, auditor));
+    expect((await asAuditor('POST', '/upstreams', stdioUpstream('sneaky'))).status).toBe(403);
+  });
+});

@@ -24,10 +24,29 @@ import { inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, Upstrea
 import { UpstreamRecord } from './upstream-record.entity';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
-import { upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
+import { ENV_PURPOSE_PREFIX, envPurpose, upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
+import { processSettingsFrom } from './transports/transport-config';
 
 /** The fields an edit may change, in the order the audit row lists them. */
-const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow'] as const;
+const EDITABLE = [
+  'name',
+  'url',
+  'transport',
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'instances',
+  'idleTimeoutSeconds',
+  'maxProcesses',
+  'port',
+  'path',
+  'enabled',
+  'timeoutSeconds',
+  'scopes',
+  'auth',
+  'allow',
+] as const;
 
 /**
  * The admin console's upstreams: list with status, create, edit, enable/disable, allow-lists and
@@ -112,7 +131,15 @@ export class UpstreamAdminService {
         userId: actor.userId,
         ip: actor.ip,
         upstreamSlug: slug,
-        detail: { slug, name: config.name ?? slug, url: config.url, auth_mode: config.auth.mode, enabled: config.enabled },
+        detail: {
+          slug,
+          name: config.name ?? slug,
+          url: config.url,
+          auth_mode: config.auth.mode,
+          enabled: config.enabled,
+          // What runs is part of the record of who defined it (env values never: names only).
+          ...(config.transport !== 'http' && { transport: config.transport, command: config.command, args: config.args ?? [], env: Object.keys(config.env ?? {}) }),
+        },
       });
     });
     await this.upstreams.changed(slug);
@@ -283,6 +310,7 @@ export class UpstreamAdminService {
 
   private parse(input: UpstreamInput, stored: ReadonlyMap<VaultPurpose, string>): UpstreamConfig {
     return parseUpstreamInput(input, {
+      storedEnv: (name) => stored.get(envPurpose(name)) ?? null,
       keepStoredSecrets: (auth) => this.authModes.keepStoredSecrets(auth, stored),
       urlFieldsOf: (mode) =>
         this.authModes
@@ -299,7 +327,9 @@ export class UpstreamAdminService {
     return {
       slug: config.slug,
       name: config.name ?? config.slug,
-      url: config.url,
+      url: config.transport === 'http' ? config.url : '',
+      transport: config.transport,
+      transportSettings: processSettingsFrom(config),
       enabled: config.enabled,
       timeoutMs: config.timeout * 1000,
       scopes: config.scopes,
@@ -312,7 +342,7 @@ export class UpstreamAdminService {
   /** The upstream a parsed config describes (for comparing an edit with what was). */
   private upstreamOf(config: UpstreamConfig, was: Upstream): Upstream {
     const row = this.rowOf(config);
-    return { ...was, ...row, allow: row.allowList };
+    return { ...was, ...row, process: row.transportSettings, allow: row.allowList };
   }
 
   /** The upstream's secrets that the auth modes manage (purpose → value), for keeping blanks and writing only what changed. */
@@ -320,7 +350,7 @@ export class UpstreamAdminService {
     const owner = upstreamOwner(slug);
     const stored = new Map<VaultPurpose, string>();
     for (const purpose of await this.vault.list(owner)) {
-      if (!this.authModes.managesSecret(purpose)) continue;
+      if (!this.authModes.managesSecret(purpose) && !purpose.startsWith(ENV_PURPOSE_PREFIX)) continue;
       const value = await this.vault.get(owner, purpose);
       if (value !== null) stored.set(purpose, value);
     }
@@ -330,7 +360,10 @@ export class UpstreamAdminService {
   /** Writes the secrets the config asks for (only those that changed) and removes the modes' others; true when any changed. */
   private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<VaultPurpose, string>, actor: Actor): boolean {
     const owner = upstreamOwner(slug);
-    const wanted = this.authModes.secretsFrom(config.auth);
+    const wanted: Map<VaultPurpose, string> = new Map([
+      ...this.authModes.secretsFrom(config.auth),
+      ...Object.entries(config.env ?? {}).map(([name, value]) => [envPurpose(name), value] as const),
+    ]);
     let changed = false;
     for (const [purpose, value] of wanted) {
       if (stored.get(purpose) === value) continue;
