@@ -61,4 +61,30 @@ describe("the console's upstream page shows a stdio upstream's process (Debian c
       await client.close();
     }
   });
+
+  it('the upstream form adds a stdio upstream: transport, command, args and instances', async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${gw.config.publicUrl}/login`);
+      await page.fill('#email', ADMIN.email);
+      await page.fill('#password', ADMIN.password);
+      await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/admin/')), page.click('button[type=submit]')]);
+      await page.goto(`${gw.config.publicUrl}/admin/upstreams/+new`);
+      await page.locator('#up-slug').fill('from-form');
+      await page.locator('#up-name').fill('From the form');
+      await page.locator('#up-transport').selectOption('stdio');
+      await page.locator('#up-url').waitFor({ state: 'detached' });
+      await page.locator('#up-command').fill(process.execPath);
+      await page.locator('#up-args').fill('--version');
+      await page.getByRole('button', { name: 'Add to Arguments' }).click();
+      await page.locator('#up-instances').selectOption('shared');
+      await page.getByRole('button', { name: 'Add upstream' }).click();
+      await page.getByRole('heading', { name: 'Process (stdio)' }).waitFor();
+      const text = await page.locator('main').innerText();
+      expect(text).toContain(`${process.execPath} --version`);
+      expect(text).toContain('one shared process');
+    } finally {
+      await page.close();
+    }
+  });
 });

@@ -152,6 +152,10 @@ export class UpstreamAdminService {
     if (patch.slug !== undefined && patch.slug !== slug) throw invalidUpstream({ slug: 'cannot be changed (add a new upstream instead)' });
     const stored = await this.storedSecrets(slug);
     const current = inputOf(upstream, this.authModes.formValues(upstream));
+    // A new transport starts from none of the old one's fields (an HTTP upstream has no command, a stdio one no URL).
+    if (patch.transport !== undefined && patch.transport !== upstream.transport) {
+      for (const key of ['url', 'command', 'args', 'env', 'cwd', 'instances', 'idleTimeoutSeconds', 'maxProcesses', 'port', 'path'] as const) delete current[key];
+    }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as UpstreamInput;
     const config = this.parse({ ...current, ...defined, slug }, stored);
     const after = inputOf(this.upstreamOf(config, upstream), {});
