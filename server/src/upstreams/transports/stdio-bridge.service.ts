@@ -11,6 +11,8 @@ import { ProcessLauncher, ProcessStatus, restartDelayMs, STABLE_AFTER_MS } from 
 import { credentialEnv } from './process-env';
 import { RelaySession, StdioChannel } from './stdio-channel';
 
+/** Sessions of one shared process at most (each holds a transport until it ends or idles out): memory stays bounded. */
+export const MAX_SHARED_SESSIONS = 1000;
 /** How often sessions and shared processes are checked for idleness. */
 const IDLE_SWEEP_MS = 1000;
 
@@ -138,6 +140,9 @@ export class StdioBridgeService implements OnApplicationShutdown {
     const settings = upstream.process!;
     const state = this.stateOf(upstream.slug);
     if (settings.instances === 'shared') {
+      if (state.shared && state.shared.sessions.size >= MAX_SHARED_SESSIONS) {
+        throw new StdioRefusal(429, -32004, `${upstream.name} has ${MAX_SHARED_SESSIONS} open sessions, its limit; try again later`, { 'Retry-After': '30' });
+      }
       if (state.shared) return state.shared;
       if (state.restartTimer) throw new StdioRefusal(503, -32002, `${upstream.name} is restarting after a crash; try again shortly`, { 'Retry-After': '5' });
       return this.startShared(upstream, state);
