@@ -164,6 +164,11 @@ describe('stdio upstreams', () => {
     const pid = Number(textOf(await a.client.callTool({ name: 'pid', arguments: {} })));
     expect(Number(textOf(await b.client.callTool({ name: 'pid', arguments: {} })))).toBe(pid);
     expect(textOf(await b.client.callTool({ name: 'echo', arguments: { text: 'b' } }))).toBe('b');
+    // Requests of both sessions in flight at once, with the same JSON-RPC id (each client has now sent
+    // initialize, pid and echo): each answer reaches its own session.
+    expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'a' } }))).toBe('a');
+    const [slowA, fastB] = await Promise.all([a.client.callTool({ name: 'wait', arguments: { ms: 300 } }), b.client.callTool({ name: 'wait', arguments: { ms: 10 } })]);
+    expect([textOf(slowA), textOf(fastB)]).toEqual(['waited 300', 'waited 10']);
     await expect(a.client.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(/exited with code 3/);
     await waitFor('the shared process to restart', () => status('shared').restarts === 1 && status('shared').running === 1);
     const c = await connect('shared', ALICE, undefined, a);
