@@ -36,6 +36,8 @@ function upstreamFor(url: string, oauth: Partial<NonNullable<Upstream['oauth']>>
     slug: 'o',
     name: 'Upstream o',
     url,
+    transport: 'http',
+    process: null,
     enabled: true,
     timeoutMs: 30_000,
     scopes: ['mcp:tools'],

@@ -20,6 +20,8 @@ function upstreamFor(url: string, oauth: Partial<NonNullable<Upstream['oauth']>>
     slug: 'lib',
     name: 'Upstream lib',
     url,
+    transport: 'http',
+    process: null,
     enabled: true,
     timeoutMs: 30_000,
     scopes: [],

@@ -51,6 +51,8 @@ function upstreamFor(slug: string, url: string, oauth: Partial<UpstreamOAuthSett
     slug,
     name: `Upstream ${slug}`,
     url,
+    transport: 'http',
+    process: null,
     enabled: true,
     timeoutMs: 30_000,
     scopes: ['mcp:tools'],

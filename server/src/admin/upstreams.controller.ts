@@ -107,6 +107,16 @@ export class UpstreamsController {
     return this.upstreams.setAllow(slug, body, actor);
   }
 
+  /**
+   * → `{ processes: { state, running, pids, restarts, lastExit, lastExitAt, port?, stderr } | null }`:
+   * a stdio or spawned upstream's processes (null for HTTP ones). Admins only: stderr may hold anything.
+   */
+  @Get(':slug/processes')
+  @Roles('admin')
+  processes(@Param('slug') slug: string) {
+    return { processes: this.upstreams.processes(slug) };
+  }
+
   /** → `{ ok: true, serverInfo, protocolVersion, tools } | { ok: false, stage, message }` (200 either way). */
   @Post(':slug/test')
   @HttpCode(200)

@@ -91,6 +91,53 @@ export class UpdateUpstreamDto {
   @IsOptional()
   @IsIn(PINNING_MODES, { message: `must be one of: ${PINNING_MODES.join(', ')}` })
   toolPinning?: PinningMode;
+
+  /** http, stdio or spawn; the process fields below are for stdio and spawn (checked by the config's rules). */
+  @IsOptional()
+  @IsString()
+  transport?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  command?: string;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(200)
+  @IsString({ each: true })
+  args?: string[];
+
+  /** Name → value; values are write-only (a blank value keeps the stored one). */
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  cwd?: string;
+
+  @IsOptional()
+  @IsString()
+  instances?: string;
+
+  @IsOptional()
+  @IsInt()
+  idleTimeoutSeconds?: number;
+
+  @IsOptional()
+  @IsInt()
+  maxProcesses?: number;
+
+  /** spawn: a port number, or "{port}". */
+  @IsOptional()
+  port?: number | string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  path?: string;
 }
 
 /** POST /admin/api/upstreams: slug and url are required (the service reports them missing as config.yaml would). */

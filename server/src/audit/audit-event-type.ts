@@ -54,6 +54,7 @@ export const AUDIT_EVENT_TYPES = [
   'mcp.tool.denied',
   'mcp.tool.quarantined',
   'mcp.tool.changed',
+  'upstream.unavailable',
 
   // Upstreams: the registry (config.yaml seeding), upstream sign-in and credentials
   'upstream.enable',

@@ -69,6 +69,9 @@ export function bundleUpstream(publicUrl: string, noSettings: AuthSettings, name
     enabled: true,
     timeoutMs: 300_000,
     scopes: [...DEFAULT_SCOPES],
+    // Served by the gateway itself: no transport of its own.
+    transport: 'http',
+    process: null,
     authMode: 'none',
     allow: { users: [], emails: [], emailDomains: [], groups: [] },
     resource: bundleResourceUrl(publicUrl, name),

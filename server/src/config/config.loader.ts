@@ -208,6 +208,9 @@ function checkUpstreams(config: GatehouseConfig, add: (p: ConfigProblem) => void
       if (seen.has(u.slug)) add({ key: `${at}.slug`, problem: `duplicate slug "${u.slug}"` });
       seen.add(u.slug);
     }
+    if (typeof u.transportProblems === 'function' && !reportedUnder(`${at}.transport`)) {
+      for (const p of u.transportProblems()) add({ key: `${at}.${p.key}`, problem: p.problem });
+    }
     // The mode's own rules across keys, which assume each key passed class-validator: skipped when one did not.
     if (reportedUnder(`${at}.auth`) || typeof u.auth?.check !== 'function') return;
     const problem = u.auth.check();

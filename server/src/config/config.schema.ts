@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { TOOL_ARGUMENTS_MODES, ToolArgumentsMode } from '../audit/tool-arguments';
 import { AuthConfig, authConfigClassFor, defaultAuthConfig } from '../upstreams/auth-modes';
+import { INSTANCE_MODES, InstanceMode, TRANSPORTS, UpstreamTransport } from '../upstreams/transports/transport';
+import { transportProblems } from '../upstreams/transports/transport-config';
 import { LoggingConfig, MetricsConfig, TracingConfig } from './observability.schema';
 import { UpstreamToolsConfig } from '../tool-policy/tool-policy.config';
 import { IdentityProviderConfig, LocalAuthConfig } from '../identity/federation/identity-provider.config';
@@ -55,8 +57,64 @@ export class UpstreamConfig {
   @IsString()
   name?: string;
 
+  /** http (default): the upstream is at `url`; stdio/spawn: the gateway runs `command` (upstreams/transports). */
+  @IsIn(TRANSPORTS, { message: `must be one of: ${TRANSPORTS.join(', ')}` })
+  transport: UpstreamTransport = 'http';
+
+  /** Required for transport http; a stdio or spawned upstream has none (transportProblems says so). */
+  @ValidateIf((u: UpstreamConfig) => u.transport === 'http' || u.url !== undefined)
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   url: string;
+
+  /** stdio/spawn: the program to run (a path, or a name looked up in PATH), without a shell. */
+  @ValidateIf((u: UpstreamConfig) => u.transport === 'stdio' || u.transport === 'spawn' || u.command !== undefined)
+  @IsNotEmpty({ message: 'is required with transport stdio or spawn: the program to run' })
+  @IsString({ message: 'is required with transport stdio or spawn: the program to run' })
+  command?: string;
+
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  args?: string[];
+
+  /** Variables the process gets besides PATH, HOME and LANG (values are kept in the vault). */
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  /** The process's working directory (default: its own directory under the data dir). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  cwd?: string;
+
+  /** stdio: a process per MCP session (default) or one shared by every session. */
+  @IsOptional()
+  @IsIn(INSTANCE_MODES, { message: `must be one of: ${INSTANCE_MODES.join(', ')}` })
+  instances?: InstanceMode;
+
+  /** stdio: seconds without a request after which a process is stopped. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  idle_timeout?: number;
+
+  /** stdio: processes of this upstream running at once at most (more sessions get 429). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  max_processes?: number;
+
+  /** spawn: the loopback port the child listens on, or "{port}" for one the gateway picks (and puts in args/env). */
+  @IsOptional()
+  port?: number | string;
+
+  /** spawn: the path of the child's MCP endpoint (default /mcp). */
+  @IsOptional()
+  @Matches(/^\/[^\s?#]*$/, { message: 'must be a path starting with /' })
+  path?: string;
 
   @IsOptional()
   @IsBoolean()
@@ -90,6 +148,11 @@ export class UpstreamConfig {
   @ValidateNested()
   @Type(() => UpstreamToolsConfig)
   tools?: UpstreamToolsConfig;
+
+  /** Rules across the transport keys that the decorators cannot say: key (relative to the upstream) → problem. */
+  transportProblems(): Array<{ key: string; problem: string }> {
+    return transportProblems(this);
+  }
 }
 
 export class ServerConfig {

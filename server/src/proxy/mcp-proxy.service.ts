@@ -15,6 +15,8 @@ import { AccessPolicyService } from '../upstreams/access-policy.service';
 import { UpstreamCredentialsService } from '../upstreams/upstream-credentials.service';
 import { UpstreamAuthUnavailableError } from '../upstreams/upstream-oauth/upstream-oauth.service';
 import { UpstreamsService } from '../upstreams/upstreams.service';
+import { SpawnedUpstreamsService } from '../upstreams/transports/spawned-upstreams.service';
+import { StdioBridgeService, StdioRefusal } from '../upstreams/transports/stdio-bridge.service';
 import { bearerChallenge, jsonRpcError, sendJson } from './challenge';
 import { HostPolicy } from '../common/allowed-hosts';
 import { CorsPolicy } from '../common/cors';
@@ -25,7 +27,7 @@ import { capturedBody, sniffMcpMethod, toolCallAudit, toolNameOfBody } from './m
 import { McpTelemetry, TelemetryContext } from './mcp-telemetry';
 import { RequestTracing } from '../tracing/request-tracing';
 import { GateRefusal } from './gate-refusal';
-import { replayBody } from './request-body';
+import { BodyTooLarge, readBody, replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
 import { requiredScope } from './required-scope';
 import { GatedBody, gateRequestBody } from './scope-gate';
@@ -43,6 +45,10 @@ interface ProxyContext extends TelemetryContext {
   rpcId: unknown;
   /** True once the gateway read the body itself (scope check), so no sniffing is needed. */
   bodyRead: boolean;
+  /** The body the scope check read (decoded), for a stdio upstream's bridge. */
+  body?: Buffer;
+  /** Where the request goes: the upstream's URL, or a spawned upstream's loopback address. */
+  target?: string;
   timedOut: boolean;
   /** Whether the upstream request went out on a pooled keep-alive socket (see mayRetry). */
   reusedSocket?: boolean;
@@ -123,6 +129,8 @@ export class McpProxyService implements OnModuleDestroy {
     logger: AppLogger,
     metrics: MetricsRecorder,
     tracing: RequestTracing,
+    private readonly stdio: StdioBridgeService,
+    private readonly spawned: SpawnedUpstreamsService,
   ) {
     this.telemetry = new McpTelemetry(logger.child('access'), metrics, tracing);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
@@ -225,6 +233,14 @@ export class McpProxyService implements OnModuleDestroy {
       this.denyToken(res, upstream, 'invalid_token', `re-authorization needed: ${credential.reauthorize}`);
       return this.recordRequest(req, res, ctx, 'upstream.credential');
     }
+    if (upstream.transport === 'stdio') return this.bridgeStdio(req, res, ctx, credential.headers);
+    // A spawned upstream is reached on the loopback port of the child the gateway runs.
+    const target = upstream.transport === 'spawn' ? this.spawned.targetOf(upstream) : upstream.url;
+    ctx.target = target ?? undefined;
+    if (!target) {
+      sendJson(res, 503, jsonRpcError(-32002, `${upstream.name} is starting or restarting; try again shortly`), { 'Retry-After': '5' });
+      return this.recordRequest(req, res, ctx, 'upstream.unavailable');
+    }
     // Never forwarded upstream: the client's gateway credential, its browser state, and the
     // hop-by-hop headers of its connection to us (before the credential goes in, so a
     // Connection header cannot name the credential away).
@@ -241,7 +257,57 @@ export class McpProxyService implements OnModuleDestroy {
       this.inFlight.delete(res);
       this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
-    this.proxyFor(upstream)(req, res, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+    this.proxyFor(upstream, false, target)(req, res, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+  }
+
+  /**
+   * A stdio upstream: after the same checks as any upstream, the request goes to the bridge
+   * (upstreams/transports/stdio-bridge.service.ts), which relays its JSON-RPC messages to the
+   * process. The body is parsed here (the SDK's server transport takes it parsed), bounded like
+   * the scope check's.
+   */
+  private async bridgeStdio(req: ProxiedRequest, res: http.ServerResponse, ctx: ProxyContext, credential: Record<string, string>): Promise<void> {
+    let body: unknown;
+    if (req.method === 'POST') {
+      const coding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (!ctx.body && coding !== 'identity') {
+        sendJson(res, 415, jsonRpcError(-32600, `content-encoding ${coding.slice(0, 40)} is not accepted for this MCP server; send the body uncompressed`));
+        return this.recordRequest(req, res, ctx, 'request.malformed');
+      }
+      let raw: Buffer;
+      try {
+        raw = ctx.body ?? (await readBody(req, MAX_CHECKED_BODY));
+      } catch (err) {
+        if (!(err instanceof BodyTooLarge)) return void res.destroy();
+        sendJson(res, 413, jsonRpcError(-32600, `request body over ${MAX_CHECKED_BODY} bytes`));
+        return this.recordRequest(req, res, ctx, 'request.malformed');
+      }
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        sendJson(res, 400, jsonRpcError(-32700, 'Parse error: the body is not JSON'));
+        return this.recordRequest(req, res, ctx, 'request.malformed');
+      }
+      const first = (Array.isArray(body) ? body[0] : body) as { method?: unknown; id?: unknown; params?: { name?: unknown } } | null;
+      if (!ctx.mcpMethod && first && typeof first === 'object') {
+        ctx.mcpMethod = typeof first.method === 'string' ? first.method.slice(0, 128) : 'response';
+        ctx.rpcId = first.id ?? null;
+        if (first.method === 'tools/call' && typeof first.params?.name === 'string') ctx.tool = first.params.name.slice(0, 128);
+      }
+    }
+    this.inFlight.set(res, ctx.token.grantId);
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
+    });
+    try {
+      await this.stdio.handle(req, res, ctx.upstream, ctx.token.userId, credential, body);
+    } catch (err) {
+      if (!(err instanceof StdioRefusal)) throw err;
+      if (err.status === 429 || err.status === 503) ctx.failure = { type: 'upstream.unavailable', reason: err.message };
+      if (res.headersSent) return void res.destroy();
+      sendJson(res, err.status, jsonRpcError(err.code, err.message, (ctx.rpcId ?? null) as string | number | null), err.headers);
+    }
   }
 
   /**
@@ -344,6 +410,7 @@ export class McpProxyService implements OnModuleDestroy {
       if (gated) {
         ctx.rpcId = gated.rpcId;
         ctx.bodyRead = true;
+        ctx.body = gated.body;
         if (gated.methods[0] === 'tools/call') {
           ctx.tool = toolNameOfBody(gated.body);
           ctx.toolCall = capturedBody(gated.body);
@@ -412,11 +479,11 @@ export class McpProxyService implements OnModuleDestroy {
     return true;
   }
 
-  private proxyFor(upstream: Upstream, fresh = false): RequestHandler {
+  private proxyFor(upstream: Upstream, fresh = false, target = upstream.url): RequestHandler {
     const proxies = fresh ? this.freshProxies : this.proxies;
     let proxy = proxies.get(upstream.slug);
     if (!proxy) {
-      proxy = this.createProxy(upstream, fresh);
+      proxy = this.createProxy(upstream, fresh, target);
       proxies.set(upstream.slug, proxy);
     }
     return proxy;
@@ -435,20 +502,20 @@ export class McpProxyService implements OnModuleDestroy {
   }
 
   /** Pooled or fresh (the one retry); SSRF-guarded for console upstreams. */
-  private agentFor(upstream: Upstream, fresh: boolean): http.Agent {
-    const protocol = new URL(upstream.url).protocol === 'https:' ? 'https:' : 'http:';
+  private agentFor(upstream: Upstream, fresh: boolean, target: string): http.Agent {
+    const protocol = new URL(target).protocol === 'https:' ? 'https:' : 'http:';
     if (upstream.guarded) return (fresh ? this.freshGuardedAgents : this.guardedAgents)[protocol];
     if (protocol === 'https:') return fresh ? this.freshHttpsAgent : this.httpsAgent;
     return fresh ? this.freshHttpAgent : this.httpAgent;
   }
 
-  private createProxy(upstream: Upstream, fresh: boolean): RequestHandler {
+  private createProxy(upstream: Upstream, fresh: boolean, target: string): RequestHandler {
     return createProxyMiddleware({
-      target: upstream.url,
+      target,
       changeOrigin: true,
       ignorePath: true,
       xfwd: true,
-      agent: this.agentFor(upstream, fresh),
+      agent: this.agentFor(upstream, fresh, target),
       // No proxyTimeout: http-proxy arms it after the proxyReq hook runs, so a GET could not be
       // exempted; the hook below sets the timeout itself.
       // The response head is written here (proxyRes below), so that only forwardable headers
@@ -545,7 +612,7 @@ export class McpProxyService implements OnModuleDestroy {
             this.logger.warn(
               `upstream ${upstream.slug}: ${code} on ${connection} before any response (the upstream likely closed it as idle); retrying ${req.method} once on a new connection`,
             );
-            return void this.proxyFor(upstream, true)(req, out, (e?: unknown) => this.forwardFailed(req, out, upstream, e));
+            return void this.proxyFor(upstream, true, ctx.target)(req, out, (e?: unknown) => this.forwardFailed(req, out, upstream, e));
           }
           const timedOut = ctx.timedOut || code === 'ETIMEDOUT';
           const retried = ctx.retried ? ', after one retry' : '';

@@ -6,6 +6,8 @@ function upstreamOffering(scopes: string[]): Upstream {
     slug: 'notes',
     name: 'Notes',
     url: 'http://127.0.0.1:9/mcp',
+    transport: 'http',
+    process: null,
     enabled: true,
     timeoutMs: 30_000,
     scopes,

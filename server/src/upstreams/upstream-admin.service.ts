@@ -11,7 +11,11 @@ import { Transactions, Tx } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { connectionFailure, ConnectionTestResult } from './connection-test/connection-test-result';
-import { testConnection } from './connection-test/connection-tester';
+import { testConnection, testStdioConnection } from './connection-test/connection-tester';
+import { credentialEnv } from './transports/process-env';
+import { ProcessLauncher, ProcessStatus } from './transports/process-launcher';
+import { SpawnedUpstreamsService } from './transports/spawned-upstreams.service';
+import { StdioBridgeService } from './transports/stdio-bridge.service';
 import { PRIVATE_NETWORK_HINT } from './connection-test/failure-stage';
 import { AllowList, Upstream } from './upstream';
 import { invalidUpstream, readOnly, slugTaken, upstreamNotFound } from './upstream-admin.errors';
@@ -21,10 +25,30 @@ import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamProbeService } from './upstream-probe.service';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
-import { upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
+import { ENV_PURPOSE_PREFIX, envPurpose, upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
+import { processSettingsFrom } from './transports/transport-config';
 
 /** The fields an edit may change, in the order the audit row lists them. */
-const EDITABLE = ['name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow', 'audit'] as const;
+const EDITABLE = [
+  'name',
+  'url',
+  'transport',
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'instances',
+  'idleTimeoutSeconds',
+  'maxProcesses',
+  'port',
+  'path',
+  'enabled',
+  'timeoutSeconds',
+  'scopes',
+  'auth',
+  'allow',
+  'audit',
+] as const;
 
 /**
  * The admin console's upstreams: list with status, create, edit, enable/disable, allow-lists and
@@ -49,11 +73,41 @@ export class UpstreamAdminService {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
     private readonly probes: UpstreamProbeService,
+    private readonly launcher: ProcessLauncher,
+    private readonly stdio: StdioBridgeService,
+    private readonly spawned: SpawnedUpstreamsService,
   ) {}
 
   /** Called with the full tool definitions a test connection listed (the tool catalogue records them). */
   onToolsListed(listener: (slug: string, tools: Array<Record<string, unknown> & { name: string }>) => void): void {
     this.toolsListed.push(listener);
+  }
+
+  /** The processes of a stdio or spawned upstream: state, restarts, last stderr lines (admins only). */
+  processes(slug: string): ProcessStatus | null {
+    const upstream = this.require(slug);
+    if (upstream.transport === 'stdio') return this.stdio.status(upstream);
+    if (upstream.transport === 'spawn') return this.spawned.status(upstream);
+    return null;
+  }
+
+  /** Test connection by transport: the URL, a spawned child's loopback address, or the command run once. */
+  private async testByTransport(
+    upstream: Upstream,
+    headers: Record<string, string>,
+    onTools?: (tools: Array<Record<string, unknown> & { name: string }>) => void,
+  ): Promise<ConnectionTestResult> {
+    if (upstream.transport === 'stdio') {
+      const perSession = upstream.process!.instances === 'per_session';
+      const spec = await this.launcher.specFor(upstream, 'mcp', perSession ? credentialEnv(headers) : {});
+      return testStdioConnection(spec, upstream.timeoutMs, onTools);
+    }
+    if (upstream.transport === 'spawn') {
+      const target = this.spawned.targetOf(upstream);
+      if (!target) return connectionFailure('connect', 'its process is not running (see the process state)');
+      return testConnection({ ...upstream, url: target, guarded: false }, headers, onTools);
+    }
+    return testConnection(upstream, headers, onTools);
   }
 
   /** The console's form of every auth mode (GET /admin/api/upstreams/auth-modes). */
@@ -91,7 +145,16 @@ export class UpstreamAdminService {
         userId: actor.userId,
         ip: actor.ip,
         upstreamSlug: slug,
-        detail: { slug, name: config.name ?? slug, url: config.url, auth_mode: config.auth.mode, enabled: config.enabled, tool_arguments: config.audit.tool_arguments },
+        detail: {
+          slug,
+          name: config.name ?? slug,
+          url: config.url,
+          auth_mode: config.auth.mode,
+          enabled: config.enabled,
+          tool_arguments: config.audit.tool_arguments,
+          // What runs is part of the record of who defined it (env values never: names only).
+          ...(config.transport !== 'http' && { transport: config.transport, command: config.command, args: config.args ?? [], env: Object.keys(config.env ?? {}) }),
+        },
       });
     });
     await this.upstreams.changed(slug);
@@ -104,6 +167,10 @@ export class UpstreamAdminService {
     if (patch.slug !== undefined && patch.slug !== slug) throw invalidUpstream({ slug: 'cannot be changed (add a new upstream instead)' });
     const stored = await this.storedSecrets(slug);
     const current = inputOf(upstream, this.authModes.formValues(upstream));
+    // A new transport starts from none of the old one's fields (an HTTP upstream has no command, a stdio one no URL).
+    if (patch.transport !== undefined && patch.transport !== upstream.transport) {
+      for (const key of ['url', 'command', 'args', 'env', 'cwd', 'instances', 'idleTimeoutSeconds', 'maxProcesses', 'port', 'path'] as const) delete current[key];
+    }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as UpstreamInput;
     const config = this.parse({ ...current, ...defined, slug }, stored);
     const after = inputOf(this.upstreamOf(config, upstream), {});
@@ -206,7 +273,7 @@ export class UpstreamAdminService {
   async test(slug: string, actor: Actor): Promise<ConnectionTestResult> {
     const upstream = this.require(slug);
     const credential = await this.adminCredential(upstream, actor.userId);
-    const result = 'headers' in credential ? await testConnection(upstream, credential.headers, (tools) => this.toolsListed.forEach((l) => l(slug, tools))) : credential;
+    const result = 'headers' in credential ? await this.testByTransport(upstream, credential.headers, (tools) => this.toolsListed.forEach((l) => l(slug, tools))) : credential;
     this.transactions.run((tx) => {
       // Deleted while the test ran: no status row for an upstream that is gone.
       if (!tx.find(this.records, { slug }, ['slug']).length) return;
@@ -264,6 +331,7 @@ export class UpstreamAdminService {
 
   private parse(input: UpstreamInput, stored: ReadonlyMap<VaultPurpose, string>): UpstreamConfig {
     return parseUpstreamInput(input, {
+      storedEnv: (name) => stored.get(envPurpose(name)) ?? null,
       keepStoredSecrets: (auth) => this.authModes.keepStoredSecrets(auth, stored),
       urlFieldsOf: (mode) =>
         this.authModes
@@ -280,7 +348,9 @@ export class UpstreamAdminService {
     return {
       slug: config.slug,
       name: config.name ?? config.slug,
-      url: config.url,
+      url: config.transport === 'http' ? config.url : '',
+      transport: config.transport,
+      transportSettings: processSettingsFrom(config),
       enabled: config.enabled,
       timeoutMs: config.timeout * 1000,
       scopes: config.scopes,
@@ -294,7 +364,7 @@ export class UpstreamAdminService {
   /** The upstream a parsed config describes (for comparing an edit with what was). */
   private upstreamOf(config: UpstreamConfig, was: Upstream): Upstream {
     const row = this.rowOf(config);
-    return { ...was, ...row, allow: row.allowList };
+    return { ...was, ...row, process: row.transportSettings, allow: row.allowList };
   }
 
   /** The upstream's secrets that the auth modes manage (purpose → value), for keeping blanks and writing only what changed. */
@@ -302,7 +372,7 @@ export class UpstreamAdminService {
     const owner = upstreamOwner(slug);
     const stored = new Map<VaultPurpose, string>();
     for (const purpose of await this.vault.list(owner)) {
-      if (!this.authModes.managesSecret(purpose)) continue;
+      if (!this.authModes.managesSecret(purpose) && !purpose.startsWith(ENV_PURPOSE_PREFIX)) continue;
       const value = await this.vault.get(owner, purpose);
       if (value !== null) stored.set(purpose, value);
     }
@@ -312,7 +382,10 @@ export class UpstreamAdminService {
   /** Writes the secrets the config asks for (only those that changed) and removes the modes' others; true when any changed. */
   private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<VaultPurpose, string>, actor: Actor): boolean {
     const owner = upstreamOwner(slug);
-    const wanted = this.authModes.secretsFrom(config.auth);
+    const wanted: Map<VaultPurpose, string> = new Map([
+      ...this.authModes.secretsFrom(config.auth),
+      ...Object.entries(config.env ?? {}).map(([name, value]) => [envPurpose(name), value] as const),
+    ]);
     let changed = false;
     for (const [purpose, value] of wanted) {
       if (stored.get(purpose) === value) continue;

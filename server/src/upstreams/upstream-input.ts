@@ -19,10 +19,28 @@ export interface UpstreamInput {
   allow?: Partial<AllowList>;
   /** What the audit log keeps (config.yaml's `audit` block). */
   audit?: { toolArguments?: string };
+  /** http (default), stdio or spawn, and the process fields (see upstreams/transports). */
+  transport?: string;
+  command?: string;
+  args?: string[];
+  /** Name → value; a blank value keeps the stored one (values are write-only). */
+  env?: Record<string, string>;
+  cwd?: string;
+  instances?: string;
+  idleTimeoutSeconds?: number;
+  maxProcesses?: number;
+  port?: number | string;
+  path?: string;
 }
 
 /** Where the admin API's names differ from config.yaml's (camelCase there, snake_case here). */
-const API_NAMES: Record<string, string> = { timeout: 'timeoutSeconds', 'allow.email_domains': 'allow.emailDomains', 'audit.tool_arguments': 'audit.toolArguments' };
+const API_NAMES: Record<string, string> = {
+  timeout: 'timeoutSeconds',
+  'allow.email_domains': 'allow.emailDomains',
+  idle_timeout: 'idleTimeoutSeconds',
+  max_processes: 'maxProcesses',
+  'audit.tool_arguments': 'audit.toolArguments',
+};
 
 /** The config.yaml form of a console input, so that UpstreamConfig (the file's own rules) validates it. */
 export function configShapeOf(input: UpstreamInput): Record<string, unknown> {
@@ -37,16 +55,41 @@ export function configShapeOf(input: UpstreamInput): Record<string, unknown> {
     auth: input.auth,
     allow,
     audit: input.audit && { tool_arguments: input.audit.toolArguments },
+    transport: input.transport,
+    command: input.command,
+    args: input.args,
+    env: input.env,
+    cwd: input.cwd,
+    instances: input.instances,
+    idle_timeout: input.idleTimeoutSeconds,
+    max_processes: input.maxProcesses,
+    port: input.port,
+    path: input.path,
   };
   return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
 }
 
 /** The console input of an existing upstream, secrets left out (they are kept from the vault). */
 export function inputOf(upstream: Upstream, auth: Record<string, unknown>): UpstreamInput {
+  const p = upstream.process;
+  const processFields: Partial<UpstreamInput> = p
+    ? {
+        command: p.command,
+        args: [...p.args],
+        // Values are write-only: blank keeps each stored one.
+        env: Object.fromEntries(p.envNames.map((name) => [name, ''])),
+        ...(p.cwd !== null && { cwd: p.cwd }),
+        ...(upstream.transport === 'stdio'
+          ? { instances: p.instances, idleTimeoutSeconds: Math.round(p.idleTimeoutMs / 1000), maxProcesses: p.maxProcesses }
+          : { port: p.port ?? '{port}', path: p.path }),
+      }
+    : {};
   return {
     slug: upstream.slug,
     name: upstream.name,
-    url: upstream.url,
+    ...(upstream.transport === 'http' && { url: upstream.url }),
+    transport: upstream.transport,
+    ...processFields,
     enabled: upstream.enabled,
     timeoutSeconds: Math.round(upstream.timeoutMs / 1000),
     scopes: [...upstream.scopes],
@@ -57,6 +100,8 @@ export function inputOf(upstream: Upstream, auth: Record<string, unknown>): Upst
 }
 
 export interface ParseOptions {
+  /** The stored value of a process env variable, for a blank one in an edit (null: none stored). */
+  storedEnv(name: string): string | null;
   /** Fills the secrets an edit left blank from the vault (AuthModesService.keepStoredSecrets). */
   keepStoredSecrets(auth: AuthConfig): AuthConfigProblem | null;
   /** The url fields of each mode's form, checked against private addresses like the upstream's own url. */
@@ -76,13 +121,24 @@ export function parseUpstreamInput(input: UpstreamInput, opts: ParseOptions): Up
   if (Object.keys(unknown).length) throw invalidUpstream(unknown);
   const config = plainToInstance(UpstreamConfig, configShapeOf(input), { exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  if (errors.length) throw invalidUpstream(fieldProblems(errors));
+  // Every bad field at once: the cross-key transport rules too (they only read what is there).
+  const transportFields = Object.fromEntries(config.transportProblems().map((p) => [API_NAMES[p.key] ?? p.key, p.problem]));
+  if (errors.length) throw invalidUpstream({ ...transportFields, ...fieldProblems(errors) });
   const problem = opts.keepStoredSecrets(config.auth) ?? config.auth.check();
   if (problem) throw invalidUpstream({ [`auth.${problem.key}`]: problem.problem });
   const fields: Record<string, string> = {};
-  const url = new URL(config.url);
-  if (url.username || url.password) fields.url = 'must not contain a user name or password (send credentials with an auth mode)';
-  if (opts.guarded) {
+  Object.assign(fields, transportFields);
+  // Env values are write-only: a blank one keeps what the vault holds.
+  for (const [name, value] of Object.entries(config.env ?? {})) {
+    if (value !== '') continue;
+    const stored = opts.storedEnv(name);
+    if (stored === null) fields[`env.${name}`] ??= 'needs a value (none is stored yet)';
+    else config.env![name] = stored;
+  }
+  if (Object.keys(fields).length) throw invalidUpstream(fields);
+  const url = config.transport === 'http' ? new URL(config.url) : null;
+  if (url && (url.username || url.password)) fields.url = 'must not contain a user name or password (send credentials with an auth mode)';
+  if (opts.guarded && url) {
     const targets: Array<[string, unknown]> = [
       ['url', config.url],
       ...opts.urlFieldsOf(config.auth.mode).map((f): [string, unknown] => [`auth.${f.name}`, valueAt(config.auth, f.name)]),
@@ -122,8 +178,29 @@ export function normalizedAllow(allow: { users: string[]; emails: string[]; emai
   };
 }
 
-const INPUT_KEYS = new Set(['slug', 'name', 'url', 'enabled', 'timeoutSeconds', 'scopes', 'auth', 'allow', 'audit']);
+const INPUT_KEYS = new Set([
+  'slug',
+  'name',
+  'url',
+  'enabled',
+  'timeoutSeconds',
+  'scopes',
+  'auth',
+  'allow',
+  'transport',
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'instances',
+  'idleTimeoutSeconds',
+  'maxProcesses',
+  'port',
+  'path',
+  'audit',
+]);
 const AUDIT_KEYS = new Set(['toolArguments']);
+
 const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
 
 /**

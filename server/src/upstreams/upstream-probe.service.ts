@@ -3,6 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Upstream } from './upstream';
 import { UpstreamsService } from './upstreams.service';
+import { commandProblem } from './transports/command-path';
+import { SpawnedUpstreamsService } from './transports/spawned-upstreams.service';
 
 /** How often every upstream is probed after the first round at start. */
 export const PROBE_INTERVAL_MS = 60_000;
@@ -37,7 +39,10 @@ export class UpstreamProbeService implements OnModuleDestroy {
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<UpstreamProbeState[]> | null = null;
 
-  constructor(private readonly upstreams: UpstreamsService) {}
+  constructor(
+    private readonly upstreams: UpstreamsService,
+    private readonly spawned: SpawnedUpstreamsService,
+  ) {}
 
   /** The last probe's result for an upstream; undefined before its first probe (or for an unknown slug). */
   probeState(slug: string): UpstreamProbeState | undefined {
@@ -70,7 +75,7 @@ export class UpstreamProbeService implements OnModuleDestroy {
 
   private async runRound(logChanges: boolean): Promise<UpstreamProbeState[]> {
     const upstreams = this.upstreams.list();
-    const results = await Promise.all(upstreams.map((u) => probe(u)));
+    const results = await Promise.all(upstreams.map((u) => this.probeOne(u)));
     const current = new Set(upstreams.map((u) => u.slug));
     // Bounded by the registry: a disabled or removed upstream's entry goes.
     for (const slug of this.states.keys()) if (!current.has(slug)) this.states.delete(slug);
@@ -81,17 +86,41 @@ export class UpstreamProbeService implements OnModuleDestroy {
     }
     return results;
   }
+
+  /**
+   * Transport-aware: an HTTP upstream at its URL, a spawned one at its child's loopback port; a
+   * stdio one is started per session, so only its command is checked (found and executable).
+   */
+  private async probeOne(upstream: Upstream): Promise<UpstreamProbeState> {
+    if (upstream.transport === 'http') return probe(upstream, upstream.url);
+    if (upstream.transport === 'spawn') {
+      const target = this.spawned.targetOf(upstream);
+      if (target) return probe(upstream, target);
+      return {
+        slug: upstream.slug,
+        url: `spawn: ${upstream.process!.command}`,
+        lastProbeAt: Date.now(),
+        reachable: false,
+        latencyMs: null,
+        status: null,
+        probeError: 'its process is not running',
+      };
+    }
+    const problem = commandProblem(upstream.process!.command, upstream.process!.cwd);
+    return { slug: upstream.slug, url: `stdio: ${upstream.process!.command}`, lastProbeAt: Date.now(), reachable: !problem, latencyMs: null, status: null, probeError: problem };
+  }
 }
 
 /** One line for people: "upstream notes is reachable (HTTP 405 in 3 ms)", or what failed. */
 export function describeProbe(state: UpstreamProbeState, before?: UpstreamProbeState): string {
+  if (state.reachable && state.status === null) return `upstream ${state.slug} is ready (${state.url}, started per session)`;
   if (state.reachable) return `upstream ${state.slug} is ${before ? 'reachable again' : 'reachable'} (HTTP ${state.status} in ${state.latencyMs} ms)`;
   return `upstream ${state.slug} is UNREACHABLE at ${state.url}: ${state.probeError}; probed again every ${PROBE_INTERVAL_MS / 1000} s`;
 }
 
-function probe(upstream: Upstream): Promise<UpstreamProbeState> {
+function probe(upstream: Upstream, target: string): Promise<UpstreamProbeState> {
   const started = Date.now();
-  const base = { slug: upstream.slug, url: upstream.url, lastProbeAt: started };
+  const base = { slug: upstream.slug, url: target, lastProbeAt: started };
   return new Promise((resolve) => {
     let settled = false;
     const done = (state: Omit<UpstreamProbeState, 'slug' | 'url' | 'lastProbeAt'>) => {
@@ -101,7 +130,7 @@ function probe(upstream: Upstream): Promise<UpstreamProbeState> {
     };
     let req;
     try {
-      const url = new URL(upstream.url);
+      const url = new URL(target);
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       // agent: false: a fresh connection, closed afterwards, so probes never hold pooled sockets.
       req = send(url, { method: 'HEAD', agent: false, timeout: Math.min(PROBE_TIMEOUT_MS, upstream.timeoutMs), headers: { 'user-agent': 'Gatehouse upstream probe' } });

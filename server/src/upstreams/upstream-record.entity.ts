@@ -2,6 +2,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { AuthSettings } from './auth-modes';
 import type { AllowList, UpstreamSource } from './upstream';
 import type { ToolArgumentsMode } from '../audit/tool-arguments';
+import type { ProcessSettings, UpstreamTransport } from './transports/transport';
 
 /** The upstream registry. Secrets (header values, OAuth client secrets) are in the vault, never here. */
 @Entity('upstreams')
@@ -14,6 +15,14 @@ export class UpstreamRecord {
 
   @Column('text')
   url: string;
+
+  /** http, stdio or spawn (upstreams/transports). */
+  @Column('text', { default: 'http' })
+  transport: UpstreamTransport;
+
+  /** stdio/spawn: command, args, env names (values in the vault), instances, limits; null for http. */
+  @Column('simple-json', { name: 'transport_settings', nullable: true })
+  transportSettings: ProcessSettings | null;
 
   @Column('boolean', { default: true })
   enabled: boolean;

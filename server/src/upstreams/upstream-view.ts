@@ -4,12 +4,26 @@ import type { ToolSummary } from './connection-test/connection-test-result';
 import type { UpstreamCheck } from './upstream-check.entity';
 import type { UpstreamProbeState } from './upstream-probe.service';
 import type { AllowList, Upstream, UpstreamSource } from './upstream';
+import type { UpstreamTransport } from './transports/transport';
 
 /** An upstream as the admin API shows it (GET /admin/api/upstreams). Never a secret value. */
 export interface UpstreamView {
   slug: string;
   name: string;
   url: string;
+  /** http, stdio or spawn; for the last two, `process` says what runs (env values never: only their names). */
+  transport: UpstreamTransport;
+  process: {
+    command: string;
+    args: string[];
+    cwd: string | null;
+    envNames: string[];
+    instances: string;
+    idleTimeoutSeconds: number;
+    maxProcesses: number;
+    port: number | null;
+    path: string;
+  } | null;
   enabled: boolean;
   source: UpstreamSource;
   /** Why the console cannot edit it (it comes from config.yaml), or null. */
@@ -59,6 +73,18 @@ export function upstreamView(
     slug: u.slug,
     name: u.name,
     url: withoutPassword(u.url),
+    transport: u.transport,
+    process: u.process && {
+      command: u.process.command,
+      args: [...u.process.args],
+      cwd: u.process.cwd,
+      envNames: [...u.process.envNames],
+      instances: u.process.instances,
+      idleTimeoutSeconds: Math.round(u.process.idleTimeoutMs / 1000),
+      maxProcesses: u.process.maxProcesses,
+      port: u.process.port,
+      path: u.process.path,
+    },
     enabled: u.enabled,
     source: u.source,
     readOnlyReason,

@@ -1,5 +1,6 @@
 import type { ToolArgumentsMode } from '../audit/tool-arguments';
 import type { AuthMode, AuthSettings } from './auth-modes';
+import type { ProcessSettings, UpstreamTransport } from './transports/transport';
 
 export type { CredentialField } from './auth-modes';
 export type { UpstreamOAuthSettings } from './auth-modes/oauth';
@@ -21,7 +22,11 @@ export interface AllowList {
 export interface Upstream extends AuthSettings {
   slug: string;
   name: string;
+  /** transport http: where it is; '' for stdio and spawn (see transports/). */
   url: string;
+  transport: UpstreamTransport;
+  /** stdio and spawn: the process the gateway runs; null for http. */
+  process: ProcessSettings | null;
   enabled: boolean;
   /** Milliseconds. */
   timeoutMs: number;

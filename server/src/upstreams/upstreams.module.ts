@@ -11,10 +11,32 @@ import { UpstreamCheck } from './upstream-check.entity';
 import { UpstreamProbeService } from './upstream-probe.service';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamsService } from './upstreams.service';
+import { ProcessLauncher } from './transports/process-launcher';
+import { SpawnedUpstreamsService } from './transports/spawned-upstreams.service';
+import { StdioBridgeService } from './transports/stdio-bridge.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UpstreamRecord, UpstreamCheck]), VaultModule, IdentityModule, UpstreamOAuthModule, AuthModesModule],
-  providers: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamProbeService],
-  exports: [UpstreamsService, UpstreamCredentialsService, AccessPolicyService, UpstreamAdminService, UpstreamProbeService, UpstreamOAuthModule, AuthModesModule],
+  providers: [
+    UpstreamsService,
+    UpstreamCredentialsService,
+    AccessPolicyService,
+    UpstreamAdminService,
+    UpstreamProbeService,
+    ProcessLauncher,
+    StdioBridgeService,
+    SpawnedUpstreamsService,
+  ],
+  exports: [
+    UpstreamsService,
+    UpstreamCredentialsService,
+    AccessPolicyService,
+    UpstreamAdminService,
+    UpstreamProbeService,
+    UpstreamOAuthModule,
+    AuthModesModule,
+    StdioBridgeService,
+    SpawnedUpstreamsService,
+  ],
 })
 export class UpstreamsModule {}

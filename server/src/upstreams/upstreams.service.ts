@@ -10,7 +10,8 @@ import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
 import { Upstream } from './upstream';
 import { UpstreamRecord } from './upstream-record.entity';
-import { upstreamOwner } from '../vault/vault-addresses';
+import { ENV_PURPOSE_PREFIX, envPurpose, upstreamOwner, VaultPurpose } from '../vault/vault-addresses';
+import { processSettingsFrom } from './transports/transport-config';
 import { bundleUpstream } from '../bundle/bundle-resource';
 
 /**
@@ -162,7 +163,9 @@ export class UpstreamsService implements OnModuleInit {
       const row = {
         slug: u.slug,
         name: u.name ?? u.slug,
-        url: u.url,
+        url: u.transport === 'http' ? u.url : '',
+        transport: u.transport,
+        transportSettings: processSettingsFrom(u),
         enabled: u.enabled,
         timeoutMs: u.timeout * 1000,
         scopes: u.scopes,
@@ -196,12 +199,15 @@ export class UpstreamsService implements OnModuleInit {
   /** Writes the config's secrets to the vault, only where they changed (each write is audited). */
   private async seedSecrets(u: UpstreamConfig): Promise<void> {
     const owner = upstreamOwner(u.slug);
-    const wanted = this.authModes.secretsFrom(u.auth);
+    const wanted: Map<VaultPurpose, string> = new Map([
+      ...this.authModes.secretsFrom(u.auth),
+      ...Object.entries(u.env ?? {}).map(([name, value]) => [envPurpose(name), value] as const),
+    ]);
     for (const [purpose, value] of wanted) {
       if ((await this.vault.get(owner, purpose)) !== value) await this.vault.put(owner, purpose, value);
     }
     for (const purpose of await this.vault.list(owner)) {
-      if (this.authModes.managesSecret(purpose) && !wanted.has(purpose)) await this.vault.delete(owner, purpose);
+      if ((this.authModes.managesSecret(purpose) || purpose.startsWith(ENV_PURPOSE_PREFIX)) && !wanted.has(purpose)) await this.vault.delete(owner, purpose);
     }
   }
 
@@ -210,6 +216,8 @@ export class UpstreamsService implements OnModuleInit {
       slug: r.slug,
       name: r.name,
       url: r.url,
+      transport: r.transport ?? 'http',
+      process: r.transportSettings ?? null,
       enabled: r.enabled,
       timeoutMs: r.timeoutMs,
       scopes: r.scopes,
@@ -219,7 +227,9 @@ export class UpstreamsService implements OnModuleInit {
       toolArguments: r.toolArguments,
       resource: this.config.resourceUrl(r.slug),
       source: r.source,
-      guarded: r.source !== 'config' && !this.config.upstreamsPolicy.allow_private_networks,
+      // Only URLs typed in the console are guarded: a spawned upstream is on loopback by design (its
+      // child was started by the gateway from an admin's command, see transports/).
+      guarded: r.source !== 'config' && (r.transport ?? 'http') === 'http' && !this.config.upstreamsPolicy.allow_private_networks,
     };
   }
 }

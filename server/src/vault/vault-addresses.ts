@@ -45,6 +45,10 @@ export const REGISTRATION_PURPOSE = 'oauth_registration';
 export const HEADER_PURPOSE_PREFIX = 'header:';
 export type HeaderPurpose = `${typeof HEADER_PURPOSE_PREFIX}${string}`;
 export const headerPurpose = (name: string): HeaderPurpose => `${HEADER_PURPOSE_PREFIX}${name}`;
+/** An environment variable of a stdio or spawned upstream's process: `env:<NAME>`. */
+export const ENV_PURPOSE_PREFIX = 'env:';
+export type EnvPurpose = `${typeof ENV_PURPOSE_PREFIX}${string}`;
+export const envPurpose = (name: string): EnvPurpose => `${ENV_PURPOSE_PREFIX}${name}`;
 
 // Purposes under userUpstreamOwner(userId, slug).
 
@@ -55,4 +59,10 @@ export const USER_CREDENTIALS_PURPOSE = 'credentials';
 
 /** Every purpose the gateway stores a secret under. */
 export type VaultPurpose =
-  typeof OIDC_CLIENT_SECRET_PURPOSE | typeof CLIENT_SECRET_PURPOSE | typeof REGISTRATION_PURPOSE | HeaderPurpose | typeof TOKENS_PURPOSE | typeof USER_CREDENTIALS_PURPOSE;
+  | typeof OIDC_CLIENT_SECRET_PURPOSE
+  | typeof CLIENT_SECRET_PURPOSE
+  | typeof REGISTRATION_PURPOSE
+  | HeaderPurpose
+  | EnvPurpose
+  | typeof TOKENS_PURPOSE
+  | typeof USER_CREDENTIALS_PURPOSE;

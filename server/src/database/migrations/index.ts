@@ -11,6 +11,7 @@ import { ToolAudit1795708687179 } from './1795708687179-tool-audit';
 import { ToolPolicyAndCatalogue1795708785188 } from './1795708785188-tool-policy-and-catalogue';
 import { NamedBundles1795710501055 } from './1795710501055-named-bundles';
 import { FederatedSignIn1795708994629 } from './1795708994629-federated-sign-in';
+import { UpstreamTransports1795708612245 } from './1795708612245-upstream-transports';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   ToolPolicyAndCatalogue1795708785188,
   NamedBundles1795710501055,
   FederatedSignIn1795708994629,
+  UpstreamTransports1795708612245,
 ];

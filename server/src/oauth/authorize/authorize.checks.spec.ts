@@ -32,6 +32,8 @@ function makeUpstream(slug: string, scopes: string[]): Upstream {
     slug,
     name: slug,
     url: `http://127.0.0.1:9/${slug}`,
+    transport: 'http',
+    process: null,
     enabled: true,
     timeoutMs: 30_000,
     scopes,

@@ -1,10 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createGuardedAgent } from '../../common/ssrf';
 import type { Upstream } from '../upstream';
-import { ConnectionTestResult, ToolSummary } from './connection-test-result';
+import { connectionFailure, ConnectionTestResult, ToolSummary } from './connection-test-result';
 import { classifyFailure } from './failure-stage';
 import { nodeFetch } from './node-fetch';
 
@@ -68,6 +69,36 @@ export async function testConnection(
   } finally {
     clearTimeout(timer);
     await endSession(transport, client);
+  }
+}
+
+/**
+ * Test connection of a stdio upstream: its command run once with the environment a session's
+ * process would get (the SDK's stdio client transport), initialize + tools/list, then stopped.
+ * The stderr it wrote is not shown here (it may hold anything; the process view shows it to admins).
+ */
+export async function testStdioConnection(
+  spec: { command: string; args: string[]; cwd: string; env: Record<string, string> },
+  upstreamTimeoutMs: number,
+  onTools?: (tools: Array<Record<string, unknown> & { name: string }>) => void,
+): Promise<ConnectionTestResult> {
+  const timeoutMs = Math.min(upstreamTimeoutMs, TEST_DEADLINE_MS);
+  const transport = new StdioClientTransport({ command: spec.command, args: spec.args, cwd: spec.cwd, env: spec.env, stderr: 'ignore' });
+  const client = new Client({ name: 'gatehouse-connection-test', version: '1' }, { capabilities: {} });
+  client.onerror = () => {};
+  const deadline = AbortSignal.timeout(timeoutMs);
+  try {
+    await client.connect(transport, { signal: deadline, timeout: timeoutMs });
+    const serverInfo = client.getServerVersion();
+    const tools = await listTools(client, { signal: deadline, timeout: timeoutMs }, onTools);
+    return { ok: true, serverInfo: { name: serverInfo?.name ?? '', version: serverInfo?.version ?? '' }, protocolVersion: '', tools };
+  } catch (err) {
+    const message = (err as Error).message || String(err);
+    if (deadline.aborted || /timed? ?out/i.test(message)) return connectionFailure('timeout', `no answer within ${timeoutMs} ms`);
+    if (/ENOENT|EACCES|spawn/.test(message)) return connectionFailure('connect', `the command could not be started: ${message.slice(0, 300)}`);
+    return connectionFailure('protocol', message.slice(0, 500));
+  } finally {
+    await client.close().catch(() => {});
   }
 }
 
