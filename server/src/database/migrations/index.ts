@@ -7,6 +7,7 @@ import { UserRolesAndInvites1795692346984 } from './1795692346984-user-roles-and
 import { UpstreamChecks1795693458320 } from './1795693458320-upstream-checks';
 import { GrantsLastUsedAndListIndexes1795694715951 } from './1795694715951-grants-last-used-and-list-indexes';
 import { AuditQueriesAndRollups1795696639535 } from './1795696639535-audit-queries-and-rollups';
+import { DataGrowthIndexes1795711408422 } from './1795711408422-data-growth-indexes';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   UpstreamChecks1795693458320,
   GrantsLastUsedAndListIndexes1795694715951,
   AuditQueriesAndRollups1795696639535,
+  DataGrowthIndexes1795711408422,
 ];
