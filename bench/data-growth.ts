@@ -1,9 +1,9 @@
 /**
- * `npm run bench:data`: what the gateway costs with a grown database compared with an empty one.
+ * `npm run bench:data`: what the gateway costs with a grown database compared with a small one.
  * Seeds a data directory with 10,000 users, 50,000 clients, 100,000 grants (with consents and
  * tokens) and 10,000,000 audit rows over the 90-day retention window (`--scale 0.1` for a tenth of
- * each), starts two gateways from dist/ on loopback, one on an empty and one on the full data
- * directory, and measures both in alternating rounds: proxied tools/call latency and throughput,
+ * each) and a small one (one page of every list: SMALL in data-growth/seed.ts), starts a gateway
+ * from dist/ on each, on loopback, and measures both in alternating rounds: proxied tools/call latency and throughput,
  * sign-in (POST /login), token exchange (authorization_code and refresh_token), and the console's
  * lists and dashboard. Prints them side by side with the difference in %; writes
  * bench/results/data-growth.json. Sends traffic only to 127.0.0.1. See bench/README.md.
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { DATABASE_FILE } from '../server/src/database/database.module';
 import { ADMIN, RESULTS_DIR, ROOT, TS_NODE } from './config';
-import { FULL, scaled, SEEDERS, SeedResult } from './data-growth/seed';
+import { FULL, scaled, SEEDERS, SeedResult, SMALL } from './data-growth/seed';
 import { Gateway, measureAll, Measured } from './data-growth/measure';
 import { freePort, spawnChild, stopAll, stopChild, waitForJsonUrl, waitForLine } from './lib/processes';
 import { log, sleep, startClock } from './lib/run-log';
@@ -76,11 +76,11 @@ const fileMiB = (path: string) => {
 
 function table(m: Measured): string {
   const rows = m.rows.map((r) => {
-    const diff = ((r.full - r.empty) / r.empty) * 100;
+    const diff = ((r.full - r.small) / r.small) * 100;
     const worse = r.higherIsBetter ? -diff : diff;
-    return [r.name, r.unit, r.empty.toFixed(r.digits ?? 2), r.full.toFixed(r.digits ?? 2), `${diff >= 0 ? '+' : ''}${diff.toFixed(1)} %`, worse > 10 ? '> 10 % worse' : ''];
+    return [r.name, r.unit, r.small.toFixed(r.digits ?? 2), r.full.toFixed(r.digits ?? 2), `${diff >= 0 ? '+' : ''}${diff.toFixed(1)} %`, worse > 10 ? '> 10 % worse' : ''];
   });
-  const header = ['measure', 'unit', 'empty', 'full', 'full vs empty', ''];
+  const header = ['measure', 'unit', 'small', 'full', 'full vs small', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 1 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   startClock();
   mkdirSync(RESULTS_DIR, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-data-bench-'));
-  const dirs = { empty: join(tmp, 'empty'), full: join(tmp, 'full') };
+  const dirs = { small: join(tmp, 'small'), full: join(tmp, 'full') };
   try {
     const upstreamChild = spawnChild('upstream', [...TS_NODE, 'test/fixtures/upstream-mcp-server.ts', '--port', '0'], { cwd: ROOT, logFile: join(tmp, 'upstream.log') });
     const upstreamUrl = await waitForJsonUrl(upstreamChild);
@@ -113,19 +113,20 @@ async function main(): Promise<void> {
       `seeding (${opts.engine}, scale ${scale}): ${sizes.users} users, ${sizes.clients} clients, ${sizes.grants} grants with tokens, ${sizes.auditRows} audit rows over ${sizes.days} days`,
     );
     const seeded: SeedResult = await seed({ dataDir: dirs.full, upstreams: UPSTREAMS }, sizes, now);
+    const smallSeed = await seed({ dataDir: dirs.small, upstreams: UPSTREAMS }, SMALL, now);
     const dbFile = join(dirs.full, DATABASE_FILE);
     log(`seeded in ${seeded.seconds.toFixed(0)} s; database ${fileMiB(dbFile).toFixed(0)} MiB; starting both gateways`);
 
-    const empty = await startGateway(tmp, 'empty', dirs.empty, upstreamUrl);
+    const small = await startGateway(tmp, 'small', dirs.small, upstreamUrl);
     const full = await startGateway(tmp, 'full', dirs.full, upstreamUrl);
-    log(`ready: empty in ${empty.startMs.toFixed(0)} ms, full in ${full.startMs.toFixed(0)} ms (its start ran audit retention and the migrations check)`);
-    const measured = await measureAll([empty, full], seeded);
+    log(`ready: small in ${small.startMs.toFixed(0)} ms, full in ${full.startMs.toFixed(0)} ms (its start ran audit retention and the migrations check)`);
+    const measured = await measureAll([small, full], [smallSeed, seeded]);
     const walMiB = fileMiB(`${dbFile}-wal`);
-    await stopChild(empty.child);
+    await stopChild(small.child);
     await stopChild(full.child);
 
     const text =
-      `\nData growth (${opts.engine}, scale ${scale}): full = ${sizes.users} users, ${sizes.clients} clients, ${sizes.grants} grants, ${sizes.auditRows} audit rows\n` +
+      `\nData growth (${opts.engine}, scale ${scale}): small = ${SMALL.users} users, ${SMALL.clients} clients, ${SMALL.grants} grants, ${SMALL.auditRows} audit rows; full = ${sizes.users} users, ${sizes.clients} clients, ${sizes.grants} grants, ${sizes.auditRows} audit rows\n` +
       `seeding took ${seeded.seconds.toFixed(0)} s; full database ${fileMiB(dbFile).toFixed(0)} MiB, its WAL ${walMiB.toFixed(1)} MiB after the run\n\n` +
       table(measured);
     process.stdout.write(text);
@@ -138,8 +139,9 @@ async function main(): Promise<void> {
       seedS: round(seeded.seconds, 1),
       databaseMiB: round(fileMiB(dbFile), 1),
       walMiB: round(walMiB, 2),
-      startMs: { empty: round(empty.startMs, 0), full: round(full.startMs, 0) },
-      rows: measured.rows.map((r) => ({ ...r, empty: round(r.empty, 3), full: round(r.full, 3), diffPct: round(((r.full - r.empty) / r.empty) * 100, 1) })),
+      startMs: { small: round(small.startMs, 0), full: round(full.startMs, 0) },
+      smallSizes: SMALL,
+      rows: measured.rows.map((r) => ({ ...r, small: round(r.small, 3), full: round(r.full, 3), diffPct: round(((r.full - r.small) / r.small) * 100, 1) })),
     };
     writeFileSync(join(RESULTS_DIR, 'data-growth.json'), JSON.stringify(json, null, 2) + '\n');
   } finally {

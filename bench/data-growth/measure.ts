@@ -1,6 +1,6 @@
 /**
  * The measurements of `npm run bench:data`, each run against every gateway in alternating rounds
- * (the order rotates per round), so drift on a shared machine hits the empty and the full one alike.
+ * (the order rotates per round), so drift on a shared machine hits the small and the full one alike.
  */
 import { authorizeInBrowser } from '../../test/helpers/oauth-client';
 import { TestBrowser } from '../../test/helpers/browser';
@@ -25,7 +25,7 @@ export interface Gateway {
 export interface Row {
   name: string;
   unit: string;
-  empty: number;
+  small: number;
   full: number;
   higherIsBetter?: boolean;
   digits?: number;
@@ -35,10 +35,11 @@ export interface Measured {
   rows: Row[];
 }
 
-const ROUNDS = Number(process.env.DATA_BENCH_ROUNDS ?? 4);
-const LATENCY_CALLS = 250;
-const THROUGHPUT_S = 3;
-const SEQUENTIAL = 10;
+/** Rounds of tools/call (each gateway in turn); sequential requests also alternate one by one. */
+const ROUNDS = Number(process.env.DATA_BENCH_ROUNDS ?? 8);
+const LATENCY_CALLS = 150;
+const THROUGHPUT_S = 2;
+const SAMPLES = Number(process.env.DATA_BENCH_SAMPLES ?? 40);
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
 interface Session {
@@ -99,24 +100,26 @@ async function timed(fn: () => Promise<number>): Promise<number> {
 /** A named sequential request: `once` does the untimed setup, returns the timed request. */
 type Case = { name: string; once: (s: Session) => Promise<() => Promise<number>> };
 
-function consoleCase(name: string, path: (seed: SeedResult) => string, seed: SeedResult): Case {
+function consoleCase(name: string, path: (seed: SeedResult) => string, seedOf: Map<Session, SeedResult>): Case {
   return {
     name: `console: ${name}`,
     once: async (s) => async () => {
-      const res = await fetch(`${s.gw.base}/admin/api${path(seed)}`, { headers: { Cookie: s.cookie, Accept: 'application/json' } });
+      const res = await fetch(`${s.gw.base}/admin/api${path(seedOf.get(s)!)}`, { headers: { Cookie: s.cookie, Accept: 'application/json' } });
       await res.arrayBuffer();
       return res.status;
     },
   };
 }
 
-export async function measureAll(gateways: Gateway[], seed: SeedResult): Promise<Measured> {
+/** gateways and seeds: [small, full]. */
+export async function measureAll(gateways: Gateway[], seeds: SeedResult[]): Promise<Measured> {
   log('OAuth flow, console sign-in and a registered client on each gateway');
   const sessions: Session[] = [];
   for (const gw of gateways) sessions.push(await prepare(gw));
-  const [emptyS, fullS] = sessions;
+  const [smallS, fullS] = sessions;
+  const seedOf = new Map(sessions.map((s, i) => [s, seeds[i]]));
   const rows: Row[] = [];
-  const pair = (name: string, unit: string, f: (s: Session) => number, extra: Partial<Row> = {}) => rows.push({ name, unit, empty: f(emptyS), full: f(fullS), ...extra });
+  const pair = (name: string, unit: string, f: (s: Session) => number, extra: Partial<Row> = {}) => rows.push({ name, unit, small: f(smallS), full: f(fullS), ...extra });
 
   // Proxied tools/call: latency with 1 client, throughput with 16.
   log(`tools/call: ${ROUNDS} rounds x ${LATENCY_CALLS} calls (1 client) and ${THROUGHPUT_S} s at 16 clients, per gateway`);
@@ -175,27 +178,26 @@ export async function measureAll(gateways: Gateway[], seed: SeedResult): Promise
         return res.status;
       },
     },
-    consoleCase('users, first page', () => '/users', seed),
-    consoleCase('users, search', () => '/users?q=user17', seed),
-    consoleCase('clients, first page', () => '/clients', seed),
-    consoleCase('grants, first page', () => '/grants', seed),
-    consoleCase('grants of a user', (x) => `/grants?userId=${x.userId}`, seed),
-    consoleCase('audit, first page', () => '/audit', seed),
-    consoleCase('audit of a user', (x) => `/audit?userId=${x.userId}`, seed),
-    consoleCase('audit of a client', (x) => `/audit?clientId=${x.clientId}`, seed),
-    consoleCase('audit: tool + upstream', () => '/audit?tool=echo&upstream=bench', seed),
-    consoleCase('audit: failures', () => '/audit?outcome=failure', seed),
-    consoleCase('dashboard 24h', () => '/dashboard?range=24h', seed),
-    consoleCase('dashboard 7d', () => '/dashboard?range=7d', seed),
+    consoleCase('users, first page', () => '/users', seedOf),
+    consoleCase('users, search', () => '/users?q=user17', seedOf),
+    consoleCase('clients, first page', () => '/clients', seedOf),
+    consoleCase('grants, first page', () => '/grants', seedOf),
+    consoleCase('grants of a user', (x) => `/grants?userId=${x.userId}`, seedOf),
+    consoleCase('audit, first page', () => '/audit', seedOf),
+    consoleCase('audit of a user', (x) => `/audit?userId=${x.userId}`, seedOf),
+    consoleCase('audit of a client', (x) => `/audit?clientId=${x.clientId}`, seedOf),
+    consoleCase('audit: tool + upstream', () => '/audit?tool=echo&upstream=bench', seedOf),
+    consoleCase('audit: failures', () => '/audit?outcome=failure', seedOf),
+    consoleCase('dashboard 24h', () => '/dashboard?range=24h', seedOf),
+    consoleCase('dashboard 7d', () => '/dashboard?range=7d', seedOf),
   ];
   for (const c of cases) {
-    log(`${c.name}: ${ROUNDS} rounds x ${SEQUENTIAL} sequential requests per gateway`);
+    log(`${c.name}: ${SAMPLES} sequential requests per gateway, alternating`);
     const ms = new Map<Session, number[]>(sessions.map((s) => [s, []]));
     for (const s of sessions) await timed(await c.once(s)); // warm
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const s of rotated(sessions, r)) {
-        for (let i = 0; i < SEQUENTIAL; i++) ms.get(s)!.push(await timed(await c.once(s)));
-      }
+    // One request each in turn: load from the rest of the machine comes and goes within seconds.
+    for (let i = 0; i < SAMPLES; i++) {
+      for (const s of rotated(sessions, i)) ms.get(s)!.push(await timed(await c.once(s)));
     }
     const p50 = (s: Session) =>
       percentile(

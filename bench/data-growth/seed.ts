@@ -1,7 +1,7 @@
 /**
  * The data a grown gateway holds, written straight into its database after its migrations ran and
  * before it starts again. One function per engine (SEEDERS); each writes the same population:
- * users, clients, grants with their consents, access and refresh tokens, and audit rows spread over
+ * users with a console session, clients, grants with their consents, access and refresh tokens, and audit rows spread over
  * the retention window with the rollups the audit batches would have written for them.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -21,6 +21,12 @@ export interface Sizes {
 
 /** The issue's full size; `--scale` multiplies every count. */
 export const FULL: Sizes = { users: 10_000, clients: 50_000, grants: 100_000, auditRows: 10_000_000, days: 90 };
+
+/**
+ * The baseline: one page and a little more of every list (the console's pages hold 50), so both
+ * gateways serialize full pages and the difference is what the rows behind them cost.
+ */
+export const SMALL: Sizes = { users: 60, clients: 60, grants: 120, auditRows: 20_000, days: 90 };
 
 export function scaled(scale: number): Sizes {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
@@ -75,8 +81,13 @@ export const seedSqlite: Seeder = async (target, sizes, now) => {
   const clientIds = Array.from({ length: sizes.clients }, () => randomUUID());
 
   db.transaction(() => {
+    // One live console session per user: every sign-in deletes the expired ones.
+    const session = db.prepare('INSERT INTO login_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)');
     const user = db.prepare("INSERT INTO users (id, email, password_hash, display_name, role, disabled, created_at) VALUES (?, ?, NULL, ?, 'member', 0, ?)");
-    userIds.forEach((id, i) => user.run(id, `user${i}@seed.example`, `User ${i}`, now - span + i));
+    userIds.forEach((id, i) => {
+      user.run(id, `user${i}@seed.example`, `User ${i}`, now - span + i);
+      session.run(sha256(`ls${i}`), id, now - 3_600_000, now + 7 * DAY_MS);
+    });
     const client = db.prepare(
       `INSERT INTO oauth_clients (client_id, client_name, redirect_uris, token_endpoint_auth_method, grant_types, response_types, extra_metadata, created_at, registration_source)
        VALUES (?, ?, '["http://127.0.0.1:9/cb"]', 'none', '["authorization_code","refresh_token"]', '["code"]', '{}', ?, 'dcr')`,

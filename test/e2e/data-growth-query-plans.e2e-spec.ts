@@ -94,4 +94,24 @@ describe('query plans on the migrated schema: no statement reads a whole table',
     expect(scans).toEqual([]);
     expect(steps.some((s) => s.includes('INDEX'))).toBe(true);
   });
+
+  it('the nonce purge clears exactly the nonces of tokens rotated before the end of the grace window', async () => {
+    const repo = ds.getRepository(RefreshToken);
+    const token = (tokenHash: string, rotatedAt: number | null, rotationNonce: string | null) => ({
+      tokenHash,
+      grantId: 'g',
+      createdAt: 1,
+      expiresAt: now + 1e6,
+      rotatedAt,
+      rotationNonce,
+    });
+    await repo.insert([token('old', now - 10_000, 'n1'), token('recent', now - 10, 'n2'), token('live', null, null)]);
+    await repo.update(noncesRotatedBefore(now - 1_000), { rotationNonce: null });
+    const rows = await repo.find({ order: { tokenHash: 'ASC' } });
+    expect(rows.map((r) => [r.tokenHash, r.rotationNonce])).toEqual([
+      ['live', null],
+      ['old', null],
+      ['recent', 'n2'],
+    ]);
+  });
 });
