@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { LessThan, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
@@ -10,6 +10,11 @@ import { deleteRollupsBefore, RollupWriter } from './rollup-writer';
 import { boundedToolName } from './tool-arguments';
 
 const DAY = 24 * 3600_000;
+/** Rows per DELETE of audit retention: a few milliseconds of synchronous SQLite each. */
+export const RETENTION_BATCH = 2_000;
+
+/** Lets queued I/O (requests, audit batches) run before the next batch of a long job. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 type QueuedEvent = AuditRecord & { at: number };
 
@@ -44,6 +49,8 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private retentionTimer: NodeJS.Timeout | null = null;
+  private retention: Promise<number> | null = null;
+  private stopping = false;
   private readonly listeners: Array<(event: AuditRecord) => void> = [];
   private readonly rollups = new RollupWriter();
 
@@ -59,12 +66,30 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     this.retentionTimer.unref();
   }
 
-  /** Deletes rows older than audit.retention_days, and the rollups of that time. */
-  async applyRetention(now = Date.now()): Promise<number> {
-    const cutoff = now - this.config.audit.retention_days * DAY;
-    const result = await this.events.delete({ at: LessThan(cutoff) });
-    this.transactions.run((tx) => deleteRollupsBefore(tx.db, cutoff));
-    return result.affected ?? 0;
+  /**
+   * Deletes rows older than audit.retention_days, and the rollups of that time; resolves with how
+   * many rows went. In batches of RETENTION_BATCH rows, yielding to the event loop between them:
+   * one DELETE of a day of a busy log (or of months, after a retention change) holds synchronous
+   * SQLite, and so every request, for seconds. A run still going when the next starts is joined.
+   */
+  applyRetention(now = Date.now()): Promise<number> {
+    this.retention ??= this.deleteExpired(now - this.config.audit.retention_days * DAY).finally(() => (this.retention = null));
+    return this.retention;
+  }
+
+  private async deleteExpired(cutoff: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const ids = this.events.createQueryBuilder('e').select('e.id').where('e.at < :cutoff', { cutoff }).limit(RETENTION_BATCH);
+      const result = await this.events.createQueryBuilder().delete().where(`id IN (${ids.getQuery()})`, ids.getParameters()).execute();
+      const n = result.affected ?? 0;
+      deleted += n;
+      if (n < RETENTION_BATCH) break;
+      if (this.stopping) return deleted;
+      await yieldToEventLoop();
+    }
+    await deleteRollupsBefore(this.transactions, cutoff, { batch: RETENTION_BATCH, between: () => (this.stopping ? false : yieldToEventLoop().then(() => true)) });
+    return deleted;
   }
 
   /**
@@ -166,6 +191,9 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    // A retention run stops after its current batch (the next run picks up the rest) before the database closes.
+    this.stopping = true;
+    await this.retention;
     await this.flush();
   }
 }

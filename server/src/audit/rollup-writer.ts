@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import type { Transactions } from '../database/transactions';
 import { AuditEvent, PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
@@ -114,13 +115,30 @@ export class RollupWriter {
   }
 }
 
-/** Deletes rollups and counts of buckets that start before `cutoff` (audit retention). */
-export function deleteRollupsBefore(db: BetterSqlite3.Database, cutoff: number): void {
+const ROLLUP_KEYS: Record<string, string> = {
+  audit_rollups: 'bucket_ms, start_at, upstream_slug',
+  audit_tool_rollups: 'bucket_ms, start_at, upstream_slug, tool',
+  audit_counts: 'type, outcome, start_at',
+};
+
+/**
+ * Deletes rollups and counts of buckets that start before `cutoff` (audit retention), `batch` rows
+ * per transaction by primary key (these tables have no rowid: a row value names the key, standard
+ * SQL). `between` runs between batches (yield to the event loop); false stops early.
+ */
+export async function deleteRollupsBefore(transactions: Transactions, cutoff: number, opts: { batch: number; between: () => Promise<boolean> | boolean }): Promise<void> {
+  const jobs: Array<[table: string, where: string, params: number[]]> = [];
   for (const table of ['audit_rollups', 'audit_tool_rollups']) {
-    const rollups = db.prepare(`DELETE FROM ${table} WHERE bucket_ms = ? AND start_at < ?`);
-    rollups.run(MINUTE_MS, cutoff);
+    jobs.push([table, 'bucket_ms = ? AND start_at < ?', [MINUTE_MS, cutoff]]);
     // An hour is kept while any of it is within retention.
-    rollups.run(HOUR_MS, cutoff - HOUR_MS + 1);
+    jobs.push([table, 'bucket_ms = ? AND start_at < ?', [HOUR_MS, cutoff - HOUR_MS + 1]]);
   }
-  db.prepare('DELETE FROM audit_counts WHERE start_at < ?').run(cutoff);
+  jobs.push(['audit_counts', 'start_at < ?', [cutoff]]);
+  for (const [table, where, params] of jobs) {
+    const key = ROLLUP_KEYS[table];
+    const sql = `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${opts.batch})`;
+    while (transactions.run((tx) => tx.db.prepare(sql).run(...params).changes) === opts.batch) {
+      if (!(await opts.between())) return;
+    }
+  }
 }

@@ -6,6 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigService } from '../config/config.service';
 import { MIGRATIONS } from './migrations';
 import { Transactions } from './transactions';
+import { limitWalSize, WalCheckpoint } from './wal-checkpoint';
 
 export const DATABASE_FILE = 'gatehouse.db';
 
@@ -33,12 +34,13 @@ export const DATABASE_FILE = 'gatehouse.db';
             db.pragma('synchronous = NORMAL');
             db.pragma('busy_timeout = 5000');
             db.pragma('foreign_keys = ON');
+            limitWalSize(db);
           },
         };
       },
     }),
   ],
-  providers: [Transactions],
+  providers: [Transactions, WalCheckpoint],
   exports: [Transactions],
 })
 export class DatabaseModule {}

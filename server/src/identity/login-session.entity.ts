@@ -13,6 +13,8 @@ export class LoginSession {
   @Column('integer', { name: 'created_at' })
   createdAt: number;
 
+  /** Indexed: each sign-in deletes the expired sessions by it (a range, not a scan of every row). */
+  @Index()
   @Column('integer', { name: 'expires_at' })
   expiresAt: number;
 }

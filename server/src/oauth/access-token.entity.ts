@@ -21,6 +21,8 @@ export class AccessToken {
   @Column('text')
   scope: string;
 
+  /** Indexed: the expiry purge deletes by it (a range, not a scan of every row). */
+  @Index()
   @Column('integer', { name: 'expires_at' })
   expiresAt: number;
 }

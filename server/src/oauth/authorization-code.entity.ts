@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 @Entity('authorization_codes')
 export class AuthorizationCode {
@@ -23,6 +23,8 @@ export class AuthorizationCode {
   @Column('text')
   scope: string;
 
+  /** Indexed: the expiry purge deletes by it (a range, not a scan of every row). */
+  @Index()
   @Column('integer', { name: 'expires_at' })
   expiresAt: number;
 

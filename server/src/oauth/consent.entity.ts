@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /** A user's remembered "allow" for one client at one upstream. */
 @Entity('consents')
@@ -10,6 +10,8 @@ export class Consent {
   @Column('text', { name: 'user_id' })
   userId: string;
 
+  /** Indexed: deleting a client forgets its consents (the unique key starts with user_id). */
+  @Index()
   @Column('text', { name: 'client_id' })
   clientId: string;
 

@@ -4,6 +4,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
  * One authorization of a client by a user for one upstream: the family of its refresh and access tokens.
  * The indexes serve the admin API's grants list (grants/grant-query.ts): each filter's column, then
  * the list's order (created_at, id), so a page is an index range however many grants there are.
+ * (revoked_at, user_id) answers the dashboard's live grants and their users from the index alone.
  */
 @Entity('grants')
 @Index(['userId', 'createdAt', 'id'])
@@ -11,6 +12,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index(['upstreamSlug', 'createdAt', 'id'])
 @Index(['revokedAt', 'createdAt', 'id'])
 @Index(['createdAt', 'id'])
+@Index(['revokedAt', 'userId'])
 export class Grant {
   @PrimaryColumn('text')
   id: string;

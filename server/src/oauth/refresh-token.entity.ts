@@ -1,6 +1,8 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 @Entity('refresh_tokens')
+// The purge clears rotation nonces past the grace window: only rows that still hold one are indexed.
+@Index(['rotatedAt'], { where: '"rotation_nonce" IS NOT NULL' })
 export class RefreshToken {
   @PrimaryColumn('text', { name: 'token_hash' })
   tokenHash: string;
@@ -12,6 +14,8 @@ export class RefreshToken {
   @Column('integer', { name: 'created_at' })
   createdAt: number;
 
+  /** Indexed: the expiry purge deletes by it (a range, not a scan of every row). */
+  @Index()
   @Column('integer', { name: 'expires_at' })
   expiresAt: number;
 

@@ -12,6 +12,7 @@ import { ToolPolicyAndCatalogue1795708785188 } from './1795708785188-tool-policy
 import { NamedBundles1795710501055 } from './1795710501055-named-bundles';
 import { FederatedSignIn1795708994629 } from './1795708994629-federated-sign-in';
 import { UpstreamTransports1795708612245 } from './1795708612245-upstream-transports';
+import { DataGrowthIndexes1795711408422 } from './1795711408422-data-growth-indexes';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   NamedBundles1795710501055,
   FederatedSignIn1795708994629,
   UpstreamTransports1795708612245,
+  DataGrowthIndexes1795711408422,
 ];

@@ -1,12 +1,21 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, LessThan, Not, Repository } from 'typeorm';
+import { FindOptionsWhere, LessThan, Raw, Repository } from 'typeorm';
 import { ConfigService } from '../../config/config.service';
 import { AccessToken } from '../access-token.entity';
 import { AuthorizationCode } from '../authorization-code.entity';
 import { RefreshToken } from '../refresh-token.entity';
 
 const PURGE_EVERY_MS = 10 * 60_000;
+
+/**
+ * Refresh tokens rotated before `graceEnd` that still hold a rotation nonce. Written as
+ * `rotation_nonce IS NOT NULL` (not TypeORM's `NOT(… IS NULL)`) so SQLite can use the partial index
+ * on rotated_at that holds only those rows (refresh-token.entity.ts) instead of reading every token.
+ */
+export function noncesRotatedBefore(graceEnd: number): FindOptionsWhere<RefreshToken> {
+  return { rotatedAt: LessThan(graceEnd), rotationNonce: Raw((column) => `${column} IS NOT NULL`) };
+}
 
 /** Deletes what can no longer be used: expired codes and tokens, and rotation nonces past the grace window. */
 @Injectable()
@@ -37,6 +46,6 @@ export class GrantsPurge implements OnModuleInit, OnModuleDestroy {
     await this.refreshTokens.delete({ expiresAt: LessThan(now) });
     // Past the grace window a rotated token can no longer be answered: drop what would re-derive its pair.
     const graceEnd = now - this.config.oauth.refresh_grace_period * 1000;
-    await this.refreshTokens.update({ rotatedAt: LessThan(graceEnd), rotationNonce: Not(IsNull()) }, { rotationNonce: null });
+    await this.refreshTokens.update(noncesRotatedBefore(graceEnd), { rotationNonce: null });
   }
 }
