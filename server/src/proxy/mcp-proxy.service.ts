@@ -34,6 +34,7 @@ import { GatedBody, gateRequestBody } from './scope-gate';
 import type { ToolRequestPlan } from '../tool-policy/tool-gate.service';
 import { ToolGateService } from '../tool-policy/tool-gate.service';
 import { ToolsListResponses } from './tools-list-responses';
+import type { ListedTool } from './tools-list-rewrite';
 
 type ProxiedRequest = http.IncomingMessage & { gatehouse?: ProxyContext };
 
@@ -301,7 +302,10 @@ export class McpProxyService implements OnModuleDestroy {
       this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
     try {
-      await this.stdio.handle(req, res, ctx.upstream, ctx.token.userId, credential, body);
+      // The tool gate's tools/list filter: the bridge answers from the process, not through proxyRes.
+      const plan = ctx.toolPlan;
+      const filterTools = plan ? (tools: unknown[]) => this.toolGate.visibleTools(ctx.upstream.slug, plan.caller, tools as ListedTool[]) : null;
+      await this.stdio.handle(req, res, ctx.upstream, ctx.token.userId, credential, body, filterTools);
     } catch (err) {
       if (!(err instanceof StdioRefusal)) throw err;
       if (err.status === 429 || err.status === 503) ctx.failure = { type: 'upstream.unavailable', reason: err.message };

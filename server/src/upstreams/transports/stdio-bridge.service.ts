@@ -72,21 +72,32 @@ export class StdioBridgeService implements OnApplicationShutdown {
 
   /**
    * Serves one HTTP request of /mcp/{slug} for a stdio upstream. `body` is the parsed POST body;
-   * `credential` the auth mode's headers for this user (a per-session process gets them as env).
+   * `credential` the auth mode's headers for this user (a per-session process gets them as env);
+   * `filterTools` what of a tools/list result the user may see (the proxy's tool gate), kept on
+   * the session until its next request.
    */
-  async handle(req: IncomingMessage, res: ServerResponse, upstream: Upstream, userId: string, credential: Record<string, string>, body: unknown): Promise<void> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upstream: Upstream,
+    userId: string,
+    credential: Record<string, string>,
+    body: unknown,
+    filterTools: RelaySession['filterTools'] = null,
+  ): Promise<void> {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const entry = this.sessions.get(sid);
       // A session is its user's only: another token, even a valid one, does not find it (MCP transport spec: 404 for an unknown session).
       if (!entry || entry.slug !== upstream.slug || entry.session.userId !== userId) throw new StdioRefusal(404, -32001, 'Session not found');
       entry.session.lastUsed = entry.channel.lastUsed = Date.now();
+      entry.session.filterTools = filterTools;
       return entry.session.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST') throw new StdioRefusal(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     if (!isInitializeRequest(body)) throw new StdioRefusal(400, -32000, 'Bad Request: a session starts with an initialize request');
     const channel = await this.channelFor(upstream, credential);
-    const session: RelaySession = { id: '', transport: undefined!, userId, lastUsed: Date.now(), inFlight: new Map() };
+    const session: RelaySession = { id: '', transport: undefined!, userId, lastUsed: Date.now(), inFlight: new Map(), filterTools };
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {

@@ -15,11 +15,17 @@ export interface RelaySession {
   lastUsed: number;
   /** The client's request id (JSON-encoded) → the id the process saw, for cancellations. */
   inFlight: Map<string, number>;
+  /**
+   * The tools of a tools/list result this session's user may see (the gateway's tool policy and
+   * pinning, set by the proxy with each request); null: every tool, as the process listed them.
+   */
+  filterTools?: ((tools: unknown[]) => unknown[]) | null;
 }
 
 interface Pending {
   session: RelaySession;
   id: RequestId;
+  method: string;
   progressToken?: string | number;
   timer: NodeJS.Timeout;
 }
@@ -113,7 +119,7 @@ export class StdioChannel {
     if (params && meta && progressToken !== undefined) params._meta = { ...meta, progressToken: gid };
     const timer = setTimeout(() => this.timedOut(gid), this.opts.timeoutMs);
     timer.unref();
-    this.pending.set(gid, { session, id: message.id, progressToken, timer });
+    this.pending.set(gid, { session, id: message.id, method: message.method, progressToken, timer });
     session.inFlight.set(JSON.stringify(message.id), gid);
     if (message.method === 'initialize') this.initGid = gid;
     this.write({ ...message, id: gid, ...(params && { params }) });
@@ -139,7 +145,7 @@ export class StdioChannel {
       if (!p) return; // answered already (timed out), or for a session gone
       this.settle(gid, p);
       if (gid === this.initGid) this.initializeAnswered(message);
-      return void this.toSession(p.session, { ...message, id: p.id });
+      return void this.toSession(p.session, { ...withVisibleTools(p, message), id: p.id });
     }
     if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
       const p = this.pending.get(Number(message.params?.progressToken));
@@ -219,4 +225,12 @@ export class StdioChannel {
       // The client's stream for that request is gone (it disconnected): nobody is left to tell.
     }
   }
+}
+
+/** A tools/list result as this session's user may see it (RelaySession.filterTools). */
+function withVisibleTools(p: Pending, message: JSONRPCMessage): JSONRPCMessage {
+  const filter = p.session.filterTools;
+  if (!filter || p.method !== 'tools/list' || !isJSONRPCResultResponse(message)) return message;
+  const tools = (message.result as { tools?: unknown }).tools;
+  return Array.isArray(tools) ? { ...message, result: { ...message.result, tools: filter(tools) } } : message;
 }
