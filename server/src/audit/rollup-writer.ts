@@ -1,4 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import type { Tx } from '../database/transactions';
 import { AuditEvent, PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
@@ -27,8 +27,8 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
 
 /**
  * Keeps audit_rollups and audit_counts in step with the audit log. It runs inside the transaction
- * that writes the rows it counts (so figures and log commit together), with statements prepared
- * once per connection:
+ * that writes the rows it counts (so figures and log commit together), with hand-written upserts
+ * both engines accept (prepared once per connection on SQLite):
  * - countBatch: a batch of proxied-request rows, summed in memory first, so a batch of 64 rows is a
  *   handful of upserts (one per minute and upstream, and again per hour; the same per tool; one per
  *   minute, type and outcome);
@@ -39,14 +39,9 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
  * whose duration is how long the client listened, not how fast the upstream answered.
  */
 export class RollupWriter {
-  private db: BetterSqlite3.Database | null = null;
-  private upsertTraffic!: BetterSqlite3.Statement;
-  private upsertTool!: BetterSqlite3.Statement;
-  private upsertCount!: BetterSqlite3.Statement;
   private readonly zeroLatency: number[] = new Array<number>(LATENCY_BUCKETS).fill(0);
 
-  countBatch(db: BetterSqlite3.Database, rows: readonly RollupInput[]): void {
-    this.prepare(db);
+  async countBatch(tx: Tx, rows: readonly RollupInput[]): Promise<void> {
     const traffic = new Map<string, TrafficSum>();
     const tools = new Map<string, ToolSum>();
     const counts = new Map<string, { type: string; outcome: string; minute: number; count: number }>();
@@ -76,47 +71,35 @@ export class RollupWriter {
     }
     for (const s of traffic.values()) {
       const latency = s.latency ?? this.zeroLatency;
-      this.upsertTraffic.run(MINUTE_MS, s.minute, s.upstream, s.requests, s.errors, ...latency);
-      this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency);
+      await tx.execute(UPSERT_TRAFFIC, [MINUTE_MS, s.minute, s.upstream, s.requests, s.errors, ...latency]);
+      await tx.execute(UPSERT_TRAFFIC, [HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency]);
     }
     for (const t of tools.values()) {
-      this.upsertTool.run(MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors);
-      this.upsertTool.run(HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors);
+      await tx.execute(UPSERT_TOOL, [MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors]);
+      await tx.execute(UPSERT_TOOL, [HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors]);
     }
-    for (const c of counts.values()) this.upsertCount.run(c.type, c.outcome, c.minute, c.count);
+    for (const c of counts.values()) await tx.execute(UPSERT_COUNT, [c.type, c.outcome, c.minute, c.count]);
   }
 
-  countOne(db: BetterSqlite3.Database, row: Pick<RollupInput, 'at' | 'type' | 'outcome'>): void {
-    this.prepare(db);
-    this.upsertCount.run(row.type, row.outcome, minuteOf(row.at), 1);
-  }
-
-  private prepare(db: BetterSqlite3.Database): void {
-    if (this.db === db) return;
-    const latency = LATENCY_COLUMNS.join(', ');
-    const add = (c: string) => `${c} = ${c} + excluded.${c}`;
-    this.upsertTraffic = db.prepare(
-      `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, requests, errors, ${latency}) VALUES (${new Array(5 + LATENCY_BUCKETS).fill('?').join(', ')})
-       ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
-    );
-    this.upsertTool = db.prepare(
-      `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors'].map(add).join(', ')}`,
-    );
-    this.upsertCount = db.prepare(
-      'INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET count = count + excluded.count',
-    );
-    this.db = db;
+  async countOne(tx: Tx, row: Pick<RollupInput, 'at' | 'type' | 'outcome'>): Promise<void> {
+    await tx.execute(UPSERT_COUNT, [row.type, row.outcome, minuteOf(row.at), 1]);
   }
 }
 
+// The target columns are qualified by the table's name: PostgreSQL finds a bare name ambiguous beside excluded.
+const add = (table: string) => (c: string) => `${c} = ${table}.${c} + excluded.${c}`;
+const UPSERT_TRAFFIC = `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, requests, errors, ${LATENCY_COLUMNS.join(', ')}) VALUES (${new Array(5 + LATENCY_BUCKETS).fill('?').join(', ')})
+  ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add('audit_rollups')).join(', ')}`;
+const UPSERT_TOOL = `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors) VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors'].map(add('audit_tool_rollups')).join(', ')}`;
+const UPSERT_COUNT = `INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET ${add('audit_counts')('count')}`;
+
 /** Deletes rollups and counts of buckets that start before `cutoff` (audit retention). */
-export function deleteRollupsBefore(db: BetterSqlite3.Database, cutoff: number): void {
+export async function deleteRollupsBefore(tx: Tx, cutoff: number): Promise<void> {
   for (const table of ['audit_rollups', 'audit_tool_rollups']) {
-    const rollups = db.prepare(`DELETE FROM ${table} WHERE bucket_ms = ? AND start_at < ?`);
-    rollups.run(MINUTE_MS, cutoff);
+    await tx.execute(`DELETE FROM ${table} WHERE bucket_ms = ? AND start_at < ?`, [MINUTE_MS, cutoff]);
     // An hour is kept while any of it is within retention.
-    rollups.run(HOUR_MS, cutoff - HOUR_MS + 1);
+    await tx.execute(`DELETE FROM ${table} WHERE bucket_ms = ? AND start_at < ?`, [HOUR_MS, cutoff - HOUR_MS + 1]);
   }
-  db.prepare('DELETE FROM audit_counts WHERE start_at < ?').run(cutoff);
+  await tx.execute('DELETE FROM audit_counts WHERE start_at < ?', [cutoff]);
 }

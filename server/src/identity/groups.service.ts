@@ -28,18 +28,18 @@ export class GroupsService {
     const existing = await this.groups.findOneBy({ name });
     if (existing) return existing;
     const group = this.groups.create({ id: randomUUID(), name, createdAt: Date.now() });
-    this.transactions.run((tx) => {
-      tx.insert(this.groups, group);
-      this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name } });
+    await this.transactions.run(async (tx) => {
+      await tx.insert(this.groups, group);
+      await this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name } });
     });
     return group;
   }
 
   async addMember(groupName: string, userId: string): Promise<void> {
     const group = await this.ensure(groupName);
-    this.transactions.run((tx) => {
-      tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
-      this.audit.recordIn(tx, { type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
+    await this.transactions.run(async (tx) => {
+      await tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
+      await this.audit.recordIn(tx, { type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
     });
     this.namesByUser.delete(userId);
   }
@@ -47,9 +47,9 @@ export class GroupsService {
   async removeMember(groupName: string, userId: string): Promise<void> {
     const group = await this.groups.findOneBy({ name: groupName });
     if (!group) return;
-    this.transactions.run((tx) => {
-      tx.delete(this.members, { groupId: group.id, userId });
-      this.audit.recordIn(tx, { type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
+    await this.transactions.run(async (tx) => {
+      await tx.delete(this.members, { groupId: group.id, userId });
+      await this.audit.recordIn(tx, { type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
     });
     this.namesByUser.delete(userId);
   }

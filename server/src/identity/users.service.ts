@@ -89,9 +89,9 @@ export class UsersService implements OnModuleInit {
       lastLoginAt: null,
     });
     try {
-      this.transactions.run((tx) => {
-        tx.insert(this.users, user);
-        this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, role: user.role } });
+      await this.transactions.run(async (tx) => {
+        await tx.insert(this.users, user);
+        await this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, role: user.role } });
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict(`a user with the email ${email} already exists`);
@@ -166,8 +166,8 @@ export class UsersService implements OnModuleInit {
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.users, { id }, { disabled })) this.audit.recordIn(tx, { type: disabled ? 'user.disable' : 'user.enable', outcome: 'success', userId: id });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.users, { id }, { disabled })) await this.audit.recordIn(tx, { type: disabled ? 'user.disable' : 'user.enable', outcome: 'success', userId: id });
     });
     this.profiles.delete(id);
   }

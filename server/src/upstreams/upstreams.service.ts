@@ -83,18 +83,18 @@ export class UpstreamsService implements OnModuleInit {
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
   async setAllowList(slug: string, allow: Upstream['allow']): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.records, { slug }, { allowList: allow, updatedAt: Date.now() })) {
-        this.audit.recordIn(tx, { type: 'upstream.allow_list', outcome: 'success', upstreamSlug: slug, detail: { allow } });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.records, { slug }, { allowList: allow, updatedAt: Date.now() })) {
+        await this.audit.recordIn(tx, { type: 'upstream.allow_list', outcome: 'success', upstreamSlug: slug, detail: { allow } });
       }
     });
     await this.reload(slug);
   }
 
   async setEnabled(slug: string, enabled: boolean): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.records, { slug }, { enabled, updatedAt: Date.now() })) {
-        this.audit.recordIn(tx, { type: enabled ? 'upstream.enable' : 'upstream.disable', outcome: 'success', upstreamSlug: slug });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.records, { slug }, { enabled, updatedAt: Date.now() })) {
+        await this.audit.recordIn(tx, { type: enabled ? 'upstream.enable' : 'upstream.disable', outcome: 'success', upstreamSlug: slug });
       }
     });
     await this.reload(slug);

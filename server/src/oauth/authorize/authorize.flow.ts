@@ -89,7 +89,7 @@ export class AuthorizeFlow {
   /** Not on the allow-list: a clear page, no code, and an audit row. */
   refusal(request: AuthorizeRequest, upstream: Upstream | null): Answer {
     const user = request.user!;
-    this.audit.recordNow({
+    void this.audit.recordNow({
       type: 'policy.deny',
       outcome: 'failure',
       userId: user.id,

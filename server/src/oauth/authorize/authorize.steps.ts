@@ -112,7 +112,7 @@ function upstreamChosen(request: AuthorizeRequest, flow: AuthorizeFlow): StepRes
 function approved(request: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
   if (body(request).decision === 'approve') return CONTINUE;
   const { valid } = request;
-  flow.audit.recordNow({
+  void flow.audit.recordNow({
     type: 'consent',
     outcome: 'failure',
     userId: request.user!.id,

@@ -35,7 +35,7 @@ export interface Revocation {
    */
   forgetConsent?: boolean;
   /** More writes of the same transaction (e.g. deleting the client itself). */
-  alsoIn?: (tx: Tx) => void;
+  alsoIn?: (tx: Tx) => Promise<unknown>;
 }
 
 /**
@@ -87,8 +87,8 @@ export class GrantRevocation {
   /** Ends one grant; the grant as it was before, null when there is no such grant. A revoked grant stays as it is. */
   async revokeOne(grantId: string, revocation: Revocation): Promise<(EndedGrant & Pick<Grant, 'revokedAt'>) | null> {
     const found: { grant: (EndedGrant & Pick<Grant, 'revokedAt'>) | null } = { grant: null };
-    await this.run(revocation, (tx) => {
-      found.grant = tx.find(this.grants, { id: grantId }, ['id', 'userId', 'clientId', 'upstreamSlug', 'revokedAt'])[0] ?? null;
+    await this.run(revocation, async (tx) => {
+      found.grant = (await tx.find(this.grants, { id: grantId }, ['id', 'userId', 'clientId', 'upstreamSlug', 'revokedAt']))[0] ?? null;
       return found.grant && found.grant.revokedAt === null ? [found.grant] : [];
     });
     return found.grant;
@@ -99,30 +99,30 @@ export class GrantRevocation {
    * new grant. Returns the grants that ended.
    */
   revokeAll(owner: GrantOwner, revocation: Revocation): Promise<EndedGrant[]> {
-    return this.run(revocation, (tx) => {
-      tx.delete(this.codes, { ...owner, usedAt: IsNull() });
+    return this.run(revocation, async (tx) => {
+      await tx.delete(this.codes, { ...owner, usedAt: IsNull() });
       return tx.find(this.grants, { ...owner, revokedAt: IsNull() }, ['id', 'userId', 'clientId', 'upstreamSlug']);
     });
   }
 
   /** One transaction: pick the grants, write the cause, end them (with their audit rows), then the after-effects. */
-  private async run(revocation: Revocation, pick: (tx: Tx) => EndedGrant[]): Promise<EndedGrant[]> {
+  private async run(revocation: Revocation, pick: (tx: Tx) => Promise<EndedGrant[]>): Promise<EndedGrant[]> {
     const { reason, ip = null } = revocation;
-    const ended = this.transactions.run((tx) => {
-      const live = pick(tx).map(({ id, userId, clientId, upstreamSlug }) => ({ id, userId, clientId, upstreamSlug }));
+    const ended = await this.transactions.run(async (tx) => {
+      const live = (await pick(tx)).map(({ id, userId, clientId, upstreamSlug }) => ({ id, userId, clientId, upstreamSlug }));
       const cause = typeof revocation.cause === 'function' ? revocation.cause(live) : revocation.cause;
-      if (cause) this.audit.recordIn(tx, cause);
+      if (cause) await this.audit.recordIn(tx, cause);
       const now = Date.now();
       for (let i = 0; i < live.length; i += BATCH) {
         const ids = live.slice(i, i + BATCH).map((g) => g.id);
-        tx.update(this.grants, { id: In(ids), revokedAt: IsNull() }, { revokedAt: now, revokedReason: reason });
-        tx.delete(this.accessTokens, { grantId: In(ids) });
+        await tx.update(this.grants, { id: In(ids), revokedAt: IsNull() }, { revokedAt: now, revokedReason: reason });
+        await tx.delete(this.accessTokens, { grantId: In(ids) });
       }
       for (const grant of live) {
-        this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id, reason } });
-        if (revocation.forgetConsent) this.consents.forgetIn(tx, who(grant));
+        await this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id, reason } });
+        if (revocation.forgetConsent) await this.consents.forgetIn(tx, who(grant));
       }
-      revocation.alsoIn?.(tx);
+      await revocation.alsoIn?.(tx);
       return live;
     });
     if (ended.length) {

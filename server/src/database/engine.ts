@@ -1,0 +1,90 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import { MIGRATIONS } from './migrations';
+import { POSTGRES_MIGRATIONS } from './migrations-postgres';
+
+/**
+ * The two databases Gatehouse runs on: the embedded SQLite file (default, one gateway process) and
+ * PostgreSQL (database.url / DATABASE_URL; one database shared by several replicas). One set of
+ * entities; one migrations folder per engine (migrations/, migrations-postgres/), both generated
+ * from the entities by scripts/migration-diff.ts.
+ */
+export type DatabaseEngine = 'sqlite' | 'postgres';
+
+export const DATABASE_FILE = 'gatehouse.db';
+
+export function engineOf(dataSource: DataSource): DatabaseEngine {
+  return dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
+}
+
+export function engineOfUrl(url: string | undefined): DatabaseEngine {
+  return url ? 'postgres' : 'sqlite';
+}
+
+/** int8 (bigint, COUNT(*)) as a JS number, as SQLite gives it: every such value here (epoch ms, counts) is far below 2^53. */
+const PG_TYPES = {
+  getTypeParser: (oid: number, format?: string) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const types = require('pg').types as { getTypeParser: (oid: number, format?: string) => unknown };
+    if (oid === 20) return (value: string) => Number(value);
+    return types.getTypeParser(oid, format);
+  },
+};
+
+/** The DataSource options of an engine; entities are added by the caller (autoLoadEntities or a list). */
+export function dataSourceOptions(opts: { url?: string; dataDir: string }): DataSourceOptions {
+  if (opts.url) {
+    return {
+      type: 'postgres',
+      url: opts.url,
+      synchronize: false,
+      migrations: POSTGRES_MIGRATIONS,
+      migrationsRun: true,
+      migrationsTransactionMode: 'each',
+      // pg.Pool options: replicas each hold a small pool; a dead server fails a request in 10 s, not never.
+      extra: { types: PG_TYPES, max: 10, connectionTimeoutMillis: 10_000 },
+    };
+  }
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  return {
+    type: 'better-sqlite3',
+    database: join(opts.dataDir, DATABASE_FILE),
+    synchronize: false,
+    migrations: MIGRATIONS,
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    prepareDatabase: (db: BetterSqlite3.Database) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+    },
+  };
+}
+
+/**
+ * Types that differ between the engines, made to behave the same. The entities say `integer` for
+ * epoch-millisecond times and counters: SQLite's INTEGER is 64-bit, PostgreSQL's is 32-bit (it
+ * would overflow in 1970 + 25 days), so on PostgreSQL every `integer` column is `bigint` (and
+ * read back as a number, PG_TYPES). JSON (`simple-json`) is text on both; booleans are
+ * TypeORM-converted on both. Applied to the driver before the schema is built or compared, so
+ * migration-diff.ts, the schema test and the gateway agree.
+ */
+export function alignTypes(dataSource: DataSource): DataSource {
+  if (engineOf(dataSource) !== 'postgres') return dataSource;
+  const driver = dataSource.driver as { normalizeType: (column: Partial<ColumnMetadata>) => string };
+  const normalize = driver.normalizeType.bind(driver);
+  driver.normalizeType = (column) => {
+    const type = normalize(column);
+    return type === 'integer' ? 'bigint' : type;
+  };
+  return dataSource;
+}
+
+/** A DataSource built and initialised (migrations run) for the options. */
+export async function openDataSource(options: DataSourceOptions): Promise<DataSource> {
+  return alignTypes(new DataSource(options)).initialize();
+}
