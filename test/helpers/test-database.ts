@@ -100,7 +100,7 @@ export async function storedText(dataDir: string): Promise<string> {
   await client.connect();
   try {
     const tables = await client.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
-    const parts: string[] = [];
+    const parts: string[] = tables.rows.map((t) => t.tablename);
     for (const { tablename } of tables.rows) {
       const rows = await client.query<{ row: string }>(`SELECT t::text AS row FROM "${tablename}" t`);
       parts.push(...rows.rows.map((r) => r.row));

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Writable } from 'node:stream';
 import { Transactions } from '../database/transactions';
@@ -7,8 +6,9 @@ import { PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { AuditCursor, AuditEntry, AuditFilter, entryView, UserEmails, whereOf } from './audit-query';
 import { AuditService } from './audit.service';
 
-const SELECT = `SELECT id, at, type, outcome, user_id AS userId, client_id AS clientId, upstream_slug AS upstreamSlug,
-  mcp_method AS mcpMethod, tool, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
+// Aliases quoted: PostgreSQL folds unquoted names to lower case.
+const SELECT = `SELECT id, at, type, outcome, user_id AS "userId", client_id AS "clientId", upstream_slug AS "upstreamSlug",
+  mcp_method AS "mcpMethod", tool, status, duration_ms AS "durationMs", ip, detail FROM audit_events`;
 
 const EVENT_TYPES_SQL = `
   WITH RECURSIVE types(type) AS (
@@ -38,8 +38,6 @@ type RawEntry = Omit<AuditEntry, 'detail'> & { detail: string | null };
 @Injectable()
 export class AuditQueryService {
   private readonly logger = new Logger('AuditQuery');
-  private statements = new Map<string, BetterSqlite3.Statement>();
-  private statementsDb: BetterSqlite3.Database | null = null;
 
   constructor(
     private readonly transactions: Transactions,
@@ -50,7 +48,7 @@ export class AuditQueryService {
   async page(filter: AuditFilter, after: AuditCursor | null, limit: number): Promise<{ entries: AuditEntry[]; next: AuditCursor | null }> {
     // What was recorded before this request (proxied requests wait ≤ 50 ms in the queue) is shown.
     await this.audit.flush();
-    const rows = this.select(filter, after, limit + 1);
+    const rows = await this.select(filter, after, limit + 1);
     const entries = rows.slice(0, limit);
     const last = entries[entries.length - 1];
     return { entries, next: rows.length > limit ? { at: last.at, id: last.id } : null };
@@ -58,7 +56,7 @@ export class AuditQueryService {
 
   async get(id: number): Promise<AuditEntry | null> {
     await this.audit.flush();
-    const row = this.statement(`${SELECT} WHERE id = ?`).get(id) as RawEntry | undefined;
+    const [row] = await this.transactions.query<RawEntry>(`${SELECT} WHERE id = ?`, [id]);
     return row ? parsed(row) : null;
   }
 
@@ -69,7 +67,7 @@ export class AuditQueryService {
    */
   async eventTypes(): Promise<string[]> {
     await this.audit.flush();
-    const rows = this.statement(EVENT_TYPES_SQL).all() as { type: string }[];
+    const rows = await this.transactions.query<{ type: string }>(EVENT_TYPES_SQL);
     return rows.map((r) => r.type);
   }
 
@@ -102,7 +100,7 @@ export class AuditQueryService {
         drained = true;
         if (out.destroyed || out.writableEnded) return written;
         const where = whereOf(bounded, after);
-        const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).iterate(...where.params, EXPORT_PAGE_ROWS) as IterableIterator<RawEntry>;
+        const rows = await this.transactions.iterate<RawEntry>(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`, [...where.params, EXPORT_PAGE_ROWS]);
         let read = 0;
         let unknownUser: string | null = null;
         let piece = '';
@@ -141,25 +139,10 @@ export class AuditQueryService {
     return written;
   }
 
-  private select(filter: AuditFilter, after: AuditCursor | null, limit: number): AuditEntry[] {
+  private async select(filter: AuditFilter, after: AuditCursor | null, limit: number): Promise<AuditEntry[]> {
     const where = whereOf(filter, after);
-    const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).all(...where.params, limit) as RawEntry[];
+    const rows = await this.transactions.query<RawEntry>(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`, [...where.params, limit]);
     return rows.map(parsed);
-  }
-
-  /**
-   * Prepared once per SQL text. The text depends only on which filters are present (values are
-   * bound), so this holds at most a few hundred statements whatever clients send.
-   */
-  private statement(sql: string): BetterSqlite3.Statement {
-    const db = this.transactions.db;
-    if (this.statementsDb !== db) {
-      this.statements = new Map();
-      this.statementsDb = db;
-    }
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
   }
 }
 

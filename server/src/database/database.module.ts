@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSourceOptions } from 'typeorm';
 import { ConfigService } from '../config/config.service';
 import { dataSourceOptions, openDataSource } from './engine';
+import { ChangeFeed } from './change-feed';
 import { Transactions } from './transactions';
 
 export { DATABASE_FILE } from './engine';
@@ -23,7 +24,7 @@ export { DATABASE_FILE } from './engine';
       dataSourceFactory: (options) => openDataSource(options as DataSourceOptions),
     }),
   ],
-  providers: [Transactions],
-  exports: [Transactions],
+  providers: [Transactions, ChangeFeed],
+  exports: [Transactions, ChangeFeed],
 })
 export class DatabaseModule {}

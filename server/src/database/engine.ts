@@ -24,31 +24,36 @@ export function engineOfUrl(url: string | undefined): DatabaseEngine {
   return url ? 'postgres' : 'sqlite';
 }
 
-/** int8 (bigint, COUNT(*)) as a JS number, as SQLite gives it: every such value here (epoch ms, counts) is far below 2^53. */
+/**
+ * int8 (bigint, COUNT(*)) and numeric (SUM of bigints) as JS numbers, as SQLite gives them: every
+ * such value here (epoch ms, counts, sums of counts) is an integer far below 2^53.
+ */
 const PG_TYPES = {
   getTypeParser: (oid: number, format?: string) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const types = require('pg').types as { getTypeParser: (oid: number, format?: string) => unknown };
-    if (oid === 20) return (value: string) => Number(value);
+    if (oid === 20 || oid === 1700) return (value: string) => Number(value);
     return types.getTypeParser(oid, format);
   },
 };
 
 /** The DataSource options of an engine; entities are added by the caller (autoLoadEntities or a list). */
 export function dataSourceOptions(opts: { url?: string; dataDir: string }): DataSourceOptions {
+  // The data directory holds more than the SQLite file (the lock file, master.key): made on both engines.
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   if (opts.url) {
     return {
       type: 'postgres',
       url: opts.url,
       synchronize: false,
       migrations: POSTGRES_MIGRATIONS,
-      migrationsRun: true,
+      // Run by openDataSource under a lock: replicas starting together must not both migrate.
+      migrationsRun: false,
       migrationsTransactionMode: 'each',
       // pg.Pool options: replicas each hold a small pool; a dead server fails a request in 10 s, not never.
       extra: { types: PG_TYPES, max: 10, connectionTimeoutMillis: 10_000 },
     };
   }
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   return {
     type: 'better-sqlite3',
     database: join(opts.dataDir, DATABASE_FILE),
@@ -84,7 +89,28 @@ export function alignTypes(dataSource: DataSource): DataSource {
   return dataSource;
 }
 
+/** Any constant: the key of the advisory lock the replicas' migrations take turns on. */
+const MIGRATION_LOCK = 7_146_532_881;
+
 /** A DataSource built and initialised (migrations run) for the options. */
 export async function openDataSource(options: DataSourceOptions): Promise<DataSource> {
-  return alignTypes(new DataSource(options)).initialize();
+  const dataSource = await alignTypes(new DataSource(options)).initialize();
+  if (engineOf(dataSource) !== 'postgres') return dataSource;
+  // Replicas started together: one migrates, the others wait for it, then find nothing to do.
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await dataSource.runMigrations({ transaction: 'each' });
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } catch (err) {
+    await runner.release();
+    await dataSource.destroy();
+    throw err;
+  }
+  await runner.release();
+  return dataSource;
 }

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
 import { DataSource, FindOptionsWhere, ObjectLiteral, QueryRunner, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { DatabaseEngine, engineOf } from './engine';
@@ -56,6 +57,13 @@ export abstract class Tx {
   }
 
   /**
+   * Holds a lock on `key` until the transaction ends, so that transactions about the same thing
+   * (e.g. one vault address, which may not have a row yet to lock) take turns. SQLite's
+   * transactions take turns already; PostgreSQL takes a transaction-level advisory lock.
+   */
+  abstract lock(key: string): Promise<void>;
+
+  /**
    * Hand-written SQL that both engines accept (e.g. INSERT … ON CONFLICT … DO UPDATE with
    * arithmetic, which the query builder cannot express), with `?` placeholders; returns the row count.
    * No `?` may appear inside a string literal of sql.
@@ -80,6 +88,10 @@ class SqliteTx extends Tx {
     return Promise.resolve(this.prepare(sql).run(...params).changes);
   }
 
+  lock(): Promise<void> {
+    return Promise.resolve();
+  }
+
   // better-sqlite3 answers at once: each promise is already settled, so the transaction never
   // waits for I/O and other requests' callbacks cannot run inside it.
   protected rows([sql, params]: Statement): Promise<unknown[]> {
@@ -100,6 +112,10 @@ class PostgresTx extends Tx {
 
   execute(sql: string, params: unknown[]): Promise<number> {
     return this.changes([numberedPlaceholders(sql), params]);
+  }
+
+  async lock(key: string): Promise<void> {
+    await this.runner.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
   }
 
   protected async rows([sql, params]: Statement): Promise<unknown[]> {
@@ -150,6 +166,33 @@ export class Transactions {
   get db(): BetterSqlite3.Database {
     if (this.engine !== 'sqlite') throw new Error('Transactions.db is the SQLite connection; this gateway runs on PostgreSQL');
     return (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+  }
+
+  /**
+   * A read outside any transaction, in hand-written SQL both engines accept (`?` placeholders,
+   * quoted camelCase aliases): rows as objects, or as arrays of values with `raw`. On SQLite the
+   * statement is prepared once per text and answers at once.
+   */
+  async query<R>(sql: string, params: unknown[] = [], raw = false): Promise<R[]> {
+    if (this.engine === 'sqlite') {
+      const statement = this.prepared(this.db, sql);
+      return (raw ? statement.raw().all(...params) : statement.all(...params)) as R[];
+    }
+    // The pool's own query (a connection for one statement), with pg's row arrays for raw reads.
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    const text = numberedPlaceholders(sql);
+    const result = raw ? await pool.query({ text, values: params, rowMode: 'array' }) : await pool.query(text, params);
+    return result.rows as R[];
+  }
+
+  /**
+   * Rows of a read to walk one at a time: on SQLite a live statement (nothing may await while it is
+   * open: the connection is shared), on PostgreSQL the rows fetched at once (callers bound them
+   * with LIMIT).
+   */
+  async iterate<R>(sql: string, params: unknown[]): Promise<Iterable<R>> {
+    if (this.engine === 'sqlite') return this.prepared(this.db, sql).iterate(...params) as IterableIterator<R>;
+    return this.query<R>(sql, params);
   }
 
   /** Runs work in a transaction and commits when it resolves; a throw rolls it all back. */

@@ -77,8 +77,9 @@ export class VaultService implements OnModuleInit {
     const master = this.key();
     const where = { ownerType: owner.type, ownerId: owner.id, purpose };
     const now = Date.now();
-    // Read and write in one transaction (SQLite: nothing gets in between; PostgreSQL: a concurrent
-    // insert of the same address fails on the unique (owner_type, owner_id, purpose) and rolls back).
+    // Read and write in one transaction, holding the address: no concurrent put or delete (on any
+    // replica) can get in between, so two first puts make one row, not a unique-key failure.
+    await tx.lock(`vault:${owner.type}:${owner.id}:${purpose}`);
     const [existing] = await tx.find(this.secrets, where, ['id']);
     if (existing) {
       // Same row id, so the associated data is unchanged; the nonce is always new.

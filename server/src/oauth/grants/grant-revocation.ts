@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, Repository } from 'typeorm';
 import type { AuditEventType } from '../../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
+import { ChangeFeed } from '../../database/change-feed';
 import { Transactions, Tx } from '../../database/transactions';
 import { Actor } from '../../identity/actor';
 import { AuthModesService } from '../../upstreams/auth-modes';
@@ -77,9 +78,14 @@ export class GrantRevocation {
     private readonly authModes: AuthModesService,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    // Grants revoked on another replica: their cached tokens go and their open streams here are cut.
+    feed.on('grants.revoked', (ids) => this.forget(new Set(ids)));
+    feed.onResync(() => cache.clear());
+  }
 
-  /** Calls listener(grantId) whenever a grant is revoked, after its tokens stopped working. */
+  /** Calls listener(grantId) whenever a grant is revoked (here or on another replica), after its tokens stopped working. */
   onGrantRevoked(listener: (grantId: string) => void): void {
     this.listeners.push(listener);
   }
@@ -127,11 +133,16 @@ export class GrantRevocation {
     });
     if (ended.length) {
       const ids = new Set(ended.map((g) => g.id));
-      this.cache.deleteWhere((info) => ids.has(info.grantId));
-      for (const id of ids) for (const listener of this.listeners) listener(id);
+      this.feed.publish('grants.revoked', [...ids]);
+      this.forget(ids);
       await this.afterLastGrants(ended);
     }
     return ended;
+  }
+
+  private forget(ids: ReadonlySet<string>): void {
+    this.cache.deleteWhere((info) => ids.has(info.grantId));
+    for (const id of ids) for (const listener of this.listeners) listener(id);
   }
 
   /**

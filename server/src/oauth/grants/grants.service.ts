@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
 import { sha256 } from '../../common/crypto';
+import { ChangeFeed } from '../../database/change-feed';
 import { Transactions } from '../../database/transactions';
 import { AccessToken } from '../access-token.entity';
 import { AuthorizationCode } from '../authorization-code.entity';
@@ -33,7 +34,11 @@ export class GrantsService {
     private readonly lastUsed: GrantLastUsed,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    // An access token revoked on its own on another replica.
+    feed.on('token.revoked', (hash) => cache.delete(hash));
+  }
 
   // Codes (OAuth 2.1 §4.1).
 
@@ -95,6 +100,7 @@ export class GrantsService {
         }
       });
       this.cache.delete(hash);
+      this.feed.publish('token.revoked', hash);
       return;
     }
     const { grant } = await this.rotation.find(token);
