@@ -131,6 +131,8 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env, problems: Con
   if (env.HOST) server.host = env.HOST;
   if (env.PUBLIC_URL) server.public_url = env.PUBLIC_URL;
   if (env.DATA_DIR) server.data_dir = env.DATA_DIR;
+  // `database:` with every key commented out (as in config.example.yaml) is YAML null: the defaults.
+  if (raw.database === null) delete raw.database;
   if (env.DATABASE_URL) {
     const database = (raw.database ??= {});
     if (typeof database === 'object' && database) (database as Record<string, unknown>).url = env.DATABASE_URL;
