@@ -93,6 +93,14 @@ describe('several replicas on one PostgreSQL', () => {
     }
   }
 
+  it('each replica is ready (/readyz checks PostgreSQL takes writes)', async () => {
+    for (const base of [baseA, baseB]) {
+      const res = await call(`${base}/readyz`);
+      expect(res.status).toBe(200);
+      expect(res.json.checks.database).toEqual({ status: 'ok' });
+    }
+  });
+
   it('a code exchanged on both replicas at the same moment yields one token pair; the other gets invalid_grant', async () => {
     const c = await code();
     const results = await Promise.all([exchange(baseA, c), exchange(baseB, c)]);
