@@ -7,12 +7,14 @@ import { engineOf } from './engine';
 /**
  * What one replica tells the others so their in-memory views follow the database at once:
  * revoked grants and tokens (the access-token cache), users whose status changed (the profile
- * cache), upstreams edited in the console (the registry).
+ * cache), group memberships (allow-lists by group), upstreams edited in the console (the registry).
  */
 export interface Changes {
   'grants.revoked': string[];
   'token.revoked': string;
   'user.changed': string;
+  /** A user id whose group memberships changed, or '*' (a group renamed or deleted). */
+  'groups.changed': string;
   'upstream.changed': string;
 }
 export type ChangeTopic = keyof Changes;
