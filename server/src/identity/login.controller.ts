@@ -42,7 +42,7 @@ export class LoginController {
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
-      void this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
+      await this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
       return rerender(401, 'Wrong email or password.');
     }
     const secret = await this.sessions.start(req.user.id, req.ip ?? null);
