@@ -31,7 +31,10 @@ describe('several replicas on one PostgreSQL', () => {
       database: { url: databaseUrl },
       rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0 },
       oauth: { refresh_grace_period: 60 },
-      upstreams: [{ slug: 'u', url: upstream.url }],
+      upstreams: [
+        { slug: 'u', url: upstream.url },
+        { slug: 'g', url: upstream.url, allow: { groups: ['team'] } },
+      ],
     };
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
@@ -122,8 +125,8 @@ describe('several replicas on one PostgreSQL', () => {
     expect(await refusedWithin(3_000, () => mcpPost(`${baseB}/mcp/u`, t.accessToken))).toBe(401);
   });
 
-  it('a user disabled on one replica is refused by the other', async () => {
-    // A member with a password (invite link), then a token of theirs that B has cached.
+  /** A member with a password (invite link, on A), optionally in a new group, and an access token of theirs for the upstream. */
+  async function member(slug: string, group?: string) {
     const admin = adminApi(baseA, await signInToConsole(baseA, ADMIN));
     const email = `member-${randomBytes(4).toString('hex')}@example.test`;
     const password = 'member password 1234';
@@ -131,13 +134,20 @@ describe('several replicas on one PostgreSQL', () => {
     expect(created.status).toBe(201);
     const browser = new TestBrowser();
     expect((await browser.submit(await browser.get(created.json.inviteUrl), { password, confirm: password })).status).toBe(303);
+    let groupId: string | null = null;
+    if (group) {
+      const made = await admin('POST', '/groups', { name: group });
+      expect(made.status).toBe(201);
+      groupId = made.json.group.id;
+      expect((await admin('PUT', `/groups/${groupId}/members/${created.json.user.id}`)).status).toBeLessThan(300);
+    }
     const client = await registerPublicClient(baseA, REDIRECT_URI);
     const { verifier, challenge } = pkce();
     const memberCode = await obtainCode(
       baseA,
       new TestBrowser(),
       { email, password },
-      { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${baseA}/mcp/u` },
+      { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${baseA}/mcp/${slug}` },
     );
     const issued = await tokenRequest(baseA, {
       grant_type: 'authorization_code',
@@ -147,12 +157,28 @@ describe('several replicas on one PostgreSQL', () => {
       client_id: client.client_id,
     });
     expect(issued.status).toBe(200);
-    expect((await mcpPost(`${baseB}/mcp/u`, issued.json.access_token)).status).toBe(200);
+    return { admin, userId: created.json.user.id as string, groupId, accessToken: issued.json.access_token as string };
+  }
 
-    expect((await admin('POST', `/users/${created.json.user.id}/disable`)).status).toBe(200);
-    const status = await refusedWithin(3_000, () => mcpPost(`${baseB}/mcp/u`, issued.json.access_token));
+  it('a member removed from a group on one replica is refused by the other (allow-list by group)', async () => {
+    const m = await member('g', 'team');
+    // B has read (and cached) the member's groups.
+    expect((await mcpPost(`${baseB}/mcp/g`, m.accessToken)).status).toBe(200);
+    expect((await m.admin('DELETE', `/groups/${m.groupId}/members/${m.userId}`)).status).toBeLessThan(300);
+    const deadline = Date.now() + 3_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await mcpPost(`${baseB}/mcp/g`, m.accessToken)).status) === 200) await new Promise((r) => setTimeout(r, 50));
+    expect(status).toBe(403);
+  });
+
+  it('a user disabled on one replica is refused by the other', async () => {
+    const m = await member('u');
+    // B has verified (and cached) the member's token and profile.
+    expect((await mcpPost(`${baseB}/mcp/u`, m.accessToken)).status).toBe(200);
+    expect((await m.admin('POST', `/users/${m.userId}/disable`)).status).toBe(200);
+    const status = await refusedWithin(3_000, () => mcpPost(`${baseB}/mcp/u`, m.accessToken));
     expect([401, 403]).toContain(status);
-    expect((await mcpPost(`${baseB}/mcp/u`, issued.json.access_token)).status).not.toBe(200);
+    expect((await mcpPost(`${baseB}/mcp/u`, m.accessToken)).status).not.toBe(200);
   });
 
   it('concurrent refreshes on the two replicas within the grace window both get the same new pair', async () => {
