@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeCursor } from '../server/src/admin/pagination';
 import { RollupInput, RollupWriter } from '../server/src/audit/rollup-writer';
+import type { Tx } from '../server/src/database/transactions';
 import { DATABASE_FILE } from '../server/src/database/database.module';
 import { signInToConsole } from '../test/helpers/admin-api';
 import { ADMIN, RESULTS_DIR, ROOT } from './config';
@@ -69,7 +70,7 @@ interface Population {
 }
 
 /** Fills the database the gateway created (its migrations ran): one transaction, prepared statements. */
-function populate(dbFile: string, now: number): Population {
+async function populate(dbFile: string, now: number): Promise<Population> {
   const t0 = performance.now();
   const db = new Database(dbFile);
   db.pragma('journal_mode = WAL');
@@ -79,7 +80,10 @@ function populate(dbFile: string, now: number): Population {
   const clientIds = Array.from({ length: CLIENTS }, () => randomUUID());
   const rollups = new RollupWriter();
 
-  db.transaction(() => {
+  // One transaction; the rollups go through a Tx that runs each statement at once on this connection.
+  const tx = sqliteTx(db);
+  db.exec('BEGIN');
+  {
     const user = db.prepare("INSERT INTO users (id, email, password_hash, display_name, role, disabled, created_at) VALUES (?, ?, NULL, ?, 'member', 0, ?)");
     userIds.forEach((id, i) => user.run(id, `user${i}@bench.example`, `User ${i}`, now - SPAN_MS));
     const client = db.prepare(
@@ -162,12 +166,13 @@ function populate(dbFile: string, now: number): Population {
         batch.push({ at, type, outcome: failed ? 'failure' : 'success' });
       }
       if (batch.length === 5000) {
-        rollups.countBatch(db, batch);
+        await rollups.countBatch(tx, batch);
         batch = [];
       }
     }
-    rollups.countBatch(db, batch);
-  })();
+    await rollups.countBatch(tx, batch);
+  }
+  db.exec('COMMIT');
   db.pragma('wal_checkpoint(TRUNCATE)');
   const middle = db.prepare('SELECT at, id FROM audit_events ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?').get(Math.floor(AUDIT_ROWS / 2)) as { at: number; id: number };
   db.close();
@@ -350,7 +355,7 @@ async function main(): Promise<void> {
     await stopChild((await startGateway(tmp, dataDir)).child);
     const now = Date.now();
     log(`populating: ${AUDIT_ROWS} audit rows over 7 days with their rollups, ${GRANTS} grants, ${CLIENTS} clients, ${USERS} users`);
-    const pop = populate(join(dataDir, DATABASE_FILE), now);
+    const pop = await populate(join(dataDir, DATABASE_FILE), now);
     log(`populated in ${pop.populateS.toFixed(1)} s; starting the gateway on it`);
     const gw = await startGateway(tmp, dataDir);
     const session = await signInToConsole(gw.base, ADMIN);
@@ -425,3 +430,14 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The part of a Tx the rollup writer uses, on a bare better-sqlite3 connection (statements prepared once). */
+function sqliteTx(db: Database.Database): Tx {
+  const statements = new Map<string, Database.Statement>();
+  const execute = (sql: string, params: unknown[]) => {
+    let statement = statements.get(sql);
+    if (!statement) statements.set(sql, (statement = db.prepare(sql)));
+    return Promise.resolve(statement.run(...params).changes);
+  };
+  return { engine: 'sqlite', execute } as unknown as Tx;
+}

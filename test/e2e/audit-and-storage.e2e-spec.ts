@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import type { AuditEventType } from '../../server/src/audit/audit-event-type';
 import { AuditService } from '../../server/src/audit/audit.service';
@@ -8,6 +6,7 @@ import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
 import { register, tokenRequest } from '../helpers/raw-oauth';
+import { storedText } from '../helpers/test-database';
 
 const API_KEY = 'audit-test-upstream-key-9f8e7d';
 
@@ -88,17 +87,9 @@ describe('audit log and secrets at rest', () => {
     const dump = JSON.stringify(rows);
     for (const s of secrets) expect(dump).not.toContain(s);
 
-    // Nor anywhere in the database file: tokens, codes and client secrets are stored as hashes.
+    // Nor anywhere in the database (the SQLite file, or every PostgreSQL row): tokens, codes and client secrets are stored as hashes.
     await gw.close();
-    const raw = ['gatehouse.db', 'gatehouse.db-wal']
-      .map((f) => {
-        try {
-          return readFileSync(join(gw.dataDir, f)).toString('latin1');
-        } catch {
-          return '';
-        }
-      })
-      .join('');
+    const raw = await storedText(gw.dataDir);
     expect(raw.length).toBeGreaterThan(0);
     for (const s of secrets) expect(raw).not.toContain(s);
     gw = await startTestGateway({ dataDir: gw.dataDir, port: gw.port, config: { upstreams: [{ slug: 'u', url: upstream.url }] } });

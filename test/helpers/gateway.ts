@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import 'reflect-metadata';
 import { RunningGateway, startGateway } from '../../server/src/app.factory';
 import { loadConfig, LoadedConfig } from '../../server/src/config/config.loader';
+import { dropPostgresDatabase, postgresDatabase, testEngine } from './test-database';
 
 export const ADMIN = { email: 'admin@example.test', password: 'correct horse battery staple' };
 
@@ -24,13 +25,14 @@ export interface TestGateway extends RunningGateway {
   cleanup(): void;
 }
 
-/** Starts a real gateway on 127.0.0.1 with an ephemeral port and a fresh SQLite file. */
+/** Starts a real gateway on 127.0.0.1 with an ephemeral port and a fresh database (SQLite file, or PostgreSQL with GATEHOUSE_TEST_DB=postgres). */
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const raw = {
     ...opts.config,
     server: { host: '127.0.0.1', port: opts.port ?? 0, data_dir: dataDir, ...(opts.config?.server ?? {}) },
     rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0, ...(opts.config?.rate_limit ?? {}) },
+    ...(testEngine() === 'postgres' && !opts.config?.database ? { database: { url: await postgresDatabase(dataDir) } } : {}),
   };
   const env = { GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password };
   // The issuer URL must carry the real port, which is only known after listening:
@@ -46,7 +48,10 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     dataDir,
     config,
     mcpUrl: (slug) => `${config.publicUrl}/mcp/${slug}`,
-    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+    cleanup: () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (testEngine() === 'postgres' && !opts.config?.database) dropPostgresDatabase(dataDir);
+    },
   };
 }
 
@@ -57,7 +62,16 @@ export function configFrom(raw: Record<string, unknown>, env: Record<string, str
   // JSON is valid YAML.
   writeFileSync(file, JSON.stringify(raw));
   try {
-    return loadConfig({ ...process.env, ...env, GATEHOUSE_CONFIG: file, PORT: undefined, HOST: undefined, PUBLIC_URL: undefined, DATA_DIR: undefined });
+    return loadConfig({
+      ...process.env,
+      ...env,
+      GATEHOUSE_CONFIG: file,
+      PORT: undefined,
+      HOST: undefined,
+      PUBLIC_URL: undefined,
+      DATA_DIR: undefined,
+      DATABASE_URL: env.DATABASE_URL,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

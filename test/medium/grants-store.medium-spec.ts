@@ -11,6 +11,7 @@ import { Grant } from '../../server/src/oauth/grant.entity';
 import { GrantFilter, grantListQuery, GrantPage } from '../../server/src/oauth/grants/grant-query';
 import { GrantsService } from '../../server/src/oauth/grants/grants.service';
 import { OAuthModule } from '../../server/src/oauth/oauth.module';
+import { testEngine } from '../helpers/test-database';
 import { createNestContext, NestContext } from './nest-context';
 
 const GRANTS = 10_000;
@@ -59,7 +60,8 @@ describe('grants store: the admin grants list over 10,000 grants', () => {
     ["a client's revoked grants at an upstream", { clientId: 'client-42', upstreamSlug: 'gamma', active: false }],
   ];
 
-  it.each(filters)('%s: SQLite walks an index from the cursor, with no sort and no table scan', async (_name, filter) => {
+  // SQLite's query plan (EXPLAIN QUERY PLAN); PostgreSQL's planner picks by statistics, so there is no fixed plan to assert.
+  (testEngine() === 'sqlite' ? it : it.skip).each(filters)('%s: SQLite walks an index from the cursor, with no sort and no table scan', async (_name, filter) => {
     for (const page of [
       { after: null, limit: 51 },
       { after: [base + 500_000, 'm'], limit: 51 },

@@ -9,10 +9,12 @@ import { LoadedConfig } from '../../server/src/config/config.loader';
 import { ConfigModule } from '../../server/src/config/config.module';
 import { DatabaseModule } from '../../server/src/database/database.module';
 import { configFrom } from '../helpers/gateway';
+import { dropPostgresDatabase, postgresDatabase, testEngine } from '../helpers/test-database';
 
 /**
  * The medium test tier: one or a few Nest modules with their real providers, against a real
- * SQLite file (migrations run, as at a gateway start), without HTTP. Built with
+ * database (migrations run, as at a gateway start), without HTTP: a SQLite file, or with
+ * GATEHOUSE_TEST_DB=postgres a fresh PostgreSQL database (test/helpers/test-database.ts). Built with
  * NestFactory.createApplicationContext (@nestjs/testing is not installed; this is what it wraps).
  */
 export interface NestContextOptions {
@@ -42,7 +44,8 @@ export async function createNestContext(opts: NestContextOptions): Promise<NestC
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-medium-'));
   const server = (opts.config?.server ?? {}) as Record<string, unknown>;
   // Nothing listens: the server section only matters for data_dir (and the public URL services build links from).
-  const config = configFrom({ ...opts.config, server: { ...server, data_dir: dataDir } });
+  const database = testEngine() === 'postgres' ? { url: await postgresDatabase(dataDir) } : {};
+  const config = configFrom({ ...opts.config, server: { ...server, data_dir: dataDir }, database });
   const root: DynamicModule = { module: MediumTestModule, imports: [ConfigModule.register(config), DatabaseModule, ...opts.imports] };
   // abortOnError: false makes a failed start throw (as the gateway's startGateway does) instead of exiting the process.
   const app = await NestFactory.createApplicationContext(root, { logger: ['error'], abortOnError: false });
@@ -52,6 +55,9 @@ export async function createNestContext(opts: NestContextOptions): Promise<NestC
     config,
     db: app.get(DataSource),
     close: () => app.close(),
-    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+    cleanup: () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (testEngine() === 'postgres') dropPostgresDatabase(dataDir);
+    },
   };
 }

@@ -34,19 +34,19 @@ describe('AuditService: what a crash can lose', () => {
     expect(await count('mcp.request')).toBe(1);
   });
 
-  it('recordNow writes before it returns', async () => {
-    audit.recordNow({ type: 'login', outcome: 'failure' });
+  it('recordNow writes before it resolves', async () => {
+    await audit.recordNow({ type: 'login', outcome: 'failure' });
     expect(await count('login')).toBe(1);
   });
 
   it('recordIn commits with the transaction of its change, and rolls back with it', async () => {
-    transactions.run((tx) => audit.recordIn(tx, { type: 'token.issue', outcome: 'success' }));
-    expect(() =>
-      transactions.run((tx) => {
-        audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
+    await transactions.run((tx) => audit.recordIn(tx, { type: 'token.issue', outcome: 'success' }));
+    await expect(
+      transactions.run(async (tx) => {
+        await audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
         throw new Error('the change failed');
       }),
-    ).toThrow('the change failed');
+    ).rejects.toThrow('the change failed');
     expect(await count('token.issue')).toBe(1);
   });
 });

@@ -382,36 +382,36 @@ describe('AuditService.onEvent (what the metrics count from)', () => {
     await ds.destroy();
   });
 
-  it('hears a recordIn row once its transaction commits, and never one rolled back', () => {
-    transactions.run((tx) => {
-      audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
+  it('hears a recordIn row once its transaction commits, and never one rolled back', async () => {
+    await transactions.run(async (tx) => {
+      await audit.recordIn(tx, { type: 'token.issue', outcome: 'success' });
       // Not yet: the transaction could still roll back.
       expect(seen).toEqual([]);
     });
     expect(seen).toEqual(['token.issue:success']);
-    expect(() =>
-      transactions.run((tx) => {
-        audit.recordIn(tx, { type: 'token.refresh', outcome: 'success' });
+    await expect(
+      transactions.run(async (tx) => {
+        await audit.recordIn(tx, { type: 'token.refresh', outcome: 'success' });
         throw new Error('the change failed');
       }),
-    ).toThrow('the change failed');
+    ).rejects.toThrow('the change failed');
     expect(seen).toEqual(['token.issue:success']);
   });
 
-  it('hears recordNow and record rows', () => {
-    audit.recordNow({ type: 'login', outcome: 'failure' });
+  it('hears recordNow and record rows', async () => {
+    await audit.recordNow({ type: 'login', outcome: 'failure' });
     audit.record({ type: 'mcp.request', outcome: 'success' });
     expect(seen).toEqual(['login:failure', 'mcp.request:success']);
   });
 
-  it("a listener's throw reaches neither the caller nor the other listeners", () => {
+  it("a listener's throw reaches neither the caller nor the other listeners", async () => {
     const after: string[] = [];
     audit.onEvent(() => {
       throw new Error('listener bug');
     });
     audit.onEvent((e) => after.push(e.type));
     (audit as any).logger = { error: () => undefined };
-    expect(() => audit.recordNow({ type: 'login', outcome: 'failure' })).not.toThrow();
+    await expect(audit.recordNow({ type: 'login', outcome: 'failure' })).resolves.toBeUndefined();
     expect(after).toEqual(['login']);
   });
 });

@@ -39,7 +39,7 @@ export class GroupAdminService {
     const group = await this.groups.require(id);
     if (from === name) return { group, warnings: [] };
     const changed = await this.upstreams.renameGroupInAllowLists(from, name);
-    const toolRules = this.toolPolicy.renameGroup(from, name);
+    const toolRules = await this.toolPolicy.renameGroup(from, name);
     this.record(actor, 'rename', group, { from, to: name, allow_lists: changed.map((u) => u.slug), tool_rules: toolRules.map((u) => u.slug) });
     const warnings = [
       ...changed

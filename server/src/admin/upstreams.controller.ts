@@ -32,7 +32,7 @@ export class UpstreamsController {
     const page = pageRequest(query);
     const after = page.after?.[0] ?? null;
     const rows = (await this.upstreams.list()).filter((u) => after === null || u.slug > after).slice(0, page.fetch);
-    const traffic = this.traffic24h();
+    const traffic = await this.traffic24h();
     return pageOf(
       rows,
       page.limit,
@@ -52,7 +52,7 @@ export class UpstreamsController {
   @Get(':slug')
   @Roles('admin', 'auditor')
   async get(@Param('slug') slug: string) {
-    return this.withTools(withTraffic(await this.upstreams.get(slug), this.traffic24h()));
+    return this.withTools(withTraffic(await this.upstreams.get(slug), await this.traffic24h()));
   }
 
   /** `tools: { pinning, rules, pending }`: the tool policy at a glance (the console badges pending tool changes). */
@@ -64,9 +64,9 @@ export class UpstreamsController {
   }
 
   /** Requests, errors and p50/p95 per upstream over the last 24 h, from the audit rollups (never the log itself). */
-  private traffic24h(): Map<string, UpstreamTraffic> {
+  private async traffic24h(): Promise<Map<string, UpstreamTraffic>> {
     const now = Date.now();
-    return new Map(this.dashboard.traffic(now - DAY_MS, now).map((t) => [t.slug, t]));
+    return new Map((await this.dashboard.traffic(now - DAY_MS, now)).map((t) => [t.slug, t]));
   }
 
   /** → 201 Upstream; 409 conflict when the slug is taken. */

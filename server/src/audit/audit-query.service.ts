@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Writable } from 'node:stream';
 import { Transactions } from '../database/transactions';
@@ -8,8 +7,9 @@ import { AuditCursor, AuditEntry, AuditFilter, entryView, UserEmails, whereOf } 
 import { AuditService } from './audit.service';
 import type { ToolArguments } from './tool-arguments';
 
-const SELECT = `SELECT id, at, type, outcome, user_id AS userId, client_id AS clientId, upstream_slug AS upstreamSlug,
-  mcp_method AS mcpMethod, tool, tool_arguments AS toolArguments, status, duration_ms AS durationMs, ip, detail FROM audit_events`;
+// Aliases quoted: PostgreSQL folds unquoted names to lower case.
+const SELECT = `SELECT id, at, type, outcome, user_id AS "userId", client_id AS "clientId", upstream_slug AS "upstreamSlug",
+  mcp_method AS "mcpMethod", tool, tool_arguments AS "toolArguments", status, duration_ms AS "durationMs", ip, detail FROM audit_events`;
 
 const EVENT_TYPES_SQL = `
   WITH RECURSIVE types(type) AS (
@@ -49,8 +49,6 @@ type RawEntry = Omit<AuditEntry, 'detail' | 'toolArguments'> & { detail: string 
 @Injectable()
 export class AuditQueryService {
   private readonly logger = new Logger('AuditQuery');
-  private statements = new Map<string, BetterSqlite3.Statement>();
-  private statementsDb: BetterSqlite3.Database | null = null;
 
   constructor(
     private readonly transactions: Transactions,
@@ -61,7 +59,7 @@ export class AuditQueryService {
   async page(filter: AuditFilter, after: AuditCursor | null, limit: number): Promise<{ entries: AuditEntry[]; next: AuditCursor | null }> {
     // What was recorded before this request (proxied requests wait ≤ 50 ms in the queue) is shown.
     await this.audit.flush();
-    const rows = this.select(filter, after, limit + 1);
+    const rows = await this.select(filter, after, limit + 1);
     const entries = rows.slice(0, limit);
     const last = entries[entries.length - 1];
     return { entries, next: rows.length > limit ? { at: last.at, id: last.id } : null };
@@ -69,7 +67,7 @@ export class AuditQueryService {
 
   async get(id: number): Promise<AuditEntry | null> {
     await this.audit.flush();
-    const row = this.statement(`${SELECT} WHERE id = ?`).get(id) as RawEntry | undefined;
+    const [row] = await this.transactions.query<RawEntry>(`${SELECT} WHERE id = ?`, [id]);
     return row ? parsed(row) : null;
   }
 
@@ -83,21 +81,22 @@ export class AuditQueryService {
   async history(subject: { clientId: string } | { userId: string }, bounds: HistoryBounds = DEFAULT_HISTORY): Promise<{ entries: AuditEntry[]; omitted: boolean }> {
     await this.audit.flush();
     const [column, value] = 'clientId' in subject ? ['client_id', subject.clientId] : ['user_id', subject.userId];
-    const run = (sql: string, ...params: (string | number)[]) => (this.statement(sql).all(value, ...params) as RawEntry[]).map(parsed);
-    const head = run(`${SELECT} WHERE ${column} = ? ORDER BY at ASC, id ASC LIMIT ?`, bounds.head);
-    const tail = run(`SELECT * FROM (${SELECT} WHERE ${column} = ? ORDER BY at DESC, id DESC LIMIT ?) WHERE type != '${PROXIED_REQUEST_TYPE}' LIMIT ?`, bounds.scan, bounds.tail);
-    const requests = run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at DESC, id DESC LIMIT ?`, bounds.requests);
-    const first = run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at ASC, id ASC LIMIT 1`);
+    const run = async (sql: string, ...params: (string | number)[]) => (await this.transactions.query<RawEntry>(sql, [value, ...params])).map(parsed);
+    // A derived table is named (AS recent, AS subject): PostgreSQL requires it.
+    const head = await run(`${SELECT} WHERE ${column} = ? ORDER BY at ASC, id ASC LIMIT ?`, bounds.head);
+    const tail = await run(`SELECT * FROM (${SELECT} WHERE ${column} = ? ORDER BY at DESC, id DESC LIMIT ?) AS recent WHERE type != '${PROXIED_REQUEST_TYPE}' LIMIT ?`, bounds.scan, bounds.tail);
+    const requests = await run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at DESC, id DESC LIMIT ?`, bounds.requests);
+    const first = await run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at ASC, id ASC LIMIT 1`);
     const byId = new Map<number, AuditEntry>();
     for (const entry of [...head, ...tail, ...requests, ...first]) byId.set(entry.id, entry);
     const entries = [...byId.values()].sort((a, b) => a.at - b.at || a.id - b.id);
-    return { entries, omitted: this.countUpTo(column, value, entries.length + 1) > entries.length };
+    return { entries, omitted: (await this.countUpTo(column, value, entries.length + 1)) > entries.length };
   }
 
   /** min(rows of the subject, limit): a bounded count (stops at `limit`). */
-  private countUpTo(column: string, value: string, limit: number): number {
-    const row = this.statement(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM audit_events WHERE ${column} = ? LIMIT ?)`).get(value, limit) as { n: number };
-    return row.n;
+  private async countUpTo(column: string, value: string, limit: number): Promise<number> {
+    const [row] = await this.transactions.query<{ n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM audit_events WHERE ${column} = ? LIMIT ?) AS subject`, [value, limit]);
+    return Number(row.n);
   }
 
   /**
@@ -107,7 +106,7 @@ export class AuditQueryService {
    */
   async eventTypes(): Promise<string[]> {
     await this.audit.flush();
-    const rows = this.statement(EVENT_TYPES_SQL).all() as { type: string }[];
+    const rows = await this.transactions.query<{ type: string }>(EVENT_TYPES_SQL);
     return rows.map((r) => r.type);
   }
 
@@ -140,7 +139,7 @@ export class AuditQueryService {
         drained = true;
         if (out.destroyed || out.writableEnded) return written;
         const where = whereOf(bounded, after);
-        const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).iterate(...where.params, EXPORT_PAGE_ROWS) as IterableIterator<RawEntry>;
+        const rows = await this.transactions.iterate<RawEntry>(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`, [...where.params, EXPORT_PAGE_ROWS]);
         let read = 0;
         let unknownUser: string | null = null;
         let piece = '';
@@ -179,25 +178,10 @@ export class AuditQueryService {
     return written;
   }
 
-  private select(filter: AuditFilter, after: AuditCursor | null, limit: number): AuditEntry[] {
+  private async select(filter: AuditFilter, after: AuditCursor | null, limit: number): Promise<AuditEntry[]> {
     const where = whereOf(filter, after);
-    const rows = this.statement(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`).all(...where.params, limit) as RawEntry[];
+    const rows = await this.transactions.query<RawEntry>(`${SELECT} ${where.sql} ORDER BY at DESC, id DESC LIMIT ?`, [...where.params, limit]);
     return rows.map(parsed);
-  }
-
-  /**
-   * Prepared once per SQL text. The text depends only on which filters are present (values are
-   * bound), so this holds at most a few hundred statements whatever clients send.
-   */
-  private statement(sql: string): BetterSqlite3.Statement {
-    const db = this.transactions.db;
-    if (this.statementsDb !== db) {
-      this.statements = new Map();
-      this.statementsDb = db;
-    }
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
   }
 }
 

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -44,8 +43,6 @@ const FLUSH_AT_ROWS = 64;
 export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Audit');
   private queue: QueuedEvent[] = [];
-  private insert: BetterSqlite3.Statement | null = null;
-  private insertDb: BetterSqlite3.Database | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -102,18 +99,18 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** Writes the row inside tx, the transaction of the change it records; a failure rolls the change back. */
-  recordIn(tx: Tx, event: AuditRecord): void {
+  async recordIn(tx: Tx, event: AuditRecord): Promise<void> {
     const row = { ...event, at: Date.now() };
     if (row.tool) row.tool = boundedToolName(row.tool);
-    insertRow(this.statementFor(tx.db), row);
-    this.rollups.countOne(tx.db, row);
+    await tx.execute(INSERT_ROW, rowValues(row));
+    await this.rollups.countOne(tx, row);
     if (this.listeners.length) tx.afterCommit(() => this.emit(event));
   }
 
-  /** Writes the row before returning (a failure is logged, not thrown: the request it describes goes on). */
-  recordNow(event: AuditRecord): void {
+  /** Writes the row before resolving (a failure is logged, not thrown: the request it describes goes on). */
+  async recordNow(event: AuditRecord): Promise<void> {
     try {
-      this.transactions.run((tx) => this.recordIn(tx, event));
+      await this.transactions.run((tx) => this.recordIn(tx, event));
     } catch (err) {
       this.logger.error(`could not write an audit row (${event.type}): ${(err as Error).message}`);
     }
@@ -147,10 +144,10 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     }
     const batch = this.queue;
     this.queue = [];
-    this.flushing = this.flushing.then(() => {
+    this.flushing = this.flushing.then(async () => {
       if (!batch.length) return;
       try {
-        this.insertBatch(batch);
+        await this.insertBatch(batch);
       } catch (err) {
         this.logger.error(`could not write ${batch.length} audit rows (${[...new Set(batch.map((e) => e.type))].join(', ')}): ${(err as Error).message}`);
       }
@@ -159,25 +156,16 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * One prepared statement in one synchronous transaction: the proxy records a row per
-   * MCP request, and TypeORM's insert builder costs far more CPU per row than SQLite does.
+   * One transaction per batch, with hand-written SQL: the proxy records a row per MCP request, and
+   * TypeORM's insert builder costs far more CPU per row than the database does. SQLite runs one
+   * prepared statement per row; PostgreSQL one multi-row INSERT (a round trip per row would cost more).
    */
-  private insertBatch(batch: QueuedEvent[]): void {
-    this.transactions.run((tx) => {
-      const insert = this.statementFor(tx.db);
-      for (const e of batch) insertRow(insert, e);
-      this.rollups.countBatch(tx.db, batch);
+  private insertBatch(batch: QueuedEvent[]): Promise<void> {
+    return this.transactions.run(async (tx) => {
+      if (tx.engine === 'sqlite') for (const e of batch) await tx.execute(INSERT_ROW, rowValues(e));
+      else await tx.execute(`${INSERT_ROWS} ${batch.map(() => ROW_PLACEHOLDERS).join(', ')}`, batch.flatMap(rowValues));
+      await this.rollups.countBatch(tx, batch);
     });
-  }
-
-  private statementFor(db: BetterSqlite3.Database): BetterSqlite3.Statement {
-    if (!this.insert || this.insertDb !== db) {
-      this.insertDb = db;
-      this.insert = db.prepare(
-        'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, tool, tool_arguments, status, duration_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      );
-    }
-    return this.insert;
   }
 
   async list(filter: { type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
@@ -198,9 +186,13 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
   }
 }
 
-/** Runs the INSERT for one row (arguments passed directly: this runs once per proxied request). */
-function insertRow(insert: BetterSqlite3.Statement, e: QueuedEvent): void {
-  insert.run(
+const INSERT_ROWS = 'INSERT INTO audit_events (at, type, outcome, user_id, client_id, upstream_slug, mcp_method, tool, tool_arguments, status, duration_ms, ip, detail) VALUES';
+const ROW_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const INSERT_ROW = `${INSERT_ROWS} ${ROW_PLACEHOLDERS}`;
+
+/** The INSERT's values for one row (this runs once per proxied request). */
+function rowValues(e: QueuedEvent): unknown[] {
+  return [
     e.at,
     e.type,
     e.outcome,
@@ -214,5 +206,5 @@ function insertRow(insert: BetterSqlite3.Statement, e: QueuedEvent): void {
     e.durationMs ?? null,
     e.ip ?? null,
     e.detail ? JSON.stringify(e.detail) : null,
-  );
+  ];
 }

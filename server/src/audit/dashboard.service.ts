@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Transactions } from '../database/transactions';
@@ -90,9 +89,6 @@ function rangeParams(from: number, to: number): number[] {
  */
 @Injectable()
 export class DashboardService {
-  private statements = new Map<string, BetterSqlite3.Statement>();
-  private statementsDb: BetterSqlite3.Database | null = null;
-
   constructor(
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
@@ -109,7 +105,7 @@ export class DashboardService {
     await this.audit.flush();
     const hours = hoursOf(from, now);
     const names = new Map(upstreams.map((u) => [u.slug, u.name]));
-    const perUpstream = this.traffic(from, now).map((u) => ({ ...u, name: names.get(u.slug) ?? u.slug }));
+    const perUpstream = (await this.traffic(from, now)).map((u) => ({ ...u, name: names.get(u.slug) ?? u.slug }));
     const listed = new Set(perUpstream.map((u) => u.slug));
     for (const { slug, name } of upstreams) {
       if (!listed.has(slug)) perUpstream.push({ slug, name, requests: 0, errors: 0, p50Ms: null, p95Ms: null, series: hours.map((t) => ({ t, requests: 0, errors: 0 })) });
@@ -121,8 +117,8 @@ export class DashboardService {
       perUpstream,
       activeUsers: active?.users ?? null,
       activeGrants: active?.grants ?? null,
-      topTools: this.topTools(from, now, TOP_TOOLS),
-      failedSignIns: this.count('login', 'failure', from, now),
+      topTools: await this.topTools(from, now, TOP_TOOLS),
+      failedSignIns: await this.count('login', 'failure', from, now),
       series: sumSeries(perUpstream, hours),
     };
   }
@@ -131,20 +127,20 @@ export class DashboardService {
    * Requests, errors, p50/p95 and an hourly series per upstream over [from, to) (to the minute),
    * busiest first. Public for the upstreams list's 24-hour status as well.
    */
-  traffic(from: number, to: number): UpstreamTraffic[] {
+  async traffic(from: number, to: number): Promise<UpstreamTraffic[]> {
     const params = rangeParams(from, to);
-    const sums = this.statement(
+    const sums = await this.transactions.query<[string, number, number, ...number[]]>(
       `SELECT upstream_slug AS slug, SUM(requests) AS requests, SUM(errors) AS errors, ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
-       FROM ${rowsInRange('audit_rollups', TRAFFIC_COLUMNS)} GROUP BY upstream_slug ORDER BY SUM(requests) DESC, upstream_slug`,
-    )
-      .raw()
-      .all(...params) as [string, number, number, ...number[]][];
-    const hourly = this.statement(
+       FROM ${rowsInRange('audit_rollups', TRAFFIC_COLUMNS)} AS r GROUP BY upstream_slug ORDER BY SUM(requests) DESC, upstream_slug`,
+      params,
+      true,
+    );
+    const hourly = await this.transactions.query<[string, number, number, number]>(
       `SELECT upstream_slug, start_at - start_at % ${HOUR_MS} AS t, SUM(requests), SUM(errors)
-       FROM ${rowsInRange('audit_rollups', 'upstream_slug, start_at, requests, errors')} GROUP BY upstream_slug, t`,
-    )
-      .raw()
-      .all(...params) as [string, number, number, number][];
+       FROM ${rowsInRange('audit_rollups', 'upstream_slug, start_at, requests, errors')} AS r GROUP BY upstream_slug, t`,
+      params,
+      true,
+    );
     const hours = hoursOf(from, to);
     const seriesOf = new Map<string, Map<number, SeriesPoint>>();
     for (const [slug, t, requests, errors] of hourly) {
@@ -166,25 +162,26 @@ export class DashboardService {
   }
 
   /** The most called tools over [from, to), with their upstream. */
-  topTools(from: number, to: number, limit: number): { upstream: string; tool: string; calls: number }[] {
-    return this.statement(
-      `SELECT upstream_slug AS upstream, tool, SUM(calls) AS calls FROM ${rowsInRange('audit_tool_rollups', 'upstream_slug, tool, calls')}
+  topTools(from: number, to: number, limit: number): Promise<{ upstream: string; tool: string; calls: number }[]> {
+    return this.transactions.query(
+      `SELECT upstream_slug AS upstream, tool, SUM(calls) AS calls FROM ${rowsInRange('audit_tool_rollups', 'upstream_slug, tool, calls')} AS r
        GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
-    ).all(...rangeParams(from, to), limit) as { upstream: string; tool: string; calls: number }[];
+      [...rangeParams(from, to), limit],
+    );
   }
 
   /**
    * Per tool (and upstream): calls, errors, p50/p95 over [from, to) to the minute, most called
    * first, at most `limit`; only the upstream's tools when `upstream` is given.
    */
-  toolFigures(from: number, to: number, opts: { upstream?: string; limit: number }): ToolFigures[] {
+  async toolFigures(from: number, to: number, opts: { upstream?: string; limit: number }): Promise<ToolFigures[]> {
     const where = opts.upstream === undefined ? '' : 'WHERE upstream_slug = ?';
-    const rows = this.statement(
+    const rows = await this.transactions.query<[string, string, number, number, ...number[]]>(
       `SELECT upstream_slug, tool, SUM(calls) AS calls, SUM(errors), ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
-       FROM ${rowsInRange('audit_tool_rollups', TOOL_COLUMNS)} ${where} GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
-    )
-      .raw()
-      .all(...rangeParams(from, to), ...(opts.upstream === undefined ? [] : [opts.upstream]), opts.limit) as [string, string, number, number, ...number[]][];
+       FROM ${rowsInRange('audit_tool_rollups', TOOL_COLUMNS)} AS r ${where} GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
+      [...rangeParams(from, to), ...(opts.upstream === undefined ? [] : [opts.upstream]), opts.limit],
+      true,
+    );
     return rows.map(([upstream, tool, calls, errors, ...latency]) => ({
       upstream,
       tool,
@@ -202,13 +199,11 @@ export class DashboardService {
   }
 
   /** How many audit events of a type and outcome were recorded in [from, to), to the minute. */
-  count(type: AuditEventType, outcome: 'success' | 'failure', from: number, to: number): number {
-    const row = this.statement('SELECT COALESCE(SUM(count), 0) AS n FROM audit_counts WHERE type = ? AND outcome = ? AND start_at >= ? AND start_at < ?').get(
-      type,
-      outcome,
-      floorTo(from, MINUTE_MS),
-      ceilTo(to, MINUTE_MS),
-    ) as { n: number };
+  async count(type: AuditEventType, outcome: 'success' | 'failure', from: number, to: number): Promise<number> {
+    const [row] = await this.transactions.query<{ n: number }>(
+      'SELECT COALESCE(SUM(count), 0) AS n FROM audit_counts WHERE type = ? AND outcome = ? AND start_at >= ? AND start_at < ?',
+      [type, outcome, floorTo(from, MINUTE_MS), ceilTo(to, MINUTE_MS)],
+    );
     return row.n;
   }
 
@@ -220,17 +215,6 @@ export class DashboardService {
       return null; // not provided (yet): see active-grants-counter.ts
     }
     return counter.countActiveGrants();
-  }
-
-  private statement(sql: string): BetterSqlite3.Statement {
-    const db = this.transactions.db;
-    if (this.statementsDb !== db) {
-      this.statements = new Map();
-      this.statementsDb = db;
-    }
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
   }
 }
 

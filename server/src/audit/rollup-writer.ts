@@ -1,5 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import type { Transactions } from '../database/transactions';
+import type { Transactions, Tx } from '../database/transactions';
 import { AuditEvent, PROXIED_REQUEST_TYPE } from './audit-event.entity';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 import { LATENCY_BUCKETS, LATENCY_COLUMNS, latencyBucket } from './latency-histogram';
@@ -30,8 +29,8 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
 
 /**
  * Keeps audit_rollups and audit_counts in step with the audit log. It runs inside the transaction
- * that writes the rows it counts (so figures and log commit together), with statements prepared
- * once per connection:
+ * that writes the rows it counts (so figures and log commit together), with hand-written upserts
+ * both engines accept (prepared once per connection on SQLite):
  * - countBatch: a batch of proxied-request rows, summed in memory first, so a batch of 64 rows is a
  *   handful of upserts (one per minute and upstream, and again per hour; the same per tool; one per
  *   minute, type and outcome);
@@ -42,14 +41,9 @@ const hourOf = (at: number) => at - (at % HOUR_MS);
  * whose duration is how long the client listened, not how fast the upstream answered.
  */
 export class RollupWriter {
-  private db: BetterSqlite3.Database | null = null;
-  private upsertTraffic!: BetterSqlite3.Statement;
-  private upsertTool!: BetterSqlite3.Statement;
-  private upsertCount!: BetterSqlite3.Statement;
   private readonly zeroLatency: number[] = new Array<number>(LATENCY_BUCKETS).fill(0);
 
-  countBatch(db: BetterSqlite3.Database, rows: readonly RollupInput[]): void {
-    this.prepare(db);
+  async countBatch(tx: Tx, rows: readonly RollupInput[]): Promise<void> {
     const traffic = new Map<string, TrafficSum>();
     const tools = new Map<string, ToolSum>();
     const counts = new Map<string, { type: string; outcome: string; minute: number; count: number }>();
@@ -80,40 +74,30 @@ export class RollupWriter {
     }
     for (const s of traffic.values()) {
       const latency = s.latency ?? this.zeroLatency;
-      this.upsertTraffic.run(MINUTE_MS, s.minute, s.upstream, s.requests, s.errors, ...latency);
-      this.upsertTraffic.run(HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency);
+      await tx.execute(UPSERT_TRAFFIC, [MINUTE_MS, s.minute, s.upstream, s.requests, s.errors, ...latency]);
+      await tx.execute(UPSERT_TRAFFIC, [HOUR_MS, hourOf(s.minute), s.upstream, s.requests, s.errors, ...latency]);
     }
     for (const t of tools.values()) {
       const latency = t.latency ?? this.zeroLatency;
-      this.upsertTool.run(MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors, ...latency);
-      this.upsertTool.run(HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors, ...latency);
+      await tx.execute(UPSERT_TOOL, [MINUTE_MS, t.minute, t.upstream, t.tool, t.calls, t.errors, ...latency]);
+      await tx.execute(UPSERT_TOOL, [HOUR_MS, hourOf(t.minute), t.upstream, t.tool, t.calls, t.errors, ...latency]);
     }
-    for (const c of counts.values()) this.upsertCount.run(c.type, c.outcome, c.minute, c.count);
+    for (const c of counts.values()) await tx.execute(UPSERT_COUNT, [c.type, c.outcome, c.minute, c.count]);
   }
 
-  countOne(db: BetterSqlite3.Database, row: Pick<RollupInput, 'at' | 'type' | 'outcome'>): void {
-    this.prepare(db);
-    this.upsertCount.run(row.type, row.outcome, minuteOf(row.at), 1);
-  }
-
-  private prepare(db: BetterSqlite3.Database): void {
-    if (this.db === db) return;
-    const latency = LATENCY_COLUMNS.join(', ');
-    const add = (c: string) => `${c} = ${c} + excluded.${c}`;
-    this.upsertTraffic = db.prepare(
-      `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, requests, errors, ${latency}) VALUES (${new Array(5 + LATENCY_BUCKETS).fill('?').join(', ')})
-       ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
-    );
-    this.upsertTool = db.prepare(
-      `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors, ${latency}) VALUES (${new Array(6 + LATENCY_BUCKETS).fill('?').join(', ')})
-       ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors', ...LATENCY_COLUMNS].map(add).join(', ')}`,
-    );
-    this.upsertCount = db.prepare(
-      'INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET count = count + excluded.count',
-    );
-    this.db = db;
+  async countOne(tx: Tx, row: Pick<RollupInput, 'at' | 'type' | 'outcome'>): Promise<void> {
+    await tx.execute(UPSERT_COUNT, [row.type, row.outcome, minuteOf(row.at), 1]);
   }
 }
+
+// The target columns are qualified by the table's name: PostgreSQL finds a bare name ambiguous beside excluded.
+const add = (table: string) => (c: string) => `${c} = ${table}.${c} + excluded.${c}`;
+const LATENCY = LATENCY_COLUMNS.join(', ');
+const UPSERT_TRAFFIC = `INSERT INTO audit_rollups (bucket_ms, start_at, upstream_slug, requests, errors, ${LATENCY}) VALUES (${new Array(5 + LATENCY_BUCKETS).fill('?').join(', ')})
+  ON CONFLICT (bucket_ms, start_at, upstream_slug) DO UPDATE SET ${['requests', 'errors', ...LATENCY_COLUMNS].map(add('audit_rollups')).join(', ')}`;
+const UPSERT_TOOL = `INSERT INTO audit_tool_rollups (bucket_ms, start_at, upstream_slug, tool, calls, errors, ${LATENCY}) VALUES (${new Array(6 + LATENCY_BUCKETS).fill('?').join(', ')})
+  ON CONFLICT (bucket_ms, start_at, upstream_slug, tool) DO UPDATE SET ${['calls', 'errors', ...LATENCY_COLUMNS].map(add('audit_tool_rollups')).join(', ')}`;
+const UPSERT_COUNT = `INSERT INTO audit_counts (type, outcome, start_at, count) VALUES (?, ?, ?, ?) ON CONFLICT (type, outcome, start_at) DO UPDATE SET ${add('audit_counts')('count')}`;
 
 const ROLLUP_KEYS: Record<string, string> = {
   audit_rollups: 'bucket_ms, start_at, upstream_slug',
@@ -124,7 +108,7 @@ const ROLLUP_KEYS: Record<string, string> = {
 /**
  * Deletes rollups and counts of buckets that start before `cutoff` (audit retention), `batch` rows
  * per transaction by primary key (these tables have no rowid: a row value names the key, standard
- * SQL). `between` runs between batches (yield to the event loop); false stops early.
+ * SQL both engines accept). `between` runs between batches (yield to the event loop); false stops early.
  */
 export async function deleteRollupsBefore(transactions: Transactions, cutoff: number, opts: { batch: number; between: () => Promise<boolean> | boolean }): Promise<void> {
   const jobs: Array<[table: string, where: string, params: number[]]> = [];
@@ -137,7 +121,7 @@ export async function deleteRollupsBefore(transactions: Transactions, cutoff: nu
   for (const [table, where, params] of jobs) {
     const key = ROLLUP_KEYS[table];
     const sql = `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${opts.batch})`;
-    while (transactions.run((tx) => tx.db.prepare(sql).run(...params).changes) === opts.batch) {
+    while ((await transactions.run((tx) => tx.execute(sql, params))) === opts.batch) {
       if (!(await opts.between())) return;
     }
   }

@@ -85,9 +85,9 @@ export class BundlesService implements OnModuleInit {
     const members = this.checkMembers(upstreams);
     if (this.byName.has(name)) throw conflict(`a bundle named "${name}" already exists`);
     const now = Date.now();
-    this.transactions.run((tx) => {
-      tx.insert(this.records, { name, upstreams: members, createdAt: now, updatedAt: now });
-      this.audit.recordIn(tx, { type: 'admin.bundle.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name, upstreams: members } });
+    await this.transactions.run(async (tx) => {
+      await tx.insert(this.records, { name, upstreams: members, createdAt: now, updatedAt: now });
+      await this.audit.recordIn(tx, { type: 'admin.bundle.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name, upstreams: members } });
     });
     await this.reload(name);
     return this.get(name);
@@ -97,9 +97,9 @@ export class BundlesService implements OnModuleInit {
     const before = this.byName.get(name);
     if (!before) throw notFound(`no bundle "${name}"`);
     const members = this.checkMembers(upstreams);
-    this.transactions.run((tx) => {
-      tx.update(this.records, { name }, { upstreams: members, updatedAt: Date.now() });
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      await tx.update(this.records, { name }, { upstreams: members, updatedAt: Date.now() });
+      await this.audit.recordIn(tx, {
         type: 'admin.bundle.update',
         outcome: 'success',
         userId: actor.userId,
@@ -114,9 +114,9 @@ export class BundlesService implements OnModuleInit {
   /** Deletes the bundle and revokes its grants (their open sessions end with them). */
   async delete(name: string, actor: Actor): Promise<void> {
     if (!this.byName.has(name)) throw notFound(`no bundle "${name}"`);
-    this.transactions.run((tx) => {
-      tx.delete(this.records, { name });
-      this.audit.recordIn(tx, { type: 'admin.bundle.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name } });
+    await this.transactions.run(async (tx) => {
+      await tx.delete(this.records, { name });
+      await this.audit.recordIn(tx, { type: 'admin.bundle.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name } });
     });
     await this.reload(name);
     await this.grants.revokeAllFor({ upstreamSlug: bundleSlug(name) }, { reason: 'bundle deleted', ip: actor.ip });

@@ -19,7 +19,7 @@ import { CliError, commandConfig, dataDirOf, EXIT, refuseWhileRunning, say } fro
  * cannot be read and a gateway restored from it does not start. Both commands say so.
  */
 export async function runBackup(file: string, opts: { force?: boolean; dataDir?: string }): Promise<void> {
-  const dataDir = dataDirOf(commandConfig(opts));
+  const dataDir = dataDirOf(sqliteOnly(commandConfig(opts), 'backup', 'pg_dump'));
   const database = join(dataDir, DATABASE_FILE);
   if (!existsSync(database)) throw new CliError(`no Gatehouse database at ${database}; pass --data-dir or set DATA_DIR`);
   const target = resolve(file);
@@ -52,7 +52,7 @@ export async function runBackup(file: string, opts: { force?: boolean; dataDir?:
 }
 
 export async function runRestore(file: string, opts: { dataDir?: string }): Promise<void> {
-  const dataDir = dataDirOf(commandConfig(opts));
+  const dataDir = dataDirOf(sqliteOnly(commandConfig(opts), 'restore', 'pg_restore (with every replica stopped)'));
   const source = resolve(file);
   if (!existsSync(source)) throw new CliError(`${source} does not exist`);
   refuseWhileRunning(dataDir, 'restore', 'stop the gateway first (e.g. docker compose stop gatehouse), then restore');
@@ -217,4 +217,11 @@ function syncDir(dir: string): void {
 
 function kib(bytes: number): string {
   return bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** backup and restore copy the SQLite file; with database.url the data is in PostgreSQL, whose own tools do this. */
+function sqliteOnly<C extends { database: { url?: string } }>(config: C, command: string, instead: string): C {
+  if (config.database.url)
+    throw new CliError(`gatehouse ${command} works on the embedded SQLite database; with database.url (PostgreSQL) use ${instead}, and keep the master key apart`, EXIT.usage);
+  return config;
 }

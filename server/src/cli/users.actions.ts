@@ -33,7 +33,7 @@ export async function addUser(email: string, opts: { name?: string; role: UserRo
     if (await users.findByEmail(address))
       throw new CliError(`a user with the email ${address.toLowerCase()} already exists; for a new link: gatehouse user reset-password ${address.toLowerCase()}`);
     const { user, link } = await users.invite({ email: address, name: opts.name ?? null, role: opts.role });
-    record(app, 'create', user, { role: user.role });
+    await record(app, 'create', user, { role: user.role });
     say(`Created ${user.role} ${user.email}.`);
     printLink(user, link);
   });
@@ -75,7 +75,7 @@ export async function resetPassword(who: string, opts: { dataDir?: string }): Pr
     const user = await findUser(app, who);
     const link = await app.get(UsersService).issuePasswordLink(user.id);
     await app.get(LoginSessionService).endAllFor(user.id);
-    record(app, 'reset_password', user, { link: link.purpose });
+    await record(app, 'reset_password', user, { link: link.purpose });
     if (link.purpose === 'reset') say(`The password of ${user.email} is void and every sign-in session of theirs has ended.`);
     else say(`${user.email} has not set a password yet: here is a new invite link (older links no longer work).`);
     if (user.disabled) say(`Note: ${user.email} is disabled; the link works once they are enabled again.`);
@@ -89,7 +89,7 @@ export async function promote(who: string, opts: { dataDir?: string }): Promise<
     const user = await findUser(app, who);
     if (user.role === 'admin') return say(`${user.email} is already an admin.`);
     await app.get(UsersService).setRole(user.id, 'admin');
-    record(app, 'role', user, { from: user.role, to: 'admin' });
+    await record(app, 'role', user, { from: user.role, to: 'admin' });
     say(`${user.email} is now an admin (was ${user.role}).`);
     if (user.disabled) say(`Note: ${user.email} is disabled; enable them with \`gatehouse user enable ${user.email}\` (gateway stopped) or in the console.`);
     else if (!user.passwordHash) say(`Note: ${user.email} has no password; \`gatehouse user reset-password ${user.email}\` prints a link to set one.`);
@@ -111,14 +111,14 @@ export async function setDisabled(who: string, disabled: boolean, opts: { dataDi
     if (!disabled) {
       if (!user.disabled) return say(`${user.email} is not disabled.`);
       await users.setDisabled(user.id, false);
-      record(app, 'enable', user, {});
+      await record(app, 'enable', user, {});
       return say(`${user.email} can sign in again; their old grants stay revoked (clients authorize anew).`);
     }
     if (user.disabled) return say(`${user.email} is already disabled.`);
     await users.disable(user.id);
     const grantsRevoked = await app.get(GrantsService).revokeAllFor({ userId: user.id }, { reason: 'user disabled from the command line' });
     await app.get(LoginSessionService).endAllFor(user.id);
-    record(app, 'disable', user, { grants_revoked: grantsRevoked });
+    await record(app, 'disable', user, { grants_revoked: grantsRevoked });
     say(`${user.email} is disabled: ${grantsRevoked} grant(s) revoked, every sign-in session ended.`);
   });
 }
@@ -136,9 +136,11 @@ function printLink(user: User, link: IssuedLink): void {
   say(`  ${link.url}`);
 }
 
-/** The console's audit row for the same action; synchronous, so it is on disk before the command exits. */
-function record(app: INestApplicationContext, verb: AuditVerb<'admin.user'>, target: User, detail: Record<string, unknown>): void {
-  app.get(AuditService).recordNow({ type: `admin.user.${verb}`, outcome: 'success', userId: null, detail: { target_user: target.id, email: target.email, via: 'cli', ...detail } });
+/** The console's audit row for the same action; awaited, so it is stored before the command exits. */
+function record(app: INestApplicationContext, verb: AuditVerb<'admin.user'>, target: User, detail: Record<string, unknown>): Promise<void> {
+  return app
+    .get(AuditService)
+    .recordNow({ type: `admin.user.${verb}`, outcome: 'success', userId: null, detail: { target_user: target.id, email: target.email, via: 'cli', ...detail } });
 }
 
 function table(header: string[], rows: string[][]): string {

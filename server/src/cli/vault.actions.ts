@@ -12,7 +12,17 @@ import { CliError, commandConfig, dataDirOf, EXIT, refuseWhileRunning, say } fro
  * directory: it holds the old key in memory and would write secrets the new key cannot read.
  */
 export function rotate(opts: { newKey?: string; dataDir?: string }): void {
-  const dataDir = dataDirOf(commandConfig(opts));
+  const config = commandConfig(opts);
+  if (config.database.url) {
+    // Replicas cannot be seen from here (no lock file or SQLite lock spans machines), and each
+    // holds the old key in memory: a rotation beside a running one would strand its writes.
+    throw new CliError(
+      'vault rotate works on the embedded SQLite database only; with database.url (PostgreSQL, several replicas) it is refused: ' +
+        'rotation there needs every replica stopped and is not supported yet. The master key stays the same for all replicas (GATEHOUSE_MASTER_KEY).',
+      EXIT.usage,
+    );
+  }
+  const dataDir = dataDirOf(config);
   let newKey: Buffer;
   try {
     newKey = opts.newKey ? parseMasterKey(opts.newKey, '--new-key') : generateMasterKey();

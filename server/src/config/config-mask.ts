@@ -9,7 +9,11 @@ export const MASK = '********';
  * `gatehouse config check` and the console's Settings page; never the values themselves.
  */
 export function maskSecrets(value: unknown, fromEnvironment: ReadonlySet<string>, path = '', secret = false): unknown {
-  if (typeof value === 'string') return secret || fromEnvironment.has(path) ? MASK : value;
+  if (typeof value === 'string') {
+    // A database URL may carry its password: shown without it (postgres://user:********@host/db).
+    if (path === 'database.url') return value.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, `$1${MASK}@`);
+    return secret || fromEnvironment.has(path) ? MASK : value;
+  }
   if (Array.isArray(value)) return value.map((v, i) => maskSecrets(v, fromEnvironment, `${path}[${i}]`, secret));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};

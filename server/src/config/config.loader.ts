@@ -120,7 +120,7 @@ function substituteEnv(value: unknown, env: Env, path: string, problems: ConfigP
   return value;
 }
 
-/** PORT, HOST, PUBLIC_URL and DATA_DIR win over the file; a bad PORT is named as PORT, not server.port. */
+/** PORT, HOST, PUBLIC_URL, DATA_DIR and DATABASE_URL win over the file; a bad PORT is named as PORT, not server.port. */
 function applyEnvOverrides(raw: Record<string, unknown>, env: Env, problems: ConfigProblem[]): void {
   const found = (raw.server ??= {});
   if (typeof found !== 'object') return; // validation reports it
@@ -133,6 +133,12 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env, problems: Con
   if (env.HOST) server.host = env.HOST;
   if (env.PUBLIC_URL) server.public_url = env.PUBLIC_URL;
   if (env.DATA_DIR) server.data_dir = env.DATA_DIR;
+  // `database:` with every key commented out (as in config.example.yaml) is YAML null: the defaults.
+  if (raw.database === null) delete raw.database;
+  if (env.DATABASE_URL) {
+    const database = (raw.database ??= {});
+    if (typeof database === 'object' && database) (database as Record<string, unknown>).url = env.DATABASE_URL;
+  }
 }
 
 /**

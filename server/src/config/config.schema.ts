@@ -184,6 +184,14 @@ export class ServerConfig {
   allowed_hosts: string[] = [];
 }
 
+/** Where the data lives: the embedded SQLite file in data_dir (default), or a PostgreSQL server shared by several replicas. */
+export class DatabaseConfig {
+  /** postgres://user:password@host:port/db (env DATABASE_URL); absent: SQLite in server.data_dir. */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'must be a postgres:// (or postgresql://) URL; leave it out for the embedded SQLite database' })
+  url?: string;
+}
+
 export class OAuthConfig {
   @IsInt()
   @Min(1)
@@ -309,6 +317,10 @@ export class GatehouseConfig {
   @ValidateNested()
   @Type(() => ServerConfig)
   server: ServerConfig = new ServerConfig();
+
+  @ValidateNested()
+  @Type(() => DatabaseConfig)
+  database: DatabaseConfig = new DatabaseConfig();
 
   @ValidateNested()
   @Type(() => OAuthConfig)

@@ -51,6 +51,11 @@ export class ConfigService {
     return resolve(this.settings.server.data_dir);
   }
 
+  /** database.url (env DATABASE_URL): a PostgreSQL server, or undefined for the SQLite file in dataDir. */
+  get databaseUrl(): string | undefined {
+    return this.settings.database.url;
+  }
+
   /** server.allowed_hosts: Host header values accepted besides the public URL's. */
   get allowedHosts(): string[] {
     return this.settings.server.allowed_hosts;

@@ -1,46 +1,31 @@
-import { mkdirSync } from 'node:fs';
-import type BetterSqlite3 from 'better-sqlite3';
-import { join } from 'node:path';
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSourceOptions } from 'typeorm';
 import { ConfigService } from '../config/config.service';
-import { MIGRATIONS } from './migrations';
+import { dataSourceOptions, openDataSource } from './engine';
+import { ChangeFeed } from './change-feed';
 import { Transactions } from './transactions';
-import { limitWalSize, WalCheckpoint } from './wal-checkpoint';
+import { WalCheckpoint } from './wal-checkpoint';
 
-export const DATABASE_FILE = 'gatehouse.db';
+export { DATABASE_FILE } from './engine';
 
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [ConfigService],
-      useFactory: (config: ConfigService) => {
-        mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-        return {
-          type: 'better-sqlite3' as const,
-          database: join(config.dataDir, DATABASE_FILE),
-          autoLoadEntities: true,
-          synchronize: false,
-          migrations: MIGRATIONS,
-          migrationsRun: true,
-          migrationsTransactionMode: 'each' as const,
-          // A database that cannot be opened will not open 3 s later either: fail the start at once,
-          // with the error, instead of @nestjs/typeorm's default of 9 retries logging stack traces.
-          retryAttempts: 0,
-          toRetry: () => false,
-          prepareDatabase: (db: BetterSqlite3.Database) => {
-            db.pragma('journal_mode = WAL');
-            db.pragma('synchronous = NORMAL');
-            db.pragma('busy_timeout = 5000');
-            db.pragma('foreign_keys = ON');
-            limitWalSize(db);
-          },
-        };
-      },
+      useFactory: (config: ConfigService) => ({
+        ...dataSourceOptions({ url: config.databaseUrl, dataDir: config.dataDir }),
+        autoLoadEntities: true,
+        // A database that cannot be opened will not open 3 s later either: fail the start at once,
+        // with the error, instead of @nestjs/typeorm's default of 9 retries logging stack traces.
+        retryAttempts: 0,
+        toRetry: () => false,
+      }),
+      dataSourceFactory: (options) => openDataSource(options as DataSourceOptions),
     }),
   ],
-  providers: [Transactions, WalCheckpoint],
-  exports: [Transactions],
+  providers: [Transactions, ChangeFeed, WalCheckpoint],
+  exports: [Transactions, ChangeFeed],
 })
 export class DatabaseModule {}

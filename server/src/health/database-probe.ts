@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { Transactions } from '../database/transactions';
 
 /**
  * Why the gateway could not write its database now, or null when it can. An open connection keeps
@@ -38,4 +39,13 @@ export function databaseWriteProblem(db: BetterSqlite3.Database, file: string, d
   } finally {
     db.pragma(`busy_timeout = ${Number(busyTimeout) || 0}`);
   }
+}
+
+/**
+ * PostgreSQL's answer to the same question: the server answers a query (a connection from the
+ * pool) and its transactions may write (not a hot standby, not default_transaction_read_only).
+ */
+export async function postgresWriteProblem(transactions: Transactions): Promise<string | null> {
+  const [row] = await transactions.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
+  return row?.ro === 'on' ? 'the database is read-only' : null;
 }

@@ -6,7 +6,7 @@ import { DATABASE_FILE } from '../database/database.module';
 import { Transactions } from '../database/transactions';
 import { UpstreamsService } from '../upstreams/upstreams.service';
 import { VaultService } from '../vault/vault.service';
-import { databaseWriteProblem } from './database-probe';
+import { databaseWriteProblem, postgresWriteProblem } from './database-probe';
 
 export type CheckName = 'database' | 'migrations' | 'vault' | 'upstreams';
 export type CheckResult = { status: 'ok' } | { status: 'failing'; reason: string };
@@ -48,7 +48,10 @@ export class ReadinessService {
 
   private async run(): Promise<Readiness> {
     const problems: Record<CheckName, Problem | null> = {
-      database: attempt(() => databaseWriteProblem(this.transactions.db, join(this.config.dataDir, DATABASE_FILE), this.config.dataDir)),
+      database:
+        this.transactions.engine === 'sqlite'
+          ? attempt(() => databaseWriteProblem(this.transactions.db, join(this.config.dataDir, DATABASE_FILE), this.config.dataDir))
+          : await attemptAsync(() => postgresWriteProblem(this.transactions)),
       migrations: await attemptAsync(async () => ((await this.dataSource.showMigrations()) ? 'migrations are pending' : null)),
       vault: attempt(() => (this.vault.keyId ? null : 'the master key is not loaded')),
       upstreams: attempt(() => (this.upstreams.list().length ? null : 'no upstream is enabled')),

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions } from '../database/transactions';
 import { conflict, notFound } from '../common/api-errors';
 import { GroupMember } from './group-member.entity';
@@ -13,8 +14,8 @@ export type GroupWithCount = Group & { memberCount: number };
 
 @Injectable()
 export class GroupsService {
-  /** user id → group names; cleared for a user whenever their memberships change. */
-  private readonly namesByUser = new Map<string, string[]>();
+  /** user id → group names; cleared for a user whenever their memberships change (here or, through the ChangeFeed, on another replica). */
+  private readonly namesByUser = new Map<string, { names: string[]; staleAt: number }>();
 
   constructor(
     @InjectRepository(Group) private readonly groups: Repository<Group>,
@@ -22,44 +23,55 @@ export class GroupsService {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    feed.on('groups.changed', (userId) => (userId === '*' ? this.namesByUser.clear() : this.namesByUser.delete(userId)));
+    feed.onResync(() => this.namesByUser.clear());
+  }
+
+  /** Drops the cached names of one user ('*': everyone's) here and on every other replica. */
+  private forget(userId: string): void {
+    if (userId === '*') this.namesByUser.clear();
+    else this.namesByUser.delete(userId);
+    this.feed.publish('groups.changed', userId);
+  }
 
   async ensure(name: string): Promise<Group> {
     const existing = await this.groups.findOneBy({ name });
     if (existing) return existing;
     const group = this.groups.create({ id: randomUUID(), name, createdAt: Date.now() });
-    this.transactions.run((tx) => {
-      tx.insert(this.groups, group);
-      this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name } });
+    await this.transactions.run(async (tx) => {
+      await tx.insert(this.groups, group);
+      await this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name } });
     });
     return group;
   }
 
   async addMember(groupName: string, userId: string): Promise<void> {
     const group = await this.ensure(groupName);
-    this.transactions.run((tx) => {
-      tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
-      this.audit.recordIn(tx, { type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
+    await this.transactions.run(async (tx) => {
+      await tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
+      await this.audit.recordIn(tx, { type: 'group.member.add', outcome: 'success', userId, detail: { group: groupName } });
     });
-    this.namesByUser.delete(userId);
+    this.forget(userId);
   }
 
   async removeMember(groupName: string, userId: string): Promise<void> {
     const group = await this.groups.findOneBy({ name: groupName });
     if (!group) return;
-    this.transactions.run((tx) => {
-      tx.delete(this.members, { groupId: group.id, userId });
-      this.audit.recordIn(tx, { type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
+    await this.transactions.run(async (tx) => {
+      await tx.delete(this.members, { groupId: group.id, userId });
+      await this.audit.recordIn(tx, { type: 'group.member.remove', outcome: 'success', userId, detail: { group: groupName } });
     });
-    this.namesByUser.delete(userId);
+    this.forget(userId);
   }
 
   /** The names of the user's groups (cached; the proxy asks on every request). */
   async namesFor(userId: string): Promise<string[]> {
     const cached = this.namesByUser.get(userId);
-    if (cached) return cached;
+    if (cached && cached.staleAt > Date.now()) return cached.names;
     const names = (await this.groupsOf(userId)).map((g) => g.name);
-    this.namesByUser.set(userId, names);
+    this.namesByUser.set(userId, { names, staleAt: Date.now() + this.feed.cacheTtlMs });
     return names;
   }
 
@@ -100,7 +112,7 @@ export class GroupsService {
     if (group.name === name) return name;
     await this.insertOrConflict(name, () => this.groups.update({ id }, { name }));
     // Every member's cached names hold the old one.
-    this.namesByUser.clear();
+    this.forget('*');
     return group.name;
   }
 
@@ -109,21 +121,21 @@ export class GroupsService {
     await this.require(id);
     await this.members.delete({ groupId: id });
     await this.groups.delete({ id });
-    this.namesByUser.clear();
+    this.forget('*');
   }
 
   /** Adds the user to the group; false when they were in it already. */
   async addMemberById(groupId: string, userId: string): Promise<boolean> {
     if (await this.members.existsBy({ groupId, userId })) return false;
     await this.members.upsert({ groupId, userId }, ['groupId', 'userId']);
-    this.namesByUser.delete(userId);
+    this.forget(userId);
     return true;
   }
 
   /** Removes the user from the group; false when they were not in it. */
   async removeMemberById(groupId: string, userId: string): Promise<boolean> {
     const { affected } = await this.members.delete({ groupId, userId });
-    this.namesByUser.delete(userId);
+    this.forget(userId);
     return !!affected;
   }
 
@@ -137,7 +149,7 @@ export class GroupsService {
   /** Drops a deleted user from every group. */
   async forgetUser(userId: string): Promise<void> {
     await this.members.delete({ userId });
-    this.namesByUser.delete(userId);
+    this.forget(userId);
   }
 
   /**
@@ -157,20 +169,20 @@ export class GroupsService {
     const added: string[] = [];
     const removed = current.filter((g) => !wanted.has(g.name));
     const now = Date.now();
-    this.transactions.run((tx) => {
+    await this.transactions.run(async (tx) => {
       for (const name of wanted) {
         let group = byName.get(name);
         if (group && group.source !== source) continue;
         if (!group) {
           group = this.groups.create({ id: randomUUID(), name, source, createdAt: now });
-          tx.insert(this.groups, group);
-          this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name, source } });
+          await tx.insert(this.groups, group);
+          await this.audit.recordIn(tx, { type: 'group.create', outcome: 'success', detail: { group: name, source } });
         }
         if (currentNames.has(name)) continue;
-        tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
+        await tx.upsert(this.members, { groupId: group.id, userId }, ['group_id', 'user_id'], ['group_id', 'user_id']);
         added.push(name);
       }
-      for (const group of removed) tx.delete(this.members, { groupId: group.id, userId });
+      for (const group of removed) await tx.delete(this.members, { groupId: group.id, userId });
     });
     this.namesByUser.delete(userId);
     return { added, removed: removed.map((g) => g.name), skipped };

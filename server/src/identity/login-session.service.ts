@@ -26,15 +26,15 @@ export class LoginSessionService {
   async start(userId: string, ip: string | null = null): Promise<string> {
     const secret = randomToken();
     const now = Date.now();
-    this.transactions.run((tx) => {
-      tx.delete(this.sessions, { expiresAt: LessThan(now) });
-      tx.insert(this.sessions, {
+    await this.transactions.run(async (tx) => {
+      await tx.delete(this.sessions, { expiresAt: LessThan(now) });
+      await tx.insert(this.sessions, {
         idHash: sha256(secret),
         userId,
         createdAt: now,
         expiresAt: now + this.config.oauth.login_session_ttl * 1000,
       });
-      this.audit.recordIn(tx, { type: 'login', outcome: 'success', userId, ip });
+      await this.audit.recordIn(tx, { type: 'login', outcome: 'success', userId, ip });
     });
     return secret;
   }

@@ -49,7 +49,7 @@ export class LoginController {
     };
     if (!checkCsrf(req)) return rerender(403, 'Your session expired. Please sign in again.');
     if (!req.user) {
-      this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
+      await this.audit.recordNow({ type: 'login', outcome: 'failure', ip: req.ip ?? null, detail: { email } });
       return rerender(401, 'Wrong email or password.');
     }
     if (!mayUsePassword(this.config.localAuth, req.user)) {

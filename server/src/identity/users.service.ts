@@ -5,6 +5,7 @@ import { Brackets, In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { randomToken } from '../common/crypto';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions } from '../database/transactions';
 import { InvitesService, IssuedLink } from './invites.service';
 import { hashPassword, passwordProblem, verifyPassword } from './password';
@@ -32,14 +33,14 @@ export interface UserPageRequest {
   limit: number;
 }
 
-/** An enabled admin who can sign in: what must remain after any demotion, disabling or deletion. */
-const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role = 'admin' AND other.disabled = 0 AND other.password_hash IS NOT NULL AND other.id != :id) > 0`;
+/** An enabled admin who can sign in: what must remain after any demotion, disabling or deletion. (TRUE/FALSE: both engines' boolean literals.) */
+const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role = 'admin' AND other.disabled = FALSE AND other.password_hash IS NOT NULL AND other.id != :id) > 0`;
 
 @Injectable()
 export class UsersService implements OnModuleInit {
   /** Verified against when the email is unknown, so both cases take the same time. */
   private dummyHash: Promise<string> | null = null;
-  private readonly profiles = new Map<string, { email: string; disabled: boolean }>();
+  private readonly profiles = new Map<string, { email: string; disabled: boolean; staleAt: number }>();
   private bootstrapNotice: BootstrapNotice | null = null;
 
   constructor(
@@ -47,7 +48,12 @@ export class UsersService implements OnModuleInit {
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
     private readonly invites: InvitesService,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    // A user disabled, enabled or deleted on another replica: its next request here reads the row again.
+    feed.on('user.changed', (id) => this.profiles.delete(id));
+    feed.onResync(() => this.profiles.clear());
+  }
 
   async onModuleInit(): Promise<void> {
     await this.bootstrapAdmin(process.env.GATEHOUSE_ADMIN_EMAIL, process.env.GATEHOUSE_ADMIN_PASSWORD);
@@ -89,9 +95,9 @@ export class UsersService implements OnModuleInit {
       lastLoginAt: null,
     });
     try {
-      this.transactions.run((tx) => {
-        tx.insert(this.users, user);
-        this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, role: user.role } });
+      await this.transactions.run(async (tx) => {
+        await tx.insert(this.users, user);
+        await this.audit.recordIn(tx, { type: 'user.create', outcome: 'success', userId: user.id, detail: { email: user.email, role: user.role } });
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict(`a user with the email ${email} already exists`);
@@ -146,7 +152,7 @@ export class UsersService implements OnModuleInit {
     const qb = this.users.createQueryBuilder('u').orderBy('u.email', 'ASC').take(page.limit);
     if (page.afterEmail !== null) qb.andWhere('u.email > :after', { after: page.afterEmail });
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
-    if (filter.disabled !== undefined) qb.andWhere('u.disabled = :disabled', { disabled: filter.disabled ? 1 : 0 });
+    if (filter.disabled !== undefined) qb.andWhere(filter.disabled ? 'u.disabled = TRUE' : 'u.disabled = FALSE');
     if (filter.q) {
       const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       qb.andWhere(new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
@@ -157,19 +163,26 @@ export class UsersService implements OnModuleInit {
   /** Email and status for policy checks on the proxy's hot path (cached; refreshed on change). */
   async profile(id: string): Promise<{ email: string; disabled: boolean } | null> {
     const cached = this.profiles.get(id);
-    if (cached) return cached;
+    if (cached && cached.staleAt > Date.now()) return cached;
     const user = await this.findById(id);
     if (!user) return null;
-    const profile = { email: user.email, disabled: user.disabled };
+    // Bounded by the users table; re-read after the feed's safety TTL with replicas (a missed notification).
+    const profile = { email: user.email, disabled: user.disabled, staleAt: Date.now() + this.feed.cacheTtlMs };
     this.profiles.set(id, profile);
     return profile;
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.users, { id }, { disabled })) this.audit.recordIn(tx, { type: disabled ? 'user.disable' : 'user.enable', outcome: 'success', userId: id });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.users, { id }, { disabled })) await this.audit.recordIn(tx, { type: disabled ? 'user.disable' : 'user.enable', outcome: 'success', userId: id });
     });
+    this.forgetProfile(id);
+  }
+
+  /** The cached profile here and on every other replica. */
+  private forgetProfile(id: string): void {
     this.profiles.delete(id);
+    this.feed.publish('user.changed', id);
   }
 
   async rename(id: string, name: string | null): Promise<void> {
@@ -196,7 +209,7 @@ export class UsersService implements OnModuleInit {
     const qb = this.users.createQueryBuilder().update(User).set({ disabled: true }).where('id = :id', { id });
     if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
     const { affected } = await qb.execute();
-    this.profiles.delete(id);
+    this.forgetProfile(id);
     if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
   }
 
@@ -206,7 +219,7 @@ export class UsersService implements OnModuleInit {
     const qb = this.users.createQueryBuilder().delete().from(User).where('id = :id', { id });
     if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
     const { affected } = await qb.execute();
-    this.profiles.delete(id);
+    this.forgetProfile(id);
     if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
     await this.invites.voidFor(id);
   }

@@ -69,9 +69,9 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
       lastUsedAt: null,
       registrationSource: source,
     });
-    this.transactions.run((tx) => {
-      tx.insert(this.clients, client as any);
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      await tx.insert(this.clients, client as any);
+      await this.audit.recordIn(tx, {
         type: 'client.register',
         outcome: 'success',
         clientId: client.clientId,
@@ -132,9 +132,9 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Deletes a registered client and every consent given to it (any client id), in the caller's transaction. */
-  deleteIn(tx: Tx, clientId: string): void {
-    tx.delete(this.consents, { clientId });
-    tx.delete(this.clients, { clientId });
+  async deleteIn(tx: Tx, clientId: string): Promise<void> {
+    await tx.delete(this.consents, { clientId });
+    await tx.delete(this.clients, { clientId });
   }
 
   async touch(clientId: string): Promise<void> {

@@ -23,14 +23,14 @@ export class ConsentService {
 
   /** Stores the user's "allow" and its audit row together. */
   async remember(userId: string, clientId: string, upstreamSlug: string, scope: string): Promise<void> {
-    this.transactions.run((tx) => {
-      tx.upsert(this.consents, { userId, clientId, upstreamSlug, scope, createdAt: Date.now() }, ['scope', 'created_at'], ['user_id', 'client_id', 'upstream_slug']);
-      this.audit.recordIn(tx, { type: 'consent', outcome: 'success', userId, clientId, upstreamSlug, detail: { scope } });
+    await this.transactions.run(async (tx) => {
+      await tx.upsert(this.consents, { userId, clientId, upstreamSlug, scope, createdAt: Date.now() }, ['scope', 'created_at'], ['user_id', 'client_id', 'upstream_slug']);
+      await this.audit.recordIn(tx, { type: 'consent', outcome: 'success', userId, clientId, upstreamSlug, detail: { scope } });
     });
   }
 
   /** Forgets the user's "allow" for this client at this upstream, in the caller's transaction. */
-  forgetIn(tx: Tx, consent: { userId: string; clientId: string; upstreamSlug: string }): void {
-    tx.delete(this.consents, consent);
+  async forgetIn(tx: Tx, consent: { userId: string; clientId: string; upstreamSlug: string }): Promise<void> {
+    await tx.delete(this.consents, consent);
   }
 }

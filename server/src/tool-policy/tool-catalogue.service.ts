@@ -105,7 +105,7 @@ export class ToolCatalogueService implements OnModuleInit {
       this.bySlug.set(upstreamSlug, entries);
     }
     const now = Date.now();
-    const writes: Array<(tx: Tx) => void> = [];
+    const writes: Array<(tx: Tx) => Promise<unknown>> = [];
     const touched: string[] = [];
     const visible: ListedTool[] = [];
     for (const tool of tools) {
@@ -128,10 +128,14 @@ export class ToolCatalogueService implements OnModuleInit {
       if (mode !== 'quarantine' || (entry && this.servesApproved(entry))) visible.push(tool);
     }
     if (writes.length || touched.length) {
-      this.transactions.run((tx) => {
-        for (const w of writes) w(tx);
-        if (touched.length) for (const id of touched) tx.update(this.versions, { id }, { lastSeenAt: now });
-      });
+      // Not awaited: the caller (a tools/list answer) goes on at once; the memory above is already
+      // current, the rows follow in the transaction queue (and a failure is logged, not thrown).
+      this.transactions
+        .run(async (tx) => {
+          for (const w of writes) await w(tx);
+          if (touched.length) for (const id of touched) await tx.update(this.versions, { id }, { lastSeenAt: now });
+        })
+        .catch((err: Error) => this.logger.error(`could not record the tools of ${upstreamSlug}: ${err.message}`));
     }
     return visible;
   }
@@ -174,15 +178,15 @@ export class ToolCatalogueService implements OnModuleInit {
   }
 
   /** Approves the tool's pending version: it becomes what clients get (and the earlier one is kept as superseded). */
-  approve(upstreamSlug: string, toolName: string, actor: Actor): CatalogueItem {
+  async approve(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
     const entry = this.pendingEntry(upstreamSlug, toolName);
     const pending = entry.pending!;
     const previous = entry.approved;
     const now = Date.now();
-    this.transactions.run((tx) => {
-      if (previous) tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
-      tx.update(this.versions, { id: pending.id }, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      if (previous) await tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
+      await tx.update(this.versions, { id: pending.id }, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
+      await this.audit.recordIn(tx, {
         type: 'admin.upstream.tool_approve',
         outcome: 'success',
         userId: actor.userId,
@@ -199,13 +203,13 @@ export class ToolCatalogueService implements OnModuleInit {
   }
 
   /** Rejects the pending version: under `quarantine` the tool stays hidden while the upstream serves it. */
-  reject(upstreamSlug: string, toolName: string, actor: Actor): CatalogueItem {
+  async reject(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
     const entry = this.pendingEntry(upstreamSlug, toolName);
     const pending = entry.pending!;
     const now = Date.now();
-    this.transactions.run((tx) => {
-      tx.update(this.versions, { id: pending.id }, { status: 'rejected', decidedAt: now, decidedBy: actor.userId });
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      await tx.update(this.versions, { id: pending.id }, { status: 'rejected', decidedAt: now, decidedBy: actor.userId });
+      await this.audit.recordIn(tx, {
         type: 'admin.upstream.tool_reject',
         outcome: 'success',
         userId: actor.userId,
@@ -233,7 +237,7 @@ export class ToolCatalogueService implements OnModuleInit {
   }
 
   /** The writes (and the in-memory change) for a tool served with `hash`. */
-  private changeOf(slug: string, entry: ToolEntry, definition: ToolDefinition, hash: string, mode: PinningMode, baseline: boolean, now: number): Array<(tx: Tx) => void> {
+  private changeOf(slug: string, entry: ToolEntry, definition: ToolDefinition, hash: string, mode: PinningMode, baseline: boolean, now: number): Array<(tx: Tx) => Promise<unknown>> {
     const known = [entry.approved, entry.pending].find((v) => v?.hash === hash);
     if (known) return this.seen(entry, now).map((id) => (tx: Tx) => tx.update(this.versions, { id }, { lastSeenAt: now }));
     if (entry.rejected.has(hash) && mode !== 'off') return [];
@@ -256,10 +260,10 @@ export class ToolCatalogueService implements OnModuleInit {
       entry.approved = version;
       entry.pending = null;
       return [
-        (tx) => {
-          if (previous) tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
-          if (stalePending) tx.update(this.versions, { id: stalePending.id }, { status: 'superseded' });
-          this.putVersion(tx, version);
+        async (tx) => {
+          if (previous) await tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
+          if (stalePending) await tx.update(this.versions, { id: stalePending.id }, { status: 'superseded' });
+          await this.putVersion(tx, version);
         },
       ];
     }
@@ -268,10 +272,10 @@ export class ToolCatalogueService implements OnModuleInit {
     entry.pending = version;
     const change = entry.approved ? 'changed' : 'new';
     return [
-      (tx) => {
-        if (replaced) tx.update(this.versions, { id: replaced.id }, { status: 'superseded' });
-        this.putVersion(tx, version);
-        this.audit.recordIn(tx, {
+      async (tx) => {
+        if (replaced) await tx.update(this.versions, { id: replaced.id }, { status: 'superseded' });
+        await this.putVersion(tx, version);
+        await this.audit.recordIn(tx, {
           type: 'mcp.tool.changed',
           outcome: 'success',
           upstreamSlug: slug,
@@ -286,13 +290,13 @@ export class ToolCatalogueService implements OnModuleInit {
    * Writes a version; a definition seen before (e.g. an upstream going back to an earlier one) is
    * the same row, by the unique (upstream, tool, hash), which then takes the new status.
    */
-  private putVersion(tx: Tx, version: ToolVersion): void {
-    const existing = tx.find(this.versions, { upstreamSlug: version.upstreamSlug, toolName: version.toolName, hash: version.hash }, ['id']);
+  private async putVersion(tx: Tx, version: ToolVersion): Promise<void> {
+    const existing = await tx.find(this.versions, { upstreamSlug: version.upstreamSlug, toolName: version.toolName, hash: version.hash }, ['id']);
     if (existing.length) {
       version.id = existing[0].id;
-      tx.update(this.versions, { id: version.id }, { status: version.status, lastSeenAt: version.lastSeenAt, decidedAt: null, decidedBy: null });
+      await tx.update(this.versions, { id: version.id }, { status: version.status, lastSeenAt: version.lastSeenAt, decidedAt: null, decidedBy: null });
     } else {
-      tx.insert(this.versions, { ...version, definition: version.definition as unknown as QueryDeepPartialEntity<ToolDefinition> });
+      await tx.insert(this.versions, { ...version, definition: version.definition as unknown as QueryDeepPartialEntity<ToolDefinition> });
     }
   }
 

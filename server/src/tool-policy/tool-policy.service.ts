@@ -119,13 +119,13 @@ export class ToolPolicyService implements OnModuleInit {
     const problems = ruleProblems(input);
     if (Object.keys(problems).length) throw invalidFields(problems);
     const rules = normalizeRules(input as ToolRule[]);
-    this.write(slug, { rules }, actor, 'admin.upstream.tool_rules', { rules: rules.length });
+    await this.write(slug, { rules }, actor, 'admin.upstream.tool_rules', { rules: rules.length });
     return rules;
   }
 
   async setPinning(slug: string, pinning: PinningMode, actor: Actor): Promise<void> {
     this.editable(slug);
-    this.write(slug, { pinning }, actor, 'admin.upstream.tool_pinning', { pinning });
+    await this.write(slug, { pinning }, actor, 'admin.upstream.tool_pinning', { pinning });
   }
 
   /**
@@ -133,13 +133,13 @@ export class ToolPolicyService implements OnModuleInit {
    * applying to its members). Returns the upstreams changed; config.yaml ones change until the
    * next start, when the file is read again (the caller warns about those).
    */
-  renameGroup(from: string, to: string): Array<{ slug: string; source: 'config' | 'console' }> {
+  async renameGroup(from: string, to: string): Promise<Array<{ slug: string; source: 'config' | 'console' }>> {
     const changed: Array<{ slug: string; source: 'config' | 'console' }> = [];
     for (const [slug, state] of this.bySlug) {
       if (!state.rules.some((r) => r.groups.includes(from))) continue;
       const rules = state.rules.map((r) => ({ ...r, groups: [...new Set(r.groups.map((g) => (g === from ? to : g)))] }));
       const row = { upstreamSlug: slug, rules, pinning: state.pinning, updatedAt: Date.now() };
-      this.transactions.run((tx) => tx.update(this.records, { upstreamSlug: slug }, { rules, updatedAt: row.updatedAt }));
+      await this.transactions.run((tx) => tx.update(this.records, { upstreamSlug: slug }, { rules, updatedAt: row.updatedAt }));
       this.apply(row);
       changed.push({ slug, source: this.upstreams.find(slug)?.source ?? 'console' });
     }
@@ -159,18 +159,18 @@ export class ToolPolicyService implements OnModuleInit {
     if (reason) throw readOnly(reason);
   }
 
-  private write(
+  private async write(
     slug: string,
     change: Partial<Pick<ToolPolicyRecord, 'rules' | 'pinning'>>,
     actor: Actor,
     type: 'admin.upstream.tool_rules' | 'admin.upstream.tool_pinning',
     detail: Record<string, unknown>,
-  ): void {
+  ): Promise<void> {
     const current = this.bySlug.get(slug) ?? NO_POLICY;
     const row = { upstreamSlug: slug, rules: change.rules ?? current.rules, pinning: change.pinning ?? current.pinning, updatedAt: Date.now() };
-    this.transactions.run((tx) => {
-      tx.upsert(this.records, row, ['rules', 'pinning', 'updated_at'], ['upstream_slug']);
-      this.audit.recordIn(tx, { type, outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { target_upstream: slug, ...detail } });
+    await this.transactions.run(async (tx) => {
+      await tx.upsert(this.records, row, ['rules', 'pinning', 'updated_at'], ['upstream_slug']);
+      await this.audit.recordIn(tx, { type, outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { target_upstream: slug, ...detail } });
     });
     this.apply(row);
   }

@@ -131,15 +131,15 @@ export class UpstreamAdminService {
     const slug = config.slug;
     if (this.upstreams.find(slug)) throw slugTaken(slug);
     const now = Date.now();
-    this.transactions.run((tx) => {
+    await this.transactions.run(async (tx) => {
       // The row is the arbiter: of two concurrent creates of one slug, the second finds the first's.
-      if (tx.find(this.records, { slug }, ['slug']).length) throw slugTaken(slug);
-      tx.insert(this.records, { ...this.rowOf(config), source: 'console', createdAt: now, updatedAt: now });
+      if ((await tx.find(this.records, { slug }, ['slug'])).length) throw slugTaken(slug);
+      await tx.insert(this.records, { ...this.rowOf(config), source: 'console', createdAt: now, updatedAt: now });
       // Nothing of an earlier upstream of this slug (a user's credential, an old status) carries over.
-      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), { userId: actor.userId });
-      tx.delete(this.checks, { slug });
-      this.writeSecretsIn(tx, slug, config, new Map(), actor);
-      this.audit.recordIn(tx, {
+      await this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), { userId: actor.userId });
+      await tx.delete(this.checks, { slug });
+      await this.writeSecretsIn(tx, slug, config, new Map(), actor);
+      await this.audit.recordIn(tx, {
         type: 'admin.upstream.create',
         outcome: 'success',
         userId: actor.userId,
@@ -175,18 +175,18 @@ export class UpstreamAdminService {
     const config = this.parse({ ...current, ...defined, slug }, stored);
     const after = inputOf(this.upstreamOf(config, upstream), {});
     const authBefore = JSON.stringify([upstream.authMode, (await this.records.findOneBy({ slug }))?.authSettings]);
-    this.transactions.run((tx) => {
+    await this.transactions.run(async (tx) => {
       const row = this.rowOf(config);
-      if (!tx.update(this.records, { slug, source: 'console' }, { ...row, updatedAt: Date.now() })) throw upstreamNotFound(slug);
-      const secretsChanged = this.writeSecretsIn(tx, slug, config, stored, actor);
+      if (!(await tx.update(this.records, { slug, source: 'console' }, { ...row, updatedAt: Date.now() }))) throw upstreamNotFound(slug);
+      const secretsChanged = await this.writeSecretsIn(tx, slug, config, stored, actor);
       const authChanged = secretsChanged || JSON.stringify([row.authMode, row.authSettings]) !== authBefore;
       // Field names only: what changed, never to what (auth may hold secrets).
       const changed = EDITABLE.filter((key) => (key === 'auth' ? authChanged : JSON.stringify(current[key]) !== JSON.stringify(after[key])));
       const who = { outcome: 'success' as const, userId: actor.userId, ip: actor.ip, upstreamSlug: slug };
       // The audit setting is no secret, and turning values on is worth seeing in the log itself.
       const auditSetting = changed.includes('audit') ? { tool_arguments: config.audit.tool_arguments } : {};
-      this.audit.recordIn(tx, { type: 'admin.upstream.update', ...who, detail: { slug, changed, auth_mode: config.auth.mode, ...auditSetting } });
-      if (changed.includes('enabled')) this.audit.recordIn(tx, { type: config.enabled ? 'admin.upstream.enable' : 'admin.upstream.disable', ...who, detail: { slug } });
+      await this.audit.recordIn(tx, { type: 'admin.upstream.update', ...who, detail: { slug, changed, auth_mode: config.auth.mode, ...auditSetting } });
+      if (changed.includes('enabled')) await this.audit.recordIn(tx, { type: config.enabled ? 'admin.upstream.enable' : 'admin.upstream.disable', ...who, detail: { slug } });
     });
     await this.upstreams.changed(slug);
     return this.get(slug);
@@ -194,9 +194,9 @@ export class UpstreamAdminService {
 
   async setEnabled(slug: string, enabled: boolean, actor: Actor): Promise<UpstreamView> {
     this.editable(slug);
-    this.transactions.run((tx) => {
-      if (!tx.update(this.records, { slug, source: 'console' }, { enabled, updatedAt: Date.now() })) throw upstreamNotFound(slug);
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      if (!(await tx.update(this.records, { slug, source: 'console' }, { enabled, updatedAt: Date.now() }))) throw upstreamNotFound(slug);
+      await this.audit.recordIn(tx, {
         type: enabled ? 'admin.upstream.enable' : 'admin.upstream.disable',
         outcome: 'success',
         userId: actor.userId,
@@ -224,9 +224,16 @@ export class UpstreamAdminService {
       throw invalidUpstream(Object.fromEntries(errors.map((e) => [`allow.${e.property === 'email_domains' ? 'emailDomains' : e.property}`, 'must be a list of strings'])));
     const n = normalizedAllow(parsed);
     const allowList: AllowList = { users: n.users, emails: n.emails, emailDomains: n.email_domains, groups: n.groups };
-    this.transactions.run((tx) => {
-      if (!tx.update(this.records, { slug, source: 'console' }, { allowList, updatedAt: Date.now() })) throw upstreamNotFound(slug);
-      this.audit.recordIn(tx, { type: 'admin.upstream.allow', outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { slug, allow: allowList } });
+    await this.transactions.run(async (tx) => {
+      if (!(await tx.update(this.records, { slug, source: 'console' }, { allowList, updatedAt: Date.now() }))) throw upstreamNotFound(slug);
+      await this.audit.recordIn(tx, {
+        type: 'admin.upstream.allow',
+        outcome: 'success',
+        userId: actor.userId,
+        ip: actor.ip,
+        upstreamSlug: slug,
+        detail: { slug, allow: allowList },
+      });
     });
     await this.upstreams.changed(slug);
     return this.get(slug);
@@ -241,12 +248,12 @@ export class UpstreamAdminService {
   async delete(slug: string, actor: Actor): Promise<void> {
     const upstream = this.assertDeletable(slug);
     const by = { userId: actor.userId };
-    this.transactions.run((tx) => {
-      if (!tx.delete(this.records, { slug })) throw upstreamNotFound(slug);
-      tx.delete(this.checks, { slug });
-      this.vault.deleteIn(tx, upstreamOwner(slug), undefined, by);
-      this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), by);
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      if (!(await tx.delete(this.records, { slug }))) throw upstreamNotFound(slug);
+      await tx.delete(this.checks, { slug });
+      await this.vault.deleteIn(tx, upstreamOwner(slug), undefined, by);
+      await this.vault.deleteOwnersIn(tx, usersOfUpstream(slug), by);
+      await this.audit.recordIn(tx, {
         type: 'admin.upstream.delete',
         outcome: 'success',
         userId: actor.userId,
@@ -274,11 +281,11 @@ export class UpstreamAdminService {
     const upstream = this.require(slug);
     const credential = await this.adminCredential(upstream, actor.userId);
     const result = 'headers' in credential ? await this.testByTransport(upstream, credential.headers, (tools) => this.toolsListed.forEach((l) => l(slug, tools))) : credential;
-    this.transactions.run((tx) => {
+    await this.transactions.run(async (tx) => {
       // Deleted while the test ran: no status row for an upstream that is gone.
-      if (!tx.find(this.records, { slug }, ['slug']).length) return;
-      tx.upsert(this.checks, { slug, checkedAt: Date.now(), result }, ['checked_at', 'result'], ['slug']);
-      this.audit.recordIn(tx, {
+      if (!(await tx.find(this.records, { slug }, ['slug'])).length) return;
+      await tx.upsert(this.checks, { slug, checkedAt: Date.now(), result }, ['checked_at', 'result'], ['slug']);
+      await this.audit.recordIn(tx, {
         type: 'admin.upstream.test',
         outcome: result.ok ? 'success' : 'failure',
         userId: actor.userId,
@@ -380,7 +387,7 @@ export class UpstreamAdminService {
   }
 
   /** Writes the secrets the config asks for (only those that changed) and removes the modes' others; true when any changed. */
-  private writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<VaultPurpose, string>, actor: Actor): boolean {
+  private async writeSecretsIn(tx: Tx, slug: string, config: UpstreamConfig, stored: ReadonlyMap<VaultPurpose, string>, actor: Actor): Promise<boolean> {
     const owner = upstreamOwner(slug);
     const wanted: Map<VaultPurpose, string> = new Map([
       ...this.authModes.secretsFrom(config.auth),
@@ -389,12 +396,12 @@ export class UpstreamAdminService {
     let changed = false;
     for (const [purpose, value] of wanted) {
       if (stored.get(purpose) === value) continue;
-      this.vault.putIn(tx, owner, purpose, value, { userId: actor.userId });
+      await this.vault.putIn(tx, owner, purpose, value, { userId: actor.userId });
       changed = true;
     }
     for (const purpose of stored.keys()) {
       if (wanted.has(purpose)) continue;
-      this.vault.deleteIn(tx, owner, purpose, { userId: actor.userId });
+      await this.vault.deleteIn(tx, owner, purpose, { userId: actor.userId });
       changed = true;
     }
     return changed;

@@ -1,10 +1,11 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit, OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
 import { withoutTrailingSlashes } from '../common/trailing-slashes';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
@@ -19,12 +20,13 @@ import { bundleUpstream } from '../bundle/bundle-resource';
  * served from memory (the proxy asks on every request). Secrets go to the vault.
  */
 @Injectable()
-export class UpstreamsService implements OnModuleInit {
+export class UpstreamsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Upstreams');
   private bySlug = new Map<string, Upstream>();
   private readonly listeners: Array<(slug: string) => void> = [];
   private bundleTarget: Upstream | undefined;
   private namedBundles: Parameters<UpstreamsService['useNamedBundles']>[0] | undefined;
+  private safetyReload: NodeJS.Timeout | null = null;
 
   constructor(
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
@@ -33,11 +35,32 @@ export class UpstreamsService implements OnModuleInit {
     private readonly authModes: AuthModesService,
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
+    private readonly feed: ChangeFeed,
   ) {}
 
   async onModuleInit(): Promise<void> {
     await this.seedFromConfig(this.config.upstreams);
     await this.reload();
+    // Edited on another replica: read the registry again (not re-published).
+    this.feed.on('upstream.changed', (slug) => void this.reloadQuietly(slug));
+    this.feed.onResync(() => void this.reloadQuietly());
+    if (this.feed.shared) {
+      // The net under a missed notification: the registry is a small table.
+      this.safetyReload = setInterval(() => void this.reloadQuietly(), ChangeFeed.SAFETY_TTL_MS);
+      this.safetyReload.unref();
+    }
+  }
+
+  onModuleDestroy(): void {
+    if (this.safetyReload) clearInterval(this.safetyReload);
+  }
+
+  private async reloadQuietly(slug?: string): Promise<void> {
+    try {
+      await this.reload(slug, false);
+    } catch (err) {
+      this.logger.error(`could not reload the upstream registry: ${(err as Error).message}`);
+    }
   }
 
   /** Called with a slug whenever that upstream's settings or secrets change. */
@@ -107,18 +130,18 @@ export class UpstreamsService implements OnModuleInit {
 
   /** Replaces an upstream's allow-list (admin action); takes effect at the proxy at once. */
   async setAllowList(slug: string, allow: Upstream['allow']): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.records, { slug }, { allowList: allow, updatedAt: Date.now() })) {
-        this.audit.recordIn(tx, { type: 'upstream.allow_list', outcome: 'success', upstreamSlug: slug, detail: { allow } });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.records, { slug }, { allowList: allow, updatedAt: Date.now() })) {
+        await this.audit.recordIn(tx, { type: 'upstream.allow_list', outcome: 'success', upstreamSlug: slug, detail: { allow } });
       }
     });
     await this.reload(slug);
   }
 
   async setEnabled(slug: string, enabled: boolean): Promise<void> {
-    this.transactions.run((tx) => {
-      if (tx.update(this.records, { slug }, { enabled, updatedAt: Date.now() })) {
-        this.audit.recordIn(tx, { type: enabled ? 'upstream.enable' : 'upstream.disable', outcome: 'success', upstreamSlug: slug });
+    await this.transactions.run(async (tx) => {
+      if (await tx.update(this.records, { slug }, { enabled, updatedAt: Date.now() })) {
+        await this.audit.recordIn(tx, { type: enabled ? 'upstream.enable' : 'upstream.disable', outcome: 'success', upstreamSlug: slug });
       }
     });
     await this.reload(slug);
@@ -147,9 +170,10 @@ export class UpstreamsService implements OnModuleInit {
     return changed;
   }
 
-  private async reload(changed?: string): Promise<void> {
+  private async reload(changed?: string, publish = true): Promise<void> {
     const rows = await this.records.find();
     this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]));
+    if (changed && publish) this.feed.publish('upstream.changed', changed);
     for (const slug of changed ? [changed] : rows.map((r) => r.slug)) {
       this.authModes.forgetUpstream(slug);
       this.listeners.forEach((l) => l(slug));

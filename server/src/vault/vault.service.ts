@@ -67,29 +67,31 @@ export class VaultService implements OnModuleInit {
 
   /** Stores (or replaces) one secret, with its audit row. Objects are stored as JSON; read them back with getJson(). */
   async put(owner: VaultOwner, purpose: VaultPurpose, plaintext: string | object, actor: VaultActor = {}): Promise<void> {
-    this.transactions.run((tx) => this.putIn(tx, owner, purpose, plaintext, actor));
+    await this.transactions.run((tx) => this.putIn(tx, owner, purpose, plaintext, actor));
   }
 
   /** put() inside the caller's transaction, so what the write belongs to commits with it. */
-  putIn(tx: Tx, owner: VaultOwner, purpose: VaultPurpose, plaintext: string | object, actor: VaultActor = {}): void {
+  async putIn(tx: Tx, owner: VaultOwner, purpose: VaultPurpose, plaintext: string | object, actor: VaultActor = {}): Promise<void> {
     checkAddress(owner, purpose);
     const value = typeof plaintext === 'string' ? plaintext : JSON.stringify(plaintext);
     const master = this.key();
     const where = { ownerType: owner.type, ownerId: owner.id, purpose };
     const now = Date.now();
-    // Read and write in one synchronous transaction: no concurrent put or delete can get in between.
-    const [existing] = tx.find(this.secrets, where, ['id']);
+    // Read and write in one transaction, holding the address: no concurrent put or delete (on any
+    // replica) can get in between, so two first puts make one row, not a unique-key failure.
+    await tx.lock(`vault:${owner.type}:${owner.id}:${purpose}`);
+    const [existing] = await tx.find(this.secrets, where, ['id']);
     if (existing) {
       // Same row id, so the associated data is unchanged; the nonce is always new.
       const sealed = sealSecret(master.key, { ...where, id: existing.id }, value);
-      tx.update(this.secrets, { id: existing.id }, { ...sealed, keyId: master.id, updatedAt: now });
+      await tx.update(this.secrets, { id: existing.id }, { ...sealed, keyId: master.id, updatedAt: now });
     } else {
       const id = randomUUID();
       const sealed = sealSecret(master.key, { ...where, id }, value);
-      tx.insert(this.secrets, { id, ...where, ...sealed, keyId: master.id, createdAt: now, updatedAt: now });
+      await tx.insert(this.secrets, { id, ...where, ...sealed, keyId: master.id, createdAt: now, updatedAt: now });
     }
-    this.recordWrite(tx, 'vault.write', owner, purpose, actor);
-    if (actor.event) this.audit.recordIn(tx, actor.event);
+    await this.recordWrite(tx, 'vault.write', owner, purpose, actor);
+    if (actor.event) await this.audit.recordIn(tx, actor.event);
   }
 
   /** The secret, or null when none is stored. Throws VaultDecryptError when it does not authenticate. */
@@ -110,7 +112,7 @@ export class VaultService implements OnModuleInit {
   }
 
   /** delete() inside the caller's transaction. */
-  deleteIn(tx: Tx, owner: VaultOwner, purpose?: VaultPurpose, actor: VaultActor = {}): number {
+  deleteIn(tx: Tx, owner: VaultOwner, purpose?: VaultPurpose, actor: VaultActor = {}): Promise<number> {
     checkAddress(owner, purpose ?? 'any');
     return this.deleteRowsIn(tx, { ownerType: owner.type, ownerId: owner.id, ...(purpose === undefined ? {} : { purpose }) }, actor);
   }
@@ -120,18 +122,18 @@ export class VaultService implements OnModuleInit {
    * caller's transaction: e.g. what all users keep for one upstream (usersOfUpstream(slug)).
    * The suffix must not contain LIKE wildcards (% or _), so that it matches only itself.
    */
-  deleteOwnersIn(tx: Tx, owners: VaultOwnerSet, actor: VaultActor = {}): number {
+  deleteOwnersIn(tx: Tx, owners: VaultOwnerSet, actor: VaultActor = {}): Promise<number> {
     const { type: ownerType, idSuffix } = owners;
     checkAddress({ type: ownerType, id: idSuffix }, 'any');
     if (/[%_\\]/.test(idSuffix)) throw new TypeError('vault: an owner id suffix must not contain %, _ or \\');
     return this.deleteRowsIn(tx, { ownerType, ownerId: Like(`%${idSuffix}`) }, actor);
   }
 
-  private deleteRowsIn(tx: Tx, where: FindOptionsWhere<VaultSecret>, actor: VaultActor): number {
-    const rows = tx.find(this.secrets, where, ['id', 'ownerType', 'ownerId', 'purpose']);
+  private async deleteRowsIn(tx: Tx, where: FindOptionsWhere<VaultSecret>, actor: VaultActor): Promise<number> {
+    const rows = await tx.find(this.secrets, where, ['id', 'ownerType', 'ownerId', 'purpose']);
     for (const row of rows) {
-      tx.delete(this.secrets, { id: row.id });
-      this.recordWrite(tx, 'vault.delete', { type: row.ownerType, id: row.ownerId }, row.purpose, actor);
+      await tx.delete(this.secrets, { id: row.id });
+      await this.recordWrite(tx, 'vault.delete', { type: row.ownerType, id: row.ownerId }, row.purpose, actor);
     }
     return rows.length;
   }
@@ -159,7 +161,7 @@ export class VaultService implements OnModuleInit {
       return openSecret(master.key, row);
     } catch (err) {
       // Authentication failures mean tampering or a broken restore: worth an audit row.
-      this.audit.recordNow({
+      void this.audit.recordNow({
         type: 'vault.read',
         outcome: 'failure',
         detail: { owner_type: row.ownerType, owner_id: row.ownerId, purpose: row.purpose, secret_id: row.id },
@@ -168,8 +170,8 @@ export class VaultService implements OnModuleInit {
     }
   }
 
-  private recordWrite(tx: Tx, type: 'vault.write' | 'vault.delete', owner: { type: string; id: string }, purpose: string, actor: VaultActor): void {
-    this.audit.recordIn(tx, {
+  private recordWrite(tx: Tx, type: 'vault.write' | 'vault.delete', owner: { type: string; id: string }, purpose: string, actor: VaultActor): Promise<void> {
+    return this.audit.recordIn(tx, {
       type,
       outcome: 'success',
       userId: actor.userId ?? null,

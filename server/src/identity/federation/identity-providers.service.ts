@@ -104,10 +104,10 @@ export class IdentityProvidersService {
     }
     const now = Date.now();
     const row = this.records.create({ ...toRecord(settings), createdAt: now, updatedAt: now });
-    this.transactions.run((tx) => {
-      tx.insert(this.records, row);
-      this.vault.putIn(tx, identityProviderOwner(row.id), OIDC_CLIENT_SECRET_PURPOSE, settings.client_secret, { userId: actor.userId });
-      this.audit.recordIn(tx, { type: 'admin.identity_provider.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { provider: row.id, issuer: row.issuer } });
+    await this.transactions.run(async (tx) => {
+      await tx.insert(this.records, row);
+      await this.vault.putIn(tx, identityProviderOwner(row.id), OIDC_CLIENT_SECRET_PURPOSE, settings.client_secret, { userId: actor.userId });
+      await this.audit.recordIn(tx, { type: 'admin.identity_provider.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { provider: row.id, issuer: row.issuer } });
     });
     return fromRecord(row);
   }
@@ -129,10 +129,10 @@ export class IdentityProvidersService {
     };
     const settings = validated(merged);
     const updated = { ...toRecord(settings), createdAt: row.createdAt, updatedAt: Math.max(Date.now(), row.updatedAt + 1) };
-    this.transactions.run((tx) => {
-      tx.update(this.records, { id }, updated);
-      if (input.clientSecret) this.vault.putIn(tx, identityProviderOwner(id), OIDC_CLIENT_SECRET_PURPOSE, input.clientSecret, { userId: actor.userId });
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      await tx.update(this.records, { id }, updated);
+      if (input.clientSecret) await this.vault.putIn(tx, identityProviderOwner(id), OIDC_CLIENT_SECRET_PURPOSE, input.clientSecret, { userId: actor.userId });
+      await this.audit.recordIn(tx, {
         type: 'admin.identity_provider.update',
         outcome: 'success',
         userId: actor.userId,
@@ -146,11 +146,11 @@ export class IdentityProvidersService {
   /** Deletes a console provider, its secret and the links of users to it (their gateway accounts stay). */
   async delete(id: string, actor: Actor): Promise<void> {
     await this.requireConsole(id);
-    this.transactions.run((tx) => {
-      tx.delete(this.records, { id });
-      tx.delete(this.identities, { provider: id });
-      this.vault.deleteIn(tx, identityProviderOwner(id), undefined, { userId: actor.userId });
-      this.audit.recordIn(tx, { type: 'admin.identity_provider.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { provider: id } });
+    await this.transactions.run(async (tx) => {
+      await tx.delete(this.records, { id });
+      await tx.delete(this.identities, { provider: id });
+      await this.vault.deleteIn(tx, identityProviderOwner(id), undefined, { userId: actor.userId });
+      await this.audit.recordIn(tx, { type: 'admin.identity_provider.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { provider: id } });
     });
   }
 

@@ -102,9 +102,9 @@ export class AuthorizeFlow {
   }
 
   /** Not on the allow-list: a clear page, no code, and an audit row. */
-  refusal(request: AuthorizeRequest, upstream: Upstream | null): Answer {
+  async refusal(request: AuthorizeRequest, upstream: Upstream | null): Promise<Answer> {
     const user = request.user!;
-    this.audit.recordNow({
+    await this.audit.recordNow({
       type: 'policy.deny',
       outcome: 'failure',
       userId: user.id,

@@ -178,10 +178,10 @@ function upstreamChosen(request: AuthorizeRequest, flow: AuthorizeFlow): StepRes
   return CONTINUE;
 }
 
-function approved(request: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
+async function approved(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
   if (body(request).decision === 'approve') return CONTINUE;
   const { valid } = request;
-  flow.audit.recordNow({
+  await flow.audit.recordNow({
     type: 'consent',
     outcome: 'failure',
     userId: request.user!.id,

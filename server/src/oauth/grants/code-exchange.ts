@@ -56,7 +56,7 @@ export class CodeExchange {
    * with its first token pair and audit row, so the code is spent exactly when the grant exists.
    * Null when a concurrent exchange claimed it first (the caller treats that as a replay).
    */
-  exchange(row: AuthorizationCode, ip: string | null): TokenResponse | null {
+  async exchange(row: AuthorizationCode, ip: string | null): Promise<TokenResponse | null> {
     const now = Date.now();
     const grant = this.grants.create({
       id: randomUUID(),
@@ -70,11 +70,11 @@ export class CodeExchange {
       revokedReason: null,
     });
     const pair = this.pairs.random();
-    const info = this.transactions.run((tx) => {
-      // The claim: of two concurrent exchanges only one may win.
-      if (!tx.update(this.codes, { codeHash: row.codeHash, usedAt: IsNull() }, { usedAt: now, grantId: grant.id })) return null;
-      tx.insert(this.grants, grant);
-      this.audit.recordIn(tx, { type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
+    const info = await this.transactions.run(async (tx) => {
+      // The claim: of two concurrent exchanges (on any replica) only one may win.
+      if (!(await tx.update(this.codes, { codeHash: row.codeHash, usedAt: IsNull() }, { usedAt: now, grantId: grant.id }))) return null;
+      await tx.insert(this.grants, grant);
+      await this.audit.recordIn(tx, { type: 'token.issue', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
       return this.pairs.insertIn(tx, grant, grant.scope, pair, now);
     });
     if (!info) return null;
@@ -90,6 +90,6 @@ export class CodeExchange {
     const grantId = row.grantId ?? (await this.codes.findOneBy({ codeHash: row.codeHash }))?.grantId ?? null;
     const replay: AuditRecord = { type: 'code.replay', outcome: 'failure', ...who(row), ip };
     if (grantId) await this.revocation.revokeOne(grantId, { reason: 'authorization code replayed', ip, cause: replay });
-    else this.audit.recordNow(replay);
+    else await this.audit.recordNow(replay);
   }
 }

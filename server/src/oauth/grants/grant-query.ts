@@ -58,8 +58,10 @@ export async function clientGrantStats(repo: Repository<Grant>, clients: string[
     .addSelect('MAX(g.last_used_at)', 'lastUsedAt')
     .addSelect('MIN(g.created_at)', 'firstGrantAt')
     .groupBy('g.client_id');
-  // GLOB is case-sensitive, so SQLite can answer the prefix from the client_id index.
-  if (clients === 'metadata documents') qb.where("(g.client_id GLOB 'https://*' OR g.client_id GLOB 'http://*')");
+  // GLOB is case-sensitive, so SQLite can answer the prefix from the client_id index; PostgreSQL has
+  // no GLOB, and its LIKE is the case-sensitive one.
+  const prefix = repo.manager.connection.options.type === 'postgres' ? (p: string) => `g.client_id LIKE '${p}%'` : (p: string) => `g.client_id GLOB '${p}*'`;
+  if (clients === 'metadata documents') qb.where(`(${prefix('https://')} OR ${prefix('http://')})`);
   else qb.where('g.client_id IN (:...clients)', { clients });
   const rows = await qb.getRawMany<{ clientId: string; activeGrants: number; lastUsedAt: number | null; firstGrantAt: number }>();
   return rows.map((r) => ({

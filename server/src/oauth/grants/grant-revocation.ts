@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, Repository } from 'typeorm';
 import type { AuditEventType } from '../../audit/audit-event-type';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
+import { ChangeFeed } from '../../database/change-feed';
 import { Transactions, Tx } from '../../database/transactions';
 import { Actor } from '../../identity/actor';
 import { AuthModesService } from '../../upstreams/auth-modes';
@@ -35,7 +36,7 @@ export interface Revocation {
    */
   forgetConsent?: boolean;
   /** More writes of the same transaction (e.g. deleting the client itself). */
-  alsoIn?: (tx: Tx) => void;
+  alsoIn?: (tx: Tx) => Promise<unknown>;
 }
 
 /**
@@ -77,9 +78,14 @@ export class GrantRevocation {
     private readonly authModes: AuthModesService,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    // Grants revoked on another replica: their cached tokens go and their open streams here are cut.
+    feed.on('grants.revoked', (ids) => this.forget(new Set(ids)));
+    feed.onResync(() => cache.clear());
+  }
 
-  /** Calls listener(grantId) whenever a grant is revoked, after its tokens stopped working. */
+  /** Calls listener(grantId) whenever a grant is revoked (here or on another replica), after its tokens stopped working. */
   onGrantRevoked(listener: (grantId: string) => void): void {
     this.listeners.push(listener);
   }
@@ -87,8 +93,8 @@ export class GrantRevocation {
   /** Ends one grant; the grant as it was before, null when there is no such grant. A revoked grant stays as it is. */
   async revokeOne(grantId: string, revocation: Revocation): Promise<(EndedGrant & Pick<Grant, 'revokedAt'>) | null> {
     const found: { grant: (EndedGrant & Pick<Grant, 'revokedAt'>) | null } = { grant: null };
-    await this.run(revocation, (tx) => {
-      found.grant = tx.find(this.grants, { id: grantId }, ['id', 'userId', 'clientId', 'upstreamSlug', 'revokedAt'])[0] ?? null;
+    await this.run(revocation, async (tx) => {
+      found.grant = (await tx.find(this.grants, { id: grantId }, ['id', 'userId', 'clientId', 'upstreamSlug', 'revokedAt']))[0] ?? null;
       return found.grant && found.grant.revokedAt === null ? [found.grant] : [];
     });
     return found.grant;
@@ -99,39 +105,44 @@ export class GrantRevocation {
    * new grant. Returns the grants that ended.
    */
   revokeAll(owner: GrantOwner, revocation: Revocation): Promise<EndedGrant[]> {
-    return this.run(revocation, (tx) => {
-      tx.delete(this.codes, { ...owner, usedAt: IsNull() });
+    return this.run(revocation, async (tx) => {
+      await tx.delete(this.codes, { ...owner, usedAt: IsNull() });
       return tx.find(this.grants, { ...owner, revokedAt: IsNull() }, ['id', 'userId', 'clientId', 'upstreamSlug']);
     });
   }
 
   /** One transaction: pick the grants, write the cause, end them (with their audit rows), then the after-effects. */
-  private async run(revocation: Revocation, pick: (tx: Tx) => EndedGrant[]): Promise<EndedGrant[]> {
+  private async run(revocation: Revocation, pick: (tx: Tx) => Promise<EndedGrant[]>): Promise<EndedGrant[]> {
     const { reason, ip = null } = revocation;
-    const ended = this.transactions.run((tx) => {
-      const live = pick(tx).map(({ id, userId, clientId, upstreamSlug }) => ({ id, userId, clientId, upstreamSlug }));
+    const ended = await this.transactions.run(async (tx) => {
+      const live = (await pick(tx)).map(({ id, userId, clientId, upstreamSlug }) => ({ id, userId, clientId, upstreamSlug }));
       const cause = typeof revocation.cause === 'function' ? revocation.cause(live) : revocation.cause;
-      if (cause) this.audit.recordIn(tx, cause);
+      if (cause) await this.audit.recordIn(tx, cause);
       const now = Date.now();
       for (let i = 0; i < live.length; i += BATCH) {
         const ids = live.slice(i, i + BATCH).map((g) => g.id);
-        tx.update(this.grants, { id: In(ids), revokedAt: IsNull() }, { revokedAt: now, revokedReason: reason });
-        tx.delete(this.accessTokens, { grantId: In(ids) });
+        await tx.update(this.grants, { id: In(ids), revokedAt: IsNull() }, { revokedAt: now, revokedReason: reason });
+        await tx.delete(this.accessTokens, { grantId: In(ids) });
       }
       for (const grant of live) {
-        this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id, reason } });
-        if (revocation.forgetConsent) this.consents.forgetIn(tx, who(grant));
+        await this.audit.recordIn(tx, { type: 'grant.revoke', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id, reason } });
+        if (revocation.forgetConsent) await this.consents.forgetIn(tx, who(grant));
       }
-      revocation.alsoIn?.(tx);
+      await revocation.alsoIn?.(tx);
       return live;
     });
     if (ended.length) {
       const ids = new Set(ended.map((g) => g.id));
-      this.cache.deleteWhere((info) => ids.has(info.grantId));
-      for (const id of ids) for (const listener of this.listeners) listener(id);
+      this.feed.publish('grants.revoked', [...ids]);
+      this.forget(ids);
       await this.afterLastGrants(ended);
     }
     return ended;
+  }
+
+  private forget(ids: ReadonlySet<string>): void {
+    this.cache.deleteWhere((info) => ids.has(info.grantId));
+    for (const id of ids) for (const listener of this.listeners) listener(id);
   }
 
   /**

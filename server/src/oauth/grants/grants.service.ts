@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { AuditRecord, AuditService } from '../../audit/audit.service';
 import { sha256 } from '../../common/crypto';
+import { ChangeFeed } from '../../database/change-feed';
 import { Transactions } from '../../database/transactions';
 import { AccessToken } from '../access-token.entity';
 import { AuthorizationCode } from '../authorization-code.entity';
@@ -33,7 +34,11 @@ export class GrantsService {
     private readonly lastUsed: GrantLastUsed,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    // An access token revoked on its own on another replica.
+    feed.on('token.revoked', (hash) => cache.delete(hash));
+  }
 
   // Codes (OAuth 2.1 §4.1).
 
@@ -47,7 +52,7 @@ export class GrantsService {
   }
 
   /** Claims the code and creates its grant in one transaction; null when a concurrent exchange won the claim. */
-  exchangeCode(row: AuthorizationCode, ip: string | null): TokenResponse | null {
+  exchangeCode(row: AuthorizationCode, ip: string | null): Promise<TokenResponse | null> {
     return this.codes.exchange(row, ip);
   }
 
@@ -99,12 +104,13 @@ export class GrantsService {
     const hash = sha256(token);
     const access = await this.accessTokens.findOneBy({ tokenHash: hash });
     if (access && (!clientId || access.clientId === clientId)) {
-      this.transactions.run((tx) => {
-        if (tx.delete(this.accessTokens, { tokenHash: hash })) {
-          this.audit.recordIn(tx, { type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
+      await this.transactions.run(async (tx) => {
+        if (await tx.delete(this.accessTokens, { tokenHash: hash })) {
+          await this.audit.recordIn(tx, { type: 'token.revoke', outcome: 'success', ...who(access), ip, detail: { token_type: 'access_token' } });
         }
       });
       this.cache.delete(hash);
+      this.feed.publish('token.revoked', hash);
       return;
     }
     const { grant } = await this.rotation.find(token);
@@ -142,14 +148,14 @@ export class GrantsService {
   }
 
   /** A page of grants, newest first (keyset pagination: see grant-query.ts). */
-  listGrants(filter: GrantFilter, page: GrantPage): Promise<Grant[]> {
-    this.lastUsed.flush();
+  async listGrants(filter: GrantFilter, page: GrantPage): Promise<Grant[]> {
+    await this.lastUsed.flush();
     return grantListQuery(this.grants, filter, page).getMany();
   }
 
   /** Live grants, last use and first grant per client: of these clients, or of every metadata document client. */
-  clientStats(clients: string[] | 'metadata documents'): Promise<ClientGrantStats[]> {
-    this.lastUsed.flush();
+  async clientStats(clients: string[] | 'metadata documents'): Promise<ClientGrantStats[]> {
+    await this.lastUsed.flush();
     return clientGrantStats(this.grants, clients);
   }
 

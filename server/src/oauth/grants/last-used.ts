@@ -37,21 +37,21 @@ export class GrantLastUsed implements BeforeApplicationShutdown {
     this.marked.set(grantId, now);
     this.pending.set(grantId, now);
     if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), FLUSH_AFTER_MS);
+      this.timer = setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
       this.timer.unref();
     }
   }
 
   /** Writes every pending mark now (the grants list calls this first, so it shows them). */
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const batch = this.pending;
     this.pending = new Map();
     if (batch.size) {
       try {
-        this.transactions.run((tx) => {
-          for (const [id, at] of batch) tx.update(this.grants, { id }, { lastUsedAt: at });
+        await this.transactions.run(async (tx) => {
+          for (const [id, at] of batch) await tx.update(this.grants, { id }, { lastUsedAt: at });
         });
       } catch (err) {
         this.logger.error(`could not record when ${batch.size} grants were last used: ${(err as Error).message}`);
@@ -61,7 +61,7 @@ export class GrantLastUsed implements BeforeApplicationShutdown {
     for (const [id, at] of this.marked) if (at < stale) this.marked.delete(id);
   }
 
-  beforeApplicationShutdown(): void {
-    this.flush();
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
   }
 }

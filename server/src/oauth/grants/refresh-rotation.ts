@@ -56,12 +56,12 @@ export class RefreshRotation {
     const pair = this.pairs.rotated(token, nonce);
     const graceOn = this.config.oauth.refresh_grace_period > 0;
     // One transaction: the old token is marked rotated exactly when the new pair exists.
-    const info = this.transactions.run((tx) => {
+    const info = await this.transactions.run(async (tx) => {
       // Re-checked here: a revocation may have committed since the grant was read.
-      if (!tx.find(this.grants, { id: grant.id, revokedAt: IsNull() }, ['id']).length) return 'revoked';
-      const claimed = tx.update(this.refreshTokens, { tokenHash: hash, rotatedAt: IsNull() }, { rotatedAt: now, rotationNonce: graceOn ? nonce : null });
+      if (!(await tx.find(this.grants, { id: grant.id, revokedAt: IsNull() }, ['id'])).length) return 'revoked';
+      const claimed = await tx.update(this.refreshTokens, { tokenHash: hash, rotatedAt: IsNull() }, { rotatedAt: now, rotationNonce: graceOn ? nonce : null });
       if (!claimed) return null;
-      this.audit.recordIn(tx, { type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
+      await this.audit.recordIn(tx, { type: 'token.refresh', outcome: 'success', ...who(grant), ip, detail: { grant_id: grant.id } });
       return this.pairs.insertIn(tx, grant, scope, pair, now);
     });
     if (info === 'revoked') throw new InvalidGrant('refresh token has been revoked');

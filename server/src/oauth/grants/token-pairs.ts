@@ -55,7 +55,7 @@ export class TokenPairs {
   }
 
   /** Inserts the pair's rows (hashes only) in the caller's transaction; returns what the access-token cache holds. */
-  insertIn(tx: Tx, grant: Grant, scope: string, pair: TokenPair, now: number): AccessTokenInfo {
+  async insertIn(tx: Tx, grant: Grant, scope: string, pair: TokenPair, now: number): Promise<AccessTokenInfo> {
     const info: AccessTokenInfo = {
       tokenHash: sha256(pair.accessToken),
       grantId: grant.id,
@@ -65,8 +65,8 @@ export class TokenPairs {
       scope,
       expiresAt: now + this.config.oauth.access_token_ttl * 1000,
     };
-    tx.insert(this.accessTokens, { ...info });
-    tx.insert(this.refreshTokens, {
+    await tx.insert(this.accessTokens, { ...info });
+    await tx.insert(this.refreshTokens, {
       tokenHash: sha256(pair.refreshToken),
       grantId: grant.id,
       createdAt: now,

@@ -25,7 +25,7 @@ export class AuthorizationCodeGrant implements GrantTypeHandler {
       if (err instanceof CodeReplayed) await this.grants.codeReplayed(err.code, ip);
       throw err;
     }
-    const tokens = this.grants.exchangeCode(code!, ip);
+    const tokens = await this.grants.exchangeCode(code!, ip);
     if (tokens) return tokens;
     // A concurrent exchange of the same code claimed it first: this one is the replay.
     await this.grants.codeReplayed(code!, ip);

@@ -124,9 +124,9 @@ export class UserCredentialsAuthMode extends BaseAuthMode<UserCredentialsAuthCon
       if (value) next[field.name] = value;
     }
     // The secret and its audit row are one transaction: a crash keeps both or neither.
-    this.transactions.run((tx) => {
-      this.vault.putIn(tx, owner, USER_CREDENTIALS_PURPOSE, next, { userId });
-      this.audit.recordIn(tx, {
+    await this.transactions.run(async (tx) => {
+      await this.vault.putIn(tx, owner, USER_CREDENTIALS_PURPOSE, next, { userId });
+      await this.audit.recordIn(tx, {
         type: 'credentials.change',
         outcome: 'success',
         userId,

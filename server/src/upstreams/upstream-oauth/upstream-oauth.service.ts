@@ -122,7 +122,7 @@ export class UpstreamOAuthService {
     const pending = this.pending.peek(state);
     if (!pending || pending.userId !== sessionUserId) return null;
     this.pending.delete(state);
-    this.audit.recordNow({
+    void this.audit.recordNow({
       type: 'upstream.signin',
       outcome: 'failure',
       userId: pending.userId,
@@ -190,7 +190,7 @@ export class UpstreamOAuthService {
 
   /** A refused refresh ends the sign-in (unless it was replaced meanwhile); other failures keep it. */
   private async refreshFailed(upstream: Upstream, userId: string, old: StoredUpstreamTokens, generation: number, err: Error): Promise<UpstreamTokenResult> {
-    this.audit.recordNow({
+    void this.audit.recordNow({
       type: 'upstream.token_refresh',
       outcome: 'failure',
       userId,
@@ -224,6 +224,6 @@ export class UpstreamOAuthService {
   }
 
   private auditSignInFailure(upstream: Upstream, userId: string, stage: string, reason: string): void {
-    this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
+    void this.audit.recordNow({ type: 'upstream.signin', outcome: 'failure', userId, upstreamSlug: upstream.slug, detail: { stage, reason: reason.slice(0, 300) } });
   }
 }
