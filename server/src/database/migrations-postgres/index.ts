@@ -1,4 +1,5 @@
 import { Initial1795708966381 } from './1795708966381-initial';
+import { MainCatchUp1795714002068 } from './1795714002068-main-catch-up';
 
 /** Every PostgreSQL migration, in order (scripts/migration-diff.ts --engine postgres writes them). Add new ones at the end; never edit one that has shipped. */
-export const POSTGRES_MIGRATIONS = [Initial1795708966381];
+export const POSTGRES_MIGRATIONS = [Initial1795708966381, MainCatchUp1795714002068];
