@@ -237,11 +237,10 @@ describe('per-tool audit: argument digests, opt-in values, per-tool figures', ()
     const res = await post('plain', tokens.plain, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'y'.repeat(1000), arguments: {} } });
     expect(res.status).toBe(200); // the upstream answers the unknown tool with a JSON-RPC error
     await audit.flush();
-    const db = gw.app.get(Transactions).db;
-    const longest = (table: string) => (db.prepare(`SELECT MAX(LENGTH(tool)) AS n FROM ${table}`).get() as { n: number }).n;
+    const longest = async (table: string) => (await gw.app.get(Transactions).query<{ n: number }>(`SELECT MAX(LENGTH(tool)) AS n FROM ${table}`))[0].n;
     for (let i = 0; i < 50 && (await rowsOf('plain', 'y'.repeat(MAX_TOOL_NAME))) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(longest('audit_events')).toBe(MAX_TOOL_NAME);
-    expect(longest('audit_tool_rollups')).toBe(MAX_TOOL_NAME);
+    expect(await longest('audit_events')).toBe(MAX_TOOL_NAME);
+    expect(await longest('audit_tool_rollups')).toBe(MAX_TOOL_NAME);
     expect((await api('GET', `/dashboard/tools?upstream=bounded`)).json.items[0].tool).toBe('x'.repeat(MAX_TOOL_NAME));
   });
 

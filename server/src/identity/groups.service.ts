@@ -184,7 +184,7 @@ export class GroupsService {
       }
       for (const group of removed) await tx.delete(this.members, { groupId: group.id, userId });
     });
-    this.namesByUser.delete(userId);
+    this.forget(userId);
     return { added, removed: removed.map((g) => g.name), skipped };
   }
 

@@ -53,7 +53,7 @@ export class LoginController {
       return rerender(401, 'Wrong email or password.');
     }
     if (!mayUsePassword(this.config.localAuth, req.user)) {
-      this.audit.recordNow({ type: 'login', outcome: 'failure', userId: req.user.id, ip: req.ip ?? null, detail: { email, reason: 'local_passwords_off' } });
+      await this.audit.recordNow({ type: 'login', outcome: 'failure', userId: req.user.id, ip: req.ip ?? null, detail: { email, reason: 'local_passwords_off' } });
       return rerender(403, 'Password sign-in is turned off for your account. Sign in with your identity provider.');
     }
     const secret = await this.sessions.start(req.user.id, req.ip ?? null);

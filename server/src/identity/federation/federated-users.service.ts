@@ -81,14 +81,14 @@ export class FederatedUsersService {
       const now = Date.now();
       identity = this.identities.create({ provider: provider.id, subject: claims.sub, userId: user.id, email, linkedAt: now, lastSignInAt: now });
       await this.identities.upsert(identity, ['provider', 'subject']);
-      this.audit.recordNow({ type: 'identity.federated.link', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, email } });
+      await this.audit.recordNow({ type: 'identity.federated.link', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, email } });
     }
     if (user.disabled) throw disabledRefusal();
 
     await this.identities.update({ provider: provider.id, subject: claims.sub }, { email, lastSignInAt: Date.now() });
     await this.users.touchLogin(user.id);
     if (provider.groups_claim) await this.syncGroups(provider, user, claims[provider.groups_claim], ip);
-    this.audit.recordNow({ type: 'identity.federated.signin', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, email } });
+    await this.audit.recordNow({ type: 'identity.federated.signin', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, email } });
     return user;
   }
 
@@ -142,7 +142,7 @@ export class FederatedUsersService {
     // A concurrent sign-in may create the same new group first: the second try finds it.
     const result = await sync().catch(sync);
     if (result.added.length || result.removed.length || result.skipped.length) {
-      this.audit.recordNow({ type: 'identity.federated.groups', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, ...result } });
+      await this.audit.recordNow({ type: 'identity.federated.groups', outcome: 'success', userId: user.id, ip, detail: { provider: provider.id, ...result } });
     }
   }
 }

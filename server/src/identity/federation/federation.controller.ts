@@ -58,7 +58,7 @@ export class FederationController {
     };
     (req as Request & { session: object }).session = session;
     const outcome = await this.run(strategy, req, res);
-    if (!outcome.redirected) this.refuse(res, provider, target, refusalOf(provider.name, outcome.err, outcome.info), req);
+    if (!outcome.redirected) await this.refuse(res, provider, target, refusalOf(provider.name, outcome.err, outcome.info), req);
   }
 
   @Get(':provider/callback')
@@ -86,7 +86,7 @@ export class FederationController {
     try {
       return await this.strategies.strategyFor(provider);
     } catch (err) {
-      this.refuse(res, provider, returnTo, refusalOf(provider.name, err, undefined), req, err);
+      await this.refuse(res, provider, returnTo, refusalOf(provider.name, err, undefined), req, err);
       return null;
     }
   }
@@ -102,10 +102,10 @@ export class FederationController {
     });
   }
 
-  private refuse(res: Response, provider: IdentityProvider, returnTo: string, refusal: Refusal, req: Request, err?: unknown): void {
+  private async refuse(res: Response, provider: IdentityProvider, returnTo: string, refusal: Refusal, req: Request, err?: unknown): Promise<void> {
     if (refusal.status >= 500 || refusal.reason === 'provider_answer_invalid')
       this.logger.warn(`sign-in through ${provider.id} failed: ${refusal.reason}: ${(err as Error | undefined)?.message ?? refusal.message}`);
-    this.audit.recordNow({
+    await this.audit.recordNow({
       type: 'identity.federated.refused',
       outcome: 'failure',
       ip: req.ip ?? null,

@@ -77,7 +77,7 @@ export class AuthorizeFlow {
       throw new Error('the authorize steps ended without an answer');
     } catch (err) {
       if (err instanceof UntrustedRedirect) {
-        if (err.clientId) this.recordError(err.clientId, user, 'invalid_redirect_uri', err.description);
+        if (err.clientId) await this.recordError(err.clientId, user, 'invalid_redirect_uri', err.description);
         return void res
           .status(400)
           .type('html')
@@ -85,7 +85,7 @@ export class AuthorizeFlow {
       }
       if (err instanceof RedirectableError) {
         // A denied consent has its own row ('consent', failure).
-        if (!(err.oauth instanceof AccessDenied) && typeof params.client_id === 'string') this.recordError(params.client_id, user, err.oauth.error, err.oauth.description);
+        if (!(err.oauth instanceof AccessDenied) && typeof params.client_id === 'string') await this.recordError(params.client_id, user, err.oauth.error, err.oauth.description);
         return res.redirect(redirectStatus, this.redirectUrl(err.redirectUri, err.state, errorParams(err.oauth)));
       }
       throw err;
@@ -97,8 +97,8 @@ export class AuthorizeFlow {
    * §4.1.2.1 error code and its description (never the request's parameters or URL).
    * Only for known clients: an unknown client_id writes nothing, so made-up ids fill no log.
    */
-  private recordError(clientId: string, user: User | null, error: string, reason: string): void {
-    this.audit.recordNow({ type: 'authorize.error', outcome: 'failure', clientId, userId: user?.id ?? null, detail: { error, reason } });
+  private recordError(clientId: string, user: User | null, error: string, reason: string): Promise<void> {
+    return this.audit.recordNow({ type: 'authorize.error', outcome: 'failure', clientId, userId: user?.id ?? null, detail: { error, reason } });
   }
 
   /** Not on the allow-list: a clear page, no code, and an audit row. */

@@ -21,8 +21,8 @@ const CREDENTIAL_FIELD = /^cred_([a-z_][a-z0-9_]*)$/;
  * The request passed its checks: an audit row for the connection doctor (did the client come to
  * /authorize at all, was the user signed in yet). Only ids and the upstream: never the query.
  */
-function started(request: AuthorizeRequest, flow: AuthorizeFlow): StepResult {
-  flow.audit.recordNow({
+async function started(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<StepResult> {
+  await flow.audit.recordNow({
     type: 'authorize.start',
     outcome: 'success',
     clientId: request.valid.client.clientId,
@@ -153,7 +153,7 @@ async function code(request: AuthorizeRequest, flow: AuthorizeFlow): Promise<Ste
     codeChallenge: valid.codeChallenge,
     scope: request.scope!,
   });
-  flow.audit.recordNow({
+  await flow.audit.recordNow({
     type: 'code.issue',
     outcome: 'success',
     clientId: valid.client.clientId,

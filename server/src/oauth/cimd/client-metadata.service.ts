@@ -55,7 +55,7 @@ export class ClientMetadataService {
       ({ document, maxAge } = await this.fetchDocument(url));
     } catch (err) {
       const pinned = PINNED_CLIENT_METADATA[clientId];
-      this.recordFetch(clientId, fetchFailure(err), pinned !== undefined);
+      await this.recordFetch(clientId, fetchFailure(err), pinned !== undefined);
       if (!pinned) {
         // The cause (refused address, connection refused or reset, timeout, HTTP status…) goes to the log
         // only: shown to whoever typed the URL, it would tell them which hosts and ports answer.
@@ -69,10 +69,10 @@ export class ClientMetadataService {
     try {
       client = toClient(clientId, document);
     } catch (err) {
-      if (err instanceof ClientMetadataError) this.recordFetch(clientId, { reason: 'invalid_document', message: err.message }, false);
+      if (err instanceof ClientMetadataError) await this.recordFetch(clientId, { reason: 'invalid_document', message: err.message }, false);
       throw err;
     }
-    this.recordFetch(clientId, null, false);
+    await this.recordFetch(clientId, null, false);
     const seconds = Math.min(Math.max(maxAge ?? DEFAULT_CACHE_SECONDS, MIN_CACHE_SECONDS), this.settings.max_cache_seconds);
     // lru-cache reads a ttl of 0 as "forever": max_cache_seconds 0 means no caching at all.
     if (seconds > 0) this.cache.set(clientId, client, { ttl: seconds * 1000 });
@@ -100,8 +100,8 @@ export class ClientMetadataService {
    * message, which names no secret (the log line of the same failure says as much). Only admins
    * read audit rows, so the network detail kept from the person at /authorize is fine here.
    */
-  private recordFetch(clientId: string, failure: { reason: string; message: string } | null, pinnedUsed: boolean): void {
-    this.audit?.recordNow({
+  private async recordFetch(clientId: string, failure: { reason: string; message: string } | null, pinnedUsed: boolean): Promise<void> {
+    await this.audit?.recordNow({
       type: 'client.metadata_document',
       outcome: failure ? 'failure' : 'success',
       clientId,

@@ -34,7 +34,7 @@ export class TokenController {
       return response;
     } catch (err) {
       const clientId = client?.clientId ?? (err instanceof InvalidClient ? err.knownClientId : undefined);
-      if (err instanceof OAuthError && clientId) this.recordRefusal(clientId, params, err, req.ip ?? null);
+      if (err instanceof OAuthError && clientId) await this.recordRefusal(clientId, params, err, req.ip ?? null);
       throw err;
     }
   }
@@ -44,9 +44,9 @@ export class TokenController {
    * check that refused and the grant type. Never a parameter's value (a code or token is a secret).
    * Only for known clients, so that made-up client ids write nothing.
    */
-  private recordRefusal(clientId: string, params: TokenParams, err: OAuthError, ip: string | null): void {
+  private recordRefusal(clientId: string, params: TokenParams, err: OAuthError, ip: string | null): Promise<void> {
     const grantType = typeof params.grant_type === 'string' && GRANT_TYPES.has(params.grant_type) ? params.grant_type : 'other';
-    this.audit.recordNow({
+    return this.audit.recordNow({
       type: 'token.refused',
       outcome: 'failure',
       clientId,
