@@ -1,10 +1,11 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { ConfigService } from '../config/config.service';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import { GrantsService } from '../oauth/grants/grants.service';
@@ -32,7 +33,9 @@ const MAX_MEMBERS = 50;
  * audit row. The authorization server finds them through UpstreamsService.useNamedBundles.
  */
 @Injectable()
-export class BundlesService implements OnModuleInit {
+export class BundlesService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('Bundles');
+  private safetyReload: NodeJS.Timeout | null = null;
   private byName = new Map<string, { record: BundleRecord; target: Upstream }>();
   private readonly listeners: Array<(name: string) => void> = [];
 
@@ -44,6 +47,7 @@ export class BundlesService implements OnModuleInit {
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly feed: ChangeFeed,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -52,6 +56,25 @@ export class BundlesService implements OnModuleInit {
       byResource: (resource) => [...this.byName.values()].find((b) => b.target.resource === withoutTrailingSlashes(resource))?.target,
       bySlug: (slug) => [...this.byName.values()].find((b) => b.target.slug === slug)?.target,
     });
+    // Changed on another replica (PostgreSQL): read the bundles again; its sessions here end as on the replica that changed it.
+    this.feed.on('bundle.changed', (name) => void this.reloadQuietly(name));
+    this.feed.onResync(() => void this.reloadQuietly());
+    if (this.feed.shared) {
+      this.safetyReload = setInterval(() => void this.reloadQuietly(), ChangeFeed.SAFETY_TTL_MS);
+      this.safetyReload.unref();
+    }
+  }
+
+  onModuleDestroy(): void {
+    if (this.safetyReload) clearInterval(this.safetyReload);
+  }
+
+  private async reloadQuietly(changed?: string): Promise<void> {
+    try {
+      await this.reload(changed);
+    } catch (err) {
+      this.logger.error(`could not read the bundles again: ${(err as Error).message}`);
+    }
   }
 
   /** Called with the name of a bundle that changed or went away. */
@@ -90,6 +113,7 @@ export class BundlesService implements OnModuleInit {
       await this.audit.recordIn(tx, { type: 'admin.bundle.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name, upstreams: members } });
     });
     await this.reload(name);
+    this.feed.publish('bundle.changed', name);
     return this.get(name);
   }
 
@@ -108,6 +132,7 @@ export class BundlesService implements OnModuleInit {
       });
     });
     await this.reload(name);
+    this.feed.publish('bundle.changed', name);
     return this.get(name);
   }
 
@@ -119,6 +144,7 @@ export class BundlesService implements OnModuleInit {
       await this.audit.recordIn(tx, { type: 'admin.bundle.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name } });
     });
     await this.reload(name);
+    this.feed.publish('bundle.changed', name);
     await this.grants.revokeAllFor({ upstreamSlug: bundleSlug(name) }, { reason: 'bundle deleted', ip: actor.ip });
   }
 

@@ -7,7 +7,8 @@ import { engineOf } from './engine';
 /**
  * What one replica tells the others so their in-memory views follow the database at once:
  * revoked grants and tokens (the access-token cache), users whose status changed (the profile
- * cache), group memberships (allow-lists by group), upstreams edited in the console (the registry).
+ * cache), group memberships (allow-lists by group), upstreams edited in the console (the registry),
+ * tool rules and pinning (the tool policy), named bundles.
  */
 export interface Changes {
   'grants.revoked': string[];
@@ -16,6 +17,10 @@ export interface Changes {
   /** A user id whose group memberships changed, or '*' (a group renamed or deleted). */
   'groups.changed': string;
   'upstream.changed': string;
+  /** The slug of an upstream whose tool rules or pinning changed. */
+  'tool_policy.changed': string;
+  /** The name of a named bundle created, edited or deleted. */
+  'bundle.changed': string;
 }
 export type ChangeTopic = keyof Changes;
 

@@ -1,9 +1,10 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LRUCache } from 'lru-cache';
 import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import { GroupsService } from '../identity/groups.service';
@@ -38,10 +39,12 @@ const CALLER_CACHE_SIZE = 10_000;
  * asks on every request to an upstream that has rules.
  */
 @Injectable()
-export class ToolPolicyService implements OnModuleInit {
+export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
   private bySlug = new Map<string, PolicyState>();
   /** `slug\0userId` → the rules that concern that caller (bounded; cleared when rules change). */
   private readonly callers = new LRUCache<string, CallerRules>({ max: CALLER_CACHE_SIZE });
+  private safetyReload: NodeJS.Timeout | null = null;
+  private readonly logger = new Logger('ToolPolicy');
 
   constructor(
     @InjectRepository(ToolPolicyRecord) private readonly records: Repository<ToolPolicyRecord>,
@@ -51,6 +54,7 @@ export class ToolPolicyService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly config: ConfigService,
+    private readonly feed: ChangeFeed,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -60,6 +64,18 @@ export class ToolPolicyService implements OnModuleInit {
     this.upstreams.onChange((slug) => {
       if (!this.upstreams.find(slug) && this.bySlug.has(slug)) void this.forget(slug);
     });
+    // Rules edited on another replica (PostgreSQL): read them again, as the upstream registry does.
+    this.feed.on('tool_policy.changed', () => void this.reloadQuietly());
+    this.feed.onResync(() => void this.reloadQuietly());
+    if (this.feed.shared) {
+      // The net under a missed notification: a small table, read every SAFETY_TTL_MS.
+      this.safetyReload = setInterval(() => void this.reloadQuietly(), ChangeFeed.SAFETY_TTL_MS);
+      this.safetyReload.unref();
+    }
+  }
+
+  onModuleDestroy(): void {
+    if (this.safetyReload) clearInterval(this.safetyReload);
   }
 
   /** Whether the gateway must read this upstream's tool traffic: it has rules, or pins its catalogue. */
@@ -141,6 +157,7 @@ export class ToolPolicyService implements OnModuleInit {
       const row = { upstreamSlug: slug, rules, pinning: state.pinning, updatedAt: Date.now() };
       await this.transactions.run((tx) => tx.update(this.records, { upstreamSlug: slug }, { rules, updatedAt: row.updatedAt }));
       this.apply(row);
+      this.feed.publish('tool_policy.changed', slug);
       changed.push({ slug, source: this.upstreams.find(slug)?.source ?? 'console' });
     }
     return changed;
@@ -173,6 +190,7 @@ export class ToolPolicyService implements OnModuleInit {
       await this.audit.recordIn(tx, { type, outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { target_upstream: slug, ...detail } });
     });
     this.apply(row);
+    this.feed.publish('tool_policy.changed', slug);
   }
 
   private apply(row: Pick<ToolPolicyRecord, 'upstreamSlug' | 'rules' | 'pinning'>): void {
@@ -185,6 +203,15 @@ export class ToolPolicyService implements OnModuleInit {
     const rows = await this.records.find();
     this.bySlug = new Map();
     for (const row of rows) this.apply(row);
+    this.callers.clear();
+  }
+
+  private async reloadQuietly(): Promise<void> {
+    try {
+      await this.reload();
+    } catch (err) {
+      this.logger.error(`could not read the tool policies again: ${(err as Error).message}`);
+    }
   }
 
   private async forget(slug: string): Promise<void> {
