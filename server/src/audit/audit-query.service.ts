@@ -84,7 +84,11 @@ export class AuditQueryService {
     const run = async (sql: string, ...params: (string | number)[]) => (await this.transactions.query<RawEntry>(sql, [value, ...params])).map(parsed);
     // A derived table is named (AS recent, AS subject): PostgreSQL requires it.
     const head = await run(`${SELECT} WHERE ${column} = ? ORDER BY at ASC, id ASC LIMIT ?`, bounds.head);
-    const tail = await run(`SELECT * FROM (${SELECT} WHERE ${column} = ? ORDER BY at DESC, id DESC LIMIT ?) AS recent WHERE type != '${PROXIED_REQUEST_TYPE}' LIMIT ?`, bounds.scan, bounds.tail);
+    const tail = await run(
+      `SELECT * FROM (${SELECT} WHERE ${column} = ? ORDER BY at DESC, id DESC LIMIT ?) AS recent WHERE type != '${PROXIED_REQUEST_TYPE}' LIMIT ?`,
+      bounds.scan,
+      bounds.tail,
+    );
     const requests = await run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at DESC, id DESC LIMIT ?`, bounds.requests);
     const first = await run(`${SELECT} WHERE ${column} = ? AND type = '${PROXIED_REQUEST_TYPE}' ORDER BY at ASC, id ASC LIMIT 1`);
     const byId = new Map<number, AuditEntry>();

@@ -237,7 +237,15 @@ export class ToolCatalogueService implements OnModuleInit {
   }
 
   /** The writes (and the in-memory change) for a tool served with `hash`. */
-  private changeOf(slug: string, entry: ToolEntry, definition: ToolDefinition, hash: string, mode: PinningMode, baseline: boolean, now: number): Array<(tx: Tx) => Promise<unknown>> {
+  private changeOf(
+    slug: string,
+    entry: ToolEntry,
+    definition: ToolDefinition,
+    hash: string,
+    mode: PinningMode,
+    baseline: boolean,
+    now: number,
+  ): Array<(tx: Tx) => Promise<unknown>> {
     const known = [entry.approved, entry.pending].find((v) => v?.hash === hash);
     if (known) return this.seen(entry, now).map((id) => (tx: Tx) => tx.update(this.versions, { id }, { lastSeenAt: now }));
     if (entry.rejected.has(hash) && mode !== 'off') return [];

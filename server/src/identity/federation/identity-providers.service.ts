@@ -107,7 +107,13 @@ export class IdentityProvidersService {
     await this.transactions.run(async (tx) => {
       await tx.insert(this.records, row);
       await this.vault.putIn(tx, identityProviderOwner(row.id), OIDC_CLIENT_SECRET_PURPOSE, settings.client_secret, { userId: actor.userId });
-      await this.audit.recordIn(tx, { type: 'admin.identity_provider.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { provider: row.id, issuer: row.issuer } });
+      await this.audit.recordIn(tx, {
+        type: 'admin.identity_provider.create',
+        outcome: 'success',
+        userId: actor.userId,
+        ip: actor.ip,
+        detail: { provider: row.id, issuer: row.issuer },
+      });
     });
     return fromRecord(row);
   }
