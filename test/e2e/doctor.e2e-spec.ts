@@ -30,7 +30,8 @@ describe('connection doctor', () => {
   let cwd: string;
   let browser: Browser | undefined;
 
-  const doctor = (cli: string[]) => runCli(['doctor', ...cli, '--data-dir', gw.dataDir], { cwd });
+  // The gateway's own database: on PostgreSQL (GATEHOUSE_TEST_DB=postgres) the command needs its URL.
+  const doctor = (cli: string[]) => runCli(['doctor', ...cli, '--data-dir', gw.dataDir], { cwd, env: { DATABASE_URL: gw.config.database?.url ?? undefined } });
   const rulesOf = (report: any) => report.diagnosis.map((d: any) => d.rule);
   const stepsOf = (report: any) => report.steps.map((s: any) => s.step);
 
