@@ -25,7 +25,9 @@ async function reportOpenHandles() {
   const deadline = Date.now() + 2000;
   let left = minus(alive(), before);
   while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100).unref());
+    // A ref'd timer on purpose: with an unref'd one and nothing else left, Node would exit here,
+    // in the middle of Jest's teardown, with code 0 even when tests failed.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     left = minus(alive(), before);
   }
   if (left.length > 0)

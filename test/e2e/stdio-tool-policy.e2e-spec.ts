@@ -74,5 +74,14 @@ describe('stdio upstreams under the per-tool policy', () => {
     expect(names).toEqual(expect.arrayContaining(['echo', 'pid']));
     const res = await admin.callTool({ name: 'echo', arguments: { text: 'allowed' } });
     expect(res.content).toEqual([{ type: 'text', text: 'allowed' }]);
+    // Its audit row names the tool and digests the arguments, as for an HTTP upstream (never the values).
+    const audit = gw.app.get(AuditService);
+    let row = (await audit.list({ limit: 200 })).find((r) => r.type === 'mcp.request' && r.tool === 'echo' && r.outcome === 'success');
+    for (let i = 0; i < 100 && !row; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      row = (await audit.list({ limit: 200 })).find((r) => r.type === 'mcp.request' && r.tool === 'echo' && r.outcome === 'success');
+    }
+    expect(row).toMatchObject({ upstreamSlug: 'local', toolArguments: { of: 'arguments', digest: expect.stringMatching(/^[0-9a-f]{32}$/) } });
+    expect(JSON.stringify(row)).not.toContain('allowed');
   });
 });

@@ -294,6 +294,8 @@ export class McpProxyService implements OnModuleDestroy {
         ctx.mcpMethod = typeof first.method === 'string' ? first.method.slice(0, 128) : 'response';
         ctx.rpcId = first.id ?? null;
         if (first.method === 'tools/call' && typeof first.params?.name === 'string') ctx.tool = first.params.name.slice(0, 128);
+        // The audit row's argument digest (audit/tool-arguments.ts), as for any upstream.
+        if (first.method === 'tools/call') ctx.toolCall ??= capturedBody(raw);
       }
     }
     this.inFlight.set(res, ctx.token.grantId);

@@ -20,35 +20,13 @@ import { PRIVATE_NETWORK_HINT } from './connection-test/failure-stage';
 import { AllowList, Upstream } from './upstream';
 import { invalidUpstream, readOnly, slugTaken, upstreamNotFound } from './upstream-admin.errors';
 import { UpstreamCheck } from './upstream-check.entity';
-import { inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, UpstreamInput } from './upstream-input';
+import { EDITABLE, inputOf, normalizedAllow, parseUpstreamInput, unknownAllowKeys, UpstreamInput } from './upstream-input';
 import { UpstreamRecord } from './upstream-record.entity';
 import { UpstreamProbeService } from './upstream-probe.service';
 import { upstreamView, UpstreamView } from './upstream-view';
 import { UpstreamsService } from './upstreams.service';
 import { ENV_PURPOSE_PREFIX, envPurpose, upstreamOwner, usersOfUpstream, VaultPurpose } from '../vault/vault-addresses';
 import { processSettingsFrom } from './transports/transport-config';
-
-/** The fields an edit may change, in the order the audit row lists them. */
-const EDITABLE = [
-  'name',
-  'url',
-  'transport',
-  'command',
-  'args',
-  'env',
-  'cwd',
-  'instances',
-  'idleTimeoutSeconds',
-  'maxProcesses',
-  'port',
-  'path',
-  'enabled',
-  'timeoutSeconds',
-  'scopes',
-  'auth',
-  'allow',
-  'audit',
-] as const;
 
 /**
  * The admin console's upstreams: list with status, create, edit, enable/disable, allow-lists and

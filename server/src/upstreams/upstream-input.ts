@@ -178,15 +178,10 @@ export function normalizedAllow(allow: { users: string[]; emails: string[]; emai
   };
 }
 
-const INPUT_KEYS = new Set([
-  'slug',
+/** The fields an edit may change, in the order the audit row of an edit lists them. */
+export const EDITABLE = [
   'name',
   'url',
-  'enabled',
-  'timeoutSeconds',
-  'scopes',
-  'auth',
-  'allow',
   'transport',
   'command',
   'args',
@@ -197,8 +192,16 @@ const INPUT_KEYS = new Set([
   'maxProcesses',
   'port',
   'path',
+  'enabled',
+  'timeoutSeconds',
+  'scopes',
+  'auth',
+  'allow',
   'audit',
-]);
+] as const;
+
+/** What the admin API takes: the slug (fixed once created) and the editable fields. */
+const INPUT_KEYS = new Set<string>(['slug', ...EDITABLE]);
 const AUDIT_KEYS = new Set(['toolArguments']);
 
 const ALLOW_KEYS = new Set(['users', 'emails', 'emailDomains', 'groups']);
