@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -21,7 +20,9 @@ import { BundleCallerContext, BundleCatalogue } from './bundle-catalogue';
 import { bundleOfPath, bundleResourceMetadataUrl } from './bundle-resource';
 import { BundlesService } from './bundles.service';
 import { Upstream } from '../upstreams/upstream';
+import { VaultService } from '../vault/vault.service';
 import { createBundleServer } from './bundle-server';
+import { BundleSessionIds } from './bundle-session-ids';
 
 /** The revision whose Streamable HTTP has no sessions: each request stands alone. */
 export const STATELESS_REVISION = '2026-07-28';
@@ -48,8 +49,10 @@ interface BundleSession {
  * audience (RFC 8707), a rate limit, the scope (from the body, always read here) and the audit.
  *
  * Session-based clients (2025-06-18, 2025-11-25) get a session at `initialize` (Mcp-Session-Id),
- * bound to the grant of the token that opened it. A request without a session, and any request of
- * the stateless 2026-07-28 revision, is served on its own by a server made for it.
+ * bound to the grant of the token that opened it (bundle-session-ids.ts). A session is taken up by
+ * whichever replica a request lands on, and survives a restart: the balancer needs no stickiness.
+ * A request without a session, and any request of the stateless 2026-07-28 revision, is served on
+ * its own by a server made for it.
  */
 @Injectable()
 export class BundleEndpoint implements OnModuleDestroy {
@@ -65,6 +68,7 @@ export class BundleEndpoint implements OnModuleDestroy {
   });
   /** Every stateless request's server still answering, closed with the module. */
   private readonly oneShot = new Set<Server>();
+  private sessionIds: BundleSessionIds | null = null;
 
   constructor(
     private readonly grants: GrantsService,
@@ -73,6 +77,7 @@ export class BundleEndpoint implements OnModuleDestroy {
     private readonly bundles: BundlesService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly vault: VaultService,
   ) {
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
@@ -158,8 +163,8 @@ export class BundleEndpoint implements OnModuleDestroy {
 
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
-      const session = this.sessions.get(sessionId);
       // A session is its grant's: another token (even the same user's, from another client) cannot use it.
+      const session = this.sessions.get(sessionId) ?? (await this.takeUpSession(sessionId, token, caller));
       if (!session || session.grantId !== token.grantId) return sendJson(res, 404, jsonRpcError(-32001, 'session not found; start a new one with initialize'));
       return session.transport.handleRequest(req, res, body);
     }
@@ -171,7 +176,7 @@ export class BundleEndpoint implements OnModuleDestroy {
 
   private async openSession(req: IncomingMessage, res: ServerResponse, token: AccessTokenInfo, caller: BundleCallerContext, body: unknown): Promise<void> {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: randomUUID,
+      sessionIdGenerator: () => this.ids().mint(token.grantId),
       onsessioninitialized: (id) => void this.sessions.set(id, { id, grantId: token.grantId, userId: token.userId, server, transport }),
       onsessionclosed: (id) => void this.sessions.delete(id),
     });
@@ -179,6 +184,39 @@ export class BundleEndpoint implements OnModuleDestroy {
     await server.connect(transport);
     await transport.handleRequest(req, res, body);
     if (!transport.sessionId) await server.close().catch(() => undefined);
+  }
+
+  /**
+   * A session this process does not hold (opened on another replica, or before a restart) whose id
+   * verifies for the presenting token's grant: a server and transport for it, already initialized.
+   * The client's initialize params are not known here; the bundle does not use them (its lists
+   * are built per request from the caller), so nothing the client sees differs.
+   */
+  private async takeUpSession(sessionId: string, token: AccessTokenInfo, caller: BundleCallerContext): Promise<BundleSession | null> {
+    if (!this.ids().belongsTo(sessionId, token.grantId)) return null;
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => sessionId, onsessionclosed: (id) => void this.sessions.delete(id) });
+    // The SDK (1.x) has no public way to take up a session: these two fields of the web-standard
+    // transport inside the node one are what its initialize sets (bundle-sessions.e2e-spec.ts
+    // fails should an SDK update move them).
+    const inner = (transport as unknown as { _webStandardTransport?: { sessionId?: string; _initialized?: boolean } })._webStandardTransport;
+    if (!inner || inner._initialized !== false) return null;
+    inner.sessionId = sessionId;
+    inner._initialized = true;
+    const server = createBundleServer(this.catalogue, caller, (id) => transport.closeSSEStream(id));
+    await server.connect(transport);
+    // Two requests of one session may arrive together: the first to get here keeps it.
+    const raced = this.sessions.get(sessionId);
+    if (raced) {
+      await server.close().catch(() => undefined);
+      return raced;
+    }
+    const session: BundleSession = { id: sessionId, grantId: token.grantId, userId: token.userId, server, transport };
+    this.sessions.set(sessionId, session);
+    return session;
+  }
+
+  private ids(): BundleSessionIds {
+    return (this.sessionIds ??= new BundleSessionIds(this.vault.deriveKey('bundle-session-ids')));
   }
 
   /**
