@@ -4,8 +4,6 @@ import { ClientMetadataDocumentsConfig } from '../../server/src/config/config.sc
 import { ConfigService } from '../../server/src/config/config.service';
 import { ClientMetadataService } from '../../server/src/oauth/cimd/client-metadata.service';
 import { RateLimiter } from '../../server/src/proxy/rate-limiter';
-import { Upstream } from '../../server/src/upstreams/upstream';
-import { PendingSignIns } from '../../server/src/upstreams/upstream-oauth/pending-sign-ins';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,28 +82,5 @@ describe('proxy rate-limit buckets', () => {
     expect(limiter.take('a', t)).toBeGreaterThan(0);
     limiter.take('c', t);
     expect(limiter.take('a', t)).toBeGreaterThan(0);
-  });
-});
-
-describe('pending upstream sign-ins', () => {
-  const signIn = (n: number) => ({ upstream: { slug: 'u' } as Upstream, userId: `user-${n}`, verifier: 'v', returnTo: '/authorize', redirectUri: 'http://gw/cb' });
-
-  it('are bounded: beyond the cap the oldest is dropped', () => {
-    const pending = new PendingSignIns(3);
-    for (let i = 1; i <= 5; i++) pending.add(`state-${i}`, signIn(i));
-    expect(pending.size).toBe(3);
-    expect(pending.peek('state-1')).toBeNull();
-    expect(pending.peek('state-2')).toBeNull();
-    expect(pending.take('state-5')?.userId).toBe('user-5');
-    expect(pending.peek('state-5')).toBeNull(); // single use
-  });
-
-  it('expire', async () => {
-    const pending = new PendingSignIns(10, 50);
-    pending.add('s', signIn(1));
-    expect(pending.peek('s')?.userId).toBe('user-1');
-    await sleep(80);
-    expect(pending.take('s')).toBeNull();
-    expect(pending.size).toBe(0);
   });
 });

@@ -5,7 +5,6 @@ import * as client from 'openid-client';
 import { ConfigError } from '../../server/src/config/config.loader';
 import { FederatedSignInRefusal, groupsFromClaim } from '../../server/src/identity/federation/federated-users.service';
 import { mayUsePassword } from '../../server/src/identity/federation/local-password-policy';
-import { PendingSignIns } from '../../server/src/identity/federation/pending-sign-ins';
 import { providerFetch, ProviderUnreachableError } from '../../server/src/identity/federation/provider-fetch';
 import { refusalOf } from '../../server/src/identity/federation/refusals';
 import { loginPage } from '../../server/src/pages/sign-in.pages';
@@ -62,23 +61,6 @@ describe('the groups claim', () => {
     expect(groupsFromClaim(undefined)).toEqual([]);
     expect(groupsFromClaim(['x'.repeat(201), 'ok'])).toEqual(['ok']);
     expect(groupsFromClaim(Array.from({ length: 5000 }, (_, i) => `g${i}`))).toHaveLength(200);
-  });
-});
-
-describe('pending federated sign-ins', () => {
-  it('are used once, only with the key the browser holds', () => {
-    const pending = new PendingSignIns();
-    const key = pending.put({ provider: 'corp', returnTo: '/admin/', stateData: { code_verifier: 'v', state: 's', nonce: 'n' } });
-    expect(pending.take('another key')).toBeUndefined();
-    expect(pending.take(undefined)).toBeUndefined();
-    expect(pending.take(key)).toMatchObject({ provider: 'corp', stateData: { nonce: 'n' } });
-    expect(pending.take(key)).toBeUndefined();
-  });
-
-  it('are bounded in number (anyone can start one)', () => {
-    const pending = new PendingSignIns();
-    for (let i = 0; i < 10_050; i++) pending.put({ provider: 'corp', returnTo: '/', stateData: { code_verifier: String(i) } });
-    expect(pending.size).toBe(10_000);
   });
 });
 

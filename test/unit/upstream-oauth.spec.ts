@@ -16,6 +16,7 @@ import { DatabaseModule } from '../../server/src/database/database.module';
 import { LoginSessionService } from '../../server/src/identity/login-session.service';
 import { UsersService } from '../../server/src/identity/users.service';
 import { Upstream, UpstreamOAuthSettings } from '../../server/src/upstreams/upstream';
+import { PendingSignIns } from '../../server/src/pending-sign-ins/pending-sign-ins.service';
 import { UpstreamOAuthModule } from '../../server/src/upstreams/upstream-oauth/upstream-oauth.module';
 import { StoredUpstreamTokens, UpstreamAuthUnavailableError, UpstreamOAuthService } from '../../server/src/upstreams/upstream-oauth/upstream-oauth.service';
 import { VaultModule } from '../../server/src/vault/vault.module';
@@ -206,7 +207,7 @@ describe('chained upstream OAuth (mode "oauth")', () => {
     // The registration is in the vault, so a restarted gateway (a new service instance) reuses it.
     const stored = await vault.getJson<{ client_id: string }>({ type: 'upstream', id: 'o' }, 'oauth_registration');
     expect(stored?.client_id).toBe(reg.clientId);
-    const restarted = new UpstreamOAuthService(vault, audit, app.get(ConfigService));
+    const restarted = new UpstreamOAuthService(vault, audit, app.get(ConfigService), app.get(PendingSignIns));
     const again = new URL(await restarted.beginSignIn(up, adminId, returnTo));
     expect(again.searchParams.get('client_id')).toBe(reg.clientId);
     expect(fixture.registrations).toHaveLength(1);

@@ -8,7 +8,8 @@ import { engineOf } from './engine';
  * What one replica tells the others so their in-memory views follow the database at once:
  * revoked grants and tokens (the access-token cache), users whose status changed (the profile
  * cache), group memberships (allow-lists by group), upstreams edited in the console (the registry),
- * tool rules and pinning (the tool policy), named bundles.
+ * tool rules and pinning (the tool policy), the tool catalogue (approvals, rejections, changed
+ * definitions), named bundles.
  */
 export interface Changes {
   'grants.revoked': string[];
@@ -19,6 +20,8 @@ export interface Changes {
   'upstream.changed': string;
   /** The slug of an upstream whose tool rules or pinning changed. */
   'tool_policy.changed': string;
+  /** The slug of an upstream whose tool catalogue changed (a definition recorded, approved or rejected). */
+  'tool_catalogue.changed': string;
   /** The name of a named bundle created, edited or deleted. */
   'bundle.changed': string;
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { PendingSignInsModule } from '../pending-sign-ins/pending-sign-ins.module';
 import { VaultModule } from '../vault/vault.module';
 import { FederatedIdentity } from './federation/federated-identity.entity';
 import { FederatedStrategies } from './federation/federated-strategies';
@@ -21,7 +22,7 @@ import { User } from './user.entity';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken, FederatedIdentity, IdentityProviderRecord]), VaultModule],
+  imports: [TypeOrmModule.forFeature([User, LoginSession, Group, GroupMember, InviteToken, FederatedIdentity, IdentityProviderRecord]), VaultModule, PendingSignInsModule],
   controllers: [LoginController, InviteController, FederationController],
   providers: [UsersService, LoginSessionService, GroupsService, InvitesService, PasswordAuthGuard, FederatedUsersService, FederatedStrategies, IdentityProvidersService],
   exports: [UsersService, LoginSessionService, GroupsService, FederatedUsersService, FederatedStrategies, IdentityProvidersService],

@@ -34,7 +34,14 @@ export interface UserPageRequest {
 }
 
 /** An enabled admin who can sign in: what must remain after any demotion, disabling or deletion. (TRUE/FALSE: both engines' boolean literals.) */
-const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role = 'admin' AND other.disabled = FALSE AND other.password_hash IS NOT NULL AND other.id != :id) > 0`;
+const OTHER_ACTIVE_ADMIN = `(SELECT COUNT(*) FROM users other WHERE other.role = 'admin' AND other.disabled = FALSE AND other.password_hash IS NOT NULL AND other.id <> ?) > 0`;
+/**
+ * Held (Tx.lock) by every change that may take away an enabled admin. Under READ COMMITTED the
+ * count above is read from the snapshot of its statement's start: two replicas demoting the last
+ * two admins at the same moment would each still count the other and both win. Taking turns on
+ * one lock, the second statement starts after the first committed and counts what is left.
+ */
+const LAST_ADMIN_LOCK = 'users:last-enabled-admin';
 
 @Injectable()
 export class UsersService implements OnModuleInit {
@@ -191,37 +198,43 @@ export class UsersService implements OnModuleInit {
 
   /**
    * Changes a user's role. Taking 'admin' away refuses (409) when it would leave no enabled admin
-   * who can sign in; the check and the change are one statement, so two admins demoting each
-   * other at once cannot both win.
+   * who can sign in; the check and the change are one statement under LAST_ADMIN_LOCK, so two
+   * admins demoting each other at once (on any replicas) cannot both win.
    */
   async setRole(id: string, role: UserRole): Promise<void> {
     const user = await this.require(id);
     if (user.role === role) return;
-    const qb = this.users.createQueryBuilder().update(User).set({ role }).where('id = :id', { id });
-    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
-    const { affected } = await qb.execute();
-    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+    const changed = await this.changeUnlessLastAdmin(user, 'UPDATE users SET role = ? WHERE id = ?', [role, id]);
+    if (!changed) throw conflict('this is the last enabled admin; make another user an admin first');
   }
 
   /** Disables sign-in (and, through the profile cache, the proxy) at once; refuses for the last enabled admin. */
   async disable(id: string): Promise<void> {
     const user = await this.require(id);
-    const qb = this.users.createQueryBuilder().update(User).set({ disabled: true }).where('id = :id', { id });
-    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
-    const { affected } = await qb.execute();
+    const changed = await this.changeUnlessLastAdmin(user, 'UPDATE users SET disabled = TRUE WHERE id = ?', [id]);
     this.forgetProfile(id);
-    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+    if (!changed) throw conflict('this is the last enabled admin; make another user an admin first');
   }
 
   /** Deletes the account row (the caller removes what hangs off it); refuses for the last enabled admin. */
   async delete(id: string): Promise<void> {
     const user = await this.require(id);
-    const qb = this.users.createQueryBuilder().delete().from(User).where('id = :id', { id });
-    if (user.role === 'admin') qb.andWhere(OTHER_ACTIVE_ADMIN);
-    const { affected } = await qb.execute();
+    const changed = await this.changeUnlessLastAdmin(user, 'DELETE FROM users WHERE id = ?', [id]);
     this.forgetProfile(id);
-    if (!affected) throw conflict('this is the last enabled admin; make another user an admin first');
+    if (!changed) throw conflict('this is the last enabled admin; make another user an admin first');
     await this.invites.voidFor(id);
+  }
+
+  /**
+   * Runs `statement` (… WHERE id = ?) on the user's row; for an admin only while another enabled
+   * admin remains, checked in the same statement and under LAST_ADMIN_LOCK. False when it was refused.
+   */
+  private changeUnlessLastAdmin(user: User, statement: string, params: unknown[]): Promise<boolean> {
+    if (user.role !== 'admin') return this.transactions.run(async (tx) => (await tx.execute(statement, params)) > 0);
+    return this.transactions.run(async (tx) => {
+      await tx.lock(LAST_ADMIN_LOCK);
+      return (await tx.execute(`${statement} AND ${OTHER_ACTIVE_ADMIN}`, [...params, user.id])) > 0;
+    });
   }
 
   /** Sets a new password (checked against the policy); the caller decides which sessions survive. */

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { FindOptionsWhere, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AuditService } from '../audit/audit.service';
 import { conflict, notFound } from '../common/api-errors';
+import { ChangeFeed } from '../database/change-feed';
 import { Transactions, Tx } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import type { ListedTool } from '../proxy/tools-list-rewrite';
@@ -61,9 +62,10 @@ const MAX_TOOLS_PER_UPSTREAM = 2000;
  * tools/list and refuses its calls until an admin approves it.
  */
 @Injectable()
-export class ToolCatalogueService implements OnModuleInit {
+export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('ToolCatalogue');
   private bySlug = new Map<string, Map<string, ToolEntry>>();
+  private safetyReload: NodeJS.Timeout | null = null;
 
   constructor(
     @InjectRepository(ToolVersion) private readonly versions: Repository<ToolVersion>,
@@ -72,10 +74,21 @@ export class ToolCatalogueService implements OnModuleInit {
     private readonly upstreamAdmin: UpstreamAdminService,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
+    private readonly feed: ChangeFeed,
   ) {}
 
   async onModuleInit(): Promise<void> {
     await this.reload();
+    // Replicas on one PostgreSQL: a definition approved, rejected or recorded on another replica is
+    // read again here at once (the upstream's rows only), as the tool policy and the registry are.
+    this.feed.on('tool_catalogue.changed', (slug) => void this.reloadQuietly(slug));
+    this.feed.onResync(() => void this.reloadQuietly());
+    if (this.feed.shared) {
+      // The net under a missed notification. The table is bounded (MAX_TOOLS_PER_UPSTREAM tools per
+      // upstream, one row per distinct definition), read whole every SAFETY_TTL_MS like the rules.
+      this.safetyReload = setInterval(() => void this.reloadQuietly(), ChangeFeed.SAFETY_TTL_MS);
+      this.safetyReload.unref();
+    }
     this.upstreamAdmin.onToolsListed((slug, tools) => {
       try {
         this.observe(slug, tools);
@@ -90,6 +103,10 @@ export class ToolCatalogueService implements OnModuleInit {
         void this.versions.delete({ upstreamSlug: slug });
       }
     });
+  }
+
+  onModuleDestroy(): void {
+    if (this.safetyReload) clearInterval(this.safetyReload);
   }
 
   /**
@@ -134,6 +151,8 @@ export class ToolCatalogueService implements OnModuleInit {
         .run(async (tx) => {
           for (const w of writes) await w(tx);
           if (touched.length) for (const id of touched) await tx.update(this.versions, { id }, { lastSeenAt: now });
+          // A new or changed definition matters to the other replicas' gates (a refreshed last_seen_at does not).
+          if (writes.length) tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
         })
         .catch((err: Error) => this.logger.error(`could not record the tools of ${upstreamSlug}: ${err.message}`));
     }
@@ -195,6 +214,7 @@ export class ToolCatalogueService implements OnModuleInit {
         tool: toolName,
         detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash, previous: previous?.hash ?? null },
       });
+      tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
     });
     Object.assign(pending, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
     entry.approved = pending;
@@ -218,6 +238,7 @@ export class ToolCatalogueService implements OnModuleInit {
         tool: toolName,
         detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash },
       });
+      tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
     });
     entry.rejected.add(pending.hash);
     entry.pending = null;
@@ -317,12 +338,22 @@ export class ToolCatalogueService implements OnModuleInit {
     return served ? [served.id] : [];
   }
 
-  private async reload(): Promise<void> {
-    const rows = await this.versions.find({ order: { lastSeenAt: 'ASC' } });
-    this.bySlug = new Map();
+  private async reloadQuietly(slug?: string): Promise<void> {
+    try {
+      await this.reload(slug);
+    } catch (err) {
+      this.logger.error(`could not read the tool catalogue again: ${(err as Error).message}`);
+    }
+  }
+
+  /** Reads the catalogue (or one upstream's part of it) from the database, replacing what memory holds. */
+  private async reload(slug?: string): Promise<void> {
+    const where: FindOptionsWhere<ToolVersion> = slug === undefined ? {} : { upstreamSlug: slug };
+    const rows = await this.versions.find({ where, order: { lastSeenAt: 'ASC' } });
+    const bySlug = new Map<string, Map<string, ToolEntry>>();
     for (const row of rows) {
-      let entries = this.bySlug.get(row.upstreamSlug);
-      if (!entries) this.bySlug.set(row.upstreamSlug, (entries = new Map<string, ToolEntry>()));
+      let entries = bySlug.get(row.upstreamSlug);
+      if (!entries) bySlug.set(row.upstreamSlug, (entries = new Map<string, ToolEntry>()));
       let entry = entries.get(row.toolName);
       if (!entry) entries.set(row.toolName, (entry = { approved: null, pending: null, rejected: new Set(), current: row.hash, lastRaw: '', seenWrittenAt: row.lastSeenAt }));
       const status: ToolVersionStatus = row.status;
@@ -332,6 +363,9 @@ export class ToolCatalogueService implements OnModuleInit {
       // Rows come oldest-seen first: the last one is what the upstream served last.
       if (status !== 'superseded') entry.current = row.hash;
     }
+    if (slug === undefined) this.bySlug = bySlug;
+    else if (bySlug.has(slug)) this.bySlug.set(slug, bySlug.get(slug)!);
+    else this.bySlug.delete(slug);
   }
 }
 

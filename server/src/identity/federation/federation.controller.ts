@@ -3,18 +3,20 @@ import type { CookieOptions, Request, Response } from 'express';
 import { AuditService } from '../../audit/audit.service';
 import { ConfigService } from '../../config/config.service';
 import { BrowserThrottleFilter } from '../../pages/browser-throttle.filter';
+import { randomToken } from '../../common/crypto';
+import { errorPage, notFoundPage } from '../../pages/error.pages';
 import { federatedRefusalPage } from '../../pages/sign-in.pages';
-import { notFoundPage } from '../../pages/error.pages';
+import { PENDING_TTL_MS, PendingSignIns } from '../../pending-sign-ins/pending-sign-ins.service';
 import { LoginSessionService, SESSION_COOKIE } from '../login-session.service';
 import { safeReturnTo } from '../return-to';
 import { User } from '../user.entity';
 import { FederatedStrategies } from './federated-strategies';
 import { IdentityProvider } from './identity-providers.service';
 import { STRATEGY_SESSION_KEY } from './oidc-strategy';
-import { PENDING_TTL_MS, PendingSignIns, StrategyStateData } from './pending-sign-ins';
+import { PendingFederatedSignIn, StrategyStateData } from './pending-sign-ins';
 import { expired, Refusal, refusalOf } from './refusals';
 
-/** The browser's half of a pending sign-in (see PendingSignIns). Path-scoped: only these routes see it. */
+/** The browser's half of a pending sign-in (the key of its PendingSignIns row). Path-scoped: only these routes see it. */
 export const PENDING_COOKIE = 'gh_oidc';
 const PENDING_COOKIE_PATH = '/login/oidc/';
 
@@ -30,9 +32,9 @@ type Outcome = { redirected: true } | { redirected: false; err: unknown; user: U
 @UseFilters(BrowserThrottleFilter)
 export class FederationController {
   private readonly logger = new Logger('FederatedSignIn');
-  private readonly pending = new PendingSignIns();
 
   constructor(
+    private readonly pending: PendingSignIns,
     private readonly strategies: FederatedStrategies,
     private readonly sessions: LoginSessionService,
     private readonly audit: AuditService,
@@ -47,16 +49,22 @@ export class FederationController {
     const strategy = await this.strategyOr(provider, req, res, target);
     if (!strategy) return;
     // The strategy writes its PKCE verifier, state and nonce to req.session[STRATEGY_SESSION_KEY] just
-    // before redirecting; this session object keeps them server-side and gives the browser only a key.
+    // before redirecting; this session object stores them in the database (any replica may get the
+    // callback) and gives the browser only the key. The redirect waits for the row (see holdEnd).
     const pending = this.pending;
     const cookieOptions = this.pendingCookieOptions(PENDING_TTL_MS);
+    const requester = `ip:${req.ip ?? 'unknown'}`;
+    let stored: Promise<void> | null = null;
     const session = {
       set [STRATEGY_SESSION_KEY](stateData: StrategyStateData) {
-        const key = pending.put({ provider: provider.id, returnTo: target, stateData });
+        const key = randomToken();
+        const entry: PendingFederatedSignIn = { provider: provider.id, returnTo: target, stateData };
+        stored = pending.put('oidc', key, requester, entry);
         res.cookie(PENDING_COOKIE, key, cookieOptions);
       },
     };
     (req as Request & { session: object }).session = session;
+    this.holdEnd(res, () => stored);
     const outcome = await this.run(strategy, req, res);
     if (!outcome.redirected) await this.refuse(res, provider, target, refusalOf(provider.name, outcome.err, outcome.info), req);
   }
@@ -65,7 +73,7 @@ export class FederationController {
   async callback(@Param('provider') id: string, @Req() req: Request, @Res() res: Response) {
     const provider = await this.strategies.find(id);
     if (!provider) return res.status(404).type('html').send(notFoundPage(this.config.basePath));
-    const entry = this.pending.take(req.cookies?.[PENDING_COOKIE]);
+    const entry = await this.pending.take<PendingFederatedSignIn>('oidc', req.cookies?.[PENDING_COOKIE]);
     res.clearCookie(PENDING_COOKIE, this.pendingCookieOptions());
     const returnTo = entry?.returnTo ?? safeReturnTo(undefined, this.config.basePath);
     // Without code or error this is no answer of the provider; without our pending entry it is not for this browser.
@@ -79,6 +87,34 @@ export class FederationController {
     const secret = await this.sessions.start(outcome.user.id, req.ip ?? null);
     res.cookie(SESSION_COOKIE, secret, this.sessions.cookieOptions());
     res.redirect(303, returnTo);
+  }
+
+  /**
+   * The strategy ends its response with the redirect to the provider synchronously, while the
+   * pending sign-in's row is still being written: the end waits for the write, so the browser never
+   * reaches the provider (which may answer at once) before its callback can be completed; a failed
+   * write answers an error page instead of the redirect.
+   */
+  private holdEnd(res: Response, write: () => Promise<void> | null): void {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = ((...args: unknown[]) => {
+      res.end = end as Response['end'];
+      const pending = write();
+      if (!pending) return end(...args);
+      pending.then(
+        () => end(...args),
+        (err: Error) => {
+          this.logger.error(`could not store a pending sign-in: ${err.message}`);
+          res.removeHeader('Location');
+          res.removeHeader('Set-Cookie');
+          res
+            .status(503)
+            .type('html')
+            .send(errorPage(this.config.basePath, 'Sign-in unavailable', 'Gatehouse could not start the sign-in. Try again in a moment.'));
+        },
+      );
+      return res;
+    }) as Response['end'];
   }
 
   /** The name of the provider's strategy, or a refusal page when its discovery document cannot be had. */

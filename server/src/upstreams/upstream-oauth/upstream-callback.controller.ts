@@ -35,7 +35,7 @@ export class UpstreamCallbackController {
     const sessionUserId = user?.id ?? null;
 
     if (error !== null) {
-      const pending = state ? this.upstreamOAuth.failSignIn(state, error, sessionUserId) : null;
+      const pending = state ? await this.upstreamOAuth.failSignIn(state, error, sessionUserId) : null;
       const who = pending ? pending.upstream.name : 'The MCP server';
       const description = single(q.error_description);
       const message = `${who} did not complete the sign-in: ${error.slice(0, 100)}${description ? ` (${description.slice(0, 200)})` : ''}.`;

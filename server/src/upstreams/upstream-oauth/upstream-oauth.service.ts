@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '../../audit/audit.service';
 import { isSameOriginPath } from '../../common/same-origin-path';
 import { ConfigService } from '../../config/config.service';
+import { PendingSignIns } from '../../pending-sign-ins/pending-sign-ins.service';
 import { VaultService } from '../../vault/vault.service';
 import { Upstream } from '../upstream';
 import { AuthServer, AuthServerDiscovery } from './auth-server-discovery';
 import { AuthorizationResponse, authorizationRequest } from './authorization-request';
-import { PendingSignIns } from './pending-sign-ins';
+import { PendingUpstreamSignIn } from './pending-sign-ins';
 import { UpstreamClientRegistration, UpstreamClients, upstreamRedirectUri } from './upstream-client';
 import { GrantRejected, UpstreamAuthUnavailableError, UpstreamSignInError } from './upstream-oauth.errors';
 import { requestTokens, UpstreamGrant } from './upstream-token-endpoint';
@@ -23,7 +24,7 @@ export { type StoredUpstreamTokens, type UpstreamTokenResult } from './upstream-
  *   configured, or an RFC 7591 registration kept in the vault. The protocol itself is oauth4webapi's,
  *   its requests sent through the SSRF guard (upstream-http.ts).
  * - Sign-in: authorization code + PKCE (S256) with redirect URI PUBLIC_URL/oauth/upstream/callback;
- *   pending sign-ins are kept in memory only (PendingSignIns).
+ *   pending sign-ins are rows of PendingSignIns by state (the callback may land on any replica).
  * - Tokens: per user+upstream in the vault, cached decrypted in memory (UpstreamTokenStore), refreshed
  *   60 s before expiry with one refresh in flight per user+upstream.
  *
@@ -35,12 +36,12 @@ export class UpstreamOAuthService {
   private readonly discovery = new AuthServerDiscovery();
   private readonly clients: UpstreamClients;
   private readonly tokens: UpstreamTokenStore;
-  private readonly pending = new PendingSignIns();
 
   constructor(
     vault: VaultService,
     private readonly audit: AuditService,
     private readonly config: ConfigService,
+    private readonly pending: PendingSignIns,
   ) {
     this.clients = new UpstreamClients(vault, config);
     this.tokens = new UpstreamTokenStore(vault);
@@ -74,7 +75,8 @@ export class UpstreamOAuthService {
     }
     const redirectUri = this.redirectUri;
     const { url, state, verifier } = await authorizationRequest(upstream, server, client, redirectUri);
-    this.pending.add(state, { upstream, userId, verifier, returnTo, redirectUri });
+    const signIn: PendingUpstreamSignIn = { upstream, userId, verifier, returnTo, redirectUri };
+    await this.pending.put('upstream', state, `user:${userId}`, signIn);
     return url;
   }
 
@@ -84,10 +86,10 @@ export class UpstreamOAuthService {
    * The state is single-use whatever the outcome. Throws UpstreamSignInError with a user-facing message.
    */
   async completeSignIn(response: AuthorizationResponse, sessionUserId: string | null): Promise<{ returnTo: string; upstreamSlug: string; userId: string }> {
-    const pending = this.pending.take(response.state);
+    const pending = await this.pending.take<PendingUpstreamSignIn>('upstream', response.state);
     if (!pending) {
       throw new UpstreamSignInError(
-        'This sign-in is unknown or has expired (it may have taken longer than 10 minutes, or the gateway restarted). Start again from the application.',
+        'This sign-in is unknown or has expired (it may have taken longer than 10 minutes, or it was already completed). Start again from the application.',
         400,
       );
     }
@@ -118,18 +120,18 @@ export class UpstreamOAuthService {
    * The upstream redirected back with an error (e.g. the user declined there). Consumes the state
    * when it belongs to the browser's user, and audits the failure.
    */
-  failSignIn(state: string, error: string, sessionUserId: string | null): { upstream: Upstream; returnTo: string } | null {
-    const pending = this.pending.peek(state);
-    if (!pending || pending.userId !== sessionUserId) return null;
-    this.pending.delete(state);
+  async failSignIn(state: string, error: string, sessionUserId: string | null): Promise<{ upstream: Upstream; returnTo: string } | null> {
+    const pending = await this.pending.take<PendingUpstreamSignIn>('upstream', state, (p) => p.userId === sessionUserId);
+    if (!pending) return null;
+    const { upstream } = pending;
     void this.audit.recordNow({
       type: 'upstream.signin',
       outcome: 'failure',
       userId: pending.userId,
-      upstreamSlug: pending.upstream.slug,
+      upstreamSlug: upstream.slug,
       detail: { stage: 'authorize', error: error.slice(0, 100) },
     });
-    return { upstream: pending.upstream, returnTo: pending.returnTo };
+    return { upstream, returnTo: pending.returnTo };
   }
 
   /** A valid upstream access token for the user, refreshed when near expiry; or why re-authorization is needed. */
