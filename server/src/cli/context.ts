@@ -23,7 +23,7 @@ export async function withServices<T>(config: LoadedConfig, extra: (Type<unknown
   const database = join(dataDirOf(config), DATABASE_FILE);
   // On PostgreSQL (database.url / DATABASE_URL) the gateway's database is the server's: nothing to find on disk.
   if (!config.database?.url && !existsSync(database)) throw new CliError(`no Gatehouse database at ${database}; start the gateway once, or pass --data-dir (or set DATA_DIR)`);
-  const root: DynamicModule = { module: CliModule, imports: [ConfigModule.register(config), DatabaseModule, AuditModule, IdentityModule, ...extra] };
+  const root: DynamicModule = { module: CliModule, imports: [ConfigModule.register(config, 'cli'), DatabaseModule, AuditModule, IdentityModule, ...extra] };
   let app: INestApplicationContext;
   try {
     app = await NestFactory.createApplicationContext(root, { logger: ['error'], abortOnError: false });

@@ -5,10 +5,11 @@ import { ConfigService } from './config.service';
 @Global()
 @Module({})
 export class ConfigModule {
-  static register(config: LoadedConfig): DynamicModule {
+  /** `role: 'cli'` for a command's context: it reads and writes the database but never re-seeds it from its own config. */
+  static register(config: LoadedConfig, role: 'gateway' | 'cli' = 'gateway'): DynamicModule {
     return {
       module: ConfigModule,
-      providers: [{ provide: ConfigService, useValue: new ConfigService(config) }],
+      providers: [{ provide: ConfigService, useValue: new ConfigService(config, role === 'gateway') }],
       exports: [ConfigService],
     };
   }

@@ -9,7 +9,17 @@ import { LoadedConfig } from './config.loader';
 export class ConfigService {
   private base?: string;
 
-  constructor(private readonly settings: LoadedConfig) {}
+  /**
+   * @param seedsFromConfig whether this process writes config.yaml's upstreams and tool rules into
+   * the database at start: the gateway does; a CLI command does not, since its configuration may
+   * not be the gateway's (a shell without GATEHOUSE_CONFIG gets the embedded default), and its
+   * seeding would disable the running gateway's upstreams (on PostgreSQL at once, through the
+   * change feed).
+   */
+  constructor(
+    private readonly settings: LoadedConfig,
+    readonly seedsFromConfig = true,
+  ) {}
 
   /**
    * The whole configuration, for code keyed by the configuration itself (the gateway's logger,

@@ -58,7 +58,7 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.seedFromConfig();
+    if (this.config.seedsFromConfig) await this.seedFromConfig();
     await this.reload();
     // A deleted upstream takes its rules along, so that a new upstream under the same slug starts clean.
     this.upstreams.onChange((slug) => {

@@ -39,7 +39,7 @@ export class UpstreamsService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.seedFromConfig(this.config.upstreams);
+    if (this.config.seedsFromConfig) await this.seedFromConfig(this.config.upstreams);
     await this.reload();
     // Edited on another replica: read the registry again (not re-published).
     this.feed.on('upstream.changed', (slug) => void this.reloadQuietly(slug));
