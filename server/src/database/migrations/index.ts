@@ -13,6 +13,7 @@ import { NamedBundles1795710501055 } from './1795710501055-named-bundles';
 import { FederatedSignIn1795708994629 } from './1795708994629-federated-sign-in';
 import { UpstreamTransports1795708612245 } from './1795708612245-upstream-transports';
 import { DataGrowthIndexes1795711408422 } from './1795711408422-data-growth-indexes';
+import { SharedRateLimitCounters1795720740999 } from './1795720740999-shared-rate-limit-counters';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   FederatedSignIn1795708994629,
   UpstreamTransports1795708612245,
   DataGrowthIndexes1795711408422,
+  SharedRateLimitCounters1795720740999,
 ];
