@@ -1,4 +1,4 @@
-import { RateLimiter, WINDOW_MS } from '../../server/src/proxy/rate-limiter';
+import { RateLimiter, WATCH_MS, WINDOW_MS } from '../../server/src/proxy/rate-limiter';
 
 /**
  * The merging of shared counts (issue 14), with the shared table played by a Map: each "replica"
@@ -12,7 +12,8 @@ class FakeTable {
     for (const d of limiter.drain(window)) {
       const total = (this.counts.get(`${window}|${d.key}`) ?? 0) + d.count;
       this.counts.set(`${window}|${d.key}`, total);
-      limiter.learn(d.key, window, total, now);
+      const previous = this.counts.get(`${window - WINDOW_MS}|${d.key}`) ?? null;
+      limiter.learn(d.key, window, total, previous, now);
     }
   }
 }
@@ -91,12 +92,30 @@ describe('RateLimiter shared between replicas', () => {
     expect(admitted(a, 'alice:u', T0 + WINDOW_MS)).toBe(false);
   });
 
+  it("the others' counts added to the previous minute after this replica's last look there still count", () => {
+    const table = new FakeTable();
+    const [a, b] = [new RateLimiter(10), new RateLimiter(10)];
+    a.share();
+    b.share();
+    const end = T0 + WINDOW_MS - 1;
+    a.take('alice:u', end);
+    table.sync(a, end); // a's last look at the minute
+    for (let i = 0; i < 6; i++) b.take('alice:u', end);
+    table.sync(b, end); // b adds 6 to that minute after it
+    a.take('alice:u', T0 + WINDOW_MS);
+    table.sync(a, T0 + WINDOW_MS); // the next minute: a learns b's 6 from the previous row
+    // 2 own + 6 of b's of 10: 2 left.
+    expect(admitted(a, 'alice:u', T0 + WINDOW_MS)).toBe(true);
+    expect(admitted(a, 'alice:u', T0 + WINDOW_MS)).toBe(true);
+    expect(admitted(a, 'alice:u', T0 + WINDOW_MS)).toBe(false);
+  });
+
   it("the others' requests drain the bucket to empty at most, and it refills at the limit's pace", () => {
     const a = new RateLimiter(60); // one a second
     a.share();
     a.take('alice:u', T0);
     a.drain(T0);
-    a.learn('alice:u', T0, 1 + 500, T0); // the others admitted far more than the limit
+    a.learn('alice:u', T0, 1 + 500, null, T0); // the others admitted far more than the limit
     expect(a.take('alice:u', T0)).toBe(1); // empty, not 440 requests in debt
     expect(admitted(a, 'alice:u', T0 + 1_000)).toBe(true);
   });
@@ -106,8 +125,8 @@ describe('RateLimiter shared between replicas', () => {
     a.share();
     a.take('alice:u', T0);
     a.drain(T0);
-    a.learn('alice:u', T0, 6, T0);
-    a.learn('alice:u', T0, 6, T0);
+    a.learn('alice:u', T0, 6, null, T0);
+    a.learn('alice:u', T0, 6, null, T0);
     // 1 own + 5 others of 10: 4 left.
     for (let i = 0; i < 4; i++) expect(admitted(a, 'alice:u', T0)).toBe(true);
     expect(admitted(a, 'alice:u', T0)).toBe(false);
@@ -119,5 +138,39 @@ describe('RateLimiter shared between replicas', () => {
     for (const k of ['k1', 'k2', 'k3', 'k4', 'k5']) a.take(k, T0);
     expect(a.drain(T0).length).toBeLessThanOrEqual(3);
     expect(a.size).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('RateLimiter: keys watched after their last request', () => {
+  it('a key sent recently is read at each sync for WATCH_MS, unless it has something to send anyway', () => {
+    const a = new RateLimiter(10);
+    a.share();
+    a.take('alice:u', T0);
+    a.drain(T0, T0);
+    expect(a.watched(T0 + 1_000)).toEqual(['alice:u']);
+    a.take('alice:u', T0 + 1_000);
+    expect(a.watched(T0 + 1_000)).toEqual([]); // its delta is read back by the upsert
+    a.drain(T0, T0 + 1_000);
+    expect(a.watched(T0 + 1_000 + WATCH_MS - 1)).toEqual(['alice:u']);
+    expect(a.watched(T0 + 1_000 + WATCH_MS)).toEqual([]);
+  });
+
+  it('what a watched key learns drains its bucket although this replica sent nothing new', () => {
+    const a = new RateLimiter(10);
+    a.share();
+    a.take('alice:u', T0);
+    a.drain(T0, T0);
+    a.learn('alice:u', T0, 10, null, T0); // the others took the other 9
+    expect(admitted(a, 'alice:u', T0)).toBe(false);
+  });
+
+  it('keeps the watched keys bounded', () => {
+    const a = new RateLimiter(10, 2);
+    a.share();
+    for (const k of ['k1', 'k2', 'k3', 'k4']) {
+      a.take(k, T0);
+      a.drain(T0, T0);
+    }
+    expect(a.watched(T0)).toEqual(['k3', 'k4']);
   });
 });

@@ -5,6 +5,8 @@ const MAX_KEYS = 100_000;
 
 /** The shared counters' window: counts are added per key and minute (the minute only bounds the rows; see learn()). */
 export const WINDOW_MS = 60_000;
+/** How long after its last request here a key's shared total is still read at every sync (when it has nothing to send). */
+export const WATCH_MS = 10_000;
 
 interface Bucket {
   tokens: number;
@@ -15,6 +17,8 @@ interface Bucket {
   window: number;
   ownInWindow: number;
   othersInWindow: number;
+  /** The same for the window before it, when this bucket synced there too (late counts of the others land there). */
+  previous: { own: number; others: number } | null;
 }
 
 /** One key's admitted requests since the last sync, to add to the shared counters. */
@@ -43,6 +47,8 @@ export class RateLimiter {
   private shared = false;
   /** Buckets with requests not yet sent; at most maxKeys (beyond it a key is counted here only until the next sync). */
   private readonly unsent = new Map<string, Bucket>();
+  /** Keys sent recently, with when to stop reading their totals, oldest first; at most maxKeys. */
+  private readonly watch = new Map<string, number>();
 
   constructor(
     private readonly perMinute: number,
@@ -73,7 +79,7 @@ export class RateLimiter {
     if (now >= this.sweepAt) this.sweep(now);
     let bucket = this.buckets.get(key);
     if (!bucket) {
-      bucket = { tokens: this.perMinute, at: now, unsent: 0, window: 0, ownInWindow: 0, othersInWindow: 0 };
+      bucket = { tokens: this.perMinute, at: now, unsent: 0, window: 0, ownInWindow: 0, othersInWindow: 0, previous: null };
       this.buckets.set(key, bucket);
     }
     this.refill(bucket, now);
@@ -90,36 +96,62 @@ export class RateLimiter {
   }
 
   /** The requests admitted since the last drain, per key; they count as sent in `window`. */
-  drain(window: number): Delta[] {
+  drain(window: number, now = Date.now()): Delta[] {
     const deltas: Delta[] = [];
     for (const [key, bucket] of this.unsent) {
       if (bucket.window !== window) this.enterWindow(bucket, window);
       bucket.ownInWindow += bucket.unsent;
       deltas.push({ key, count: bucket.unsent });
       bucket.unsent = 0;
+      this.watch.delete(key);
+      this.watch.set(key, now + WATCH_MS);
     }
     this.unsent.clear();
+    for (const [key] of this.watch) {
+      if (this.watch.size <= this.maxKeys) break;
+      this.watch.delete(key);
+    }
     return deltas;
   }
 
   /**
-   * The shared total of `key` in `window` after this replica added its delta: whatever of it is
-   * neither this replica's own nor already learned was admitted by the others since, and drains
-   * this replica's bucket (never below empty: a burst the replicas let through together before
-   * they knew of each other is not held against the user twice).
+   * Keys with requests here within WATCH_MS but nothing to send now: their totals are read as well,
+   * so that a replica between two requests of a user still learns what the others admit.
    */
-  learn(key: string, window: number, total: number, now = Date.now()): void {
+  watched(now = Date.now()): string[] {
+    const keys: string[] = [];
+    for (const [key, until] of this.watch) {
+      if (until <= now) this.watch.delete(key);
+      else if (!this.unsent.has(key)) keys.push(key);
+    }
+    return keys;
+  }
+
+  /**
+   * The shared totals of `key` after this replica added its delta in `window` (and of the window
+   * before, which the others may still have added to after this replica's last look, null when
+   * unknown): whatever of them is neither this replica's own nor already learned was admitted by
+   * the others since, and drains this replica's bucket (never below empty: a burst the replicas let
+   * through together before they knew of each other is not held against the user twice).
+   */
+  learn(key: string, window: number, total: number, previousTotal: number | null = null, now = Date.now()): void {
     const bucket = this.buckets.peek(key);
     if (!bucket) return;
     if (bucket.window !== window) this.enterWindow(bucket, window);
-    const others = total - bucket.ownInWindow - bucket.othersInWindow;
-    if (others <= 0) return;
+    let others = Math.max(0, total - bucket.ownInWindow - bucket.othersInWindow);
     bucket.othersInWindow += others;
+    if (bucket.previous && previousTotal !== null) {
+      const late = Math.max(0, previousTotal - bucket.previous.own - bucket.previous.others);
+      bucket.previous.others += late;
+      others += late;
+    }
+    if (others === 0) return;
     this.refill(bucket, now);
     bucket.tokens = Math.max(0, bucket.tokens - others);
   }
 
   private enterWindow(bucket: Bucket, window: number): void {
+    bucket.previous = bucket.window === window - WINDOW_MS ? { own: bucket.ownInWindow, others: bucket.othersInWindow } : null;
     bucket.window = window;
     bucket.ownInWindow = 0;
     bucket.othersInWindow = 0;

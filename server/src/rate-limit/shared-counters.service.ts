@@ -15,7 +15,8 @@ const LOG_EVERY_MS = 60_000;
  * Rate limits held across replicas (issue 14). On PostgreSQL every RateLimiter registered here
  * sends, every SYNC_MS and only for keys with new requests, what it admitted to
  * `rate_limit_counters` in one upsert per 500 keys, and learns from the returned totals what the
- * other replicas admitted (RateLimiter.learn). The proxy's hot path never waits on the database:
+ * other replicas admitted (RateLimiter.learn); keys it used within the last WATCH_MS with nothing
+ * new are read (one SELECT per 500 keys, by primary key) so that it learns between two requests too. The proxy's hot path never waits on the database:
  * a user can exceed the limit by about what the other replicas admit within one sync interval.
  * On SQLite (one process) nothing is registered, no timer runs and nothing is written.
  */
@@ -69,18 +70,37 @@ export class SharedCounters implements OnApplicationBootstrap, OnModuleDestroy {
   private async syncOnce(now: number): Promise<void> {
     const window = Math.floor(now / WINDOW_MS) * WINDOW_MS;
     for (const [name, limiter] of this.limiters) {
+      const prefix = `${name}:`;
       // Sorted, so that two replicas upserting the same keys lock their rows in the same order (no deadlock).
-      const deltas = limiter.drain(window).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const deltas = limiter.drain(window, now).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       for (let i = 0; i < deltas.length; i += ROWS_PER_STATEMENT) {
         const chunk = deltas.slice(i, i + ROWS_PER_STATEMENT);
-        const prefix = `${name}:`;
-        const rows = await this.transactions.query<{ key: string; count: number | string }>(
+        // RETURNING also reads the previous minute's row: another replica's last counts there may have come after this one's last look.
+        const rows = await this.transactions.query<{ key: string; count: number | string; previous: number | string | null }>(
           `INSERT INTO rate_limit_counters (key, window_start, count) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}
            ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + excluded.count
-           RETURNING key, count`,
-          chunk.flatMap((d) => [prefix + d.key, window, d.count]),
+           RETURNING key, count, (SELECT p.count FROM rate_limit_counters p WHERE p.key = rate_limit_counters.key AND p.window_start = ?) AS previous`,
+          [...chunk.flatMap((d) => [prefix + d.key, window, d.count]), window - WINDOW_MS],
         );
-        for (const row of rows) limiter.learn(row.key.slice(prefix.length), window, Number(row.count), now);
+        for (const row of rows) limiter.learn(row.key.slice(prefix.length), window, Number(row.count), row.previous === null ? null : Number(row.previous), now);
+      }
+      // Keys used here a moment ago with nothing new to send: read what the others added (no write).
+      const watched = limiter.watched(now);
+      for (let i = 0; i < watched.length; i += ROWS_PER_STATEMENT) {
+        const chunk = watched.slice(i, i + ROWS_PER_STATEMENT);
+        const rows = await this.transactions.query<{ key: string; window: number | string; count: number | string }>(
+          `SELECT key, window_start AS "window", count FROM rate_limit_counters WHERE key IN (${chunk.map(() => '?').join(', ')}) AND window_start >= ?`,
+          [...chunk.map((k) => prefix + k), window - WINDOW_MS],
+        );
+        const totals = new Map<string, { current: number; previous: number | null }>();
+        for (const k of chunk) totals.set(k, { current: 0, previous: null });
+        for (const row of rows) {
+          const t = totals.get(row.key.slice(prefix.length));
+          if (!t) continue;
+          if (Number(row.window) === window) t.current = Number(row.count);
+          else t.previous = Number(row.count);
+        }
+        for (const [k, t] of totals) limiter.learn(k, window, t.current, t.previous, now);
       }
     }
     if (window > this.purgedWindow) {
