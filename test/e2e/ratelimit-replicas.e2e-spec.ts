@@ -13,6 +13,7 @@ import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 const LIMIT = 20;
+const LOGIN_LIMIT = 6;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -31,9 +32,10 @@ describe('rate limits shared by replicas on one PostgreSQL', () => {
 
   async function startReplica(name: string, port: number, publicUrl: string, masterKey: string): Promise<SpawnedGateway> {
     const config = {
-      server: { host: '127.0.0.1', port, public_url: publicUrl, data_dir: join(dir, name) },
+      // trust_proxy: the sign-in test's attempts come "from" an address of its own (X-Forwarded-For).
+      server: { host: '127.0.0.1', port, public_url: publicUrl, data_dir: join(dir, name), trust_proxy: true },
       database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: LIMIT },
+      rate_limit: { oauth_per_minute: 10_000, login_per_minute: LOGIN_LIMIT, mcp_per_minute: LIMIT },
       upstreams: [{ slug: 'u', url: upstream.url }],
     };
     const file = join(dir, `${name}.yaml`);
@@ -139,5 +141,27 @@ describe('rate limits shared by replicas on one PostgreSQL', () => {
     // Another user is not held back, on either replica.
     expect((await mcpPost(`${baseA}/mcp/u`, otherToken)).status).toBe(200);
     expect((await mcpPost(`${baseB}/mcp/u`, otherToken)).status).toBe(200);
+  });
+
+  /** A password sign-in attempt (wrong password, no CSRF token: the throttler counts it before any check) from `address`. */
+  const attempt = (base: string, address: string) =>
+    fetch(`${base}/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Forwarded-For': address },
+      body: new URLSearchParams({ email: ADMIN.email, password: 'not the password' }),
+      redirect: 'manual',
+    }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() }));
+
+  it(`sign-in attempts from one address are limited to login_per_minute over both replicas together, at once`, async () => {
+    const answers = [];
+    for (let i = 0; i < LOGIN_LIMIT + 4; i++) answers.push(await attempt(i % 2 ? baseB : baseA, '198.51.100.7'));
+    // Exact, not approximate: each attempt is counted in the database before it is judged.
+    expect(answers.slice(0, LOGIN_LIMIT).map((a) => a.status)).not.toContain(429);
+    expect(answers.slice(LOGIN_LIMIT).map((a) => a.status)).toEqual([429, 429, 429, 429]);
+    // The refusal is today's page, on either replica.
+    expect(answers[LOGIN_LIMIT].body).toContain('Too many attempts');
+    expect(answers[LOGIN_LIMIT + 1].retryAfter).toBe('60');
+    // Another address is not held back.
+    expect((await attempt(baseB, '198.51.100.8')).status).not.toBe(429);
   });
 });

@@ -44,7 +44,8 @@ export class SharedCounters implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
-    if (!this.limiters.size) return;
+    // On PostgreSQL the timer runs even without a limiter to share: it purges the sign-in counts too.
+    if (!this.shared) return;
     this.timer = setInterval(() => void this.sync(), SYNC_MS);
     this.timer.unref();
   }
@@ -55,6 +56,21 @@ export class SharedCounters implements OnApplicationBootstrap, OnModuleDestroy {
     this.timer = null;
     // The last second's counts still reach the others (the database closes later, at application shutdown).
     await this.sync();
+  }
+
+  /**
+   * Adds one to `key` in the current window of `windowMs` now, and returns the shared totals of
+   * that window and the one before: one statement, for the rare counts that must be exact (sign-in attempts).
+   */
+  async addNow(key: string, windowMs: number, now = Date.now()): Promise<{ current: number; previous: number }> {
+    const window = Math.floor(now / windowMs) * windowMs;
+    const [row] = await this.transactions.query<{ count: number | string; previous: number | string | null }>(
+      `INSERT INTO rate_limit_counters (key, window_start, count) VALUES (?, ?, 1)
+       ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
+       RETURNING count, (SELECT p.count FROM rate_limit_counters p WHERE p.key = rate_limit_counters.key AND p.window_start = ?) AS previous`,
+      [key, window, window - windowMs],
+    );
+    return { current: Number(row.count), previous: Number(row.previous ?? 0) };
   }
 
   /** One round: send every limiter's deltas, learn the totals, purge old windows once a minute. Never overlaps itself. */
