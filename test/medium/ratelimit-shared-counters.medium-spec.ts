@@ -12,7 +12,7 @@ describe(`shared rate-limit counters (${testEngine()})`, () => {
     contexts[0]?.cleanup();
   });
 
-  const rowsOf = async (ctx: NestContext) => (await ctx.db.query('SELECT key, window_start, count FROM rate_limit_counters')) as Array<{ key: string; count: number | string }>;
+  const rowsOf = (ctx: NestContext) => ctx.db.query<Array<{ key: string; count: number | string }>>('SELECT key, window_start, count FROM rate_limit_counters');
   /** Two rounds: the first may be one the timer had started before the last take(). */
   const flush = async (counters: SharedCounters) => {
     await counters.sync();
