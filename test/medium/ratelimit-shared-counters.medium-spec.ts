@@ -74,4 +74,28 @@ describe(`shared rate-limit counters (${testEngine()})`, () => {
     await cb.sync(window + WINDOW_MS);
     expect((await rowsOf(a)).map((r) => r.key)).not.toContain('mcp:old');
   });
+
+  it.each([
+    ['the purge of old minutes', 'DELETE FROM rate_limit_counters WHERE window_start < $1', [0]],
+    ['the totals of watched keys', 'SELECT key, window_start, count FROM rate_limit_counters WHERE key IN ($1, $2) AND window_start >= $3', ['mcp:a', 'mcp:b', 0]],
+    [
+      "a sync's upsert and its read of the previous minute",
+      `INSERT INTO rate_limit_counters (key, window_start, count) VALUES ($1, $2, $3)
+       ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + excluded.count
+       RETURNING key, count, (SELECT p.count FROM rate_limit_counters p WHERE p.key = rate_limit_counters.key AND p.window_start = $4) AS previous`,
+      ['mcp:a', 60_000, 1, 0],
+    ],
+  ])('%s finds its rows through an index, never by reading the whole table', async (_name, sql, params) => {
+    // Without statistics the planner may prefer a scan of a small table: forbidding it shows whether an index can answer.
+    const runner = contexts[0].db.createQueryRunner();
+    try {
+      await runner.query('BEGIN');
+      await runner.query('SET LOCAL enable_seqscan = off');
+      const plan = ((await runner.query(`EXPLAIN ${sql}`, params)) as Array<{ 'QUERY PLAN': string }>).map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).not.toContain('Seq Scan');
+      await runner.query('ROLLBACK');
+    } finally {
+      await runner.release();
+    }
+  });
 });
