@@ -16,6 +16,9 @@ import { MetricsModule } from './metrics/metrics.module';
 import { TracingModule } from './tracing/tracing.module';
 import { OAuthModule } from './oauth/oauth.module';
 import { PagesModule } from './pages/pages.module';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
+import { SharedCounters } from './rate-limit/shared-counters.service';
+import { SharedThrottlerStorage, throttlerKey } from './rate-limit/shared-throttler-storage';
 import { ProxyModule } from './proxy/proxy.module';
 import { ToolPolicyModule } from './tool-policy/tool-policy.module';
 import { UpstreamsModule } from './upstreams/upstreams.module';
@@ -29,19 +32,26 @@ export class AppModule {
       imports: [
         ConfigModule.register(config),
         LoggingModule,
-        ThrottlerModule.forRoot({
-          // Counted per client IP and per route; password guessing gets the tighter limit.
-          // The admin API has its own limit and is counted by it alone.
-          throttlers: [
-            {
-              name: 'default',
-              ttl: 60_000,
-              limit: (ctx) => (ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute),
-              skipIf: isAdminApi,
-            },
-            adminThrottler(config.rate_limit.admin_per_minute),
-          ],
-          errorMessage: 'rate limit exceeded',
+        ThrottlerModule.forRootAsync({
+          imports: [RateLimitModule],
+          inject: [SharedCounters],
+          useFactory: (counters: SharedCounters) => ({
+            // Counted per client IP and per route; password guessing gets the tighter limit, counted
+            // across replicas on PostgreSQL (SharedThrottlerStorage). The admin API has its own limit
+            // and is counted by it alone.
+            throttlers: [
+              {
+                name: 'default',
+                ttl: 60_000,
+                limit: (ctx) => (ctx.getHandler().name === 'login' ? config.rate_limit.login_per_minute : config.rate_limit.oauth_per_minute),
+                skipIf: isAdminApi,
+                generateKey: throttlerKey,
+              },
+              adminThrottler(config.rate_limit.admin_per_minute),
+            ],
+            errorMessage: 'rate limit exceeded',
+            storage: new SharedThrottlerStorage(counters),
+          }),
         }),
         PagesModule,
         DatabaseModule,

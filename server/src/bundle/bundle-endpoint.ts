@@ -13,6 +13,7 @@ import { GrantsService } from '../oauth/grants/grants.service';
 import { bearerChallenge, jsonRpcError, sendJson } from '../proxy/challenge';
 import { GateRefusal } from '../proxy/gate-refusal';
 import { RateLimiter } from '../proxy/rate-limiter';
+import { SharedCounters } from '../rate-limit/shared-counters.service';
 import { requiredScope } from '../proxy/required-scope';
 import { gateRequestBody } from '../proxy/scope-gate';
 import { UpstreamsService } from '../upstreams/upstreams.service';
@@ -78,10 +79,12 @@ export class BundleEndpoint implements OnModuleDestroy {
     private readonly audit: AuditService,
     private readonly config: ConfigService,
     private readonly vault: VaultService,
+    sharedCounters: SharedCounters,
   ) {
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
+    sharedCounters.share('bundle', this.limiter);
     grants.onGrantRevoked((grantId) => {
       for (const [id, s] of [...this.sessions.entries()]) if (s.grantId === grantId) this.sessions.delete(id);
     });

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { IdentityModule } from '../identity/identity.module';
 import { OAuthModule } from '../oauth/oauth.module';
 import { ToolPolicyModule } from '../tool-policy/tool-policy.module';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { UpstreamsModule } from '../upstreams/upstreams.module';
 import { VaultModule } from '../vault/vault.module';
 import { BundleCatalogue } from './bundle-catalogue';
@@ -19,7 +20,7 @@ import { UpstreamClientPool } from './upstream-clients';
  * under the same per-tool policy and pinning as `/mcp/{slug}` (BUNDLE_TOOL_FILTER, tool-policy-filter.ts).
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([BundleRecord]), OAuthModule, UpstreamsModule, IdentityModule, ToolPolicyModule, VaultModule],
+  imports: [TypeOrmModule.forFeature([BundleRecord]), OAuthModule, UpstreamsModule, IdentityModule, ToolPolicyModule, VaultModule, RateLimitModule],
   controllers: [BundleSignInController],
   providers: [UpstreamClientPool, BundlesService, BundleCatalogue, BundleEndpoint, { provide: BUNDLE_TOOL_FILTER, useClass: ToolPolicyBundleFilter }],
   exports: [BundleEndpoint, BundleCatalogue, BundlesService],

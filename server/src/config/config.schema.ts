@@ -269,22 +269,22 @@ export class CorsConfig {
 }
 
 export class RateLimitConfig {
-  /** Requests per minute per client IP on the OAuth and login endpoints. */
+  /** Requests per minute per client IP on the OAuth and login endpoints; per replica. */
   @IsInt()
   @Min(1)
   oauth_per_minute = 120;
 
-  /** MCP requests per minute per user and upstream at the proxy (bursts up to the same number); 0 = no limit. */
+  /** MCP requests per minute per user and upstream at the proxy (bursts up to the same number); 0 = no limit. On PostgreSQL, over all replicas together (synced about once a second). */
   @IsInt()
   @Min(0)
   mcp_per_minute = 1200;
 
-  /** Login attempts per minute per client IP. */
+  /** Login attempts per minute per client IP; on PostgreSQL over all replicas together (counted in the database). */
   @IsInt()
   @Min(1)
   login_per_minute = 10;
 
-  /** Requests per minute per client IP to the admin API (/admin/api), all its routes together; counted apart from the OAuth limit. */
+  /** Requests per minute per client IP to the admin API (/admin/api), all its routes together; counted apart from the OAuth limit, per replica. */
   @IsInt()
   @Min(1)
   admin_per_minute = 600;

@@ -29,6 +29,7 @@ import { RequestTracing } from '../tracing/request-tracing';
 import { GateRefusal } from './gate-refusal';
 import { BodyTooLarge, readBody, replayBody } from './request-body';
 import { RateLimiter } from './rate-limiter';
+import { SharedCounters } from '../rate-limit/shared-counters.service';
 import { requiredScope } from './required-scope';
 import { GatedBody, gateRequestBody } from './scope-gate';
 import type { ToolRequestPlan } from '../tool-policy/tool-gate.service';
@@ -132,11 +133,13 @@ export class McpProxyService implements OnModuleDestroy {
     tracing: RequestTracing,
     private readonly stdio: StdioBridgeService,
     private readonly spawned: SpawnedUpstreamsService,
+    sharedCounters: SharedCounters,
   ) {
     this.telemetry = new McpTelemetry(logger.child('access'), metrics, tracing);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
+    sharedCounters.share('mcp', this.limiter);
     this.toolsLists = new ToolsListResponses(toolGate, this.logger);
     grants.onGrantRevoked((grantId) => this.cutStreamsOf(grantId));
     // A changed upstream (URL, timeout, guard) gets a new proxy at its next request.

@@ -14,6 +14,7 @@ import { FederatedSignIn1795708994629 } from './1795708994629-federated-sign-in'
 import { UpstreamTransports1795708612245 } from './1795708612245-upstream-transports';
 import { DataGrowthIndexes1795711408422 } from './1795711408422-data-growth-indexes';
 import { PendingSignIns1795719550610 } from './1795719550610-pending-sign-ins';
+import { SharedRateLimitCounters1795720740999 } from './1795720740999-shared-rate-limit-counters';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   UpstreamTransports1795708612245,
   DataGrowthIndexes1795711408422,
   PendingSignIns1795719550610,
+  SharedRateLimitCounters1795720740999,
 ];
