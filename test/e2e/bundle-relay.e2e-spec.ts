@@ -7,6 +7,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { canonicalJson, digestOf } from '../../server/src/audit/tool-arguments';
+import { GroupsService } from '../../server/src/identity/groups.service';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
 
@@ -190,6 +191,16 @@ describe('bundle relay: tools/call goes to the upstream without the SDK server a
     expect(row).toMatchObject({ type: 'mcp.request', outcome: 'success', upstreamSlug: 'rec', tool: 'echo', mcpMethod: 'tools/call', status: 200 });
     expect(row.toolArguments).toEqual({ digest, of: 'arguments' });
     expect(JSON.stringify(row)).not.toContain('digest me');
+  });
+
+  it('reads no group memberships per call: the tool policy looks the caller up itself (cached)', async () => {
+    const groupsOf = jest.spyOn(gw.app.get(GroupsService), 'groupsOf');
+    try {
+      expect(text(await clients[0].callTool({ name: 'rec__echo', arguments: { text: 'no groups' } }))).toBe('no groups');
+      expect(groupsOf).not.toHaveBeenCalled();
+    } finally {
+      groupsOf.mockRestore();
+    }
   });
 
   it('passes progress on as it comes, on an event stream ending with the response', async () => {

@@ -353,6 +353,7 @@ export class BundleCatalogue {
   }
 
   private async callerOf(caller: BundleCallerContext) {
+    if (this.toolFilter.readsGroups === false) return { userId: caller.userId, groupIds: [] };
     return { userId: caller.userId, groupIds: (await this.groups.groupsOf(caller.userId)).map((g) => g.id) };
   }
 
