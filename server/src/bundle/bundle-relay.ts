@@ -165,22 +165,28 @@ class Downstream {
     this.res.end();
   }
 
-  /**
-   * The upstream's message with the caller's id in place of the gateway's, or null when it is not
-   * the response to `relayId`. The SDK (and most servers) write the id first or last: that is
-   * found and replaced in the text; anything else is parsed. A `,"id":X}` at the very end of a
-   * JSON object text is its top-level member (the final brace closes the object, and the comma
-   * cannot be inside a string there), and so is a `{"jsonrpc":"2.0","id":X,` at its start.
-   */
+  /** The upstream's message with the caller's id in place of the gateway's, or null when it is not the response to the call. */
   rewrite(data: string, relayIdJson: string): string | null {
-    const tail = `,"id":${relayIdJson}}`;
-    if (data.endsWith(tail)) return `${data.slice(0, data.length - tail.length)},"id":${this.idJson}}`;
-    const head = `{"jsonrpc":"2.0","id":${relayIdJson},`;
-    if (data.startsWith(head)) return `{"jsonrpc":"2.0","id":${this.idJson},${data.slice(head.length)}`;
-    const parsed = parseObject(data);
-    if (!parsed || parsed.id !== JSON.parse(relayIdJson) || !('result' in parsed || 'error' in parsed)) return null;
-    return JSON.stringify({ ...parsed, id: JSON.parse(this.idJson) as RequestId });
+    return withCallerId(data, relayIdJson, this.idJson);
   }
+}
+
+/**
+ * An upstream's JSON-RPC message with `callerIdJson` in place of the id `relayIdJson`, or null
+ * when it is not the response of that id. The SDK (and most servers) write the id first or last:
+ * that is found and replaced in the text, so a large result is not parsed and written again;
+ * anything else is parsed. A `,"id":X}` at the very end of a JSON object text is its top-level
+ * member (the final brace closes the object, and the comma cannot be inside a string there), and
+ * so is a `{"jsonrpc":"2.0","id":X,` at its start.
+ */
+export function withCallerId(data: string, relayIdJson: string, callerIdJson: string): string | null {
+  const tail = `,"id":${relayIdJson}}`;
+  if (data.endsWith(tail)) return `${data.slice(0, data.length - tail.length)},"id":${callerIdJson}}`;
+  const head = `{"jsonrpc":"2.0","id":${relayIdJson},`;
+  if (data.startsWith(head)) return `{"jsonrpc":"2.0","id":${callerIdJson},${data.slice(head.length)}`;
+  const parsed = parseObject(data);
+  if (!parsed || parsed.id !== JSON.parse(relayIdJson) || !('result' in parsed || 'error' in parsed)) return null;
+  return JSON.stringify({ ...parsed, id: JSON.parse(callerIdJson) as RequestId });
 }
 
 /** One relayed call, from the request upstream to the end of the answer, audited once. */
