@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { Injectable } from '@nestjs/common';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import { toolArgumentsOf } from '../audit/tool-arguments';
+import { MAX_CAPTURED_BODY, toolArgumentsOf } from '../audit/tool-arguments';
 import { BundleCallerContext, BundleCatalogue, CallRow } from './bundle-catalogue';
 import { UpstreamClient, UpstreamClientPool } from './upstream-clients';
 
@@ -99,17 +99,21 @@ export class BundleRelay {
     }
     if ('answer' in route) return downstream.answer({ result: route.answer });
     const { row } = route;
-    row.toolArguments = toolArgumentsOf(raw, true, row.upstream.toolArguments ?? 'digest').record;
+    // As the proxy captures it (mcp-method.ts): a body beyond MAX_CAPTURED_BODY gets a digest of its start.
+    const complete = raw.length <= MAX_CAPTURED_BODY;
+    row.toolArguments = toolArgumentsOf(complete ? raw : raw.subarray(0, MAX_CAPTURED_BODY), complete, row.upstream.toolArguments ?? 'digest').record;
     const relayId = `${this.idPrefix}${++this.sequence}`;
     const body = JSON.stringify({ ...message, id: relayId, params: { ...params, name: row.tool } });
     const exchange = new Exchange(this, row, route.client, downstream, relayId, body);
     if (sessionId !== null) {
       const k = openKey(sessionId, message.id);
-      this.open.set(k, () => exchange.cancelled());
-      exchange.onEnd(() => this.open.get(k) && this.open.delete(k));
+      const cancel = () => exchange.cancelled();
+      this.open.set(k, cancel);
+      exchange.onEnd(() => this.open.get(k) === cancel && this.open.delete(k));
     }
     // The caller's connection closing before the answer is a cancellation too (the stateless revision's only one).
     res.once('close', () => exchange.cancelled());
+    if (res.destroyed) return exchange.cancelled(); // it closed while the call was being routed
     await exchange.start();
   }
 
@@ -270,6 +274,8 @@ class Exchange {
       return this.failed(new StreamableHTTPError(status, `the upstream answered HTTP ${status} (${type || 'no content type'})`));
     }
     up.once('error', (err) => this.failed(err));
+    // A connection cut mid-answer (the upstream crashed): a transport failure, as ECONNRESET is.
+    up.once('close', () => this.failed(noAnswer('the upstream closed the connection before answering the call')));
     if (type.includes('text/event-stream')) this.readEvents(up);
     else this.readJson(up);
   }
@@ -309,7 +315,7 @@ class Exchange {
       if (buffer.length > MAX_EVENT_BYTES) this.failed(new Error('an event of the upstream is too large'), up);
     });
     up.once('end', () => {
-      if (!this.done) this.failed(new Error('the upstream ended its stream without answering the call'));
+      if (!this.done) this.failed(noAnswer('the upstream ended its stream without answering the call'));
     });
   }
 
@@ -383,7 +389,8 @@ class Exchange {
   }
 
   private abortUpstream(reason: string): void {
-    this.request?.destroy();
+    if (!this.request) return; // nothing was sent
+    this.request.destroy();
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: this.relayId, reason } });
   }
 
@@ -416,6 +423,11 @@ class Exchange {
     const { sessionId, protocolVersion } = this.client.transport;
     return { ...(sessionId ? { 'mcp-session-id': sessionId } : {}), ...(protocolVersion ? { 'mcp-protocol-version': protocolVersion } : {}) };
   }
+}
+
+/** An exchange that ended without the response: reported like a broken connection (a string `code` is what pool.failed reads as a transport failure). */
+function noAnswer(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_NO_ANSWER' });
 }
 
 function openKey(sessionId: string, requestId: RequestId): string {
