@@ -24,6 +24,7 @@ import { measureSse } from './phases/sse';
 import { measureThroughput } from './phases/throughput';
 import { measureTokenValidation } from './phases/token-validation';
 import { measureToolsCallLatency } from './phases/tools-call-latency';
+import { bundleReport, measureBundle } from './phases/bundle';
 import { measureToolPolicy, toolPolicyReport } from './phases/tool-policy';
 import { warmUp } from './phases/warm-up';
 import { buildReport } from './report';
@@ -65,10 +66,15 @@ async function main(): Promise<void> {
 
     // After the other processes stopped: it runs a gateway in this process, on the same 2 cores.
     const toolPolicy = await measureToolPolicy();
+    // The bundle (/mcp) against its upstreams directly, likewise in this process; fewer rounds than bench/bundle.ts (about 10 s).
+    log('bundle: tools/call and tools/list through /mcp vs direct');
+    const bundle = await measureBundle({ rounds: 2, callsPerRound: 200, listsPerRound: 30 });
 
     const report = buildReport({ gatewayStartMs: gateway.startMs, oauthMs, tokenValidation, rssAfterStart, rssIdle, latency, throughput, sse, big, profiling, runtimeS });
-    process.stdout.write(report.text + toolPolicyReport(toolPolicy));
-    writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify({ ...(report.json as object), toolPolicy }, null, 2) + '\n');
+    process.stdout.write(
+      `${report.text}${toolPolicyReport(toolPolicy)}\nBundle (/mcp, 3 upstreams of 50 tools, in-process gateway; bench/bundle.ts runs it longer)\n${bundleReport(bundle)}`,
+    );
+    writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify({ ...(report.json as object), toolPolicy, bundle }, null, 2) + '\n');
   } finally {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });

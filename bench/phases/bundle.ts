@@ -24,6 +24,9 @@ import { connectWithOAuth } from '../../test/helpers/oauth-client';
 import { summarize, Summary } from '../lib/stats';
 
 export const BUNDLE_UPSTREAMS = 3;
+/** Issue 12's targets: what the bundle may add to a tools/call (median, and gateway CPU), and to a tools/list of 3 x 50 tools. */
+export const CALL_TARGET_MS = 1;
+export const LIST_TARGET_MS = 5;
 export const TOOLS_PER_UPSTREAM = 50;
 const KEY = 'bench-bundle-key';
 
@@ -135,6 +138,30 @@ export async function measureBundle(opts: BundleOptions = {}): Promise<BundleFig
     gw.cleanup();
     await Promise.all(upstreams.map((u) => u.close()));
   }
+}
+
+/** The figures as a table with the targets (bench/bundle.ts prints it alone, bench/run.ts after its own). */
+export function bundleReport(f: BundleFigures): string {
+  const ms = (n: number) => n.toFixed(3).padStart(9);
+  const mark = (ok: boolean) => (ok ? ' met ' : ' NOT ');
+  const callCpuAdded = f.callCpuBundleMs - f.callCpuDirectMs;
+  const lines = [
+    `metric                                         direct     bundle      added`,
+    `tools/call latency p50 (ms)                 ${ms(f.callDirect.p50)}  ${ms(f.callBundle.p50)}  ${ms(f.callAddedP50Ms)}`,
+    `tools/call latency p90 (ms)                 ${ms(f.callDirect.p90)}  ${ms(f.callBundle.p90)}  ${ms(f.callBundle.p90 - f.callDirect.p90)}`,
+    `tools/call latency p99 (ms)                 ${ms(f.callDirect.p99)}  ${ms(f.callBundle.p99)}  ${ms(f.callBundle.p99 - f.callDirect.p99)}`,
+    `tools/list p50 (ms), ${TOOLS_PER_UPSTREAM} direct / ${BUNDLE_UPSTREAMS}x${TOOLS_PER_UPSTREAM} bundled ${ms(f.listDirect.p50)}  ${ms(f.listBundle.p50)}  ${ms(f.listAddedP50Ms)}`,
+    `tools/list p99 (ms)                         ${ms(f.listDirect.p99)}  ${ms(f.listBundle.p99)}  ${ms(f.listBundle.p99 - f.listDirect.p99)}`,
+    `tools/list, first of a session (cold, ms)           -  ${ms(f.listBundleColdMs)}          -`,
+    `CPU per tools/call, whole process (ms)      ${ms(f.callCpuDirectMs)}  ${ms(f.callCpuBundleMs)}  ${ms(callCpuAdded)}`,
+    `CPU per tools/list, whole process (ms)      ${ms(f.listCpuDirectMs)}  ${ms(f.listCpuBundleMs)}  ${ms(f.listCpuBundleMs - f.listCpuDirectMs)}`,
+    '',
+    'Targets',
+    `  [${mark(f.callAddedP50Ms <= CALL_TARGET_MS)}] tools/call median added by the bundle   ${f.callAddedP50Ms.toFixed(3)} ms  (target <= ${CALL_TARGET_MS} ms)`,
+    `  [${mark(callCpuAdded <= CALL_TARGET_MS)}] tools/call gateway CPU per call (the added latency when idle)   ${callCpuAdded.toFixed(3)} ms  (target <= ${CALL_TARGET_MS} ms)`,
+    `  [${mark(f.listAddedP50Ms <= LIST_TARGET_MS)}] tools/list (${BUNDLE_UPSTREAMS} x ${TOOLS_PER_UPSTREAM} tools) median added   ${f.listAddedP50Ms.toFixed(3)} ms  (target <= ${LIST_TARGET_MS} ms)`,
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 /** An MCP server (session mode) with `count` tools t0…t(n-1), each echoing its `text`, behind an X-API-Key check. */

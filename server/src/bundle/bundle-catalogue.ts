@@ -3,6 +3,7 @@ import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/typ
 import type { CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEventType } from '../audit/audit-event-type';
 import { AuditService } from '../audit/audit.service';
+import type { ToolArguments } from '../audit/tool-arguments';
 import { ConfigService } from '../config/config.service';
 import { GroupsService } from '../identity/groups.service';
 import { AccessPolicyService } from '../upstreams/access-policy.service';
@@ -31,6 +32,17 @@ export interface RequestExtra {
   signal: AbortSignal;
   _meta?: { progressToken?: string | number };
   sendNotification: (notification: { method: 'notifications/progress'; params: Record<string, unknown> }) => Promise<void>;
+}
+
+/** The audit row of one routed request, completed by record() once it is over. */
+export interface CallRow {
+  caller: BundleCallerContext;
+  upstream: Upstream;
+  method: string;
+  tool: string | null;
+  started: number;
+  /** tools/call: what the row keeps of the arguments (audit/tool-arguments.ts). */
+  toolArguments?: ToolArguments;
 }
 
 /** An upstream out of the user's bundle right now, and what the user is told in its place. */
@@ -136,22 +148,53 @@ export class BundleCatalogue {
   }
 
   async callTool(caller: BundleCallerContext, name: string, args: Record<string, unknown> | undefined, extra: RequestExtra): Promise<CallToolResult> {
+    const route = await this.routeCall(caller, name);
+    if ('answer' in route) return route.answer;
+    const { row, client } = route;
+    return this.forward(row, client, extra, (options) =>
+      // ResultSchema, not CallToolResultSchema: the result is passed on as it is and the caller's
+      // client validates it; parsing every content block here too would only add latency.
+      client.client.request({ method: 'tools/call', params: { name: row.tool, arguments: args } }, ResultSchema, options).then((r) => r as CallToolResult),
+    );
+  }
+
+  /**
+   * Where a tools/call goes, after every check made before the upstream (the name, the named
+   * bundle, the upstream's scopes, the allow-list, the tool filter; refusals audited): the upstream,
+   * its connected client for the caller and the audit row to complete, or the answer in the
+   * upstream's place (it is out). Unknown and denied names throw McpError (a JSON-RPC error).
+   * Shared by the SDK server's handler (callTool) and the relay (bundle-relay.ts).
+   */
+  async routeCall(caller: BundleCallerContext, name: string): Promise<{ answer: CallToolResult } | { row: CallRow; client: UpstreamClient }> {
     const started = performance.now();
     const target = await this.target(caller, name, 'tools');
-    if ('unavailable' in target) return { isError: true, content: [{ type: 'text', text: target.unavailable.message }] };
+    if ('unavailable' in target) return { answer: { isError: true, content: [{ type: 'text', text: target.unavailable.message }] } };
     const { upstream, client, realName } = target;
-    const row = { caller, upstream, method: 'tools/call', tool: realName, started };
+    const row: CallRow = { caller, upstream, method: 'tools/call', tool: realName, started };
     const who = this.toolFilter === ALLOW_EVERY_TOOL ? null : await this.callerOf(caller);
     if (who && !(await this.toolFilter.allows(upstream.slug, who, realName))) {
       // As at /mcp/{slug} (tool-gate.service.ts): the type and code of a tool the policy denies.
       this.record(row, 403, 'mcp.tool.denied', { reason: 'tool policy' });
       throw new McpError(TOOL_REFUSED, `you are not allowed to call ${name}`);
     }
-    return this.forward(row, client, extra, (options) =>
-      // ResultSchema, not CallToolResultSchema: the result is passed on as it is and the caller's
-      // client validates it; parsing every content block here too would only add latency.
-      client.client.request({ method: 'tools/call', params: { name: realName, arguments: args } }, ResultSchema, options).then((r) => r as CallToolResult),
-    );
+    return { row, client };
+  }
+
+  /**
+   * A forwarded request failed without an answer of the upstream's own (the connection, HTTP, the
+   * credential): audited, the upstream out of the user's bundle until it answers again, and what
+   * the caller is told (a tool result with the message for tools/call, a JSON-RPC error otherwise).
+   * Returns null for an error the upstream answered (the caller passes it on).
+   */
+  upstreamFailed(row: CallRow, client: UpstreamClient, err: unknown): { result: CallToolResult } | { error: McpError } | null {
+    const failure = this.pool.failed(client, row.caller.userId, err);
+    if (!(failure instanceof UpstreamUnavailable)) return null;
+    const unavailable = this.describe(row.upstream, failure);
+    this.record(row, 502, failure.needsUser ? 'upstream.credential' : 'mcp.request', { reason: unavailable.message });
+    // The upstream just dropped out of this user's bundle.
+    this.changed(row.caller.userId);
+    if (row.method === 'tools/call') return { result: { isError: true, content: [{ type: 'text', text: unavailable.message }] } };
+    return { error: new McpError(-32002, unavailable.message) };
   }
 
   async getPrompt(caller: BundleCallerContext, name: string, args: Record<string, string> | undefined, extra: RequestExtra): Promise<GetPromptResult> {
@@ -257,7 +300,7 @@ export class BundleCatalogue {
    * and a cancellation by the caller (notifications/cancelled) is sent on upstream by the SDK client.
    */
   private async forward<T>(
-    row: { caller: BundleCallerContext; upstream: Upstream; method: string; tool: string | null; started: number },
+    row: CallRow,
     client: UpstreamClient,
     extra: RequestExtra,
     send: (options: { signal: AbortSignal; timeout: number; resetTimeoutOnProgress: boolean; onprogress?: (p: Record<string, unknown>) => void }) => Promise<T>,
@@ -280,18 +323,14 @@ export class BundleCatalogue {
         this.record(row, 504, 'upstream.timeout');
         throw new McpError(ErrorCode.RequestTimeout, `${row.upstream.name} did not answer within ${row.upstream.timeoutMs / 1000} s`);
       }
-      const failure = this.pool.failed(client, row.caller.userId, err);
-      if (!(failure instanceof UpstreamUnavailable)) {
+      const failure = this.upstreamFailed(row, client, err);
+      if (!failure) {
         // The upstream's own JSON-RPC error: passed on as it is (audited like the proxy's 200 with an error).
         this.record(row, 200);
         throw err;
       }
-      const unavailable = this.describe(row.upstream, failure);
-      this.record(row, 502, failure.needsUser ? 'upstream.credential' : 'mcp.request', { reason: unavailable.message });
-      // The upstream just dropped out of this user's bundle.
-      this.changed(row.caller.userId);
-      if (row.method === 'tools/call') return { isError: true, content: [{ type: 'text', text: unavailable.message }] } as T;
-      throw new McpError(-32002, unavailable.message);
+      if ('error' in failure) throw failure.error;
+      return failure.result as T;
     }
   }
 
@@ -314,6 +353,7 @@ export class BundleCatalogue {
   }
 
   private async callerOf(caller: BundleCallerContext) {
+    if (this.toolFilter.readsGroups === false) return { userId: caller.userId, groupIds: [] };
     return { userId: caller.userId, groupIds: (await this.groups.groupsOf(caller.userId)).map((g) => g.id) };
   }
 
@@ -321,12 +361,8 @@ export class BundleCatalogue {
     for (const l of this.listeners) l(userId);
   }
 
-  private record(
-    row: { caller: BundleCallerContext; upstream: Upstream; method: string; tool: string | null; started: number },
-    status: number,
-    type: AuditEventType = 'mcp.request',
-    detail: Record<string, unknown> = {},
-  ): void {
+  /** The audit row of a routed request (one per call, naming the real upstream and tool). */
+  record(row: CallRow, status: number, type: AuditEventType = 'mcp.request', detail: Record<string, unknown> = {}): void {
     this.audit.record({
       type,
       outcome: status < 400 ? 'success' : 'failure',
@@ -335,6 +371,7 @@ export class BundleCatalogue {
       upstreamSlug: row.upstream.slug,
       mcpMethod: row.method,
       tool: row.tool,
+      ...(row.toolArguments ? { toolArguments: row.toolArguments } : {}),
       status,
       durationMs: Math.round(performance.now() - row.started),
       ip: row.caller.ip,

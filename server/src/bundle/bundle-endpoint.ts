@@ -20,6 +20,7 @@ import { UpstreamsService } from '../upstreams/upstreams.service';
 import { BundleCallerContext, BundleCatalogue } from './bundle-catalogue';
 import { bundleOfPath, bundleResourceMetadataUrl } from './bundle-resource';
 import { BundlesService } from './bundles.service';
+import { BundleRelay, relayableCall } from './bundle-relay';
 import { Upstream } from '../upstreams/upstream';
 import { VaultService } from '../vault/vault.service';
 import { createBundleServer } from './bundle-server';
@@ -80,6 +81,7 @@ export class BundleEndpoint implements OnModuleDestroy {
     private readonly config: ConfigService,
     private readonly vault: VaultService,
     sharedCounters: SharedCounters,
+    private readonly relay: BundleRelay,
   ) {
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
@@ -143,11 +145,13 @@ export class BundleEndpoint implements OnModuleDestroy {
     if (retryAfter) return refuse(429, 'rate.limit', jsonRpcError(-32004, 'too many requests; slow down'), { 'Retry-After': String(retryAfter) });
 
     let body: unknown = undefined;
+    let raw: Buffer | null = null;
     let methods: string[] | null = null;
     try {
       const gated = await gateRequestBody(req, MAX_BODY);
       if (gated) {
         body = JSON.parse(gated.body.toString('utf8'));
+        raw = gated.body;
         methods = gated.methods;
       }
     } catch (err) {
@@ -165,12 +169,20 @@ export class BundleEndpoint implements OnModuleDestroy {
     }
 
     const sessionId = req.headers['mcp-session-id'];
+    // tools/call, the bundle's hot path, is relayed without the SDK's server (bundle-relay.ts).
+    const relayed = req.method === 'POST' && raw !== null && relayableCall(req, body) ? body : null;
     if (typeof sessionId === 'string') {
       // A session is its grant's: another token (even the same user's, from another client) cannot use it.
       const session = this.sessions.get(sessionId) ?? (await this.takeUpSession(sessionId, token, caller));
       if (!session || session.grantId !== token.grantId) return sendJson(res, 404, jsonRpcError(-32001, 'session not found; start a new one with initialize'));
+      if (relayed) return this.relay.call(req, res, caller, relayed, raw!, sessionId);
+      if (req.method === 'POST' && isCancellation(body) && this.relay.cancel(sessionId, body.params.requestId)) {
+        res.writeHead(202, { 'Content-Length': '0' });
+        return void res.end();
+      }
       return session.transport.handleRequest(req, res, body);
     }
+    if (relayed) return this.relay.call(req, res, caller, relayed, raw!, null);
     const stateless = req.headers['mcp-protocol-version'] === STATELESS_REVISION;
     if (req.method === 'POST' && !stateless && methods?.length === 1 && methods[0] === 'initialize') return this.openSession(req, res, token, caller, body);
     if (req.method !== 'POST') return sendJson(res, 405, jsonRpcError(-32000, 'without Mcp-Session-Id only POST is served'), { Allow: 'POST' });
@@ -273,6 +285,12 @@ export class BundleEndpoint implements OnModuleDestroy {
       detail: { via: 'bundle' },
     });
   }
+}
+
+/** A notifications/cancelled (MCP "Cancellation"), which may name a relayed call. */
+function isCancellation(body: unknown): body is { params: { requestId: unknown } } {
+  const m = body as { method?: unknown; params?: unknown } | null;
+  return typeof m === 'object' && m !== null && m.method === 'notifications/cancelled' && typeof m.params === 'object' && m.params !== null;
 }
 
 /** The SDK's node transport builds its web Request from rawHeaders, so the header goes from both. */

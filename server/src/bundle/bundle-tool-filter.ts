@@ -12,6 +12,11 @@ export interface BundleCaller {
  */
 export interface BundleToolFilter {
   allows(upstreamSlug: string, caller: BundleCaller, toolName: string): boolean | Promise<boolean>;
+  /**
+   * False when allows() reads `caller.userId` only: the bundle then does not look the caller's
+   * groups up (a database read on every tools/call) and passes `groupIds: []`. Absent is true.
+   */
+  readonly readsGroups?: boolean;
 }
 
 export const BUNDLE_TOOL_FILTER = Symbol('BundleToolFilter');

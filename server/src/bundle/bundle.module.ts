@@ -11,6 +11,7 @@ import { BundleRecord } from './bundle-record.entity';
 import { BundleSignInController } from './bundle-signin.controller';
 import { BundlesService } from './bundles.service';
 import { BundleEndpoint } from './bundle-endpoint';
+import { BundleRelay } from './bundle-relay';
 import { BUNDLE_TOOL_FILTER } from './bundle-tool-filter';
 import { ToolPolicyBundleFilter } from './tool-policy-filter';
 import { UpstreamClientPool } from './upstream-clients';
@@ -22,7 +23,7 @@ import { UpstreamClientPool } from './upstream-clients';
 @Module({
   imports: [TypeOrmModule.forFeature([BundleRecord]), OAuthModule, UpstreamsModule, IdentityModule, ToolPolicyModule, VaultModule, RateLimitModule],
   controllers: [BundleSignInController],
-  providers: [UpstreamClientPool, BundlesService, BundleCatalogue, BundleEndpoint, { provide: BUNDLE_TOOL_FILTER, useClass: ToolPolicyBundleFilter }],
+  providers: [UpstreamClientPool, BundlesService, BundleCatalogue, BundleEndpoint, BundleRelay, { provide: BUNDLE_TOOL_FILTER, useClass: ToolPolicyBundleFilter }],
   exports: [BundleEndpoint, BundleCatalogue, BundlesService],
 })
 export class BundleModule {}

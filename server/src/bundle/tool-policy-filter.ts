@@ -10,6 +10,9 @@ import type { BundleCaller, BundleToolFilter } from './bundle-tool-filter';
  */
 @Injectable()
 export class ToolPolicyBundleFilter implements BundleToolFilter {
+  /** The policy looks the caller up itself (policy.callerOf, cached): the bundle's group lookup would be wasted. */
+  readonly readsGroups = false;
+
   constructor(
     private readonly policy: ToolPolicyService,
     private readonly catalogue: ToolCatalogueService,

@@ -74,6 +74,8 @@ export class UpstreamClientPool implements OnModuleDestroy {
     },
   });
   private closing = false;
+  /** The client each pending connection gave, once connected (discard() tells its own from a newer one by it). */
+  private readonly connected = new WeakMap<Promise<UpstreamClient>, UpstreamClient>();
   private readonly failures = new LRUCache<string, UpstreamUnavailable>({ max: MAX_CLIENTS, ttl: FAILURE_MEMORY_MS });
   private readonly listeners: Array<(userId: string, slug: string, kind: ListKind) => void> = [];
   private readonly plainAgents = {
@@ -107,6 +109,11 @@ export class UpstreamClientPool implements OnModuleDestroy {
       });
       if ('reauthorize' in credential) throw new UpstreamUnavailable(upstream, credential.reauthorize, true);
       pending = this.clients.get(k) ?? this.connect(upstream, userId);
+      const connecting = pending;
+      connecting.then(
+        (c) => this.connected.set(connecting, c),
+        () => undefined,
+      );
       this.clients.set(k, pending);
     }
     try {
@@ -160,6 +167,35 @@ export class UpstreamClientPool implements OnModuleDestroy {
         () => undefined,
       );
     return this.unavailable(c.upstream, userId, err);
+  }
+
+  /**
+   * Drops the client (its upstream session ended: HTTP 404) without remembering a failure, so the
+   * next request connects afresh at once (MCP transport, "Session Management").
+   */
+  discard(c: UpstreamClient): void {
+    const k = key(c.userId, c.upstream.slug);
+    const pending = this.clients.get(k);
+    // At once (the caller connects again next), and only this client: a newer one is someone else's.
+    if (pending && this.connected.get(pending) === c) this.clients.delete(k);
+  }
+
+  /** For the relay (bundle-relay.ts): the agent of the upstream's requests, SSRF-guarded for console upstreams, as fetchFor uses. */
+  agentFor(upstream: Upstream, protocol: string): http.Agent {
+    const agents = upstream.guarded ? this.guardedAgents : this.plainAgents;
+    return protocol === 'https:' ? agents['https:'] : agents['http:'];
+  }
+
+  /** For the relay: the user's credential headers of this moment; throws CredentialGone (which failed() reads as "sign in"). */
+  async credentialHeaders(upstream: Upstream, userId: string): Promise<Record<string, string>> {
+    const credential = await this.credentials.headersFor(upstream, userId);
+    if ('reauthorize' in credential) throw new CredentialGone(credential.reauthorize);
+    return credential.headers;
+  }
+
+  /** For the relay: the upstream answered 401 to the credential (oauth: refreshed before the next request). */
+  unauthorized(upstream: Upstream, userId: string): void {
+    this.credentials.onUpstreamUnauthorized(upstream, userId);
   }
 
   /** Closes every client of an upstream (its settings changed), or of every upstream. */
@@ -258,7 +294,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
 }
 
 /** The upstream credential went away between requests (e.g. its refresh was refused). */
-class CredentialGone extends Error {}
+export class CredentialGone extends Error {}
 
 /** Not an answer of the upstream: the connection, HTTP, or the credential failed. */
 function isTransportFailure(err: unknown): boolean {

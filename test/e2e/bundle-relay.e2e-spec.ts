@@ -1,0 +1,285 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AuditService } from '../../server/src/audit/audit.service';
+import { canonicalJson, digestOf } from '../../server/src/audit/tool-arguments';
+import { GroupsService } from '../../server/src/identity/groups.service';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
+import { connectWithOAuth } from '../helpers/oauth-client';
+
+/**
+ * The bundle's relayed tools/call (bundle-relay.ts), against an upstream of the MCP SDK's low-level
+ * Server (session mode) that records every JSON-RPC message it receives, so what the gateway sends
+ * upstream is seen as well as what the caller gets back.
+ */
+const KEY = 'relay-upstream-key-5d1e';
+const text = (r: object): string => ((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '';
+const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
+  for (let i = 0; i < 200; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+interface RecordingUpstream {
+  url: string;
+  /** Every JSON-RPC message POSTed to it. */
+  received: Array<Record<string, any>>;
+  /** Tool calls whose signal was aborted (the gateway cancelled them), by their text argument. */
+  aborted: string[];
+  /** Forgets every session (as a restart does): the next request of one gets 404. */
+  dropSessions(): void;
+  close(): Promise<void>;
+}
+
+async function startRecordingUpstream(): Promise<RecordingUpstream> {
+  const received: Array<Record<string, any>> = [];
+  const aborted: string[] = [];
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const servers = new Set<Server>();
+  const build = () => {
+    const server = new Server({ name: 'relay-upstream', version: '1' }, { capabilities: { tools: {} } });
+    const schema = { type: 'object' as const, properties: { text: { type: 'string' }, ms: { type: 'number' } } };
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: ['echo', 'wait', 'progress', 'refuse', 'crash'].map((name) => ({ name, inputSchema: schema })),
+    }));
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const args = (request.params.arguments ?? {}) as { text?: string; ms?: number };
+      switch (request.params.name) {
+        case 'echo':
+          return { content: [{ type: 'text', text: args.text ?? '' }] };
+        case 'wait':
+          // Answers after `ms`, or never if cancelled first.
+          return new Promise((resolve) => {
+            const timer = setTimeout(() => resolve({ content: [{ type: 'text', text: args.text ?? '' }] }), args.ms ?? 60_000);
+            extra.signal.addEventListener('abort', () => {
+              clearTimeout(timer);
+              aborted.push(args.text ?? '');
+            });
+          });
+        case 'progress': {
+          const token = request.params._meta?.progressToken;
+          for (let i = 1; i <= 3; i++)
+            if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: 3 } });
+          return { content: [{ type: 'text', text: 'done' }] };
+        }
+        case 'refuse':
+          throw new McpError(-32050, 'refused by the upstream itself');
+        default:
+          throw new McpError(-32601, 'no such tool');
+      }
+    });
+    servers.add(server);
+    return server;
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers['x-api-key'] !== KEY) return void res.writeHead(401).end();
+    let body: unknown;
+    if (req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      received.push(body as Record<string, any>);
+      // A connection that breaks before the answer (the upstream crashed mid-call).
+      if ((body as { params?: { name?: string } }).params?.name === 'crash') return void req.socket.destroy();
+    }
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const transport = sessions.get(sid);
+      if (!transport)
+        return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
+      return transport.handleRequest(req, res, body);
+    }
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => void sessions.set(id, transport),
+    });
+    await build().connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+  const http: HttpServer = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+    received,
+    aborted,
+    dropSessions: () => sessions.clear(),
+    close: async () => {
+      await Promise.all([...servers].map((s) => s.close().catch(() => undefined)));
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
+
+describe('bundle relay: tools/call goes to the upstream without the SDK server and client in between', () => {
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+  let bundleUrl: string;
+  let token: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream();
+    process.env.TEST_RELAY_KEY = KEY;
+    gw = await startTestGateway({
+      config: {
+        upstreams: [
+          { slug: 'rec', name: 'Recorder', url: upstream.url, auth: { mode: 'headers', headers: { 'X-API-Key': '${TEST_RELAY_KEY}' } } },
+          { slug: 'slow', name: 'Slowpoke', url: upstream.url, timeout: 1, auth: { mode: 'headers', headers: { 'X-API-Key': '${TEST_RELAY_KEY}' } } },
+        ],
+      },
+    });
+    bundleUrl = `${gw.config.publicUrl}/mcp`;
+    const connected = await connectWithOAuth(bundleUrl, ADMIN);
+    clients.push(connected.client);
+    token = connected.provider.tokens()!.access_token;
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await gw?.close();
+    await upstream?.close();
+    gw?.cleanup();
+  });
+
+  /** A request of the stateless 2026-07-28 revision (no session), answered as JSON or as an event stream. */
+  async function post(body: unknown): Promise<{ status: number; type: string; messages: Array<Record<string, any>> }> {
+    const res = await fetch(bundleUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28' },
+      body: JSON.stringify(body),
+    });
+    const raw = await res.text();
+    const type = res.headers.get('content-type') ?? '';
+    const messages = type.includes('text/event-stream')
+      ? raw
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => JSON.parse(l.slice(6)) as Record<string, any>)
+      : [JSON.parse(raw) as Record<string, any>];
+    return { status: res.status, type, messages };
+  }
+  const sentUpstream = (tool: string) => upstream.received.filter((m) => m.method === 'tools/call' && m.params?.name === tool);
+
+  it("sends the tool's own name under an id of the gateway's, and gives the caller its own id back", async () => {
+    for (const id of [7, 'call-seven']) {
+      const { status, type, messages } = await post({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'rec__echo', arguments: { text: `hi ${id}` } } });
+      expect(status).toBe(200);
+      // No notification came: the answer is plain JSON.
+      expect(type).toContain('application/json');
+      expect(messages).toEqual([{ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: `hi ${id}` }] } }]);
+      const sent = sentUpstream('echo').find((m) => m.params.arguments.text === `hi ${id}`)!;
+      expect(sent.params).toEqual({ name: 'echo', arguments: { text: `hi ${id}` } });
+      expect(sent.id).toEqual(expect.stringMatching(/^gatehouse-/));
+    }
+  });
+
+  it('audits each call with the real upstream and tool and the digest of its arguments', async () => {
+    const args = { text: 'digest me', ms: 1 };
+    await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'rec__echo', arguments: args } });
+    const audit = gw.app.get(AuditService);
+    const digest = digestOf(canonicalJson(args));
+    await until(async () => (await audit.list({ limit: 500 })).some((r) => r.toolArguments?.digest === digest), 'the row with the digest');
+    const row = (await audit.list({ limit: 500 })).find((r) => r.toolArguments?.digest === digest)!;
+    expect(row).toMatchObject({ type: 'mcp.request', outcome: 'success', upstreamSlug: 'rec', tool: 'echo', mcpMethod: 'tools/call', status: 200 });
+    expect(row.toolArguments).toEqual({ digest, of: 'arguments' });
+    expect(JSON.stringify(row)).not.toContain('digest me');
+  });
+
+  it('reads no group memberships per call: the tool policy looks the caller up itself (cached)', async () => {
+    const groupsOf = jest.spyOn(gw.app.get(GroupsService), 'groupsOf');
+    try {
+      expect(text(await clients[0].callTool({ name: 'rec__echo', arguments: { text: 'no groups' } }))).toBe('no groups');
+      expect(groupsOf).not.toHaveBeenCalled();
+    } finally {
+      groupsOf.mockRestore();
+    }
+  });
+
+  it('passes progress on as it comes, on an event stream ending with the response', async () => {
+    const { type, messages } = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'rec__progress', arguments: {}, _meta: { progressToken: 'tok-1' } } });
+    expect(type).toContain('text/event-stream');
+    expect(messages.slice(0, 3).map((m) => [m.method, m.params.progressToken, m.params.progress])).toEqual([
+      ['notifications/progress', 'tok-1', 1],
+      ['notifications/progress', 'tok-1', 2],
+      ['notifications/progress', 'tok-1', 3],
+    ]);
+    expect(messages[3]).toEqual({ jsonrpc: '2.0', id: 3, result: { content: [{ type: 'text', text: 'done' }] } });
+  });
+
+  it("passes the upstream's own JSON-RPC error on with the caller's id", async () => {
+    const { messages } = await post({ jsonrpc: '2.0', id: 'e1', method: 'tools/call', params: { name: 'rec__refuse', arguments: {} } });
+    // (The upstream's SDK server writes its message as "MCP error -32050: …".)
+    expect(messages).toEqual([{ jsonrpc: '2.0', id: 'e1', error: { code: -32050, message: expect.stringMatching(/refused by the upstream itself$/) } }]);
+  });
+
+  it('answers bad params with -32602 and the caller id, and sends nothing upstream', async () => {
+    const before = upstream.received.length;
+    for (const params of [{ name: 5 }, { name: 'rec__echo', arguments: ['not', 'an', 'object'] }, undefined]) {
+      const { status, messages } = await post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params });
+      expect(status).toBe(200);
+      expect(messages[0]).toMatchObject({ jsonrpc: '2.0', id: 9, error: { code: -32602 } });
+    }
+    const unknown = await post({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'rec__nothing' } });
+    expect(unknown.messages[0]).toMatchObject({ id: 10, error: { code: -32602, message: expect.stringMatching(/no tool named rec__nothing/) } });
+    expect(upstream.received.length).toBe(before);
+  });
+
+  it('keeps concurrent calls of two sessions apart even when their ids are the same', async () => {
+    const second = await connectWithOAuth(bundleUrl, ADMIN);
+    clients.push(second.client);
+    const first = clients[0];
+    // Both SDK clients number their requests alike; the upstream session is shared (same user).
+    const [a, b] = await Promise.all([
+      first.callTool({ name: 'rec__wait', arguments: { text: 'first', ms: 60 } }),
+      second.client.callTool({ name: 'rec__wait', arguments: { text: 'second', ms: 10 } }),
+    ]);
+    expect([text(a), text(b)]).toEqual(['first', 'second']);
+  });
+
+  it('passes a cancellation on to the upstream, for the id it was sent under', async () => {
+    const controller = new AbortController();
+    const call = clients[0].callTool({ name: 'rec__wait', arguments: { text: 'cancel me' } }, undefined, { signal: controller.signal });
+    await until(() => sentUpstream('wait').some((m) => m.params.arguments.text === 'cancel me'), 'the call upstream');
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await until(() => upstream.aborted.includes('cancel me'), 'the upstream to see the cancellation');
+    const sentId = sentUpstream('wait').find((m) => m.params.arguments.text === 'cancel me')!.id;
+    expect(upstream.received.some((m) => m.method === 'notifications/cancelled' && m.params.requestId === sentId)).toBe(true);
+    const audit = gw.app.get(AuditService);
+    await until(async () => (await audit.list({ limit: 500 })).some((r) => r.tool === 'wait' && r.status === 499), 'the cancelled row');
+    // The session goes on.
+    expect(text(await clients[0].callTool({ name: 'rec__echo', arguments: { text: 'after' } }))).toBe('after');
+  });
+
+  it("times a call out at the upstream's timeout: -32001 to the caller, a 504 row, the upstream told to stop", async () => {
+    await expect(clients[0].callTool({ name: 'slow__wait', arguments: { text: 'too slow', ms: 30_000 } })).rejects.toThrow(/Slowpoke did not answer within 1 s/);
+    await until(() => upstream.aborted.includes('too slow'), 'the upstream to see the cancellation');
+    const audit = gw.app.get(AuditService);
+    await until(async () => (await audit.list({ limit: 500 })).some((r) => r.upstreamSlug === 'slow' && r.type === 'upstream.timeout' && r.status === 504), 'the 504 row');
+  });
+
+  it('opens a new upstream session when the upstream forgot its own (HTTP 404), and the call succeeds', async () => {
+    expect(text(await clients[0].callTool({ name: 'rec__echo', arguments: { text: 'before' } }))).toBe('before');
+    const initializes = upstream.received.filter((m) => m.method === 'initialize').length;
+    upstream.dropSessions();
+    expect(text(await clients[0].callTool({ name: 'rec__echo', arguments: { text: 'after restart' } }))).toBe('after restart');
+    expect(upstream.received.filter((m) => m.method === 'initialize').length).toBeGreaterThan(initializes);
+  });
+
+  it('answers a connection broken mid-call with the "unavailable" message, audited as a 502', async () => {
+    const result = await clients[0].callTool({ name: 'rec__crash', arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/Recorder is unavailable right now/);
+    expect(text(result)).not.toContain('127.0.0.1');
+    const audit = gw.app.get(AuditService);
+    await until(async () => (await audit.list({ limit: 500 })).some((r) => r.tool === 'crash' && r.status === 502), 'the 502 row');
+  });
+});
