@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { sdkServerTransport } from '../common/mcp-sdk';
 import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import type { AuditEventType } from '../audit/audit-event-type';
@@ -170,7 +171,7 @@ export class BundleEndpoint implements OnModuleDestroy {
   }
 
   private async openSession(req: IncomingMessage, res: ServerResponse, token: AccessTokenInfo, caller: BundleCallerContext, body: unknown): Promise<void> {
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    const transport: StreamableHTTPServerTransport = new (sdkServerTransport().StreamableHTTPServerTransport)({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => void this.sessions.set(id, { id, grantId: token.grantId, userId: token.userId, server, transport }),
       onsessionclosed: (id) => void this.sessions.delete(id),
@@ -189,7 +190,7 @@ export class BundleEndpoint implements OnModuleDestroy {
    */
   private async serveAlone(req: IncomingMessage, res: ServerResponse, caller: BundleCallerContext, body: unknown): Promise<void> {
     if (req.headers['mcp-protocol-version'] === STATELESS_REVISION) dropHeader(req, 'mcp-protocol-version');
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: false });
+    const transport = new (sdkServerTransport().StreamableHTTPServerTransport)({ sessionIdGenerator: undefined, enableJsonResponse: false });
     const server = createBundleServer(this.catalogue, caller, (id) => transport.closeSSEStream(id));
     this.oneShot.add(server);
     res.once('close', () => {
