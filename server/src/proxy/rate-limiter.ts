@@ -1,5 +1,3 @@
-import { LRUCache } from 'lru-cache';
-
 /** Keys (user + upstream) remembered at most; beyond it the least recently seen bucket is dropped. */
 const MAX_KEYS = 100_000;
 
@@ -13,18 +11,26 @@ interface Bucket {
  * up to `perMinute`. Buckets that have refilled are dropped, so memory follows active users,
  * and there are never more than `maxKeys` of them (a dropped bucket restarts full, which only
  * a key idle for longer than all `maxKeys` others can get).
+ *
+ * The least recently used order is a Map's insertion order (a key used is moved to the end),
+ * not lru-cache's: lru-cache allocates its index arrays for `max` entries up front, about 2.8 MB
+ * for 100,000 keys per limiter from the start, where a Map grows with the keys actually active.
  */
 export class RateLimiter {
-  private readonly buckets: LRUCache<string, Bucket>;
+  private readonly buckets = new Map<string, Bucket>();
   private readonly refillPerMs: number;
   private sweepAt = 0;
 
   constructor(
     private readonly perMinute: number,
-    maxKeys = MAX_KEYS,
+    private readonly maxKeys = MAX_KEYS,
   ) {
     this.refillPerMs = perMinute / 60_000;
-    this.buckets = new LRUCache({ max: maxKeys });
+  }
+
+  /** False when perMinute is 0: take() always answers 0, and callers need not build a key. */
+  get enabled(): boolean {
+    return this.perMinute > 0;
   }
 
   /** Buckets currently remembered. */
@@ -37,10 +43,14 @@ export class RateLimiter {
     if (this.perMinute <= 0) return 0;
     if (now >= this.sweepAt) this.sweep(now);
     let bucket = this.buckets.get(key);
-    if (!bucket) {
+    if (bucket) {
+      // Most recently used: to the end of the order.
+      this.buckets.delete(key);
+    } else {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
       bucket = { tokens: this.perMinute, at: now };
-      this.buckets.set(key, bucket);
     }
+    this.buckets.set(key, bucket);
     bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * this.refillPerMs);
     bucket.at = now;
     if (bucket.tokens < 1) return Math.ceil((1 - bucket.tokens) / this.refillPerMs / 1000);
