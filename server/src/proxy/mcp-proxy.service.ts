@@ -138,7 +138,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly stdio: StdioBridgeService,
     private readonly spawned: SpawnedUpstreamsService,
   ) {
-    this.telemetry = new McpTelemetry(logger.child('access'), metrics, tracing);
+    this.telemetry = new McpTelemetry(logger.lineLogger('access'), metrics, tracing);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
