@@ -136,13 +136,22 @@ export class AppLogger implements LoggerService {
 }
 
 /**
+ * Lines are written to stdout in batches of at least this many bytes, or LOG_FLUSH_MS after the
+ * first one waiting, whichever comes first. Each write is a job for libuv's thread pool (a thread
+ * woken, a write(2), a callback): one per access line cost the proxy more than the line itself,
+ * and a busy gateway writes hundreds of lines a second.
+ */
+export const LOG_BATCH_BYTES = 4096;
+export const LOG_FLUSH_MS = 100;
+
+/**
  * One asynchronous stdout stream for every logger of the process (several gateways in one test
  * process share it): a write never blocks the event loop on a slow reader (a pipe to `docker logs`),
- * and pino flushes what is pending when the process exits.
+ * and pino flushes what is pending when the process exits (also what waits for its batch).
  */
 let sharedStdout: DestinationStream | null = null;
 function stdout(): DestinationStream {
-  sharedStdout ??= pino.destination({ dest: 1, sync: false });
+  sharedStdout ??= pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
   return sharedStdout;
 }
 
