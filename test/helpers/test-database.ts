@@ -74,12 +74,13 @@ export function dropPostgresDatabase(key: string): void {
   pending.push(admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch(() => undefined));
 }
 
-// Guarded: the benches (bench/phases/*.ts) import the test helpers outside Jest, where there is no afterAll.
-if (typeof afterAll === 'function')
+// Outside Jest (the benchmarks start gateways through test/helpers/gateway.ts too) there is no afterAll.
+if (typeof afterAll === 'function') {
   afterAll(async () => {
     await Promise.all(pending);
     if (ownCluster) execFileSync(SCRIPT, ['stop'], { env: { ...process.env, PG_THROWAWAY_STATE: ownCluster }, stdio: 'ignore' });
   });
+}
 
 /**
  * Everything the database stores, as text, to search for secrets that must not be there: the SQLite

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { sdkTypes } from '../common/mcp-sdk';
+import type { CallToolResult, GetPromptResult, McpError, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEventType } from '../audit/audit-event-type';
 import { AuditService } from '../audit/audit.service';
 import type { ToolArguments } from '../audit/tool-arguments';
@@ -17,6 +17,9 @@ import { TOOL_REFUSED } from '../tool-policy/tool-gate.service';
 import { ALLOW_EVERY_TOOL, BUNDLE_TOOL_FILTER, BundleToolFilter } from './bundle-tool-filter';
 import { exposedName, findByExposedName, splitExposedName } from './tool-names';
 import { ListKind, UpstreamClient, UpstreamClientPool, UpstreamUnavailable } from './upstream-clients';
+
+/** The SDK's McpError (the SDK is loaded on first use, common/mcp-sdk.ts). */
+const mcpError = (code: number, message: string) => new (sdkTypes().McpError)(code, message);
 
 /** The holder of a bundle token, for one request or session. */
 export interface BundleCallerContext {
@@ -154,7 +157,7 @@ export class BundleCatalogue {
     return this.forward(row, client, extra, (options) =>
       // ResultSchema, not CallToolResultSchema: the result is passed on as it is and the caller's
       // client validates it; parsing every content block here too would only add latency.
-      client.client.request({ method: 'tools/call', params: { name: row.tool, arguments: args } }, ResultSchema, options).then((r) => r as CallToolResult),
+      client.client.request({ method: 'tools/call', params: { name: row.tool, arguments: args } }, sdkTypes().ResultSchema, options).then((r) => r as CallToolResult),
     );
   }
 
@@ -175,7 +178,7 @@ export class BundleCatalogue {
     if (who && !(await this.toolFilter.allows(upstream.slug, who, realName))) {
       // As at /mcp/{slug} (tool-gate.service.ts): the type and code of a tool the policy denies.
       this.record(row, 403, 'mcp.tool.denied', { reason: 'tool policy' });
-      throw new McpError(TOOL_REFUSED, `you are not allowed to call ${name}`);
+      throw mcpError(TOOL_REFUSED, `you are not allowed to call ${name}`);
     }
     return { row, client };
   }
@@ -194,12 +197,12 @@ export class BundleCatalogue {
     // The upstream just dropped out of this user's bundle.
     this.changed(row.caller.userId);
     if (row.method === 'tools/call') return { result: { isError: true, content: [{ type: 'text', text: unavailable.message }] } };
-    return { error: new McpError(-32002, unavailable.message) };
+    return { error: mcpError(-32002, unavailable.message) };
   }
 
   async getPrompt(caller: BundleCallerContext, name: string, args: Record<string, string> | undefined, extra: RequestExtra): Promise<GetPromptResult> {
     const target = await this.target(caller, name, 'prompts');
-    if ('unavailable' in target) throw new McpError(ErrorCode.InvalidParams, target.unavailable.message);
+    if ('unavailable' in target) throw mcpError(sdkTypes().ErrorCode.InvalidParams, target.unavailable.message);
     const row = { caller, upstream: target.upstream, method: 'prompts/get', tool: null, started: performance.now() };
     return this.forward(row, target.client, extra, (options) => target.client.client.getPrompt({ name: target.realName, arguments: args }, options));
   }
@@ -218,7 +221,7 @@ export class BundleCatalogue {
       const client = await this.pool.client(upstream, caller.userId);
       return this.forward({ caller, upstream, method: 'resources/read', tool: null, started }, client, extra, (options) => client.client.readResource({ uri }, options));
     }
-    throw new McpError(ErrorCode.InvalidParams, `no MCP server in this bundle lists the resource ${uri}`);
+    throw mcpError(sdkTypes().ErrorCode.InvalidParams, `no MCP server in this bundle lists the resource ${uri}`);
   }
 
   /** Every member's list of one kind, in parallel; a member that fails is out, with a message in its place. */
@@ -254,7 +257,7 @@ export class BundleCatalogue {
     name: string,
     kind: 'tools' | 'prompts',
   ): Promise<{ upstream: Upstream; client: UpstreamClient; realName: string } | { unavailable: Unavailable }> {
-    const unknown = () => new McpError(ErrorCode.InvalidParams, `no ${kind === 'tools' ? 'tool' : 'prompt'} named ${name} in this bundle`);
+    const unknown = () => mcpError(sdkTypes().ErrorCode.InvalidParams, `no ${kind === 'tools' ? 'tool' : 'prompt'} named ${name} in this bundle`);
     const split = splitExposedName(name);
     const upstream = split ? this.upstreams.get(split.slug) : undefined;
     const only = this.only(caller);
@@ -266,7 +269,7 @@ export class BundleCatalogue {
         403,
         'policy.deny',
       );
-      throw new McpError(-32003, `you are not allowed to use ${upstream.name}`);
+      throw mcpError(-32003, `you are not allowed to use ${upstream.name}`);
     }
     let list: Array<{ name: string }>;
     let client: UpstreamClient;
@@ -319,9 +322,9 @@ export class BundleCatalogue {
         this.record(row, 499, 'mcp.request', { reason: 'cancelled by the client' });
         throw err;
       }
-      if (err instanceof McpError && err.code === Number(ErrorCode.RequestTimeout)) {
+      if (err instanceof sdkTypes().McpError && err.code === Number(sdkTypes().ErrorCode.RequestTimeout)) {
         this.record(row, 504, 'upstream.timeout');
-        throw new McpError(ErrorCode.RequestTimeout, `${row.upstream.name} did not answer within ${row.upstream.timeoutMs / 1000} s`);
+        throw mcpError(sdkTypes().ErrorCode.RequestTimeout, `${row.upstream.name} did not answer within ${row.upstream.timeoutMs / 1000} s`);
       }
       const failure = this.upstreamFailed(row, client, err);
       if (!failure) {

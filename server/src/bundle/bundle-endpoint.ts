@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { sdkServerTransport } from '../common/mcp-sdk';
 import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import type { AuditEventType } from '../audit/audit-event-type';
@@ -190,7 +191,7 @@ export class BundleEndpoint implements OnModuleDestroy {
   }
 
   private async openSession(req: IncomingMessage, res: ServerResponse, token: AccessTokenInfo, caller: BundleCallerContext, body: unknown): Promise<void> {
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    const transport: StreamableHTTPServerTransport = new (sdkServerTransport().StreamableHTTPServerTransport)({
       sessionIdGenerator: () => this.ids().mint(token.grantId),
       onsessioninitialized: (id) => void this.sessions.set(id, { id, grantId: token.grantId, userId: token.userId, server, transport }),
       onsessionclosed: (id) => void this.sessions.delete(id),
@@ -209,7 +210,7 @@ export class BundleEndpoint implements OnModuleDestroy {
    */
   private async takeUpSession(sessionId: string, token: AccessTokenInfo, caller: BundleCallerContext): Promise<BundleSession | null> {
     if (!this.ids().belongsTo(sessionId, token.grantId)) return null;
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => sessionId, onsessionclosed: (id) => void this.sessions.delete(id) });
+    const transport = new (sdkServerTransport().StreamableHTTPServerTransport)({ sessionIdGenerator: () => sessionId, onsessionclosed: (id) => void this.sessions.delete(id) });
     // The SDK (1.x) has no public way to take up a session: these two fields of the web-standard
     // transport inside the node one are what its initialize sets (bundle-sessions.e2e-spec.ts
     // fails should an SDK update move them).
@@ -242,7 +243,7 @@ export class BundleEndpoint implements OnModuleDestroy {
    */
   private async serveAlone(req: IncomingMessage, res: ServerResponse, caller: BundleCallerContext, body: unknown): Promise<void> {
     if (req.headers['mcp-protocol-version'] === STATELESS_REVISION) dropHeader(req, 'mcp-protocol-version');
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: false });
+    const transport = new (sdkServerTransport().StreamableHTTPServerTransport)({ sessionIdGenerator: undefined, enableJsonResponse: false });
     const server = createBundleServer(this.catalogue, caller, (id) => transport.closeSSEStream(id));
     this.oneShot.add(server);
     res.once('close', () => {

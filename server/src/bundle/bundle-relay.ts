@@ -4,8 +4,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { Injectable } from '@nestjs/common';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { sdkClientTransport, sdkTypes } from '../common/mcp-sdk';
 import { MAX_CAPTURED_BODY, toolArgumentsOf } from '../audit/tool-arguments';
 import { BundleCallerContext, BundleCatalogue, CallRow } from './bundle-catalogue';
 import { UpstreamClient, UpstreamClientPool } from './upstream-clients';
@@ -40,7 +39,7 @@ export function relayableCall(req: IncomingMessage, body: unknown): body is Tool
   const accept = req.headers.accept ?? '';
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
   const version = req.headers['mcp-protocol-version'];
-  return version === undefined || version === STATELESS_REVISION || SUPPORTED_PROTOCOL_VERSIONS.includes(version as string);
+  return version === undefined || version === STATELESS_REVISION || sdkTypes().SUPPORTED_PROTOCOL_VERSIONS.includes(version as string);
 }
 
 /**
@@ -88,13 +87,13 @@ export class BundleRelay {
     const params = message.params as { name?: unknown; arguments?: unknown } | undefined;
     // The checks of CallToolRequestSchema the SDK's server made: params.name a string, arguments an object.
     if (!isObject(params) || typeof params.name !== 'string' || (params.arguments !== undefined && !isObject(params.arguments))) {
-      return downstream.error(ErrorCode.InvalidParams, 'Invalid params: tools/call takes params.name (a string) and params.arguments (an object)');
+      return downstream.error(sdkTypes().ErrorCode.InvalidParams, 'Invalid params: tools/call takes params.name (a string) and params.arguments (an object)');
     }
     let route: Awaited<ReturnType<BundleCatalogue['routeCall']>>;
     try {
       route = await this.catalogue.routeCall(caller, params.name);
     } catch (err) {
-      if (err instanceof McpError) return downstream.error(err.code, err.message);
+      if (err instanceof sdkTypes().McpError) return downstream.error(err.code, err.message);
       throw err;
     }
     if ('answer' in route) return downstream.answer({ result: route.answer });
@@ -271,7 +270,7 @@ class Exchange {
     const type = up.headers['content-type'] ?? '';
     if (status < 200 || status > 299 || (!type.includes('text/event-stream') && !type.includes('application/json'))) {
       up.resume();
-      return this.failed(new StreamableHTTPError(status, `the upstream answered HTTP ${status} (${type || 'no content type'})`));
+      return this.failed(new (sdkClientTransport().StreamableHTTPError)(status, `the upstream answered HTTP ${status} (${type || 'no content type'})`));
     }
     up.once('error', (err) => this.failed(err));
     // A connection cut mid-answer (the upstream crashed): a transport failure, as ECONNRESET is.
@@ -339,7 +338,7 @@ class Exchange {
     // A request of the upstream's (sampling, elicitation, roots): the bundle's client declares no such
     // capability, so it is answered as the SDK client answered it, "method not found".
     if (message.id !== undefined && message.id !== null) {
-      this.notify({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.MethodNotFound, message: 'Method not found' } });
+      this.notify({ jsonrpc: '2.0', id: message.id, error: { code: sdkTypes().ErrorCode.MethodNotFound, message: 'Method not found' } });
     }
   }
 
@@ -361,7 +360,7 @@ class Exchange {
     const failure = catalogue.upstreamFailed(this.row, this.client, err);
     if (failure && 'result' in failure) return this.downstream.answer({ result: failure.result });
     if (!failure) catalogue.record(this.row, 502, 'mcp.request', { reason: 'the upstream answer could not be read' });
-    this.downstream.error(ErrorCode.InternalError, `${this.row.upstream.name} gave an answer the gateway cannot read`);
+    this.downstream.error(sdkTypes().ErrorCode.InternalError, `${this.row.upstream.name} gave an answer the gateway cannot read`);
   }
 
   /** MCP "Timeouts": the call is cancelled upstream and the caller told; progress restarts the clock. */
@@ -372,7 +371,7 @@ class Exchange {
       if (this.done) return;
       this.finish(504, 'upstream.timeout');
       this.abortUpstream('timed out');
-      this.downstream.error(ErrorCode.RequestTimeout, `${upstream.name} did not answer within ${upstream.timeoutMs / 1000} s`);
+      this.downstream.error(sdkTypes().ErrorCode.RequestTimeout, `${upstream.name} did not answer within ${upstream.timeoutMs / 1000} s`);
     }, upstream.timeoutMs);
   }
 

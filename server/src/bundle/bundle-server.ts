@@ -1,12 +1,5 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  CallToolRequestSchema,
-  GetPromptRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  ReadResourceRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { sdkServer, sdkTypes } from '../common/mcp-sdk';
 import { gatewayVersion } from '../common/version';
 import { BundleCallerContext, BundleCatalogue, RequestExtra } from './bundle-catalogue';
 
@@ -20,7 +13,8 @@ const INSTRUCTIONS =
  * catalogue. One per session, or per request for stateless clients.
  */
 export function createBundleServer(catalogue: BundleCatalogue, caller: BundleCallerContext, endStream: (requestId: string | number) => void): Server {
-  const server = new Server(
+  const { CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema } = sdkTypes();
+  const server = new (sdkServer().Server)(
     { name: 'gatehouse-bundle', title: 'Gatehouse', version: gatewayVersion() },
     { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } }, instructions: INSTRUCTIONS },
   );

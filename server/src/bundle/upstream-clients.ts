@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { sdkClient, sdkClientTransport, sdkTypes } from '../common/mcp-sdk';
 import type { Prompt, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { LRUCache } from 'lru-cache';
 import { createGuardedAgent, OutboundAddressRefused } from '../common/ssrf';
@@ -221,8 +221,8 @@ export class UpstreamClientPool implements OnModuleDestroy {
   }
 
   private async connect(upstream: Upstream, userId: string): Promise<UpstreamClient> {
-    const transport = new StreamableHTTPClientTransport(new URL(upstream.url), { fetch: this.fetchFor(upstream, userId) });
-    const client = new Client({ name: 'gatehouse-bundle', version: gatewayVersion() }, { capabilities: {} });
+    const transport = new (sdkClientTransport().StreamableHTTPClientTransport)(new URL(upstream.url), { fetch: this.fetchFor(upstream, userId) });
+    const client = new (sdkClient().Client)({ name: 'gatehouse-bundle', version: gatewayVersion() }, { capabilities: {} });
     const c: UpstreamClient = { upstream, userId, client, transport, lists: {} };
     // Errors of the background GET stream are not a call's: calls report their own.
     client.onerror = () => {};
@@ -230,6 +230,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
       delete c.lists[kind];
       for (const l of this.listeners) l(userId, upstream.slug, kind);
     };
+    const { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ToolListChangedNotificationSchema } = sdkTypes();
     client.setNotificationHandler(ToolListChangedNotificationSchema, changed('tools'));
     client.setNotificationHandler(PromptListChangedNotificationSchema, changed('prompts'));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, changed('resources'));
@@ -281,7 +282,7 @@ export class UpstreamClientPool implements OnModuleDestroy {
     const cause = err instanceof Error && err.cause instanceof Error && !(err instanceof CredentialGone) ? err.cause : err;
     let failure: UpstreamUnavailable;
     if (cause instanceof CredentialGone) failure = new UpstreamUnavailable(upstream, cause.message, true);
-    else if (cause instanceof StreamableHTTPError && (cause.code === 401 || cause.code === 403)) {
+    else if (cause instanceof sdkClientTransport().StreamableHTTPError && (cause.code === 401 || cause.code === 403)) {
       failure = new UpstreamUnavailable(upstream, `${upstream.name} refused your credential (HTTP ${cause.code})`, true);
     } else {
       const detail = cause instanceof OutboundAddressRefused ? 'its address is not a public one' : describeError(cause);
@@ -298,7 +299,7 @@ export class CredentialGone extends Error {}
 
 /** Not an answer of the upstream: the connection, HTTP, or the credential failed. */
 function isTransportFailure(err: unknown): boolean {
-  if (err instanceof UpstreamUnavailable || err instanceof CredentialGone || err instanceof StreamableHTTPError) return true;
+  if (err instanceof UpstreamUnavailable || err instanceof CredentialGone || err instanceof sdkClientTransport().StreamableHTTPError) return true;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   // McpError codes are numbers; node's are strings (ECONNREFUSED, ECONNRESET…). "Connection closed" is -32000.
   return typeof code === 'string' || (err as { code?: unknown } | undefined)?.code === -32000;

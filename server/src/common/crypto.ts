@@ -1,13 +1,17 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A URL-safe random secret with 256 bits of entropy. */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** Tokens, codes and client secrets are stored only as this digest. */
+/**
+ * Tokens, codes and client secrets are stored only as this digest. The proxy computes it for the
+ * bearer token of every request (the token cache is keyed by it): crypto.hash (node >= 20.12) is
+ * one call, about a third of the cost of a Hash object for inputs this small.
+ */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
+  return hash('sha256', value, 'base64url');
 }
 
 export function safeEqual(a: string, b: string): boolean {

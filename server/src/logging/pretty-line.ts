@@ -15,16 +15,25 @@ export function prettyLine(json: string): string {
   } catch {
     return json.endsWith('\n') ? json : `${json}\n`;
   }
-  let line = `${text(record.time)} ${text(record.level).toUpperCase().padEnd(5)}`;
-  if (record.context) line += ` [${text(record.context)}]`;
-  if (record.msg !== undefined && record.msg !== '') line += ` ${text(record.msg).replace(/\r?\n|\r/g, ' ')}`;
-  for (const key in record) {
-    const value = record[key];
+  return prettyParts(record.time, record.level, record.context, record.msg, record, record.stack);
+}
+
+/**
+ * The same line from its parts, for a logger that never wrote the record as JSON
+ * (AppLogger.lineLogger). Keys of `fields` that are fixed parts (time, level, context, msg, stack)
+ * are skipped, as are undefined and null values.
+ */
+export function prettyParts(time: unknown, level: unknown, context: unknown, msg: unknown, fields: Record<string, unknown>, stack?: unknown): string {
+  let line = `${text(time)} ${text(level).toUpperCase().padEnd(5)}`;
+  if (context) line += ` [${text(context)}]`;
+  if (msg !== undefined && msg !== '') line += ` ${text(msg).replace(/\r?\n|\r/g, ' ')}`;
+  for (const key in fields) {
+    const value = fields[key];
     if (FIXED_KEYS.has(key) || value === undefined || value === null) continue;
     line += ` ${key}=${typeof value === 'string' && PLAIN.test(value) ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value)}`;
   }
   // A stack trace is the one multi-line value: indented below its line, as people expect to read it.
-  if (typeof record.stack === 'string') line += `\n${record.stack.replace(/^/gm, '    ')}`;
+  if (typeof stack === 'string') line += `\n${stack.replace(/^/gm, '    ')}`;
   return `${line}\n`;
 }
 

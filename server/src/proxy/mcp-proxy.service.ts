@@ -89,6 +89,11 @@ const STRIPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'access-control-expose-headers',
 ]);
 
+/** The head of an event stream whose first event has not come yet (proxyRes). */
+function flushHead(res: http.ServerResponse): void {
+  if (!res.headersSent && !res.destroyed) res.flushHeaders();
+}
+
 /**
  * The resource server: /mcp/{slug} checks the bearer token and its audience,
  * swaps the client's credential for the upstream's, and streams both ways
@@ -135,7 +140,7 @@ export class McpProxyService implements OnModuleDestroy {
     private readonly spawned: SpawnedUpstreamsService,
     sharedCounters: SharedCounters,
   ) {
-    this.telemetry = new McpTelemetry(logger.child('access'), metrics, tracing);
+    this.telemetry = new McpTelemetry(logger.lineLogger('access'), metrics, tracing);
     this.cors = new CorsPolicy(config.cors.allowed_origins, config.publicUrl);
     this.hosts = new HostPolicy(config.publicUrl, config.allowedHosts);
     this.limiter = new RateLimiter(config.rateLimit.mcp_per_minute);
@@ -203,7 +208,7 @@ export class McpProxyService implements OnModuleDestroy {
     const ctx: ProxyContext = { upstream, token, started, mcpMethod: null, rpcId: null, bodyRead: false, timedOut: false };
     this.telemetry.beginTrace(req, ctx, started);
     req.gatehouse = ctx;
-    const retryAfter = this.limiter.take(`${token.userId}:${upstream.slug}`);
+    const retryAfter = this.limiter.enabled ? this.limiter.take(`${token.userId}:${upstream.slug}`) : 0;
     if (retryAfter) {
       sendJson(res, 429, jsonRpcError(-32004, 'too many requests; slow down'), { 'Retry-After': String(retryAfter) });
       return this.recordRequest(req, res, ctx, 'rate.limit');
@@ -586,7 +591,6 @@ export class McpProxyService implements OnModuleDestroy {
           }
           // The status line's reason phrase is not copied: node writes the standard one (RFC 9112 §4).
           res.statusCode = status;
-          // An event stream may stay silent for long: the client gets its head now, not with the first event.
           // An upstream with tool rules or pinning: tools/list results are filtered on their way (tools-list-responses.ts).
           let body: NodeJS.ReadableStream = proxyRes;
           if (ctx.toolPlan && status === 200 && this.toolsLists.mayRewrite(req, ctx.toolPlan)) {
@@ -594,7 +598,11 @@ export class McpProxyService implements OnModuleDestroy {
             if (!rewritten) return;
             body = rewritten;
           }
-          if (eventStream) res.flushHeaders();
+          // An event stream may stay silent for long: the client gets its head at the end of this
+          // turn of the event loop, not with the first event. Not at once: the upstream's first
+          // event usually came in the same read as its head, and then the head goes out with it
+          // in one write (as a plain reverse proxy sends them), not in a write of its own.
+          if (eventStream) setImmediate(flushHead, res);
           // pipe() does not end the client's response when the upstream's breaks off: without
           // this, a client would wait forever on a 200 stream (e.g. SSE) that can no longer
           // finish. Destroying it tells the client at once that the response is incomplete

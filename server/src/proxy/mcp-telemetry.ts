@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger as Pino } from 'pino';
 import type { AuditRecord } from '../audit/audit.service';
+import type { LineLogger } from '../logging/app-logger';
 import type { BodyCapture } from './mcp-method';
 import { MetricsRecorder } from '../metrics/metrics-recorder';
 import type { RequestTracing, RequestTrace } from '../tracing/request-tracing';
@@ -27,7 +27,7 @@ export interface TelemetryContext {
  */
 export class McpTelemetry {
   constructor(
-    private readonly access: Pino,
+    private readonly access: LineLogger,
     private readonly metrics: MetricsRecorder,
     private readonly tracing: RequestTracing,
   ) {}

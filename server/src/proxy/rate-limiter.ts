@@ -1,5 +1,3 @@
-import { LRUCache } from 'lru-cache';
-
 /** Keys (user + upstream) remembered at most; beyond it the least recently seen bucket is dropped. */
 const MAX_KEYS = 100_000;
 
@@ -39,9 +37,13 @@ export interface Delta {
  * at `perMinute`, so what all replicas admit together stays within `perMinute` a minute in bursts of
  * `perMinute`, plus what the others admitted since the last sync. take() stays in memory: the
  * proxy's hot path makes no database round trip.
+ *
+ * The least recently used order is a Map's insertion order (a key used is moved to the end),
+ * not lru-cache's: lru-cache allocates its index arrays for `max` entries up front, about 2.8 MB
+ * for 100,000 keys per limiter from the start, where a Map grows with the keys actually active.
  */
 export class RateLimiter {
-  private readonly buckets: LRUCache<string, Bucket>;
+  private readonly buckets = new Map<string, Bucket>();
   private readonly refillPerMs: number;
   private sweepAt = 0;
   private shared = false;
@@ -55,7 +57,6 @@ export class RateLimiter {
     private readonly maxKeys = MAX_KEYS,
   ) {
     this.refillPerMs = perMinute / 60_000;
-    this.buckets = new LRUCache({ max: maxKeys });
   }
 
   /** Buckets currently remembered. */
@@ -78,10 +79,14 @@ export class RateLimiter {
     if (this.perMinute <= 0) return 0;
     if (now >= this.sweepAt) this.sweep(now);
     let bucket = this.buckets.get(key);
-    if (!bucket) {
+    if (bucket) {
+      // Most recently used: to the end of the order.
+      this.buckets.delete(key);
+    } else {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
       bucket = { tokens: this.perMinute, at: now, unsent: 0, window: 0, ownInWindow: 0, othersInWindow: 0, previous: null };
-      this.buckets.set(key, bucket);
     }
+    this.buckets.set(key, bucket);
     this.refill(bucket, now);
     if (bucket.tokens < 1) return Math.ceil((1 - bucket.tokens) / this.refillPerMs / 1000);
     bucket.tokens -= 1;
@@ -135,7 +140,7 @@ export class RateLimiter {
    * through together before they knew of each other is not held against the user twice).
    */
   learn(key: string, window: number, total: number, previousTotal: number | null = null, now = Date.now()): void {
-    const bucket = this.buckets.peek(key);
+    const bucket = this.buckets.get(key);
     if (!bucket) return;
     if (bucket.window !== window) this.enterWindow(bucket, window);
     let others = Math.max(0, total - bucket.ownInWindow - bucket.othersInWindow);

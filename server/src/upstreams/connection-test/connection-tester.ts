@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { sdkClient, sdkClientTransport, sdkStdioClientTransport } from '../../common/mcp-sdk';
 import { createGuardedAgent } from '../../common/ssrf';
 import type { Upstream } from '../upstream';
 import { connectionFailure, ConnectionTestResult, ToolSummary } from './connection-test-result';
@@ -50,8 +50,8 @@ export async function testConnection(
     }
   };
 
-  const transport = new StreamableHTTPClientTransport(new URL(upstream.url), { fetch: fetchWithDeadline });
-  const client = new Client({ name: 'gatehouse-connection-test', version: '1' }, { capabilities: {} });
+  const transport = new (sdkClientTransport().StreamableHTTPClientTransport)(new URL(upstream.url), { fetch: fetchWithDeadline });
+  const client = new (sdkClient().Client)({ name: 'gatehouse-connection-test', version: '1' }, { capabilities: {} });
   // Errors of the background GET stream are not the test's: the requests' own outcome is.
   client.onerror = () => {};
   const options = { signal: deadline.signal, timeout: timeoutMs };
@@ -83,8 +83,8 @@ export async function testStdioConnection(
   onTools?: (tools: Array<Record<string, unknown> & { name: string }>) => void,
 ): Promise<ConnectionTestResult> {
   const timeoutMs = Math.min(upstreamTimeoutMs, TEST_DEADLINE_MS);
-  const transport = new StdioClientTransport({ command: spec.command, args: spec.args, cwd: spec.cwd, env: spec.env, stderr: 'ignore' });
-  const client = new Client({ name: 'gatehouse-connection-test', version: '1' }, { capabilities: {} });
+  const transport = new (sdkStdioClientTransport().StdioClientTransport)({ command: spec.command, args: spec.args, cwd: spec.cwd, env: spec.env, stderr: 'ignore' });
+  const client = new (sdkClient().Client)({ name: 'gatehouse-connection-test', version: '1' }, { capabilities: {} });
   client.onerror = () => {};
   const deadline = AbortSignal.timeout(timeoutMs);
   try {

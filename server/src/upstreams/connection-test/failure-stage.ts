@@ -1,5 +1,4 @@
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { sdkClientTransport, sdkTypes } from '../../common/mcp-sdk';
 import { OutboundAddressRefused } from '../../common/ssrf';
 import { ConnectionTestResult, connectionFailure } from './connection-test-result';
 import { ResponseTooLarge } from './node-fetch';
@@ -36,6 +35,8 @@ export function classifyFailure(err: unknown, ctx: FailureContext): ConnectionTe
 }
 
 function stageOf(err: unknown, ctx: FailureContext): [Parameters<typeof connectionFailure>[0], string] {
+  const { ErrorCode, McpError } = sdkTypes();
+  const { StreamableHTTPError } = sdkClientTransport();
   if (ctx.timedOut || (err instanceof McpError && err.code === Number(ErrorCode.RequestTimeout))) {
     return ['timeout', `no answer to ${ctx.step} within ${ctx.timeoutMs} ms`];
   }
@@ -61,7 +62,7 @@ function stageOf(err: unknown, ctx: FailureContext): [Parameters<typeof connecti
 
 /** A system error from a socket, DNS or TLS (has an errno-style code); not the SDK's own errors. */
 function isNodeError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof McpError);
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof sdkTypes().McpError);
 }
 
 /** Masks every secret value in a message, and keeps the message to one bounded line. */

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest, JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { sdkServerTransport, sdkTypes } from '../../common/mcp-sdk';
 import type { Upstream } from '../upstream';
 import { UpstreamsService } from '../upstreams.service';
 import { describeExit, ManagedProcess } from './managed-process';
 import { StderrRing } from './stderr-log';
 import { ProcessLauncher, ProcessStatus, restartDelayMs, STABLE_AFTER_MS } from './process-launcher';
 import { credentialEnv } from './process-env';
-import { RelaySession, StdioChannel } from './stdio-channel';
+// The channel (and the MCP SDK it relays with) is required when the first process starts (common/mcp-sdk.ts).
+import type { RelaySession, StdioChannel } from './stdio-channel';
 
 /** Sessions of one shared process at most (each holds a transport until it ends or idles out): memory stays bounded. */
 export const MAX_SHARED_SESSIONS = 1000;
@@ -95,9 +96,10 @@ export class StdioBridgeService implements OnApplicationShutdown {
       return entry.session.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST') throw new StdioRefusal(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-    if (!isInitializeRequest(body)) throw new StdioRefusal(400, -32000, 'Bad Request: a session starts with an initialize request');
+    if (!sdkTypes().isInitializeRequest(body)) throw new StdioRefusal(400, -32000, 'Bad Request: a session starts with an initialize request');
     const channel = await this.channelFor(upstream, credential);
     const session: RelaySession = { id: '', transport: undefined!, userId, lastUsed: Date.now(), inFlight: new Map(), filterTools };
+    const { StreamableHTTPServerTransport } = sdkServerTransport();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -194,6 +196,8 @@ export class StdioBridgeService implements OnApplicationShutdown {
     const label = `stdio upstream ${upstream.slug}`;
     const state = this.stateOf(upstream.slug);
     const proc = new ManagedProcess(spec, label, this.logger, state.stderr);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { StdioChannel } = require('./stdio-channel') as typeof import('./stdio-channel');
     const channel = new StdioChannel(proc, shared, { label: upstream.name, timeoutMs: upstream.timeoutMs, logger: this.logger });
     void proc.exited.then((exit) => {
       state.lastExit = describeExit(exit);
