@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { RollupInput, RollupWriter } from '../../server/src/audit/rollup-writer';
 import { DATABASE_FILE } from '../../server/src/database/database.module';
 import type { Tx } from '../../server/src/database/transactions';
+import { seedPostgres } from './seed-postgres';
 
 export interface Sizes {
   users: number;
@@ -44,6 +45,8 @@ export interface SeedResult {
 /** Where a seeder writes: the gateway's data directory (SQLite) or its database URL (PostgreSQL). */
 export interface SeedTarget {
   dataDir: string;
+  /** The gateway's PostgreSQL database (database.url), when it runs on one. */
+  databaseUrl?: string;
   /** The upstreams the rows name (the first is the one the bench proxies to). */
   upstreams: string[];
 }
@@ -62,6 +65,12 @@ function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * When seeded client i was last used: within the last day, so that the start's purge of unused
+ * registered clients (ClientsService.purgeUnused) keeps them, as it keeps a busy installation's.
+ */
+export const clientLastUsed = (now: number, i: number) => now - ((i * 1_000) % DAY_MS);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
@@ -90,10 +99,11 @@ export const seedSqlite: Seeder = async (target, sizes, now) => {
       session.run(sha256(`ls${i}`), id, now - 3_600_000, now + 7 * DAY_MS);
     });
     const client = db.prepare(
-      `INSERT INTO oauth_clients (client_id, client_name, redirect_uris, token_endpoint_auth_method, grant_types, response_types, extra_metadata, created_at, registration_source)
-       VALUES (?, ?, '["http://127.0.0.1:9/cb"]', 'none', '["authorization_code","refresh_token"]', '["code"]', '{}', ?, 'dcr')`,
+      `INSERT INTO oauth_clients (client_id, client_name, redirect_uris, token_endpoint_auth_method, grant_types, response_types, extra_metadata, created_at, last_used_at, registration_source)
+       VALUES (?, ?, '["http://127.0.0.1:9/cb"]', 'none', '["authorization_code","refresh_token"]', '["code"]', '{}', ?, ?, 'dcr')`,
     );
-    clientIds.forEach((id, i) => client.run(id, `Client ${i}`, now - span + i));
+    // Used within the last day (clientLastUsed): the gateway's start deletes registered clients unused for registration.unused_client_days.
+    clientIds.forEach((id, i) => client.run(id, `Client ${i}`, now - span + i, clientLastUsed(now, i)));
     const grant = db.prepare(
       'INSERT INTO grants (id, user_id, client_id, upstream_slug, scope, created_at, revoked_at, revoked_reason, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -177,13 +187,8 @@ export const seedSqlite: Seeder = async (target, sizes, now) => {
   return { userId: userIds[17 % userIds.length], clientId: clientIds[123 % clientIds.length], seconds: (performance.now() - t0) / 1000 };
 };
 
-/**
- * PostgreSQL, once the gateway runs on it: the same population written server-side in a few
- * statements with generate_series (e.g. `INSERT INTO audit_events (...) SELECT ... FROM
- * generate_series(1, $n) AS i`, times spread as `now - span + i * span / n`), the rollups computed
- * by one INSERT ... SELECT ... GROUP BY per rollup table, then ANALYZE. See bench/README.md.
- */
-export const SEEDERS: Record<string, Seeder> = { sqlite: seedSqlite };
+/** One seeder per engine (`--engine`); PostgreSQL's writes server-side in seed-postgres.ts. */
+export const SEEDERS: Record<string, Seeder> = { sqlite: seedSqlite, postgres: seedPostgres };
 
 /** The part of a Tx the rollup writer uses, on a bare better-sqlite3 connection (statements prepared once). */
 function sqliteTx(db: Database.Database): Tx {

@@ -1,12 +1,24 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
+ * PostgreSQL: (client_id text_pattern_ops), for the client list's prefix search of metadata
+ * document clients (client_id LIKE 'https://%', grants/grant-query.ts). A plain b-tree serves LIKE
+ * only under the C collation; under any other (C.UTF-8 and en_US.UTF-8 included) PostgreSQL read
+ * every grant on every page of the client list (PostgreSQL docs, 11.10 Operator Classes and
+ * Operator Families). SQLite answers the same search (GLOB) from the (client_id, …) index.
+ */
+export const GRANTS_CLIENT_ID_PREFIX_INDEX = 'IDX_grants_client_id_prefix';
+
+/**
  * One authorization of a client by a user for one upstream: the family of its refresh and access tokens.
  * The indexes serve the admin API's grants list (grants/grant-query.ts): each filter's column, then
  * the list's order (created_at, id), so a page is an index range however many grants there are.
  * (revoked_at, user_id) answers the dashboard's live grants and their users from the index alone.
+ * IDX_grants_client_id_prefix exists on PostgreSQL only (its migration; TypeORM cannot express an
+ * operator class, hence synchronize: false): see GRANTS_CLIENT_ID_PREFIX_INDEX.
  */
 @Entity('grants')
+@Index(GRANTS_CLIENT_ID_PREFIX_INDEX, { synchronize: false })
 @Index(['userId', 'createdAt', 'id'])
 @Index(['clientId', 'createdAt', 'id'])
 @Index(['upstreamSlug', 'createdAt', 'id'])

@@ -51,6 +51,21 @@ export function grantListQuery(repo: Repository<Grant>, filter: GrantFilter, pag
 /** Per client: live grants, last use and first grant; of the given clients, or of every client whose id is a metadata document URL. */
 export async function clientGrantStats(repo: Repository<Grant>, clients: string[] | 'metadata documents'): Promise<ClientGrantStats[]> {
   if (Array.isArray(clients) && !clients.length) return [];
+  const rows = await clientGrantStatsQuery(repo, clients).getRawMany<{ clientId: string; activeGrants: number; lastUsedAt: number | null; firstGrantAt: number }>();
+  return rows.map((r) => ({
+    clientId: r.clientId,
+    activeGrants: Number(r.activeGrants),
+    lastUsedAt: r.lastUsedAt === null ? null : Number(r.lastUsedAt),
+    firstGrantAt: Number(r.firstGrantAt),
+  }));
+}
+
+/**
+ * The query of clientGrantStats. The metadata documents' prefix search is answered from an index
+ * on both engines: SQLite's GLOB from (client_id, …), PostgreSQL's LIKE from its text_pattern_ops
+ * index (GRANTS_CLIENT_ID_PREFIX_INDEX in grant.entity.ts).
+ */
+export function clientGrantStatsQuery(repo: Repository<Grant>, clients: string[] | 'metadata documents'): SelectQueryBuilder<Grant> {
   const qb = repo
     .createQueryBuilder('g')
     .select('g.client_id', 'clientId')
@@ -63,11 +78,5 @@ export async function clientGrantStats(repo: Repository<Grant>, clients: string[
   const prefix = repo.manager.connection.options.type === 'postgres' ? (p: string) => `g.client_id LIKE '${p}%'` : (p: string) => `g.client_id GLOB '${p}*'`;
   if (clients === 'metadata documents') qb.where(`(${prefix('https://')} OR ${prefix('http://')})`);
   else qb.where('g.client_id IN (:...clients)', { clients });
-  const rows = await qb.getRawMany<{ clientId: string; activeGrants: number; lastUsedAt: number | null; firstGrantAt: number }>();
-  return rows.map((r) => ({
-    clientId: r.clientId,
-    activeGrants: Number(r.activeGrants),
-    lastUsedAt: r.lastUsedAt === null ? null : Number(r.lastUsedAt),
-    firstGrantAt: Number(r.firstGrantAt),
-  }));
+  return qb;
 }
