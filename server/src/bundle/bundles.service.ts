@@ -6,6 +6,7 @@ import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { ConfigService } from '../config/config.service';
 import { ChangeFeed } from '../database/change-feed';
+import { FreshReads } from '../database/fresh-reads';
 import { Transactions } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import { GrantsService } from '../oauth/grants/grants.service';
@@ -36,6 +37,8 @@ const MAX_MEMBERS = 50;
 export class BundlesService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Bundles');
   private safetyReload: NodeJS.Timeout | null = null;
+  /** Keeps a reload started by another replica from putting back rows older than a change made here. */
+  private readonly fresh = new FreshReads();
   private byName = new Map<string, { record: BundleRecord; target: Upstream }>();
   private readonly listeners: Array<(name: string) => void> = [];
 
@@ -112,7 +115,7 @@ export class BundlesService implements OnModuleInit, OnModuleDestroy {
       await tx.insert(this.records, { name, upstreams: members, createdAt: now, updatedAt: now });
       await this.audit.recordIn(tx, { type: 'admin.bundle.create', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name, upstreams: members } });
     });
-    await this.reload(name);
+    await this.reloadAfterChange(name);
     this.feed.publish('bundle.changed', name);
     return this.get(name);
   }
@@ -131,7 +134,7 @@ export class BundlesService implements OnModuleInit, OnModuleDestroy {
         detail: { bundle: name, from: before.record.upstreams, to: members },
       });
     });
-    await this.reload(name);
+    await this.reloadAfterChange(name);
     this.feed.publish('bundle.changed', name);
     return this.get(name);
   }
@@ -143,7 +146,7 @@ export class BundlesService implements OnModuleInit, OnModuleDestroy {
       await tx.delete(this.records, { name });
       await this.audit.recordIn(tx, { type: 'admin.bundle.delete', outcome: 'success', userId: actor.userId, ip: actor.ip, detail: { bundle: name } });
     });
-    await this.reload(name);
+    await this.reloadAfterChange(name);
     this.feed.publish('bundle.changed', name);
     await this.grants.revokeAllFor({ upstreamSlug: bundleSlug(name) }, { reason: 'bundle deleted', ip: actor.ip });
   }
@@ -168,15 +171,25 @@ export class BundlesService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
+  /** A change made here has committed: reads already begun are read again. */
+  private reloadAfterChange(name: string): Promise<void> {
+    this.fresh.changed();
+    return this.reload(name);
+  }
+
   private async reload(changed?: string): Promise<void> {
-    const rows = await this.records.find();
     const noSettings = this.authModes.settingsOf({});
-    this.byName = new Map(
-      rows.map((record) => {
-        const target = bundleUpstream(this.config.publicUrl, noSettings, record.name);
-        BUNDLE_MEMBERS.set(target, record.upstreams);
-        return [record.name, { record, target }];
-      }),
+    await this.fresh.reload(
+      () => this.records.find(),
+      (rows) => {
+        this.byName = new Map(
+          rows.map((record) => {
+            const target = bundleUpstream(this.config.publicUrl, noSettings, record.name);
+            BUNDLE_MEMBERS.set(target, record.upstreams);
+            return [record.name, { record, target }];
+          }),
+        );
+      },
     );
     if (changed !== undefined) for (const l of this.listeners) l(changed);
   }

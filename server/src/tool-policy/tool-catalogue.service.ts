@@ -6,6 +6,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { AuditService } from '../audit/audit.service';
 import { conflict, notFound } from '../common/api-errors';
 import { ChangeFeed } from '../database/change-feed';
+import { FreshReads } from '../database/fresh-reads';
 import { Transactions, Tx } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import type { ListedTool } from '../proxy/tools-list-rewrite';
@@ -66,6 +67,8 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('ToolCatalogue');
   private bySlug = new Map<string, Map<string, ToolEntry>>();
   private safetyReload: NodeJS.Timeout | null = null;
+  /** Keeps a reload from putting back rows older than a definition recorded, approved or rejected here. */
+  private readonly fresh = new FreshReads();
 
   constructor(
     @InjectRepository(ToolVersion) private readonly versions: Repository<ToolVersion>,
@@ -105,8 +108,15 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     if (this.safetyReload) clearInterval(this.safetyReload);
+    // A definition recorded just before shutdown is written before the database closes.
+    await this.written();
+  }
+
+  /** Resolves once the changes made here so far are written (or failed, which is logged). */
+  written(): Promise<void> {
+    return this.fresh.written();
   }
 
   /**
@@ -147,7 +157,7 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
     if (writes.length || touched.length) {
       // Not awaited: the caller (a tools/list answer) goes on at once; the memory above is already
       // current, the rows follow in the transaction queue (and a failure is logged, not thrown).
-      this.transactions
+      const written = this.transactions
         .run(async (tx) => {
           for (const w of writes) await w(tx);
           if (touched.length) for (const id of touched) await tx.update(this.versions, { id }, { lastSeenAt: now });
@@ -155,6 +165,7 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
           if (writes.length) tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
         })
         .catch((err: Error) => this.logger.error(`could not record the tools of ${upstreamSlug}: ${err.message}`));
+      if (writes.length) this.fresh.writing(written);
     }
     return visible;
   }
@@ -202,23 +213,27 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
     const pending = entry.pending!;
     const previous = entry.approved;
     const now = Date.now();
-    await this.transactions.run(async (tx) => {
-      if (previous) await tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
-      await tx.update(this.versions, { id: pending.id }, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
-      await this.audit.recordIn(tx, {
-        type: 'admin.upstream.tool_approve',
-        outcome: 'success',
-        userId: actor.userId,
-        ip: actor.ip,
-        upstreamSlug,
-        tool: toolName,
-        detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash, previous: previous?.hash ?? null },
-      });
-      tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
-    });
-    Object.assign(pending, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
-    entry.approved = pending;
-    entry.pending = null;
+    await this.fresh.writing(
+      this.transactions.run(async (tx) => {
+        if (previous) await tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
+        await tx.update(this.versions, { id: pending.id }, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
+        await this.audit.recordIn(tx, {
+          type: 'admin.upstream.tool_approve',
+          outcome: 'success',
+          userId: actor.userId,
+          ip: actor.ip,
+          upstreamSlug,
+          tool: toolName,
+          detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash, previous: previous?.hash ?? null },
+        });
+        tx.afterCommit(() => {
+          Object.assign(pending, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
+          entry.approved = pending;
+          entry.pending = null;
+          this.feed.publish('tool_catalogue.changed', upstreamSlug);
+        });
+      }),
+    );
     return this.list(upstreamSlug).find((i) => i.name === toolName)!;
   }
 
@@ -227,21 +242,25 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
     const entry = this.pendingEntry(upstreamSlug, toolName);
     const pending = entry.pending!;
     const now = Date.now();
-    await this.transactions.run(async (tx) => {
-      await tx.update(this.versions, { id: pending.id }, { status: 'rejected', decidedAt: now, decidedBy: actor.userId });
-      await this.audit.recordIn(tx, {
-        type: 'admin.upstream.tool_reject',
-        outcome: 'success',
-        userId: actor.userId,
-        ip: actor.ip,
-        upstreamSlug,
-        tool: toolName,
-        detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash },
-      });
-      tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
-    });
-    entry.rejected.add(pending.hash);
-    entry.pending = null;
+    await this.fresh.writing(
+      this.transactions.run(async (tx) => {
+        await tx.update(this.versions, { id: pending.id }, { status: 'rejected', decidedAt: now, decidedBy: actor.userId });
+        await this.audit.recordIn(tx, {
+          type: 'admin.upstream.tool_reject',
+          outcome: 'success',
+          userId: actor.userId,
+          ip: actor.ip,
+          upstreamSlug,
+          tool: toolName,
+          detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash },
+        });
+        tx.afterCommit(() => {
+          entry.rejected.add(pending.hash);
+          entry.pending = null;
+          this.feed.publish('tool_catalogue.changed', upstreamSlug);
+        });
+      }),
+    );
     return this.list(upstreamSlug).find((i) => i.name === toolName)!;
   }
 
@@ -349,7 +368,13 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
   /** Reads the catalogue (or one upstream's part of it) from the database, replacing what memory holds. */
   private async reload(slug?: string): Promise<void> {
     const where: FindOptionsWhere<ToolVersion> = slug === undefined ? {} : { upstreamSlug: slug };
-    const rows = await this.versions.find({ where, order: { lastSeenAt: 'ASC' } });
+    await this.fresh.reload(
+      () => this.versions.find({ where, order: { lastSeenAt: 'ASC' } }),
+      (rows) => this.replaceWith(rows, slug),
+    );
+  }
+
+  private replaceWith(rows: ToolVersion[], slug: string | undefined): void {
     const bySlug = new Map<string, Map<string, ToolEntry>>();
     for (const row of rows) {
       let entries = bySlug.get(row.upstreamSlug);

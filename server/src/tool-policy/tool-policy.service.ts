@@ -5,6 +5,7 @@ import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { ChangeFeed } from '../database/change-feed';
+import { FreshReads } from '../database/fresh-reads';
 import { Transactions } from '../database/transactions';
 import { Actor } from '../identity/actor';
 import { GroupsService } from '../identity/groups.service';
@@ -44,6 +45,8 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
   /** `slug\0userId` → the rules that concern that caller (bounded; cleared when rules change). */
   private readonly callers = new LRUCache<string, CallerRules>({ max: CALLER_CACHE_SIZE });
   private safetyReload: NodeJS.Timeout | null = null;
+  /** Keeps a reload started by another replica from putting back rows older than a change made here. */
+  private readonly fresh = new FreshReads();
   private readonly logger = new Logger('ToolPolicy');
 
   constructor(
@@ -156,7 +159,7 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
       const rules = state.rules.map((r) => ({ ...r, groups: [...new Set(r.groups.map((g) => (g === from ? to : g)))] }));
       const row = { upstreamSlug: slug, rules, pinning: state.pinning, updatedAt: Date.now() };
       await this.transactions.run((tx) => tx.update(this.records, { upstreamSlug: slug }, { rules, updatedAt: row.updatedAt }));
-      this.apply(row);
+      this.applyHere(row);
       this.feed.publish('tool_policy.changed', slug);
       changed.push({ slug, source: this.upstreams.find(slug)?.source ?? 'console' });
     }
@@ -189,8 +192,14 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
       await tx.upsert(this.records, row, ['rules', 'pinning', 'updated_at'], ['upstream_slug']);
       await this.audit.recordIn(tx, { type, outcome: 'success', userId: actor.userId, ip: actor.ip, upstreamSlug: slug, detail: { target_upstream: slug, ...detail } });
     });
-    this.apply(row);
+    this.applyHere(row);
     this.feed.publish('tool_policy.changed', slug);
+  }
+
+  /** A change made here, committed: into memory, and reads already begun are read again. */
+  private applyHere(row: Pick<ToolPolicyRecord, 'upstreamSlug' | 'rules' | 'pinning'>): void {
+    this.apply(row);
+    this.fresh.changed();
   }
 
   private apply(row: Pick<ToolPolicyRecord, 'upstreamSlug' | 'rules' | 'pinning'>): void {
@@ -200,10 +209,14 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async reload(): Promise<void> {
-    const rows = await this.records.find();
-    this.bySlug = new Map();
-    for (const row of rows) this.apply(row);
-    this.callers.clear();
+    await this.fresh.reload(
+      () => this.records.find(),
+      (rows) => {
+        this.bySlug = new Map();
+        for (const row of rows) this.apply(row);
+        this.callers.clear();
+      },
+    );
   }
 
   private async reloadQuietly(): Promise<void> {
@@ -218,6 +231,7 @@ export class ToolPolicyService implements OnModuleInit, OnModuleDestroy {
     await this.records.delete({ upstreamSlug: slug });
     this.bySlug.delete(slug);
     this.callers.clear();
+    this.fresh.changed();
   }
 
   /** config.yaml upstreams take their `tools` from the file at every start (none there: no rules, pinning off). */

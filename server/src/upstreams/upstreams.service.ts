@@ -6,6 +6,7 @@ import { UpstreamConfig } from '../config/config.schema';
 import { ConfigService } from '../config/config.service';
 import { withoutTrailingSlashes } from '../common/trailing-slashes';
 import { ChangeFeed } from '../database/change-feed';
+import { FreshReads } from '../database/fresh-reads';
 import { Transactions } from '../database/transactions';
 import { VaultService } from '../vault/vault.service';
 import { AuthModesService } from './auth-modes';
@@ -27,6 +28,8 @@ export class UpstreamsService implements OnModuleInit, OnModuleDestroy {
   private bundleTarget: Upstream | undefined;
   private namedBundles: Parameters<UpstreamsService['useNamedBundles']>[0] | undefined;
   private safetyReload: NodeJS.Timeout | null = null;
+  /** Keeps a reload started by another replica from putting back rows older than a change made here. */
+  private readonly fresh = new FreshReads();
 
   constructor(
     @InjectRepository(UpstreamRecord) private readonly records: Repository<UpstreamRecord>,
@@ -170,11 +173,15 @@ export class UpstreamsService implements OnModuleInit, OnModuleDestroy {
     return changed;
   }
 
+  /** Reads the registry again; `publish` when the change was made here (then it is news for the other replicas). */
   private async reload(changed?: string, publish = true): Promise<void> {
-    const rows = await this.records.find();
-    this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]));
+    if (changed && publish) this.fresh.changed();
+    await this.fresh.reload(
+      () => this.records.find(),
+      (rows) => void (this.bySlug = new Map(rows.map((r) => [r.slug, this.toUpstream(r)]))),
+    );
     if (changed && publish) this.feed.publish('upstream.changed', changed);
-    for (const slug of changed ? [changed] : rows.map((r) => r.slug)) {
+    for (const slug of changed ? [changed] : [...this.bySlug.keys()]) {
       this.authModes.forgetUpstream(slug);
       this.listeners.forEach((l) => l(slug));
     }
