@@ -165,7 +165,7 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
           if (writes.length) tx.afterCommit(() => this.feed.publish('tool_catalogue.changed', upstreamSlug));
         })
         .catch((err: Error) => this.logger.error(`could not record the tools of ${upstreamSlug}: ${err.message}`));
-      if (writes.length) this.fresh.writing(written);
+      if (writes.length) void this.fresh.writing(written);
     }
     return visible;
   }
