@@ -92,13 +92,7 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
       this.safetyReload = setInterval(() => void this.reloadQuietly(), ChangeFeed.SAFETY_TTL_MS);
       this.safetyReload.unref();
     }
-    this.upstreamAdmin.onToolsListed((slug, tools) => {
-      try {
-        this.observe(slug, tools);
-      } catch (err) {
-        this.logger.error(`could not record the tools of ${slug}: ${(err as Error).message}`);
-      }
-    });
+    this.upstreamAdmin.onToolsListed((slug, tools) => this.observeQuietly(slug, tools));
     // A deleted upstream takes its catalogue along.
     this.upstreams.onChange((slug) => {
       if (!this.upstreams.find(slug) && this.bySlug.has(slug)) {
@@ -159,6 +153,13 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
       // current, the rows follow in the transaction queue (and a failure is logged, not thrown).
       const written = this.transactions
         .run(async (tx) => {
+          // Replicas: memory held nothing of this upstream, but another replica may have recorded its
+          // baseline since this one last read the table. Then this list is no baseline (it could be
+          // a changed tool, which must not be approved by default): read the rows, and look again.
+          if (baseline && mode !== 'off' && (await tx.find(this.versions, { upstreamSlug }, ['id'])).length) {
+            tx.afterCommit(() => void this.reloadQuietly(upstreamSlug).then(() => this.observeQuietly(upstreamSlug, tools)));
+            return;
+          }
           for (const w of writes) await w(tx);
           if (touched.length) for (const id of touched) await tx.update(this.versions, { id }, { lastSeenAt: now });
           // A new or changed definition matters to the other replicas' gates (a refreshed last_seen_at does not).
@@ -168,6 +169,14 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
       if (writes.length) void this.fresh.writing(written);
     }
     return visible;
+  }
+
+  private observeQuietly(upstreamSlug: string, tools: ListedTool[]): void {
+    try {
+      this.observe(upstreamSlug, tools);
+    } catch (err) {
+      this.logger.error(`could not record the tools of ${upstreamSlug}: ${(err as Error).message}`);
+    }
   }
 
   /** Whether a tools/call of this tool may go to the upstream (only `quarantine` refuses). */
