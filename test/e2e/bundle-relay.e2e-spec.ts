@@ -1,22 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { canonicalJson, digestOf } from '../../server/src/audit/tool-arguments';
 import { GroupsService } from '../../server/src/identity/groups.service';
+import { RECORDING_UPSTREAM_KEY, RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-mcp-upstream';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
 
 /**
- * The bundle's relayed tools/call (bundle-relay.ts), against an upstream of the MCP SDK's low-level
- * Server (session mode) that records every JSON-RPC message it receives, so what the gateway sends
+ * The bundle's relayed tools/call (bundle-relay.ts), against an upstream that records every
+ * JSON-RPC message it receives (test/fixtures/recording-mcp-upstream.ts), so what the gateway sends
  * upstream is seen as well as what the caller gets back.
  */
-const KEY = 'relay-upstream-key-5d1e';
 const text = (r: object): string => ((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '';
 const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
   for (let i = 0; i < 200; i++) {
@@ -25,99 +19,6 @@ const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
   }
   throw new Error(`timed out waiting for ${what}`);
 };
-
-interface RecordingUpstream {
-  url: string;
-  /** Every JSON-RPC message POSTed to it. */
-  received: Array<Record<string, any>>;
-  /** Tool calls whose signal was aborted (the gateway cancelled them), by their text argument. */
-  aborted: string[];
-  /** Forgets every session (as a restart does): the next request of one gets 404. */
-  dropSessions(): void;
-  close(): Promise<void>;
-}
-
-async function startRecordingUpstream(): Promise<RecordingUpstream> {
-  const received: Array<Record<string, any>> = [];
-  const aborted: string[] = [];
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const servers = new Set<Server>();
-  const build = () => {
-    const server = new Server({ name: 'relay-upstream', version: '1' }, { capabilities: { tools: {} } });
-    const schema = { type: 'object' as const, properties: { text: { type: 'string' }, ms: { type: 'number' } } };
-    server.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: ['echo', 'wait', 'progress', 'refuse', 'crash'].map((name) => ({ name, inputSchema: schema })),
-    }));
-    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-      const args = (request.params.arguments ?? {}) as { text?: string; ms?: number };
-      switch (request.params.name) {
-        case 'echo':
-          return { content: [{ type: 'text', text: args.text ?? '' }] };
-        case 'wait':
-          // Answers after `ms`, or never if cancelled first.
-          return new Promise((resolve) => {
-            const timer = setTimeout(() => resolve({ content: [{ type: 'text', text: args.text ?? '' }] }), args.ms ?? 60_000);
-            extra.signal.addEventListener('abort', () => {
-              clearTimeout(timer);
-              aborted.push(args.text ?? '');
-            });
-          });
-        case 'progress': {
-          const token = request.params._meta?.progressToken;
-          for (let i = 1; i <= 3; i++)
-            if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: 3 } });
-          return { content: [{ type: 'text', text: 'done' }] };
-        }
-        case 'refuse':
-          throw new McpError(-32050, 'refused by the upstream itself');
-        default:
-          throw new McpError(-32601, 'no such tool');
-      }
-    });
-    servers.add(server);
-    return server;
-  };
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    if (req.headers['x-api-key'] !== KEY) return void res.writeHead(401).end();
-    let body: unknown;
-    if (req.method === 'POST') {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      received.push(body as Record<string, any>);
-      // A connection that breaks before the answer (the upstream crashed mid-call).
-      if ((body as { params?: { name?: string } }).params?.name === 'crash') return void req.socket.destroy();
-    }
-    const sid = req.headers['mcp-session-id'];
-    if (typeof sid === 'string') {
-      const transport = sessions.get(sid);
-      if (!transport)
-        return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
-      return transport.handleRequest(req, res, body);
-    }
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: randomUUID,
-      onsessioninitialized: (id) => void sessions.set(id, transport),
-    });
-    await build().connect(transport);
-    await transport.handleRequest(req, res, body);
-  };
-  const http: HttpServer = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
-    received,
-    aborted,
-    dropSessions: () => sessions.clear(),
-    close: async () => {
-      await Promise.all([...servers].map((s) => s.close().catch(() => undefined)));
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-    },
-  };
-}
 
 describe('bundle relay: tools/call goes to the upstream without the SDK server and client in between', () => {
   let upstream: RecordingUpstream;
@@ -128,7 +29,7 @@ describe('bundle relay: tools/call goes to the upstream without the SDK server a
 
   beforeAll(async () => {
     upstream = await startRecordingUpstream();
-    process.env.TEST_RELAY_KEY = KEY;
+    process.env.TEST_RELAY_KEY = RECORDING_UPSTREAM_KEY;
     gw = await startTestGateway({
       config: {
         upstreams: [

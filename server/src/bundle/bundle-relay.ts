@@ -8,9 +8,12 @@ import { sdkClientTransport, sdkTypes } from '../common/mcp-sdk';
 import { MAX_CAPTURED_BODY, toolArgumentsOf } from '../audit/tool-arguments';
 import { BundleCallerContext, BundleCatalogue, CallRow } from './bundle-catalogue';
 import { UpstreamClient, UpstreamClientPool } from './upstream-clients';
+import { ChangeFeed } from '../database/change-feed';
 
 /** The largest answer relayed (as the SDK client's limit, upstream-clients.ts); one SSE event is held at a time. */
 const MAX_EVENT_BYTES = 32 * 1024 * 1024;
+/** The longest request id a cancellation is passed on to the other replicas for. */
+const MAX_FORWARDED_ID = 256;
 /** Best-effort messages of the gateway's own to the upstream (notifications/cancelled, an error answer) wait at most this long. */
 const NOTICE_DEADLINE_MS = 2000;
 /** The revision whose Streamable HTTP has no sessions (bundle-endpoint.ts STATELESS_REVISION). */
@@ -58,7 +61,9 @@ export function relayableCall(req: IncomingMessage, body: unknown): body is Tool
  * is parsed but the small envelope the id is found in.
  *
  * Cancellation: the caller's notifications/cancelled (cancel()) or its connection closing ends
- * the exchange, and the upstream is sent notifications/cancelled for the gateway's id.
+ * the exchange, and the upstream is sent notifications/cancelled for the gateway's id. With
+ * replicas, a cancellation may reach another replica than its call (a session is any replica's):
+ * one that names no call open here is passed on over the change feed to the one that has it.
  */
 @Injectable()
 export class BundleRelay {
@@ -71,11 +76,27 @@ export class BundleRelay {
   constructor(
     private readonly catalogue: BundleCatalogue,
     private readonly pool: UpstreamClientPool,
-  ) {}
+    private readonly feed: ChangeFeed,
+  ) {
+    feed.on('bundle.cancelled', (c) => {
+      if (c && typeof c.session === 'string' && (typeof c.requestId === 'string' || typeof c.requestId === 'number')) this.cancelHere(c.session, c.requestId);
+    });
+  }
 
-  /** The caller cancelled a relayed call of its session (MCP "Cancellation"); false if none is open under that id. */
+  /**
+   * The caller cancelled a call of its session (MCP "Cancellation"): true if it was a relayed call
+   * open here. Otherwise the other replicas are told (the call may be open on one of them), and
+   * false: the caller's SDK session here may hold it instead.
+   */
   cancel(sessionId: string, requestId: unknown): boolean {
     if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
+    if (this.cancelHere(sessionId, requestId)) return true;
+    // Bounded: a NOTIFY payload is at most 8000 bytes, and ids are the caller's choice.
+    if (this.feed.shared && String(requestId).length <= MAX_FORWARDED_ID) this.feed.publish('bundle.cancelled', { session: sessionId, requestId });
+    return false;
+  }
+
+  private cancelHere(sessionId: string, requestId: string | number): boolean {
     const cancel = this.open.get(openKey(sessionId, requestId));
     cancel?.();
     return cancel !== undefined;

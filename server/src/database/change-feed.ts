@@ -24,6 +24,8 @@ export interface Changes {
   'tool_catalogue.changed': string;
   /** The name of a named bundle created, edited or deleted. */
   'bundle.changed': string;
+  /** A bundle session's notifications/cancelled that named no call open on the replica it reached. */
+  'bundle.cancelled': { session: string; requestId: string | number };
 }
 export type ChangeTopic = keyof Changes;
 
