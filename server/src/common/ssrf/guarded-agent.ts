@@ -32,8 +32,9 @@ export function literalHostRefusal(host: string | null | undefined): string | nu
   return why ? `${literal} is not a public address (${why})` : null;
 }
 
+/** What this wrapper reads of the agent's connect options; the rest are passed through as they are. */
 type ConnectOptions = { host?: string | null; hostname?: string | null; lookup?: LookupFunction };
-type CreateConnection = (options: any, cb: (err: Error | null, socket?: Socket) => void) => Socket | undefined;
+type CreateConnection = (options: ConnectOptions, cb: (err: Error | null, socket?: Socket) => void) => Socket | undefined;
 
 /**
  * Wraps an agent's createConnection: IP literals never reach `lookup`, so they are checked here,

@@ -76,23 +76,23 @@ export function outboundRequest(url: string | URL, opts: OutboundRequestOptions)
           try {
             next = new URL(location, target);
           } catch {
-            return finish(new OutboundRequestError(`${target} redirects to an invalid URL`));
+            return finish(new OutboundRequestError(`${target.href} redirects to an invalid URL`));
           }
           return send(next, redirectsLeft - 1);
         }
         const declared = Number(res.headers['content-length']);
-        if (declared > opts.maxBytes) return finish(new OutboundTooLarge(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
+        if (declared > opts.maxBytes) return finish(new OutboundTooLarge(`the answer of ${target.href} exceeds ${opts.maxBytes} bytes`));
         let size = 0;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > opts.maxBytes) finish(new OutboundTooLarge(`the answer of ${target} exceeds ${opts.maxBytes} bytes`));
+          if (size > opts.maxBytes) finish(new OutboundTooLarge(`the answer of ${target.href} exceeds ${opts.maxBytes} bytes`));
           else chunks.push(chunk);
         });
         res.on('end', () => finish(null, { status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), url: target.toString() }));
         res.on('error', (err) => finish(err));
         res.on('close', () => {
-          if (!res.complete) finish(new OutboundRequestError(`${target} closed the connection mid-answer`));
+          if (!res.complete) finish(new OutboundRequestError(`${target.href} closed the connection mid-answer`));
         });
       });
       current = req;
