@@ -31,8 +31,9 @@ export function engineOfUrl(url: string | undefined): DatabaseEngine {
  */
 const PG_TYPES = {
   getTypeParser: (oid: number, format?: string) => {
+    // Required here, as in change-feed.ts: a gateway on SQLite never loads the pg driver.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const types = require('pg').types as { getTypeParser: (oid: number, format?: string) => unknown };
+    const { types } = require('pg') as { types: { getTypeParser: (oid: number, format?: string) => unknown } };
     if (oid === 20 || oid === 1700) return (value: string) => Number(value);
     return types.getTypeParser(oid, format);
   },
