@@ -36,6 +36,8 @@ export function installHttpPipeline(app: NestExpressApplication, config: LoadedC
   const handleRequest = routeMcpAroundExpress(app, basePath);
 
   // Loaded only when enabled: the MCP SDK is large, and a gateway without the demo needs none of it.
+  // A require, not `await import()`: installHttpPipeline is synchronous, like the Express setup it does.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const demo = config.demo_upstream ? (require('./demo/demo-mcp') as typeof import('./demo/demo-mcp')).createDemoMcpHandler() : null;
   if (demo) app.use('/_demo/mcp', loopbackOnly, (req: Request, res: Response) => void demo.handle(req, res));
 
@@ -112,9 +114,9 @@ function parseBodies() {
   const json = express.json({ limit: BODY_LIMIT, verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit: BODY_LIMIT });
   return (req: Request, res: Response, next: NextFunction) => {
-    json(req, res, (jsonErr?: any) => {
+    json(req, res, (jsonErr?: unknown) => {
       if (jsonErr) return bodyError(req, res, jsonErr);
-      form(req, res, (formErr?: any) => (formErr ? bodyError(req, res, formErr) : next()));
+      form(req, res, (formErr?: unknown) => (formErr ? bodyError(req, res, formErr) : next()));
     });
   };
 }
@@ -142,8 +144,9 @@ function checkJsonBody(_req: unknown, _res: unknown, buf: Buffer, encoding: stri
   }
 }
 
-function bodyError(req: Request, res: Response, err: { type?: string; status?: number }): void {
-  const tooLarge = err.type === 'entity.too.large';
+/** body-parser's errors carry a `type` (e.g. 'entity.too.large'); anything else passed on is an unknown. */
+function bodyError(req: Request, res: Response, err: unknown): void {
+  const tooLarge = typeof err === 'object' && err !== null && 'type' in err && err.type === 'entity.too.large';
   const description = err instanceof BodyRefused ? err.description : tooLarge ? `request body exceeds ${BODY_LIMIT}` : 'request body is not valid JSON or form data';
   const error = req.path.startsWith('/register') ? 'invalid_client_metadata' : 'invalid_request';
   // RFC 7591 §3.2.2 and RFC 6749 §5.2 both answer malformed requests with 400.
