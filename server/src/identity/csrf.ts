@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { randomToken, safeEqual } from '../common/crypto';
+import { formBody } from '../common/form-body';
 
 export const CSRF_COOKIE = 'gh_csrf';
 export const CSRF_FIELD = 'csrf';
@@ -9,7 +10,7 @@ export const CSRF_FIELD = 'csrf';
  * SameSite=Strict cookie and in a hidden field; a cross-site post carries neither match.
  */
 export function issueCsrfToken(req: Request, res: Response, scope: { secure: boolean; path: string }): string {
-  const existing = req.cookies?.[CSRF_COOKIE];
+  const existing: unknown = req.cookies?.[CSRF_COOKIE];
   if (typeof existing === 'string' && existing.length >= 32) return existing;
   const token = randomToken();
   res.cookie(CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: scope.secure, path: scope.path });
@@ -17,7 +18,7 @@ export function issueCsrfToken(req: Request, res: Response, scope: { secure: boo
 }
 
 export function checkCsrf(req: Request): boolean {
-  const cookie = req.cookies?.[CSRF_COOKIE];
-  const field = req.body?.[CSRF_FIELD];
+  const cookie: unknown = req.cookies?.[CSRF_COOKIE];
+  const field = formBody(req)[CSRF_FIELD];
   return typeof cookie === 'string' && typeof field === 'string' && cookie.length > 0 && safeEqual(cookie, field);
 }

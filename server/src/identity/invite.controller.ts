@@ -1,6 +1,7 @@
 import { Controller, Get, Param, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
+import { formBody } from '../common/form-body';
 import { NoStore } from '../common/no-store';
 import { ConfigService } from '../config/config.service';
 import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
@@ -43,10 +44,11 @@ export class InviteController {
     const link = await this.usableLink(token, res);
     if (!link) return;
     if (!checkCsrf(req)) return this.render(req, res, 403, link, 'This form expired. Please enter your password again.');
-    const password: unknown = req.body?.password;
+    const form = formBody(req);
+    const password = form.password;
     const problem = passwordProblem(password);
     if (problem) return this.render(req, res, 400, link, `The password ${problem}.`);
-    if (password !== req.body?.confirm) return this.render(req, res, 400, link, 'The two passwords differ.');
+    if (password !== form.confirm) return this.render(req, res, 400, link, 'The two passwords differ.');
     if (!(await this.invites.claim(link.row))) {
       // Used (or expired) between the check above and now: another tab or a replay won.
       return void res.status(410).type('html').send(unusableLinkPage(this.config.basePath, 'used'));

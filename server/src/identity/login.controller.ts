@@ -2,6 +2,7 @@ import { Controller, Get, Post, Query, Req, Res, UseFilters, UseGuards } from '@
 import { BrowserThrottleFilter } from '../pages/browser-throttle.filter';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
+import { formBody } from '../common/form-body';
 import { ConfigService } from '../config/config.service';
 import { checkCsrf, issueCsrfToken } from './csrf';
 import { CurrentUser } from './current-user';
@@ -37,8 +38,9 @@ export class LoginController {
   @Post('login')
   @UseGuards(PasswordAuthGuard)
   async login(@Req() req: Request & { user: User | null }, @Res() res: Response) {
-    const returnTo = safeReturnTo(req.body?.return_to, this.config.basePath);
-    const email = typeof req.body?.email === 'string' ? req.body.email.slice(0, 320) : '';
+    const form = formBody(req);
+    const returnTo = safeReturnTo(form.return_to, this.config.basePath);
+    const email = typeof form.email === 'string' ? form.email.slice(0, 320) : '';
     const choices = await this.signInChoices();
     const rerender = (status: number, error: string) => {
       const csrf = issueCsrfToken(req, res, this.config.cookieScope);

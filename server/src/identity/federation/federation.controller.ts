@@ -21,6 +21,8 @@ export const PENDING_COOKIE = 'gh_oidc';
 const PENDING_COOKIE_PATH = '/login/oidc/';
 
 type Outcome = { redirected: true } | { redirected: false; err: unknown; user: User | false; info: unknown };
+/** What Authenticator.authenticate() returns (typed `any` by @types/passport): a connect-style middleware. */
+type PassportMiddleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;
 
 /**
  * "Sign in with …": GET /login/oidc/{provider} sends the browser to the provider (authorization code
@@ -132,9 +134,10 @@ export class FederationController {
     return new Promise((resolve) => {
       // A redirect (to the provider) ends the response inside the strategy.
       res.once('finish', () => resolve({ redirected: true }));
-      this.strategies.authenticator.authenticate(strategy, { session: false }, (err: unknown, user: User | false, info: unknown) =>
+      const authenticate = this.strategies.authenticator.authenticate(strategy, { session: false }, (err: unknown, user: User | false, info: unknown) =>
         resolve({ redirected: false, err, user, info }),
-      )(req, res, (err: unknown) => resolve({ redirected: false, err, user: false, info: undefined }));
+      ) as PassportMiddleware;
+      authenticate(req, res, (err: unknown) => resolve({ redirected: false, err, user: false, info: undefined }));
     });
   }
 
