@@ -1,6 +1,7 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { randomToken, safeEqual, sha256 } from '../common/crypto';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
@@ -70,7 +71,8 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
       registrationSource: source,
     });
     await this.transactions.run(async (tx) => {
-      await tx.insert(this.clients, client as any);
+      // A whole entity is insertable; QueryDeepPartialEntity only cannot express simple-json's unknown values (extraMetadata).
+      await tx.insert(this.clients, client as QueryDeepPartialEntity<OAuthClient>);
       await this.audit.recordIn(tx, {
         type: 'client.register',
         outcome: 'success',
