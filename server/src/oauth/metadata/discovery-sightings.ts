@@ -23,25 +23,25 @@ const KEPT_MS = 30 * 60_000;
 export class DiscoverySightings {
   private readonly byCaller = new LRUCache<string, DiscoverySighting>({ max: MAX_CALLERS, ttl: KEPT_MS });
 
-  authorizationServerMetadata(ip: string | undefined, userAgent: unknown): void {
+  authorizationServerMetadata(ip: string | undefined, userAgent: string | undefined): void {
     this.update(ip, userAgent, { authorizationServerMetadataAt: Date.now() });
   }
 
-  protectedResourceMetadata(ip: string | undefined, userAgent: unknown, upstream: string): void {
+  protectedResourceMetadata(ip: string | undefined, userAgent: string | undefined, upstream: string): void {
     this.update(ip, userAgent, { protectedResourceMetadataAt: Date.now(), upstream });
   }
 
   /** What this caller fetched in the last half hour; null when nothing. */
-  of(ip: string | undefined, userAgent: unknown): DiscoverySighting | null {
+  of(ip: string | undefined, userAgent: string | undefined): DiscoverySighting | null {
     return this.byCaller.get(callerKey(ip, userAgent)) ?? null;
   }
 
-  private update(ip: string | undefined, userAgent: unknown, seen: DiscoverySighting): void {
+  private update(ip: string | undefined, userAgent: string | undefined, seen: DiscoverySighting): void {
     const key = callerKey(ip, userAgent);
     this.byCaller.set(key, { ...this.byCaller.get(key), ...seen });
   }
 }
 
-function callerKey(ip: string | undefined, userAgent: unknown): string {
-  return `${ip ?? '?'}|${String(userAgent ?? '').slice(0, 200)}`;
+function callerKey(ip: string | undefined, userAgent: string | undefined): string {
+  return `${ip ?? '?'}|${(userAgent ?? '').slice(0, 200)}`;
 }
