@@ -178,7 +178,9 @@ function toClient(clientId: string, doc: unknown): OAuthClient {
   }
   const method = d.token_endpoint_auth_method ?? 'none';
   if (method !== 'none') {
-    throw new ClientMetadataError(`The application's metadata document asks for ${String(method)}; only public clients ("none") are supported.`);
+    // A JSON value of the document: a string as it is, anything else in its JSON spelling (not "[object Object]").
+    const asked = typeof method === 'string' ? method : JSON.stringify(method);
+    throw new ClientMetadataError(`The application's metadata document asks for ${asked}; only public clients ("none") are supported.`);
   }
   const client = new OAuthClient();
   Object.assign(client, {
