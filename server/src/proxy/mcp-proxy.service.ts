@@ -266,7 +266,7 @@ export class McpProxyService implements OnModuleDestroy {
       this.inFlight.delete(res);
       this.recordRequest(req, res, ctx, ctx.failure?.type, ctx.failure && { reason: ctx.failure.reason });
     });
-    this.proxyFor(upstream, false, target)(req, res, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
+    void this.proxyFor(upstream, false, target)(req, res, (err?: unknown) => this.forwardFailed(req, res, upstream, err));
   }
 
   /**
