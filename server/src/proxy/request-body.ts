@@ -30,7 +30,7 @@ export function replayBody(req: IncomingMessage, body: Buffer): void {
   req.headers['content-length'] = String(body.length);
   delete req.headers['transfer-encoding'];
   delete req.headers['content-encoding']; // the bytes are the decoded ones
-  (req as any).pipe = (dest: NodeJS.WritableStream) => {
+  req.pipe = <T extends NodeJS.WritableStream>(dest: T): T => {
     dest.end(body);
     return dest;
   };
