@@ -84,7 +84,7 @@ export interface AuthModeClass {
   readonly mode: string;
   /** Validates `auth` when `auth.mode` names this mode. */
   readonly configClass: new () => AuthConfigBase;
-  new (...deps: never[]): AuthModeStrategy<any, any>;
+  new (...deps: never[]): AuthModeStrategy;
 }
 
 /** What the proxy sends upstream for one request, or why the user must authorize again. */
