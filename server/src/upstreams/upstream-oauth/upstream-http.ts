@@ -8,7 +8,8 @@ const HTTP_TIMEOUT_MS = 15_000;
 const MAX_ANSWER_BYTES = 1_048_576;
 const MAX_REDIRECTS = 5;
 
-export type Fetch = (url: string, init: { method: string; headers: Record<string, string>; body?: unknown }) => Promise<Response>;
+/** oauth4webapi's customFetch: its bodies are form parameters (token requests) or a JSON string (registration). */
+export type Fetch = (url: string, init: { method: string; headers: Record<string, string>; body?: string | URLSearchParams }) => Promise<Response>;
 
 /**
  * The options every oauth4webapi call of an upstream takes: its requests go through the SSRF guard.
