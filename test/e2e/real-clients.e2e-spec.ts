@@ -135,7 +135,8 @@ describe('clients as they really are', () => {
       // claude.ai cannot be reached from here: make its lookup fail at once instead of asking a resolver.
       const lookup = jest
         .spyOn(dns, 'lookup')
-        .mockImplementation(((host: string, _opts: unknown, cb: Function) => cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }))) as any);
+        .mockImplementation(((host: string, _opts: unknown, cb: (err: Error | null, addresses?: dns.LookupAddress[]) => void) =>
+          cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }))) as any);
       try {
         const res = await call(
           authorizeUrl(base, {

@@ -153,7 +153,7 @@ describe('SSRF guard: address classification (no traffic)', () => {
     let lookup: jest.SpyInstance;
     afterEach(() => lookup.mockRestore());
     const answer = (...addresses: string[]) => {
-      lookup = jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, _opts: unknown, cb: Function) =>
+      lookup = jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, _opts: unknown, cb: (err: Error | null, addresses?: dns.LookupAddress[]) => void) =>
         cb(
           null,
           addresses.map((address) => ({ address, family: net.isIP(address) })),
@@ -213,7 +213,9 @@ describe('SSRF guard: outbound requests to loopback spellings never connect', ()
   });
 
   it('resolves names at connect time: a name that (re)binds to loopback is refused', async () => {
-    const lookup = jest.spyOn(dns, 'lookup').mockImplementation(((_h: string, _o: unknown, cb: Function) => cb(null, [{ address: '127.0.0.1', family: 4 }])) as any);
+    const lookup = jest
+      .spyOn(dns, 'lookup')
+      .mockImplementation(((_h: string, _o: unknown, cb: (err: Error | null, addresses?: dns.LookupAddress[]) => void) => cb(null, [{ address: '127.0.0.1', family: 4 }])) as any);
     try {
       const err = await outboundRequest(`http://rebinding.test:${target.port}/x`, GUARDED).catch((e) => e);
       expect(err).toBeInstanceOf(OutboundAddressRefused);
