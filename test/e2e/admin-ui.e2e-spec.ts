@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { startUpstream, RunningUpstream } from '../fixtures/upstream-mcp-server';
@@ -50,7 +51,7 @@ describe('admin UI in a real browser (Debian chromium)', () => {
     await status.getByText('healthy', { exact: true }).waitFor();
     await status.getByText(gw.config.publicUrl, { exact: true }).waitFor();
     expect(await status.locator('code.scope').allTextContents()).toEqual(['mcp:read', 'mcp:tools']);
-    await page.screenshot({ path: join(require('node:os').tmpdir(), 'gatehouse-admin.png') });
+    await page.screenshot({ path: join(tmpdir(), 'gatehouse-admin.png') });
     expect(errors).toEqual([]);
   });
 
