@@ -237,7 +237,7 @@ function parseCsv(text: string): string[][] {
         return prepare(sql);
       });
       try {
-        (ctx.app.get(Transactions) as unknown as { statements: Map<string, unknown> }).statements.clear();
+        ctx.app.get<Transactions, { statements: Map<string, unknown> }>(Transactions).statements.clear();
         await query.eventTypes();
       } finally {
         spy.mockRestore();
@@ -328,7 +328,7 @@ function parseCsv(text: string): string[][] {
           for (const after of [null, cursor]) {
             prepared.length = 0;
             // A filter+cursor combination this service has not prepared yet is prepared now; otherwise rebuild it the same way.
-            (ctx.app.get(Transactions) as unknown as { statements: Map<string, unknown> }).statements.clear();
+            ctx.app.get<Transactions, { statements: Map<string, unknown> }>(Transactions).statements.clear();
             await query.page(filter, after, 10);
             const sql = prepared.find((s) => s.includes('ORDER BY at DESC, id DESC'))!;
             const params = new Array<number>((sql.match(/\?/g) ?? []).length).fill(0);

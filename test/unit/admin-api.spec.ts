@@ -71,7 +71,7 @@ describe('admin pagination', () => {
 });
 
 describe('admin DTO errors name each field', () => {
-  const problems = (cls: any, plain: object) => fieldProblems(validateSync(plainToInstance(cls, plain) as object, { whitelist: true, forbidNonWhitelisted: true }));
+  const problems = (cls: new () => object, plain: object) => fieldProblems(validateSync(plainToInstance(cls, plain), { whitelist: true, forbidNonWhitelisted: true }));
 
   it('reports a missing field as required, a wrong type by its type, an unknown field as unknown', () => {
     expect(problems(CreateUserDto, { name: 5, extra: 1 })).toEqual({ email: 'is required', name: 'must be a string', extra: 'is not a known field' });

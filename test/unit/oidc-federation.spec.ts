@@ -96,20 +96,20 @@ describe('requests to the provider (discovery, JWKS, token endpoint)', () => {
   it('reach a private address only at the issuer origin written in config.yaml; elsewhere the SSRF guard refuses before connecting', async () => {
     const learned = providerFetch({ issuer: 'https://sso.corp.test' });
     const before = connections;
-    await expect(learned(`${origin}/jwks`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined as never })).rejects.toBeInstanceOf(
+    await expect(learned(`${origin}/jwks`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined })).rejects.toBeInstanceOf(
       ProviderUnreachableError,
     );
     expect(connections).toBe(before);
 
     const configured = providerFetch({ issuer: origin });
-    const res = await configured(`${origin}/jwks`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined as never });
+    const res = await configured(`${origin}/jwks`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined });
     expect(res.status).toBe(200);
     expect(connections).toBe(before + 1);
 
     // A provider added in the console is trusted with no private address, not even its issuer's.
     const fromConsole = providerFetch({ issuer: origin }, 'none');
     await expect(
-      fromConsole(`${origin}/.well-known/openid-configuration`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined as never }),
+      fromConsole(`${origin}/.well-known/openid-configuration`, { method: 'GET', headers: {}, body: undefined as never, redirect: 'manual', signal: undefined }),
     ).rejects.toBeInstanceOf(ProviderUnreachableError);
     expect(connections).toBe(before + 1);
   });
