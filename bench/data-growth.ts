@@ -23,9 +23,11 @@ import { DATABASE_FILE } from '../server/src/database/database.module';
 import { ADMIN, RESULTS_DIR, ROOT, TS_NODE } from './config';
 import { FULL, scaled, SEEDERS, SeedResult, SMALL } from './data-growth/seed';
 import { Gateway, measureAll, Measured } from './data-growth/measure';
+import { runMain } from './lib/main';
 import { freePort, spawnChild, stopAll, stopChild, waitForJsonUrl, waitForLine } from './lib/processes';
 import { log, sleep, startClock } from './lib/run-log';
 import { round } from './lib/stats';
+import { formatColumns } from './lib/table';
 
 const UPSTREAMS = ['bench', 'notes', 'files', 'search', 'crm'];
 
@@ -139,9 +141,7 @@ function table(m: Measured): string {
     return [r.name, r.unit, r.small.toFixed(r.digits ?? 2), r.full.toFixed(r.digits ?? 2), `${diff >= 0 ? '+' : ''}${diff.toFixed(1)} %`, worse > 10 ? '> 10 % worse' : ''];
   });
   const header = ['measure', 'unit', 'small', 'full', 'full vs small', ''];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 1 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+  return formatColumns(header, rows, [0, 1, 5]).join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -216,11 +216,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    process.stderr.write(`\nbench:data failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    await stopAll().catch(() => undefined);
-    process.exit(1);
-  },
-);
+runMain('bench:data', main);
