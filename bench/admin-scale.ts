@@ -27,6 +27,7 @@ import { Child, freePort, procMem, resetPeakRss, spawnChild, stopAll, stopChild,
 import { RssSampler } from './lib/rss-sampler';
 import { log, sleep, startClock } from './lib/run-log';
 import { percentile, round } from './lib/stats';
+import { gatewayEnv } from './lib/servers';
 import { formatColumns } from './lib/table';
 
 const AUDIT_ROWS = Number(process.env.ADMIN_BENCH_ROWS ?? 1_000_000);
@@ -204,15 +205,7 @@ async function startGateway(tmp: string, dataDir: string): Promise<Gateway> {
   const child = spawnChild('gateway', ['--max-semi-space-size=4', main], {
     cwd: ROOT,
     logFile: join(tmp, 'gateway.log'),
-    env: {
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-    },
+    env: gatewayEnv({ configFile, dataDir, port, base }),
   });
   await waitForLine(child, /Gatehouse listening/, 120_000);
   for (let i = 0; ; i++) {

@@ -20,13 +20,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Client } from 'pg';
 import { DATABASE_FILE } from '../server/src/database/database.module';
-import { ADMIN, RESULTS_DIR, ROOT, TS_NODE } from './config';
+import { RESULTS_DIR, ROOT, TS_NODE } from './config';
 import { FULL, scaled, SEEDERS, SeedResult, SMALL } from './data-growth/seed';
 import { Gateway, measureAll, Measured } from './data-growth/measure';
 import { runMain } from './lib/main';
 import { freePort, spawnChild, stopAll, stopChild, waitForJsonUrl, waitForLine } from './lib/processes';
 import { log, sleep, startClock } from './lib/run-log';
 import { round } from './lib/stats';
+import { gatewayEnv } from './lib/servers';
 import { formatColumns } from './lib/table';
 
 const UPSTREAMS = ['bench', 'notes', 'files', 'search', 'crm'];
@@ -52,16 +53,7 @@ async function startGateway(tmp: string, name: string, dataDir: string, upstream
   const child = spawnChild(`gateway (${name})`, ['--max-semi-space-size=4', cli, 'start'], {
     cwd: ROOT,
     logFile: join(tmp, `${name}.log`),
-    env: {
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    },
+    env: { ...gatewayEnv({ configFile, dataDir, port, base }), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) },
   });
   await waitForLine(child, /Gatehouse listening/, 600_000);
   for (let i = 0; ; i++) {

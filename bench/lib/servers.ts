@@ -57,6 +57,19 @@ async function startBareProxy(tmp: string, upstreamUrl: string): Promise<Server>
   return { child, url: base + new URL(upstreamUrl).pathname };
 }
 
+/** The environment of a gateway the benches start: its config file, data directory, loopback address, public URL and first admin. */
+export function gatewayEnv(o: { configFile: string; dataDir: string; port: number; base: string }): Record<string, string> {
+  return {
+    GATEHOUSE_CONFIG: o.configFile,
+    DATA_DIR: o.dataDir,
+    PORT: String(o.port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: o.base,
+    GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
+    GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
+  };
+}
+
 /** Kept in step with package.json "start:prod" and the Dockerfile's CMD. */
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
 
@@ -86,16 +99,7 @@ export async function startGateway(tmp: string, upstreamUrl: string, build: { di
   const child = spawnChild(label, [...prof.args, ...GATEWAY_NODE_FLAGS, cli, 'start'], {
     cwd: ROOT,
     logFile: join(tmp, build.name ? `gateway-${build.name}.log` : 'gateway.log'),
-    env: {
-      ...prof.env,
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-    },
+    env: { ...prof.env, ...gatewayEnv({ configFile, dataDir, port, base }) },
   });
   await waitForLine(child, /Gatehouse listening/);
   for (let i = 0; ; i++) {
