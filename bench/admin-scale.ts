@@ -22,10 +22,13 @@ import type { Tx } from '../server/src/database/transactions';
 import { DATABASE_FILE } from '../server/src/database/database.module';
 import { signInToConsole } from '../test/helpers/admin-api';
 import { ADMIN, RESULTS_DIR, ROOT } from './config';
+import { runMain } from './lib/main';
 import { Child, freePort, procMem, resetPeakRss, spawnChild, stopAll, stopChild, waitForLine } from './lib/processes';
 import { RssSampler } from './lib/rss-sampler';
 import { log, sleep, startClock } from './lib/run-log';
 import { percentile, round } from './lib/stats';
+import { gatewayEnv } from './lib/servers';
+import { formatColumns } from './lib/table';
 
 const AUDIT_ROWS = Number(process.env.ADMIN_BENCH_ROWS ?? 1_000_000);
 const GRANTS = Number(process.env.ADMIN_BENCH_GRANTS ?? 10_000);
@@ -202,15 +205,7 @@ async function startGateway(tmp: string, dataDir: string): Promise<Gateway> {
   const child = spawnChild('gateway', ['--max-semi-space-size=4', main], {
     cwd: ROOT,
     logFile: join(tmp, 'gateway.log'),
-    env: {
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-    },
+    env: gatewayEnv({ configFile, dataDir, port, base }),
   });
   await waitForLine(child, /Gatehouse listening/, 120_000);
   for (let i = 0; ; i++) {
@@ -324,9 +319,7 @@ function table(timings: Timing[], exports: ExportResult[]): string {
     t.note ?? verdict(t.targetMs === null ? null : t.p95Ms <= t.targetMs),
   ]);
   const header = ['request (sequential, over HTTP)', 'p50 ms', 'p95 ms', 'max ms', 'rows', 'target', ''];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 6 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
+  const out = [...formatColumns(header, rows, [0, 6]), ''];
   for (const e of exports) {
     const all = e.rows >= AUDIT_ROWS;
     out.push(
@@ -422,14 +415,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    process.stderr.write(`\nbench:admin failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    await stopAll().catch(() => undefined);
-    process.exit(1);
-  },
-);
+runMain('bench:admin', main);
 
 /** The part of a Tx the rollup writer uses, on a bare better-sqlite3 connection (statements prepared once). */
 function sqliteTx(db: Database.Database): Tx {

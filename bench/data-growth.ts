@@ -20,12 +20,15 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Client } from 'pg';
 import { DATABASE_FILE } from '../server/src/database/database.module';
-import { ADMIN, RESULTS_DIR, ROOT, TS_NODE } from './config';
+import { RESULTS_DIR, ROOT, TS_NODE } from './config';
 import { FULL, scaled, SEEDERS, SeedResult, SMALL } from './data-growth/seed';
 import { Gateway, measureAll, Measured } from './data-growth/measure';
+import { runMain } from './lib/main';
 import { freePort, spawnChild, stopAll, stopChild, waitForJsonUrl, waitForLine } from './lib/processes';
 import { log, sleep, startClock } from './lib/run-log';
 import { round } from './lib/stats';
+import { gatewayEnv } from './lib/servers';
+import { formatColumns } from './lib/table';
 
 const UPSTREAMS = ['bench', 'notes', 'files', 'search', 'crm'];
 
@@ -50,16 +53,7 @@ async function startGateway(tmp: string, name: string, dataDir: string, upstream
   const child = spawnChild(`gateway (${name})`, ['--max-semi-space-size=4', cli, 'start'], {
     cwd: ROOT,
     logFile: join(tmp, `${name}.log`),
-    env: {
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    },
+    env: { ...gatewayEnv({ configFile, dataDir, port, base }), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) },
   });
   await waitForLine(child, /Gatehouse listening/, 600_000);
   for (let i = 0; ; i++) {
@@ -139,9 +133,7 @@ function table(m: Measured): string {
     return [r.name, r.unit, r.small.toFixed(r.digits ?? 2), r.full.toFixed(r.digits ?? 2), `${diff >= 0 ? '+' : ''}${diff.toFixed(1)} %`, worse > 10 ? '> 10 % worse' : ''];
   });
   const header = ['measure', 'unit', 'small', 'full', 'full vs small', ''];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 1 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+  return formatColumns(header, rows, [0, 1, 5]).join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -216,11 +208,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    process.stderr.write(`\nbench:data failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    await stopAll().catch(() => undefined);
-    process.exit(1);
-  },
-);
+runMain('bench:data', main);

@@ -8,11 +8,11 @@
  * The order of the phases is part of what is measured: token validation runs while the servers are
  * idle, idle RSS is read after the warm-up, and the profiler spans exactly latency + throughput.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROFILE, RESULTS_DIR } from './config';
 import { createContext } from './lib/context';
+import { inTempDir, runMain } from './lib/main';
 import { stopAll } from './lib/processes';
 import { Profiles, startProfiling, stopProfiling } from './lib/profiling';
 import { elapsedS, log, problems, startClock } from './lib/run-log';
@@ -33,8 +33,7 @@ startClock();
 
 async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-  try {
+  await inTempDir('gatehouse-bench-', async (tmp) => {
     log(`starting upstream fixture (session mode), bare proxy, gateway and token-validation processes${PROFILE ? ' [CPU profiling ON]' : ''}`);
     const servers = await startServers(tmp);
     const { upstream, bare, gateway } = servers;
@@ -75,17 +74,7 @@ async function main(): Promise<void> {
       `${report.text}${toolPolicyReport(toolPolicy)}\nBundle (/mcp, 3 upstreams of 50 tools, in-process gateway; bench/bundle.ts runs it longer)\n${bundleReport(bundle)}`,
     );
     writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify({ ...(report.json as object), toolPolicy, bundle }, null, 2) + '\n');
-  } finally {
-    await stopAll();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    process.stderr.write(`\nbench failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    await stopAll().catch(() => undefined);
-    process.exit(1);
-  },
-);
+runMain('bench', main);

@@ -57,16 +57,34 @@ async function startBareProxy(tmp: string, upstreamUrl: string): Promise<Server>
   return { child, url: base + new URL(upstreamUrl).pathname };
 }
 
+/** The environment of a gateway the benches start: its config file, data directory, loopback address, public URL and first admin. */
+export function gatewayEnv(o: { configFile: string; dataDir: string; port: number; base: string }): Record<string, string> {
+  return {
+    GATEHOUSE_CONFIG: o.configFile,
+    DATA_DIR: o.dataDir,
+    PORT: String(o.port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: o.base,
+    GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
+    GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
+  };
+}
+
 /** Kept in step with package.json "start:prod" and the Dockerfile's CMD. */
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
 
-async function startGateway(tmp: string, upstreamUrl: string): Promise<Servers['gateway']> {
-  const cli = join(ROOT, 'dist', 'server', 'cli', 'index.js');
-  if (!existsSync(cli)) throw new Error(`${cli} not found: run "npm run build:server" first (npm run bench does)`);
+/**
+ * A gateway from a build's dist/ (this checkout's unless `build.dist`), configured for the bench;
+ * `build.name` tells two builds apart (bench/ab.ts) in their files and log, and leaves the profiler out.
+ */
+export async function startGateway(tmp: string, upstreamUrl: string, build: { dist?: string; name?: string } = {}): Promise<Servers['gateway']> {
+  const cli = join(build.dist ?? join(ROOT, 'dist'), 'server', 'cli', 'index.js');
+  if (!existsSync(cli)) throw new Error(`${cli} not found: ${build.dist ? 'build it first' : 'run "npm run build:server" first (npm run bench does)'}`);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const dataDir = join(tmp, 'gateway-data');
-  const configFile = join(tmp, 'gatehouse.yaml');
+  const dataDir = join(tmp, build.name ? `data-${build.name}` : 'gateway-data');
+  const configFile = join(tmp, build.name ? `gateway-${build.name}.yaml` : 'gatehouse.yaml');
+  const label = build.name ? `gateway ${build.name}` : 'gateway';
   // JSON is valid YAML.
   writeFileSync(
     configFile,
@@ -75,28 +93,19 @@ async function startGateway(tmp: string, upstreamUrl: string): Promise<Servers['
       upstreams: [{ slug: 'bench', url: upstreamUrl, auth: { mode: 'headers', headers: { 'X-Api-Key': 'test' } } }],
     }),
   );
-  const prof = profileArgs('gateway');
+  const prof = build.name ? { args: [], env: {} } : profileArgs('gateway');
   const t = performance.now();
   // The same Node flags as `npm run start:prod` and the Docker image.
-  const child = spawnChild('gateway', [...prof.args, ...GATEWAY_NODE_FLAGS, cli, 'start'], {
+  const child = spawnChild(label, [...prof.args, ...GATEWAY_NODE_FLAGS, cli, 'start'], {
     cwd: ROOT,
-    logFile: join(tmp, 'gateway.log'),
-    env: {
-      ...prof.env,
-      GATEHOUSE_CONFIG: configFile,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: base,
-      GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
-      GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
-    },
+    logFile: join(tmp, build.name ? `gateway-${build.name}.log` : 'gateway.log'),
+    env: { ...prof.env, ...gatewayEnv({ configFile, dataDir, port, base }) },
   });
   await waitForLine(child, /Gatehouse listening/);
   for (let i = 0; ; i++) {
     const status = await httpStatus(`${base}/healthz`).catch(() => 0);
     if (status === 200) break;
-    if (i > 100) throw new Error(`gateway /healthz never answered 200 (last ${status}):\n${child.tail()}`);
+    if (i > 100) throw new Error(`${label} /healthz never answered 200 (last ${status}):\n${child.tail()}`);
     await sleep(50);
   }
   return { child, base, url: `${base}/mcp/bench`, startMs: performance.now() - t };

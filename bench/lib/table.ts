@@ -37,7 +37,16 @@ export function formatTable(rows: Row[]): string {
     fmtRatio(ratio(r.values.gateway, r.values.direct)),
     fmtRatio(ratio(r.values.gateway, r.values.bare)),
   ]);
+  return formatColumns(header, body, [0, 1]).join('\n');
+}
+
+/**
+ * Text columns under a header and a rule of dashes, two spaces apart, each as wide as its widest
+ * cell: the columns in `leftAligned` (labels) padded on the right, the others (numbers) on the left.
+ * One line a string. Every bench table is printed through it.
+ */
+export function formatColumns(header: string[], body: string[][], leftAligned: number[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  const line = (cells: string[]) => cells.map((c, i) => (leftAligned.includes(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
 }

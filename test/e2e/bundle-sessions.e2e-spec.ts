@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { TestBrowser } from '../helpers/browser';
-import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
+import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { spawnGateway, SpawnedGateway } from '../helpers/spawn-gateway';
-import { dropPostgresDatabase, postgresAvailable, postgresDatabase } from '../helpers/test-database';
+import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet } from '../helpers/replicas';
+import { postgresAvailable } from '../helpers/test-database';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 
@@ -23,8 +20,8 @@ async function bundleToken(base: string): Promise<string> {
   return issued.json.access_token as string;
 }
 
-function sdkClient(url: string, token: string, fetchFn?: typeof fetch): { client: Client; transport: StreamableHTTPClientTransport } {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } }, fetch: fetchFn });
+function sdkClient(url: string, token: string): { client: Client; transport: StreamableHTTPClientTransport } {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
   return { client: new Client({ name: 'bundle-sessions-e2e', version: '0' }), transport };
 }
 
@@ -90,58 +87,29 @@ describe('bundle sessions after a restart', () => {
 });
 
 (postgresAvailable() ? describe : describe.skip)('bundle sessions across two replicas on one PostgreSQL', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bundle-sessions-'));
   let upstream: RunningUpstream;
-  let a: SpawnedGateway;
-  let b: SpawnedGateway;
-  let baseA: string;
-  let baseB: string;
-
-  async function startReplica(name: string, port: number, publicUrl: string, databaseUrl: string, masterKey: string): Promise<SpawnedGateway> {
-    const config = {
-      server: { host: '127.0.0.1', port, public_url: publicUrl, data_dir: join(dir, name) },
-      database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0 },
-      upstreams: [{ slug: 'notes', name: 'Notes', url: upstream.url }],
-    };
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
-    const gw = spawnGateway({ GATEHOUSE_CONFIG: file, GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password, GATEHOUSE_MASTER_KEY: masterKey }, dir);
-    await gw.waitFor('Gatehouse listening', 60_000);
-    return gw;
-  }
+  let replicas: ReplicaSet;
 
   beforeAll(async () => {
     upstream = await startUpstream({ stateless: true });
-    const databaseUrl = await postgresDatabase(dir);
-    const masterKey = randomBytes(32).toString('base64');
-    const [portA, portB] = [await freePort(), await freePort()];
-    baseA = `http://127.0.0.1:${portA}`;
-    baseB = `http://127.0.0.1:${portB}`;
-    a = await startReplica('a', portA, baseA, databaseUrl, masterKey);
-    b = await startReplica('b', portB, baseA, databaseUrl, masterKey);
+    replicas = await prepareReplicas({ prefix: 'gatehouse-bundle-sessions-', balancer: true });
+    await replicas.start(() => ({ rate_limit: NO_RATE_LIMITS, upstreams: [{ slug: 'notes', name: 'Notes', url: upstream.url }] }));
   }, 150_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await replicas?.stop();
     await upstream?.close();
-    dropPostgresDatabase(dir);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a round-robin balancer sends one session to both replicas and every request is served', async () => {
-    const token = await bundleToken(baseA);
+    const lb = replicas.balancer!;
+    lb.to('a');
+    const token = await bundleToken(lb.url);
     // The balancer: each request of the client goes to the other replica than the one before.
-    const served = { a: 0, b: 0 };
-    let turn = 0;
-    const balancer: typeof fetch = (input, init) => {
-      const toB = turn++ % 2 === 1;
-      served[toB ? 'b' : 'a']++;
-      const url = new URL(input instanceof Request ? input.url : String(input));
-      if (toB) url.port = new URL(baseB).port;
-      return fetch(url, init);
-    };
-    const { client, transport } = sdkClient(`${baseA}/mcp`, token, balancer);
+    lb.roundRobin();
+    const before = { ...lb.served };
+    const served = () => ({ a: lb.served.a - before.a, b: lb.served.b - before.b });
+    const { client, transport } = sdkClient(`${lb.url}/mcp`, token);
     try {
       await client.connect(transport); // initialize on A, notifications/initialized on B (and the GET stream)
       for (let i = 0; i < 4; i++) {
@@ -149,8 +117,8 @@ describe('bundle sessions after a restart', () => {
         expect(JSON.stringify(result.content)).toContain(`call ${i}`);
       }
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('notes__echo');
-      expect(served.a).toBeGreaterThanOrEqual(3);
-      expect(served.b).toBeGreaterThanOrEqual(3);
+      expect(served().a).toBeGreaterThanOrEqual(3);
+      expect(served().b).toBeGreaterThanOrEqual(3);
     } finally {
       await client.close().catch(() => undefined);
     }

@@ -1,11 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import 'reflect-metadata';
-import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource, LessThan, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AuditEvent } from '../../server/src/audit/audit-event.entity';
-import { MIGRATIONS } from '../../server/src/database/migrations';
 import { LoginSession } from '../../server/src/identity/login-session.entity';
 import { AccessToken } from '../../server/src/oauth/access-token.entity';
 import { AuthorizationCode } from '../../server/src/oauth/authorization-code.entity';
@@ -13,6 +8,7 @@ import { Consent } from '../../server/src/oauth/consent.entity';
 import { Grant } from '../../server/src/oauth/grant.entity';
 import { noncesRotatedBefore } from '../../server/src/oauth/grants/grants-purge';
 import { RefreshToken } from '../../server/src/oauth/refresh-token.entity';
+import { isTableScan, MigratedSqlite, openMigratedSqlite, sqlitePlan, Statement } from '../helpers/query-plans';
 
 /**
  * Cost that stays flat as the data grows: the statements that run per request, per sign-in, per
@@ -21,40 +17,26 @@ import { RefreshToken } from '../../server/src/oauth/refresh-token.entity';
  * ANALYZE statistics). bench/data-growth.ts measures the same with 10 million audit rows.
  */
 describe('query plans on the migrated schema: no statement reads a whole table', () => {
-  let dir: string;
   let ds: DataSource;
-  let db: BetterSqlite3.Database;
+  let db: MigratedSqlite['db'];
+  let close: MigratedSqlite['close'] | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-plans-'));
-    ds = new DataSource({
-      type: 'better-sqlite3',
-      database: join(dir, 'plans.db'),
-      entities: [AccessToken, RefreshToken, AuthorizationCode, LoginSession, Consent, Grant, AuditEvent],
-      migrations: MIGRATIONS,
-      migrationsTransactionMode: 'each',
-    });
-    await ds.initialize();
-    await ds.runMigrations();
-    db = (ds.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+    ({ ds, db, close } = await openMigratedSqlite('gatehouse-plans-', [AccessToken, RefreshToken, AuthorizationCode, LoginSession, Consent, Grant, AuditEvent]));
   });
 
   afterAll(async () => {
-    await ds?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    await close?.();
   });
 
-  /** The plan's steps, one string each (e.g. `SEARCH access_tokens USING INDEX … (expires_at<?)`). */
-  function plan([sql, params]: [string, unknown[]]): string[] {
-    return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
-  }
+  const plan = (statement: Statement) => sqlitePlan(db, statement);
 
   /** A full read of a table: `SCAN t` without an index (an index-ordered scan with LIMIT stops at the page). */
-  const fullScans = (steps: string[]) => steps.filter((s) => /^SCAN \w+$/.test(s.trim()) || s.includes('USE TEMP B-TREE'));
+  const fullScans = (steps: string[]) => steps.filter((s) => isTableScan(s) || s.includes('USE TEMP B-TREE'));
 
   const now = Date.now();
-  const deleteWhere = <E extends ObjectLiteral>(entity: new () => E, where: object): [string, unknown[]] =>
-    ds.getRepository(entity).createQueryBuilder().delete().where(where).getQueryAndParameters() as [string, unknown[]];
+  const deleteWhere = <E extends ObjectLiteral>(entity: new () => E, where: object): Statement =>
+    ds.getRepository(entity).createQueryBuilder().delete().where(where).getQueryAndParameters() as Statement;
 
   it.each([
     ['expired access tokens (grants purge)', () => deleteWhere(AccessToken, { expiresAt: LessThan(now) })],
@@ -64,8 +46,7 @@ describe('query plans on the migrated schema: no statement reads a whole table',
     ["a deleted client's consents", () => deleteWhere(Consent, { clientId: 'c' })],
     [
       'rotation nonces past the grace window (grants purge)',
-      () =>
-        ds.getRepository(RefreshToken).createQueryBuilder().update().set({ rotationNonce: null }).where(noncesRotatedBefore(now)).getQueryAndParameters() as [string, unknown[]],
+      () => ds.getRepository(RefreshToken).createQueryBuilder().update().set({ rotationNonce: null }).where(noncesRotatedBefore(now)).getQueryAndParameters() as Statement,
     ],
     [
       "the dashboard's live grants and users (GrantsService.countActiveGrants)",
@@ -76,14 +57,14 @@ describe('query plans on the migrated schema: no statement reads a whole table',
           .select('COUNT(*)', 'grants')
           .addSelect('COUNT(DISTINCT g.user_id)', 'users')
           .where('g.revoked_at IS NULL');
-        return qb.getQueryAndParameters() as [string, unknown[]];
+        return qb.getQueryAndParameters() as Statement;
       },
     ],
     [
       'a batch of audit retention',
       () => {
         const ids = ds.getRepository(AuditEvent).createQueryBuilder('e').select('e.id').where('e.at < :cutoff', { cutoff: now }).limit(2000);
-        return ds.getRepository(AuditEvent).createQueryBuilder().delete().where(`id IN (${ids.getQuery()})`, ids.getParameters()).getQueryAndParameters() as [string, unknown[]];
+        return ds.getRepository(AuditEvent).createQueryBuilder().delete().where(`id IN (${ids.getQuery()})`, ids.getParameters()).getQueryAndParameters() as Statement;
       },
     ],
   ])('%s: through an index', (_name, query) => {

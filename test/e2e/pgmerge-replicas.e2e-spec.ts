@@ -1,14 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { TestBrowser } from '../helpers/browser';
-import { ADMIN, freePort } from '../helpers/gateway';
+import { ADMIN } from '../helpers/gateway';
 import { call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { spawnGateway, SpawnedGateway } from '../helpers/spawn-gateway';
-import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database';
+import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet, within } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 
@@ -18,54 +13,22 @@ const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
  * feed), not after a restart. Always on PostgreSQL, whatever GATEHOUSE_TEST_DB says.
  */
 describe('replicas follow tool rules and named bundles changed on another replica', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pgmerge-replicas-'));
   let upstream: RunningUpstream;
-  let a: SpawnedGateway;
-  let b: SpawnedGateway;
+  let replicas: ReplicaSet;
   let baseA: string;
   let baseB: string;
 
-  async function startReplica(name: string, port: number, publicUrl: string, databaseUrl: string, masterKey: string): Promise<SpawnedGateway> {
-    const config = {
-      server: { host: '127.0.0.1', port, public_url: publicUrl, data_dir: join(dir, name) },
-      database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0 },
-      upstreams_policy: { allow_private_networks: true },
-    };
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
-    const gw = spawnGateway({ GATEHOUSE_CONFIG: file, GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password, GATEHOUSE_MASTER_KEY: masterKey }, dir);
-    await gw.waitFor('Gatehouse listening', 60_000);
-    return gw;
-  }
-
   beforeAll(async () => {
     upstream = await startUpstream({ stateless: true });
-    const databaseUrl = await postgresDatabase(dir);
-    const masterKey = randomBytes(32).toString('base64');
-    const [portA, portB] = [await freePort(), await freePort()];
-    baseA = `http://127.0.0.1:${portA}`;
-    baseB = `http://127.0.0.1:${portB}`;
-    a = await startReplica('a', portA, baseA, databaseUrl, masterKey);
-    b = await startReplica('b', portB, baseA, databaseUrl, masterKey);
+    replicas = await prepareReplicas({ prefix: 'gatehouse-pgmerge-replicas-' });
+    await replicas.start(() => ({ rate_limit: NO_RATE_LIMITS, upstreams_policy: { allow_private_networks: true } }));
+    [baseA, baseB] = [replicas.url('a'), replicas.url('b')];
   }, 150_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await replicas?.stop();
     await upstream?.close();
-    dropPostgresDatabase(dir);
-    rmSync(dir, { recursive: true, force: true });
   });
-
-  /** Polls (bounded, far below the 30 s safety reload) until check passes; returns whether it did. */
-  async function within(ms: number, check: () => Promise<boolean>): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      if (await check()) return true;
-      if (Date.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 
   it('a tool denied on one replica is refused by the other', async () => {
     const admin = adminApi(baseA, await signInToConsole(baseA, ADMIN));

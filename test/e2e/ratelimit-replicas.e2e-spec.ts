@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
 import { adminApi, signInToConsole } from '../helpers/admin-api';
 import { TestBrowser } from '../helpers/browser';
-import { ADMIN, freePort } from '../helpers/gateway';
+import { ADMIN } from '../helpers/gateway';
 import { mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { spawnGateway, SpawnedGateway } from '../helpers/spawn-gateway';
-import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database';
+import { prepareReplicas, ReplicaSet } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 const LIMIT = 20;
@@ -22,45 +18,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * whatever GATEHOUSE_TEST_DB says.
  */
 describe('rate limits shared by replicas on one PostgreSQL', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ratelimit-replicas-'));
   let upstream: RunningUpstream;
-  let a: SpawnedGateway;
-  let b: SpawnedGateway;
+  let replicas: ReplicaSet;
   let baseA: string;
   let baseB: string;
-  let databaseUrl: string;
-
-  async function startReplica(name: string, port: number, publicUrl: string, masterKey: string): Promise<SpawnedGateway> {
-    const config = {
-      // trust_proxy: the sign-in test's attempts come "from" an address of its own (X-Forwarded-For).
-      server: { host: '127.0.0.1', port, public_url: publicUrl, data_dir: join(dir, name), trust_proxy: true },
-      database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: LOGIN_LIMIT, mcp_per_minute: LIMIT },
-      upstreams: [{ slug: 'u', url: upstream.url }],
-    };
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
-    const gw = spawnGateway({ GATEHOUSE_CONFIG: file, GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password, GATEHOUSE_MASTER_KEY: masterKey }, dir);
-    await gw.waitFor('Gatehouse listening', 60_000);
-    return gw;
-  }
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    databaseUrl = await postgresDatabase(dir);
-    const masterKey = randomBytes(32).toString('base64');
-    const [portA, portB] = [await freePort(), await freePort()];
-    baseA = `http://127.0.0.1:${portA}`;
-    baseB = `http://127.0.0.1:${portB}`;
-    a = await startReplica('a', portA, baseA, masterKey);
-    b = await startReplica('b', portB, baseA, masterKey);
+    replicas = await prepareReplicas({ prefix: 'gatehouse-ratelimit-replicas-' });
+    await replicas.start(() => ({
+      // trust_proxy: the sign-in test's attempts come "from" an address of its own (X-Forwarded-For).
+      server: { trust_proxy: true },
+      rate_limit: { oauth_per_minute: 10_000, login_per_minute: LOGIN_LIMIT, mcp_per_minute: LIMIT },
+      upstreams: [{ slug: 'u', url: upstream.url }],
+    }));
+    [baseA, baseB] = [replicas.url('a'), replicas.url('b')];
   }, 150_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await replicas?.stop();
     await upstream?.close();
-    dropPostgresDatabase(dir);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** An access token for upstream `u` of `who` (signed in on A). */
@@ -87,7 +64,7 @@ describe('rate limits shared by replicas on one PostgreSQL', () => {
 
   /** The shared count of `key` over every minute, as the database has it. */
   async function sharedCount(key: string): Promise<number> {
-    const client = new Client({ connectionString: databaseUrl });
+    const client = new Client({ connectionString: replicas.databaseUrl });
     await client.connect();
     try {
       const { rows } = await client.query('SELECT COALESCE(SUM(count), 0) AS n FROM rate_limit_counters WHERE key = $1', [key]);

@@ -1,12 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import 'reflect-metadata';
-import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource, LessThanOrEqual, MoreThan } from 'typeorm';
-import { MIGRATIONS } from '../../server/src/database/migrations';
 import { PendingSignInRecord } from '../../server/src/pending-sign-ins/pending-sign-in.entity';
 import { ToolVersion } from '../../server/src/tool-policy/tool-version.entity';
+import { isTableScan, MigratedSqlite, openMigratedSqlite, sqlitePlan, Statement } from '../helpers/query-plans';
 
 /**
  * The statements of the pending sign-ins (every sign-in start and callback, and a purge every
@@ -14,34 +10,19 @@ import { ToolVersion } from '../../server/src/tool-policy/tool-version.entity';
  * find their rows through an index (as data-growth-query-plans.e2e-spec.ts, SQLite's plans).
  */
 describe('query plans of pending sign-ins and the catalogue reload', () => {
-  let dir: string;
   let ds: DataSource;
-  let db: BetterSqlite3.Database;
+  let db: MigratedSqlite['db'];
+  let close: MigratedSqlite['close'] | undefined;
   const now = Date.now();
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-replica-gaps-plans-'));
-    ds = new DataSource({
-      type: 'better-sqlite3',
-      database: join(dir, 'plans.db'),
-      entities: [PendingSignInRecord, ToolVersion],
-      migrations: MIGRATIONS,
-      migrationsTransactionMode: 'each',
-    });
-    await ds.initialize();
-    await ds.runMigrations();
-    db = (ds.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+    ({ ds, db, close } = await openMigratedSqlite('gatehouse-replica-gaps-plans-', [PendingSignInRecord, ToolVersion]));
   });
 
   afterAll(async () => {
-    await ds?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    await close?.();
   });
 
-  function plan([sql, params]: [string, unknown[]]): string[] {
-    return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
-  }
-  const scans = (steps: string[]) => steps.filter((s) => /^SCAN \w+$/.test(s.trim()));
   const pending = () => ds.getRepository(PendingSignInRecord).createQueryBuilder('row');
 
   it.each([
@@ -73,8 +54,8 @@ describe('query plans of pending sign-ins and the catalogue reload', () => {
       () => ds.getRepository(ToolVersion).createQueryBuilder('v').where({ upstreamSlug: 's' }).orderBy('v.lastSeenAt', 'ASC').getQueryAndParameters(),
     ],
   ])('%s', (_name, statement) => {
-    const steps = plan(statement() as [string, unknown[]]);
+    const steps = sqlitePlan(db, statement() as Statement);
     expect(steps.some((s) => s.includes('USING INDEX') || s.includes('USING PRIMARY KEY') || s.includes('USING COVERING INDEX'))).toBe(true);
-    expect(scans(steps)).toEqual([]);
+    expect(steps.filter(isTableScan)).toEqual([]);
   });
 });

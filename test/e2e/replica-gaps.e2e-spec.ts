@@ -1,19 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { RunningOidcProvider, startOidcProvider } from '../fixtures/oidc-provider';
 import { FIXTURE_USER, RunningOAuthUpstream, startOAuthUpstream } from '../fixtures/upstream-oauth-server';
 import { startToolPolicyUpstream, ToolPolicyUpstream } from '../fixtures/tool-policy-upstream';
 import { adminApi, AdminCall, signInToConsole } from '../helpers/admin-api';
 import { BrowserResponse, isRedirect, TestBrowser } from '../helpers/browser';
-import { ADMIN, freePort } from '../helpers/gateway';
+import { ADMIN } from '../helpers/gateway';
 import { authorizeInBrowser } from '../helpers/oauth-client';
 import { authorizeUrl, call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { spawnGateway, SpawnedGateway } from '../helpers/spawn-gateway';
-import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database';
+import { Balancer, NO_RATE_LIMITS, prepareReplicas, ReplicaSet, within } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 const OIDC_CLIENT = { client_id: 'gatehouse', client_secret: 'replica-gaps-client-secret-0123456789' };
@@ -23,111 +17,38 @@ const SECOND_ADMIN = { email: 'second-admin@example.test', password: 'another ad
 type Replica = 'a' | 'b';
 
 /**
- * A load balancer on loopback in front of the two replicas: one public URL (cookies, the issuer,
- * the provider's redirect URI), each request sent to the replica the test chooses (`to`, or an
- * `x-replica` header for requests in flight together).
- */
-interface Balancer {
-  url: string;
-  to(replica: Replica): void;
-  /** Chooses by path instead (until the next to()). */
-  routeBy(choose: (path: string) => Replica): void;
-  close(): Promise<void>;
-}
-
-async function startBalancer(ports: Record<Replica, number>): Promise<Balancer> {
-  let target: Replica = 'a';
-  let byPath: ((path: string) => Replica) | null = null;
-  const agent = new http.Agent({ keepAlive: false });
-  const server = http.createServer((req, res) => {
-    const chosen = req.headers['x-replica'] === 'b' ? 'b' : req.headers['x-replica'] === 'a' ? 'a' : (byPath?.(req.url ?? '/') ?? target);
-    const forward = http.request({ host: '127.0.0.1', port: ports[chosen], method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    to: (replica) => {
-      target = replica;
-      byPath = null;
-    },
-    routeBy: (choose) => void (byPath = choose),
-    close: () => {
-      server.closeAllConnections();
-      agent.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Polls (bounded, far below the 30 s safety reload) until check passes; returns whether it did. */
-async function within(ms: number, check: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/**
  * What issue 14 found still per replica, now shared: two gateway processes on one PostgreSQL
  * database behind one balancer. Always on PostgreSQL, whatever GATEHOUSE_TEST_DB says.
  */
 describe('replicas share the tool catalogue, pending sign-ins and the last-admin rule', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-replica-gaps-'));
   let tools: ToolPolicyUpstream;
   let idp: RunningOidcProvider;
   let crm: RunningOAuthUpstream;
+  let replicas: ReplicaSet;
   let lb: Balancer;
-  let a: SpawnedGateway;
-  let b: SpawnedGateway;
-  let databaseUrl: string;
 
-  async function startReplica(name: Replica, port: number, masterKey: string): Promise<SpawnedGateway> {
-    const config = {
-      server: { host: '127.0.0.1', port, public_url: lb.url, data_dir: join(dir, name) },
-      database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0 },
+  beforeAll(async () => {
+    tools = await startToolPolicyUpstream({ json: true });
+    crm = await startOAuthUpstream();
+    replicas = await prepareReplicas({ prefix: 'gatehouse-replica-gaps-', balancer: true });
+    lb = replicas.balancer!;
+    idp = await startOidcProvider({ clients: [{ ...OIDC_CLIENT, redirect_uris: [`${lb.url}/login/oidc/corp/callback`] }] });
+    await idp.setAccounts({ alice: { claims: { email: 'alice@corp.test', email_verified: true, name: 'Alice' } } });
+    await replicas.start(() => ({
+      rate_limit: NO_RATE_LIMITS,
       upstreams: [
         { slug: 'pinned', url: tools.url, tools: { pinning: 'quarantine' } },
         { slug: 'crm', name: 'CRM', url: crm.url, auth: { mode: 'oauth' } },
       ],
       identity_providers: [{ id: 'corp', name: 'Corp SSO', issuer: idp.issuer, ...OIDC_CLIENT, new_users: 'create', allowed_email_domains: ['corp.test'] }],
-    };
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
-    const gw = spawnGateway({ GATEHOUSE_CONFIG: file, GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password, GATEHOUSE_MASTER_KEY: masterKey }, dir);
-    await gw.waitFor('Gatehouse listening', 60_000);
-    return gw;
-  }
-
-  beforeAll(async () => {
-    tools = await startToolPolicyUpstream({ json: true });
-    crm = await startOAuthUpstream();
-    databaseUrl = await postgresDatabase(dir);
-    const masterKey = randomBytes(32).toString('base64');
-    const ports = { a: await freePort(), b: await freePort() };
-    lb = await startBalancer(ports);
-    idp = await startOidcProvider({ clients: [{ ...OIDC_CLIENT, redirect_uris: [`${lb.url}/login/oidc/corp/callback`] }] });
-    await idp.setAccounts({ alice: { claims: { email: 'alice@corp.test', email_verified: true, name: 'Alice' } } });
-    a = await startReplica('a', ports.a, masterKey);
-    b = await startReplica('b', ports.b, masterKey);
+    }));
   }, 180_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await lb?.close();
+    await replicas?.stop();
     await idp?.close();
     await tools?.close();
     await crm?.close();
-    dropPostgresDatabase(dir);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   describe('the tool catalogue', () => {
@@ -326,7 +247,7 @@ describe('replicas share the tool catalogue, pending sign-ins and the last-admin
      * requests are waiting inside the database, then lets them go.
      */
     async function race(firstOnA: () => Promise<{ status: number }>, secondOnB: () => Promise<{ status: number }>): Promise<number[]> {
-      const pg = new PgClient({ connectionString: databaseUrl });
+      const pg = new PgClient({ connectionString: replicas.databaseUrl });
       await pg.connect();
       try {
         await pg.query('BEGIN');
@@ -343,7 +264,7 @@ describe('replicas share the tool catalogue, pending sign-ins and the last-admin
     }
 
     const enabledAdmins = async () => {
-      const pg = new PgClient({ connectionString: databaseUrl });
+      const pg = new PgClient({ connectionString: replicas.databaseUrl });
       await pg.connect();
       try {
         return Number((await pg.query(`SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = FALSE`)).rows[0].n);

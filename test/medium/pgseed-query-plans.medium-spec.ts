@@ -6,6 +6,7 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { dataSourceOptions, openDataSource } from '../../server/src/database/engine';
 import { Grant } from '../../server/src/oauth/grant.entity';
 import { clientGrantStatsQuery, grantListQuery } from '../../server/src/oauth/grants/grant-query';
+import { postgresScans, Statement } from '../helpers/query-plans';
 import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database';
 
 /**
@@ -36,34 +37,12 @@ describe('PostgreSQL query plans on the migrated schema', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  interface PlanNode {
-    'Node Type': string;
-    'Relation Name'?: string;
-    'Index Name'?: string;
-    'Index Cond'?: string;
-    Plans?: PlanNode[];
-  }
-
-  /** Every scan of grants in the plan: how it reads, through which index, with which index condition. */
-  async function grantScans([sql, params]: [string, unknown[]]): Promise<PlanNode[]> {
-    const [row] = (await runner.query(`EXPLAIN (FORMAT JSON) ${sql}`, params)) as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
-    const scans: PlanNode[] = [];
-    const walk = (node: PlanNode) => {
-      // A bitmap heap scan's rows come from the bitmap index scans below it.
-      if (node['Relation Name'] === 'grants' && node['Node Type'] !== 'Bitmap Heap Scan') scans.push(node);
-      if (node['Node Type'] === 'Bitmap Index Scan' && node['Index Name']) scans.push(node);
-      node.Plans?.forEach(walk);
-    };
-    walk(row['QUERY PLAN'][0].Plan);
-    return scans;
-  }
-
   it.each([
     ["the client list's metadata document clients (ClientDirectory, every page)", () => clientGrantStatsQuery(ds.getRepository(Grant), 'metadata documents')],
     ["the client list's live grants of a page of clients", () => clientGrantStatsQuery(ds.getRepository(Grant), ['a', 'b'])],
     ["a user's grants", () => grantListQuery(ds.getRepository(Grant), { userId: 'u' }, { after: null, limit: 51 })],
   ])('%s', async (_, query) => {
-    const scans = await grantScans(query().getQueryAndParameters() as [string, unknown[]]);
+    const scans = await postgresScans(runner, 'grants', query().getQueryAndParameters() as Statement);
     expect(scans.length).toBeGreaterThan(0);
     // Not a sequential scan, and not a whole index read in order with a filter: an index range (Index Cond) every time.
     for (const scan of scans) expect({ type: scan['Node Type'], index: scan['Index Name'], bounded: Boolean(scan['Index Cond']) }).toMatchObject({ bounded: true });
