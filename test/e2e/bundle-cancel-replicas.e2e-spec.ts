@@ -1,15 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { RECORDING_UPSTREAM_KEY, RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-mcp-upstream';
 import { TestBrowser } from '../helpers/browser';
-import { ADMIN, freePort } from '../helpers/gateway';
+import { ADMIN } from '../helpers/gateway';
 import { obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { spawnGateway, SpawnedGateway } from '../helpers/spawn-gateway';
-import { dropPostgresDatabase, postgresDatabase } from '../helpers/test-database';
+import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 
@@ -27,65 +22,43 @@ const until = async (cond: () => boolean, what: string) => {
  * one PostgreSQL database; always on PostgreSQL, whatever GATEHOUSE_TEST_DB says.
  */
 describe('bundle cancellation across two replicas', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bundle-cancel-'));
   let upstream: RecordingUpstream;
-  let a: SpawnedGateway;
-  let b: SpawnedGateway;
-  let baseA: string;
-  let baseB: string;
-
-  async function startReplica(name: string, port: number, databaseUrl: string, masterKey: string): Promise<SpawnedGateway> {
-    const config = {
-      server: { host: '127.0.0.1', port, public_url: baseA, data_dir: join(dir, name) },
-      database: { url: databaseUrl },
-      rate_limit: { oauth_per_minute: 10_000, login_per_minute: 10_000, mcp_per_minute: 0 },
-      upstreams: [{ slug: 'rec', name: 'Recorder', url: upstream.url, auth: { mode: 'headers', headers: { 'X-API-Key': '${TEST_RELAY_KEY}' } } }],
-    };
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
-    const env = { GATEHOUSE_CONFIG: file, GATEHOUSE_ADMIN_EMAIL: ADMIN.email, GATEHOUSE_ADMIN_PASSWORD: ADMIN.password, GATEHOUSE_MASTER_KEY: masterKey };
-    const gw = spawnGateway({ ...env, TEST_RELAY_KEY: RECORDING_UPSTREAM_KEY }, dir);
-    await gw.waitFor('Gatehouse listening', 60_000);
-    return gw;
-  }
+  let replicas: ReplicaSet;
 
   beforeAll(async () => {
     upstream = await startRecordingUpstream();
-    const databaseUrl = await postgresDatabase(dir);
-    const masterKey = randomBytes(32).toString('base64');
-    const [portA, portB] = [await freePort(), await freePort()];
-    baseA = `http://127.0.0.1:${portA}`;
-    baseB = `http://127.0.0.1:${portB}`;
-    a = await startReplica('a', portA, databaseUrl, masterKey);
-    b = await startReplica('b', portB, databaseUrl, masterKey);
+    process.env.TEST_RELAY_KEY = RECORDING_UPSTREAM_KEY;
+    replicas = await prepareReplicas({ prefix: 'gatehouse-bundle-cancel-', balancer: true });
+    await replicas.start(() => ({
+      rate_limit: NO_RATE_LIMITS,
+      upstreams: [{ slug: 'rec', name: 'Recorder', url: upstream.url, auth: { mode: 'headers', headers: { 'X-API-Key': '${TEST_RELAY_KEY}' } } }],
+    }));
   }, 150_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await replicas?.stop();
     await upstream?.close();
-    dropPostgresDatabase(dir);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a cancellation that lands on B ends the call open on A, and the upstream is told', async () => {
-    const client = await registerPublicClient(baseA, REDIRECT_URI);
+    const base = replicas.publicUrl;
+    replicas.balancer!.to('a');
+    const client = await registerPublicClient(base, REDIRECT_URI);
     const { verifier, challenge } = pkce();
-    const code = await obtainCode(baseA, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${baseA}/mcp` });
-    const issued = await tokenRequest(baseA, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: client.client_id });
+    const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${base}/mcp` });
+    const issued = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: client.client_id });
     expect(issued.status).toBe(200);
 
-    // The balancer: cancellations go to B, everything else to A.
-    const sentTo: string[] = [];
-    const balancer: typeof fetch = (input, init) => {
-      const url = new URL(input instanceof Request ? input.url : String(input));
+    // Through the balancer: cancellations to B, everything else to A.
+    const toReplicas: typeof fetch = (input, init) => {
       const cancellation = typeof init?.body === 'string' && init.body.includes('"notifications/cancelled"');
-      if (cancellation) url.port = new URL(baseB).port;
-      sentTo.push(cancellation ? 'b' : 'a');
-      return fetch(url, init);
+      const headers = new Headers(init?.headers);
+      headers.set('x-replica', cancellation ? 'b' : 'a');
+      return fetch(input, { ...init, headers });
     };
-    const transport = new StreamableHTTPClientTransport(new URL(`${baseA}/mcp`), {
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
       requestInit: { headers: { authorization: `Bearer ${issued.json.access_token}` } },
-      fetch: balancer,
+      fetch: toReplicas,
     });
     const mcp = new Client({ name: 'bundle-cancel-replicas-e2e', version: '0' });
     try {
@@ -99,7 +72,7 @@ describe('bundle cancellation across two replicas', () => {
       await until(() => upstream.aborted.includes('cancel me across'), 'the upstream to see the cancellation');
       const sentId = upstream.received.find((m) => m.params?.arguments?.text === 'cancel me across')!.id;
       expect(upstream.received.some((m) => m.method === 'notifications/cancelled' && m.params.requestId === sentId)).toBe(true);
-      expect(sentTo).toContain('b');
+      expect(replicas.balancer!.served.b).toBeGreaterThanOrEqual(1);
     } finally {
       await mcp.close().catch(() => undefined);
     }
