@@ -4,17 +4,9 @@ import { RECORDING_UPSTREAM_KEY, RecordingUpstream, startRecordingUpstream } fro
 import { TestBrowser } from '../helpers/browser';
 import { ADMIN } from '../helpers/gateway';
 import { obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
-import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet } from '../helpers/replicas';
+import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet, within } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
-
-const until = async (cond: () => boolean, what: string) => {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 /**
  * A bundle session is any replica's, so a client's notifications/cancelled may reach another
@@ -65,11 +57,13 @@ describe('bundle cancellation across two replicas', () => {
       await mcp.connect(transport);
       const controller = new AbortController();
       const call = mcp.callTool({ name: 'rec__wait', arguments: { text: 'cancel me across' } }, undefined, { signal: controller.signal });
-      await until(() => upstream.received.some((m) => m.params?.arguments?.text === 'cancel me across'), 'the call upstream');
+      // The call reached the upstream (through A).
+      expect(await within(5_000, async () => upstream.received.some((m) => m.params?.arguments?.text === 'cancel me across'))).toBe(true);
       controller.abort('the user pressed stop');
       await expect(call).rejects.toThrow();
 
-      await until(() => upstream.aborted.includes('cancel me across'), 'the upstream to see the cancellation');
+      // The upstream saw the cancellation that went to B.
+      expect(await within(5_000, async () => upstream.aborted.includes('cancel me across'))).toBe(true);
       const sentId = upstream.received.find((m) => m.params?.arguments?.text === 'cancel me across')!.id;
       expect(upstream.received.some((m) => m.method === 'notifications/cancelled' && m.params.requestId === sentId)).toBe(true);
       expect(replicas.balancer!.served.b).toBeGreaterThanOrEqual(1);
