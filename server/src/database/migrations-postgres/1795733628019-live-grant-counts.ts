@@ -32,27 +32,51 @@ const FUNCTIONS = [
     END IF;
     RETURN (n > 0)::integer - (n - p_delta > 0)::integer;
   END $$`,
-  // One function for INSERT, UPDATE and DELETE: the transition tables a statement has (TG_OP) give each user's change.
-  `CREATE FUNCTION "live_grants_after_statement"() RETURNS trigger LANGUAGE plpgsql AS $$
+  // Applies a statement's changes, given as (user_id, delta) rows in user order: the per-user rows, then one appended totals row.
+  `CREATE FUNCTION "live_grants_apply"(changes refcursor) RETURNS void LANGUAGE plpgsql AS $$
   DECLARE
     change record;
     grants_delta bigint := 0;
     users_delta bigint := 0;
   BEGIN
-    FOR change IN EXECUTE format(
-      'SELECT "user_id", SUM(d)::bigint AS d FROM (%s) AS x GROUP BY "user_id" HAVING SUM(d) <> 0 ORDER BY "user_id"',
-      CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT "user_id", 1 AS d FROM new_rows WHERE "revoked_at" IS NULL'
-        WHEN 'DELETE' THEN 'SELECT "user_id", -1 AS d FROM old_rows WHERE "revoked_at" IS NULL'
-        ELSE 'SELECT "user_id", 1 AS d FROM new_rows WHERE "revoked_at" IS NULL UNION ALL SELECT "user_id", -1 FROM old_rows WHERE "revoked_at" IS NULL'
-      END)
     LOOP
+      FETCH changes INTO change;
+      EXIT WHEN NOT FOUND;
       grants_delta := grants_delta + change.d;
       users_delta := users_delta + "live_grants_add_to_user"(change."user_id", change.d);
     END LOOP;
+    CLOSE changes;
     IF grants_delta <> 0 OR users_delta <> 0 THEN
       INSERT INTO "live_grant_totals" ("grants", "users") VALUES (grants_delta, users_delta);
     END IF;
+  END $$`,
+  // One trigger function per operation: static queries over its transition tables (PL/pgSQL keeps their plans).
+  `CREATE FUNCTION "live_grants_after_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    changes refcursor;
+  BEGIN
+    OPEN changes FOR SELECT "user_id", COUNT(*) AS d FROM new_rows WHERE "revoked_at" IS NULL GROUP BY "user_id" ORDER BY "user_id";
+    PERFORM "live_grants_apply"(changes);
+    RETURN NULL;
+  END $$`,
+  `CREATE FUNCTION "live_grants_after_delete"() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    changes refcursor;
+  BEGIN
+    OPEN changes FOR SELECT "user_id", -COUNT(*) AS d FROM old_rows WHERE "revoked_at" IS NULL GROUP BY "user_id" ORDER BY "user_id";
+    PERFORM "live_grants_apply"(changes);
+    RETURN NULL;
+  END $$`,
+  // Revoked, un-revoked or moved: per user, live after minus live before (an UPDATE that changes neither, e.g. last_used_at, nets zero).
+  `CREATE FUNCTION "live_grants_after_update"() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    changes refcursor;
+  BEGIN
+    OPEN changes FOR SELECT "user_id", SUM(d) AS d FROM (
+        SELECT "user_id", 1 AS d FROM new_rows WHERE "revoked_at" IS NULL
+        UNION ALL SELECT "user_id", -1 FROM old_rows WHERE "revoked_at" IS NULL
+      ) AS x GROUP BY "user_id" HAVING SUM(d) <> 0 ORDER BY "user_id";
+    PERFORM "live_grants_apply"(changes);
     RETURN NULL;
   END $$`,
   `CREATE FUNCTION "live_grants_after_truncate"() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -65,10 +89,10 @@ const FUNCTIONS = [
 ];
 
 const TRIGGERS: Record<string, string> = {
-  live_grants_after_insert: 'AFTER INSERT ON "grants" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_statement"()',
+  live_grants_after_insert: 'AFTER INSERT ON "grants" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_insert"()',
   // A column list (UPDATE OF) is not allowed with transition tables: every UPDATE of grants runs it; one that changes no liveness adds nothing.
-  live_grants_after_update: 'AFTER UPDATE ON "grants" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_statement"()',
-  live_grants_after_delete: 'AFTER DELETE ON "grants" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_statement"()',
+  live_grants_after_update: 'AFTER UPDATE ON "grants" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_update"()',
+  live_grants_after_delete: 'AFTER DELETE ON "grants" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_delete"()',
   live_grants_after_truncate: 'AFTER TRUNCATE ON "grants" FOR EACH STATEMENT EXECUTE FUNCTION "live_grants_after_truncate"()',
 };
 
@@ -94,7 +118,10 @@ export class LiveGrantCounts1795733628019 implements MigrationInterface {
     for (const sql of [
       ...Object.keys(TRIGGERS).map((name) => `DROP TRIGGER "${name}" ON "grants"`),
       'DROP FUNCTION "live_grants_after_truncate"()',
-      'DROP FUNCTION "live_grants_after_statement"()',
+      'DROP FUNCTION "live_grants_after_update"()',
+      'DROP FUNCTION "live_grants_after_delete"()',
+      'DROP FUNCTION "live_grants_after_insert"()',
+      'DROP FUNCTION "live_grants_apply"(refcursor)',
       'DROP FUNCTION "live_grants_add_to_user"(text, bigint)',
       'DROP TABLE "live_grants_by_user"',
       'DROP TABLE "live_grant_totals"',
