@@ -13,7 +13,7 @@ export const GRANTS_CLIENT_ID_PREFIX_INDEX = 'IDX_grants_client_id_prefix';
  * One authorization of a client by a user for one upstream: the family of its refresh and access tokens.
  * The indexes serve the admin API's grants list (grants/grant-query.ts): each filter's column, then
  * the list's order (created_at, id), so a page is an index range however many grants there are.
- * (revoked_at, user_id) answers the dashboard's live grants and their users from the index alone.
+ * The dashboard's live grants and their users are counted by triggers (live-grant-counts.entity.ts).
  * IDX_grants_client_id_prefix exists on PostgreSQL only (its migration; TypeORM cannot express an
  * operator class, hence synchronize: false): see GRANTS_CLIENT_ID_PREFIX_INDEX.
  */
@@ -24,7 +24,6 @@ export const GRANTS_CLIENT_ID_PREFIX_INDEX = 'IDX_grants_client_id_prefix';
 @Index(['upstreamSlug', 'createdAt', 'id'])
 @Index(['revokedAt', 'createdAt', 'id'])
 @Index(['createdAt', 'id'])
-@Index(['revokedAt', 'userId'])
 export class Grant {
   @PrimaryColumn('text')
   id: string;

@@ -15,6 +15,7 @@ import { ClientsService } from './clients.service';
 import { Consent } from './consent.entity';
 import { ConsentService } from './consent.service';
 import { Grant } from './grant.entity';
+import { LiveGrantsByUser, LiveGrantTotals } from './live-grant-counts.entity';
 import { AccessTokenCache } from './grants/access-token.cache';
 import { CodeExchange } from './grants/code-exchange';
 import { GrantRevocation } from './grants/grant-revocation';
@@ -42,7 +43,12 @@ const GRANTS_STORE = [AccessTokenCache, TokenPairs, GrantRevocation, CodeExchang
  * revoke-introspect/), over the grants store (grants/), which alone owns grants, codes and tokens.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken]), IdentityModule, UpstreamsModule, VaultModule],
+  imports: [
+    TypeOrmModule.forFeature([OAuthClient, Consent, AuthorizationCode, Grant, RefreshToken, AccessToken, LiveGrantTotals, LiveGrantsByUser]),
+    IdentityModule,
+    UpstreamsModule,
+    VaultModule,
+  ],
   controllers: [MetadataController, RegistrationController, AuthorizeController, TokenController, RevokeIntrospectController],
   providers: [
     ClientsService,
