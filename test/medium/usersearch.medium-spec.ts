@@ -133,6 +133,13 @@ describe(`${testEngine()}: users search`, () => {
     expect(await users.list({ q: 'newcomer' }, { afterEmail: null, limit: 10 })).toEqual([]);
   });
 
+  (testEngine() === 'sqlite' ? it : it.skip)('SQLite: users_search holds exactly the users, after all those changes', async () => {
+    const entries = await ctx.db.query<unknown[]>('SELECT id, email, display_name FROM users_search ORDER BY id');
+    const rows = await ctx.db.query<unknown[]>('SELECT id, email, display_name FROM users ORDER BY id');
+    expect(entries).toHaveLength(rows.length);
+    expect(entries).toEqual(rows);
+  });
+
   describe('query plans', () => {
     /** Every table or index the statement reads, one line each (SQLite: EXPLAIN QUERY PLAN details; PostgreSQL: scan nodes). */
     async function plan(filter: UserFilter, afterEmail: string | null = null): Promise<string[]> {
