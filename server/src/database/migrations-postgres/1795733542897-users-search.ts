@@ -4,6 +4,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * The users search's trigram indexes on PostgreSQL (identity/user-search.ts): GIN indexes with
  * pg_trgm's operator class on email (stored lower-cased) and lower(display_name), the expressions
  * the search's LIKE conditions test. Hand-written: TypeORM's diff cannot express an operator class.
+ * fastupdate = off: users are written rarely (an admin's action), and rows waiting in a GIN pending
+ * list (PostgreSQL docs, 70.4.1 GIN Fast Update Technique) are read one by one on every search until
+ * a vacuum merges them; measured after 10,000 inserts, the planner then preferred reading every user.
  *
  * pg_trgm is a trusted extension since PostgreSQL 13 (the database owner may create it) and ships
  * with the official image and Debian's package; where it cannot be created (an older server, a role
