@@ -91,9 +91,10 @@ describe(`${testEngine()}: users search`, () => {
     ['a short query (no trigram)', 'r1'],
     ['one character', '%'],
     ['nothing matches', 'zzzq'],
+    ['a NUL character (FTS5 ends a string there; PostgreSQL refuses it)', 'us\u0000er'],
   ])('%s (%j): the same users as the substring match, in email order', async (_, q) => {
     const want = expected({ q });
-    if (q !== 'zzzq') expect(want.length).toBeGreaterThan(0);
+    if (q !== 'zzzq' && !q.includes('\u0000')) expect(want.length).toBeGreaterThan(0);
     expect((await users.list({ q }, { afterEmail: null, limit: 1000 })).map((u) => u.email)).toEqual(want);
   });
 

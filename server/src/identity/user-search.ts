@@ -37,9 +37,17 @@ export function substringPattern(q: string): string {
   return `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** Whether q is long enough for a trigram index (in characters, not UTF-16 units). */
+/**
+ * Whether q is long enough for a trigram index (in characters, not UTF-16 units). Not with a NUL
+ * character: FTS5's query parser ends the string there ("unterminated string").
+ */
 export function trigramSearchable(q: string): boolean {
-  return [...q].length >= TRIGRAM_MIN_CHARS;
+  return !q.includes('\u0000') && [...q].length >= TRIGRAM_MIN_CHARS;
+}
+
+/** PostgreSQL cannot store the NUL character in text (PostgreSQL docs, 8.3 Character Types): no user contains it, and the server refuses it as a parameter. */
+export function matchesNoStoredText(q: string): boolean {
+  return q.includes('\u0000');
 }
 
 /**

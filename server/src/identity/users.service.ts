@@ -12,6 +12,7 @@ import { hashPassword, passwordProblem, verifyPassword } from './password';
 import { UserRole } from './roles';
 import {
   ftsPhrase,
+  matchesNoStoredText,
   USERS_EMAIL_TRGM_INDEX,
   USERS_NAME_TRGM_INDEX,
   SQLITE_COUNT_MATCHES,
@@ -191,7 +192,9 @@ export class UsersService implements OnModuleInit {
     if (page.afterEmail !== null) qb.andWhere('u.email > :after', { after: page.afterEmail });
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
     if (filter.disabled !== undefined) qb.andWhere(filter.disabled ? 'u.disabled = TRUE' : 'u.disabled = FALSE');
-    if (filter.q) {
+    if (filter.q && this.transactions.engine === 'postgres' && matchesNoStoredText(filter.q)) {
+      qb.andWhere('FALSE');
+    } else if (filter.q) {
       const pattern = substringPattern(filter.q);
       // What matches, on both engines and with or without an index: PostgreSQL's trigram indexes serve these conditions themselves.
       qb.andWhere(new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
