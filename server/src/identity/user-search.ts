@@ -53,7 +53,9 @@ export function matchesNoStoredText(q: string): boolean {
 /**
  * An FTS5 query for rows containing q in any column: one phrase (a double-quoted string is taken
  * literally, a double quote inside doubled: FTS5 docs, 3.1 FTS5 Strings). With the trigram
- * tokenizer a phrase matches a substring, case-folded (case_sensitive 0, the default).
+ * tokenizer a phrase matches a substring, case-folded (case_sensitive 0, the default). FTS5 folds
+ * Unicode case where SQLite's LIKE and LOWER() fold ASCII only, so it finds the LIKE's rows and
+ * perhaps more: the LIKE conditions, still applied, decide.
  */
 export function ftsPhrase(q: string): string {
   return `"${q.toLowerCase().replace(/"/g, '""')}"`;

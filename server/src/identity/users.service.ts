@@ -180,7 +180,7 @@ export class UsersService implements OnModuleInit {
   /**
    * Up to `page.limit` users matching the filter, in email order after `page.afterEmail`. The
    * search q is a case-insensitive substring of the email or the name, found through a trigram
-   * index of 3 characters on (identity/user-search.ts).
+   * index when q has 3 characters or more (identity/user-search.ts).
    */
   async list(filter: UserFilter, page: UserPageRequest): Promise<User[]> {
     return (await this.listQuery(filter, page)).getMany();
@@ -193,6 +193,7 @@ export class UsersService implements OnModuleInit {
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
     if (filter.disabled !== undefined) qb.andWhere(filter.disabled ? 'u.disabled = TRUE' : 'u.disabled = FALSE');
     if (filter.q && this.transactions.engine === 'postgres' && matchesNoStoredText(filter.q)) {
+      // Sent as a parameter, a NUL fails the statement (22021): answer what it would match, nobody.
       qb.andWhere('FALSE');
     } else if (filter.q) {
       const pattern = substringPattern(filter.q);
