@@ -43,6 +43,7 @@ describe(`${testEngine()}: users search`, () => {
       ['quote@odd.test', 'Conan O"Brien'],
       ['under_line@odd.test', null],
       ['plain@odd.test', 'Percy 100% Sure'],
+      ['umlaut@odd.test', 'Zoë Wñ'],
     ];
     for (const [email, displayName] of special)
       rows.push({ id: randomUUID(), email, passwordHash: null, displayName, role: 'member', disabled: false, createdAt: 0, lastLoginAt: null });
@@ -91,6 +92,8 @@ describe(`${testEngine()}: users search`, () => {
     ['a short query (no trigram)', 'r1'],
     ['one character', '%'],
     ['nothing matches', 'zzzq'],
+    // Non-ASCII letters in the same case only: SQLite's LIKE and LOWER() fold ASCII letters alone (PostgreSQL's fold all).
+    ['non-ASCII letters', 'Zoë w'],
     ['a NUL character (FTS5 ends a string there; PostgreSQL refuses it)', 'us\u0000er'],
   ])('%s (%j): the same users as the substring match, in email order', async (_, q) => {
     const want = expected({ q });
