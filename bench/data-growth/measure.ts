@@ -180,6 +180,8 @@ export async function measureAll(gateways: Gateway[], seeds: SeedResult[]): Prom
     },
     consoleCase('users, first page', () => '/users', seedOf),
     consoleCase('users, search', () => '/users?q=user17', seedOf),
+    // The same one user in both databases (the search above finds 1 user in the small one and a page of 50 in the full one).
+    consoleCase('users, search, one match', () => '/users?q=user17%40', seedOf),
     consoleCase('clients, first page', () => '/clients', seedOf),
     consoleCase('grants, first page', () => '/grants', seedOf),
     consoleCase('grants of a user', (x) => `/grants?userId=${x.userId}`, seedOf),

@@ -1,7 +1,15 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { UserRole } from './roles';
+import { USERS_EMAIL_TRGM_INDEX, USERS_NAME_TRGM_INDEX } from './user-search';
 
+/**
+ * The trigram indexes of the users search exist on PostgreSQL only (its users-search migration; an
+ * operator class, which TypeORM cannot express, hence synchronize: false). SQLite's is the FTS5
+ * table users_search with its triggers, which TypeORM's diff does not see: see identity/user-search.ts.
+ */
 @Entity('users')
+@Index(USERS_EMAIL_TRGM_INDEX, { synchronize: false })
+@Index(USERS_NAME_TRGM_INDEX, { synchronize: false })
 export class User {
   @PrimaryColumn('text')
   id: string;

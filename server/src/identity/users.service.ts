@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, In, Repository } from 'typeorm';
+import { Brackets, In, Repository, SelectQueryBuilder } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { conflict, invalidFields, notFound } from '../common/api-errors';
 import { randomToken } from '../common/crypto';
@@ -10,6 +10,17 @@ import { Transactions } from '../database/transactions';
 import { InvitesService, IssuedLink } from './invites.service';
 import { hashPassword, passwordProblem, verifyPassword } from './password';
 import { UserRole } from './roles';
+import {
+  ftsPhrase,
+  matchesNoStoredText,
+  USERS_EMAIL_TRGM_INDEX,
+  USERS_NAME_TRGM_INDEX,
+  SQLITE_COUNT_MATCHES,
+  SQLITE_IDS_CONTAINING,
+  SQLITE_INDEX_DRIVEN_MAX,
+  substringPattern,
+  trigramSearchable,
+} from './user-search';
 import { User } from './user.entity';
 
 export const DEFAULT_ADMIN_EMAIL = 'admin@gatehouse.local';
@@ -64,6 +75,18 @@ export class UsersService implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     await this.bootstrapAdmin(process.env.GATEHOUSE_ADMIN_EMAIL, process.env.GATEHOUSE_ADMIN_PASSWORD);
+    await this.warnWithoutTrigramIndexes();
+  }
+
+  /** PostgreSQL: the users-search migration skips its indexes where pg_trgm cannot be created; said at every start until they exist. */
+  private async warnWithoutTrigramIndexes(): Promise<void> {
+    if (this.transactions.engine !== 'postgres') return;
+    const names = [USERS_EMAIL_TRGM_INDEX, USERS_NAME_TRGM_INDEX];
+    const found = await this.transactions.query<{ indexname: string }>('SELECT indexname FROM pg_indexes WHERE tablename = ? AND indexname IN (?, ?)', ['users', ...names]);
+    if (found.length === names.length) return;
+    new Logger('Users').warn(
+      "the users search has no trigram index (the pg_trgm extension could not be created): it reads every user. See README, 'As the data grows', to add the indexes.",
+    );
   }
 
   /**
@@ -154,17 +177,41 @@ export class UsersService implements OnModuleInit {
     return this.users.findOneBy({ email: email.trim().toLowerCase() });
   }
 
-  /** Up to `page.limit` users matching the filter, in email order after `page.afterEmail`. */
-  list(filter: UserFilter, page: UserPageRequest): Promise<User[]> {
+  /**
+   * Up to `page.limit` users matching the filter, in email order after `page.afterEmail`. The
+   * search q is a case-insensitive substring of the email or the name, found through a trigram
+   * index when q has 3 characters or more (identity/user-search.ts).
+   */
+  async list(filter: UserFilter, page: UserPageRequest): Promise<User[]> {
+    return (await this.listQuery(filter, page)).getMany();
+  }
+
+  /** The statement list() runs (exported for the query-plan tests). */
+  async listQuery(filter: UserFilter, page: UserPageRequest): Promise<SelectQueryBuilder<User>> {
     const qb = this.users.createQueryBuilder('u').orderBy('u.email', 'ASC').take(page.limit);
     if (page.afterEmail !== null) qb.andWhere('u.email > :after', { after: page.afterEmail });
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
     if (filter.disabled !== undefined) qb.andWhere(filter.disabled ? 'u.disabled = TRUE' : 'u.disabled = FALSE');
-    if (filter.q) {
-      const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    if (filter.q && this.transactions.engine === 'postgres' && matchesNoStoredText(filter.q)) {
+      // Sent as a parameter, a NUL fails the statement (22021): answer what it would match, nobody.
+      qb.andWhere('FALSE');
+    } else if (filter.q) {
+      const pattern = substringPattern(filter.q);
+      // What matches, on both engines and with or without an index: PostgreSQL's trigram indexes serve these conditions themselves.
       qb.andWhere(new Brackets((w) => w.where(`u.email LIKE :q ESCAPE '\\'`, { q: pattern }).orWhere(`LOWER(u.display_name) LIKE :q ESCAPE '\\'`, { q: pattern })));
+      if (this.transactions.engine === 'sqlite' && (await this.fewSqliteMatches(filter.q))) qb.andWhere(SQLITE_IDS_CONTAINING, { phrase: ftsPhrase(filter.q) });
     }
-    return qb.getMany();
+    return qb;
+  }
+
+  /**
+   * SQLite: whether users_search should drive the search: q is long enough for trigrams and at most
+   * SQLITE_INDEX_DRIVEN_MAX users contain it. With more, the walk in email order fills a page sooner.
+   */
+  private async fewSqliteMatches(q: string): Promise<boolean> {
+    if (!trigramSearchable(q)) return false;
+    const [{ n }] = await this.transactions.query<{ n: number }>(SQLITE_COUNT_MATCHES, [ftsPhrase(q)]);
+    return n <= SQLITE_INDEX_DRIVEN_MAX;
   }
 
   /** Email and status for policy checks on the proxy's hot path (cached; refreshed on change). */

@@ -15,6 +15,7 @@ import { UpstreamTransports1795708612245 } from './1795708612245-upstream-transp
 import { DataGrowthIndexes1795711408422 } from './1795711408422-data-growth-indexes';
 import { PendingSignIns1795719550610 } from './1795719550610-pending-sign-ins';
 import { SharedRateLimitCounters1795720740999 } from './1795720740999-shared-rate-limit-counters';
+import { UsersSearch1795733542897 } from './1795733542897-users-search';
 import { LiveGrantCounts1795733628019 } from './1795733628019-live-grant-counts';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
@@ -36,5 +37,6 @@ export const MIGRATIONS = [
   DataGrowthIndexes1795711408422,
   PendingSignIns1795719550610,
   SharedRateLimitCounters1795720740999,
+  UsersSearch1795733542897,
   LiveGrantCounts1795733628019,
 ];
