@@ -51,7 +51,7 @@ export class ListUsersQuery extends PageQuery {
 
   /** `true` or `false`. */
   @IsOptional()
-  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'must be true or false' })
   disabled?: boolean;
 }
