@@ -1,12 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { RECORDING_UPSTREAM_KEY, RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-mcp-upstream';
-import { TestBrowser } from '../helpers/browser';
 import { ADMIN } from '../helpers/gateway';
-import { obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { accessTokenFor } from '../helpers/raw-oauth';
 import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet, within } from '../helpers/replicas';
-
-const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
 
 /**
  * A bundle session is any replica's, so a client's notifications/cancelled may reach another
@@ -35,11 +32,7 @@ describe('bundle cancellation across two replicas', () => {
   it('a cancellation that lands on B ends the call open on A, and the upstream is told', async () => {
     const base = replicas.publicUrl;
     replicas.balancer!.to('a');
-    const client = await registerPublicClient(base, REDIRECT_URI);
-    const { verifier, challenge } = pkce();
-    const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${base}/mcp` });
-    const issued = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: client.client_id });
-    expect(issued.status).toBe(200);
+    const token = await accessTokenFor(base, ADMIN, { resource: `${base}/mcp` });
 
     // Through the balancer: cancellations to B, everything else to A.
     const toReplicas: typeof fetch = (input, init) => {
@@ -49,7 +42,7 @@ describe('bundle cancellation across two replicas', () => {
       return fetch(input, { ...init, headers });
     };
     const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${issued.json.access_token}` } },
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
       fetch: toReplicas,
     });
     const mcp = new Client({ name: 'bundle-cancel-replicas-e2e', version: '0' });

@@ -5,21 +5,13 @@ import { GroupsService } from '../../server/src/identity/groups.service';
 import { RECORDING_UPSTREAM_KEY, RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-mcp-upstream';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth } from '../helpers/oauth-client';
+import { text, until } from '../helpers/mcp-results';
 
 /**
  * The bundle's relayed tools/call (bundle-relay.ts), against an upstream that records every
  * JSON-RPC message it receives (test/fixtures/recording-mcp-upstream.ts), so what the gateway sends
  * upstream is seen as well as what the caller gets back.
  */
-const text = (r: object): string => ((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '';
-const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
-  for (let i = 0; i < 200; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
-
 describe('bundle relay: tools/call goes to the upstream without the SDK server and client in between', () => {
   let upstream: RecordingUpstream;
   let gw: TestGateway;

@@ -2,23 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { RunningUpstream, startUpstream } from '../fixtures/upstream-mcp-server';
-import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
-import { mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { accessTokenFor, mcpPost } from '../helpers/raw-oauth';
 import { NO_RATE_LIMITS, prepareReplicas, ReplicaSet } from '../helpers/replicas';
 import { postgresAvailable } from '../helpers/test-database';
 
-const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
-
 /** A bundle token for the admin, through the real /authorize and /token of the gateway at `base`. */
-async function bundleToken(base: string): Promise<string> {
-  const client = await registerPublicClient(base, REDIRECT_URI);
-  const { verifier, challenge } = pkce();
-  const code = await obtainCode(base, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource: `${base}/mcp` });
-  const issued = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: client.client_id });
-  if (issued.status !== 200) throw new Error(`token: ${issued.status} ${issued.text}`);
-  return issued.json.access_token as string;
-}
+const bundleToken = (base: string): Promise<string> => accessTokenFor(base, ADMIN, { resource: `${base}/mcp` });
 
 function sdkClient(url: string, token: string): { client: Client; transport: StreamableHTTPClientTransport } {
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });

@@ -15,20 +15,12 @@ import { BrowserResponse, TestBrowser } from '../helpers/browser';
 import { ADMIN, freePort, startTestGateway, TestGateway } from '../helpers/gateway';
 import { connectWithOAuth, TestOAuthProvider } from '../helpers/oauth-client';
 import { call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { text, until } from '../helpers/mcp-results';
 
 const NOTES_KEY = 'notes-static-key-19af';
 const ALICE = { email: 'alice@example.test', password: 'alice password 123' };
 const BOB = { email: 'bob@example.test', password: 'bob password 456' };
 const ALICE_KEY = 'alice-personal-key-2b7c';
-
-const text = (r: object): string => ((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '';
-const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
-  for (let i = 0; i < 200; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 describe('the bundle: one connector URL (/mcp) for every upstream a member may use', () => {
   let notes: RunningUpstream;

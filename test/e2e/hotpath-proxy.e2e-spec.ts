@@ -1,10 +1,8 @@
 import http from 'node:http';
 import net, { AddressInfo } from 'node:net';
 import { AuditService } from '../../server/src/audit/audit.service';
-import { TestBrowser } from '../helpers/browser';
 import { ADMIN, startTestGateway, TestGateway } from '../helpers/gateway';
-import { authorizeInBrowser } from '../helpers/oauth-client';
-import { authorizeUrl, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { accessTokenFor } from '../helpers/raw-oauth';
 
 /**
  * Issue 12: the proxy's per-request work on the unrestricted path. These tests pin what the
@@ -14,24 +12,7 @@ const REDIRECT = 'http://127.0.0.1:7777/cb';
 const CALL = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
 const EVENT = 'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":{"content":[]}}\n\n';
 
-async function tokenFor(gw: TestGateway, slug: string): Promise<string> {
-  const base = gw.config.publicUrl;
-  const client = await registerPublicClient(base, REDIRECT);
-  const { verifier, challenge } = pkce();
-  const url = authorizeUrl(base, {
-    response_type: 'code',
-    client_id: client.client_id,
-    redirect_uri: REDIRECT,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state: 'st',
-    resource: gw.mcpUrl(slug),
-  });
-  const { code } = await authorizeInBrowser(new TestBrowser(), url, ADMIN, { redirectUri: REDIRECT });
-  const res = await tokenRequest(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: client.client_id });
-  if (!res.json?.access_token) throw new Error(`no token: ${res.text}`);
-  return res.json.access_token;
-}
+const tokenFor = (gw: TestGateway, slug: string): Promise<string> => accessTokenFor(gw.config.publicUrl, ADMIN, { resource: gw.mcpUrl(slug), redirectUri: REDIRECT });
 
 /**
  * What the gateway writes to the sockets of its own clients (the server side of connections to

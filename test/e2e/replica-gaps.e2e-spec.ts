@@ -6,7 +6,7 @@ import { adminApi, AdminCall, signInToConsole } from '../helpers/admin-api';
 import { BrowserResponse, isRedirect, TestBrowser } from '../helpers/browser';
 import { ADMIN } from '../helpers/gateway';
 import { authorizeInBrowser } from '../helpers/oauth-client';
-import { authorizeUrl, call, mcpPost, obtainCode, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
+import { accessTokenFor, authorizeUrl, call, mcpPost, pkce, registerPublicClient, tokenRequest } from '../helpers/raw-oauth';
 import { Balancer, NO_RATE_LIMITS, prepareReplicas, ReplicaSet, within } from '../helpers/replicas';
 
 const REDIRECT_URI = 'http://127.0.0.1:9999/callback';
@@ -65,20 +65,7 @@ describe('replicas share the tool catalogue, pending sign-ins and the last-admin
 
     beforeAll(async () => {
       lb.to('a');
-      const client = await registerPublicClient(lb.url, REDIRECT_URI);
-      const { verifier, challenge } = pkce();
-      const resource = `${lb.url}/mcp/pinned`;
-      const code = await obtainCode(lb.url, new TestBrowser(), ADMIN, { clientId: client.client_id, redirectUri: REDIRECT_URI, challenge, resource });
-      const issued = await tokenRequest(lb.url, {
-        grant_type: 'authorization_code',
-        code,
-        code_verifier: verifier,
-        redirect_uri: REDIRECT_URI,
-        client_id: client.client_id,
-        resource,
-      });
-      expect(issued.status).toBe(200);
-      token = issued.json.access_token;
+      token = await accessTokenFor(lb.url, ADMIN, { resource: `${lb.url}/mcp/pinned`, redirectUri: REDIRECT_URI });
     });
 
     it('quarantine: a changed tool seen on A is refused on B, and once approved on A it works on B at once', async () => {

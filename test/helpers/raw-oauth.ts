@@ -69,6 +69,27 @@ export async function obtainCode(
   return result.code;
 }
 
+/**
+ * An access token for `resource`: a public client registered, /authorize through sign-in and
+ * consent in a TestBrowser, the code exchanged at /token (throws when it is not issued).
+ */
+export async function accessTokenFor(base: string, creds: { email: string; password: string }, p: { resource: string; redirectUri?: string }): Promise<string> {
+  const redirectUri = p.redirectUri ?? 'http://127.0.0.1:9999/callback';
+  const client = await registerPublicClient(base, redirectUri);
+  const { verifier, challenge } = pkce();
+  const code = await obtainCode(base, new TestBrowser(), creds, { clientId: client.client_id, redirectUri, challenge, resource: p.resource });
+  const issued = await tokenRequest(base, {
+    grant_type: 'authorization_code',
+    code,
+    code_verifier: verifier,
+    redirect_uri: redirectUri,
+    client_id: client.client_id,
+    resource: p.resource,
+  });
+  if (issued.status !== 200 || typeof issued.json?.access_token !== 'string') throw new Error(`token: ${issued.status} ${issued.text}`);
+  return issued.json.access_token as string;
+}
+
 export async function tokenRequest(base: string, params: Record<string, string | undefined>, headers: Record<string, string> = {}): Promise<HttpResult> {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) body.set(k, v);
