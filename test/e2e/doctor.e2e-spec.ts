@@ -31,7 +31,8 @@ describe('connection doctor', () => {
   let browser: Browser | undefined;
 
   // The gateway's own database: on PostgreSQL (GATEHOUSE_TEST_DB=postgres) the command needs its URL.
-  const doctor = (cli: string[]) => runCli(['doctor', ...cli, '--data-dir', gw.dataDir], { cwd, env: { DATABASE_URL: gw.config.database?.url ?? undefined } });
+  // Options first: after a `--`, everything is the subject.
+  const doctor = (cli: string[]) => runCli(['doctor', '--data-dir', gw.dataDir, ...cli], { cwd, env: { DATABASE_URL: gw.config.database?.url ?? undefined } });
   const rulesOf = (report: any) => report.diagnosis.map((d: any) => d.rule);
   const stepsOf = (report: any) => report.steps.map((s: any) => s.step);
 
@@ -93,7 +94,8 @@ describe('connection doctor', () => {
     expect(res.json.diagnosis[0]).toMatchObject({ rule: 'registered_never_authorized', severity: 'error', message: expect.stringMatching(/never came to \/authorize/) });
     expect(res.json.diagnosis[0].fix).toContain(base);
 
-    const cli = await doctor([clientId]);
+    // `--` before the subject (what the console shows for an id that starts with '-') works too.
+    const cli = await doctor(['--', clientId]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain(`Client "Gave Up" ${clientId} (dynamic)`);
     expect(cli.stdout).toMatch(/registration +registered as "Gave Up"/);
@@ -254,6 +256,11 @@ describe('connection doctor', () => {
     const cli = await doctor(['nobody@example.test']);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/^gatehouse: no client or user "nobody@example.test"/);
+    // A subject that starts with '-' (client ids registered before they were kept from it): after
+    // `--` it is the subject, not an unknown option (exit 2).
+    const dashed = await doctor(['--', '-x7Kq2']);
+    expect(dashed.code).toBe(1);
+    expect(dashed.stderr).toMatch(/^gatehouse: no client or user "-x7Kq2"/);
     const help = await runCli(['doctor', '--help'], { cwd });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--json');

@@ -2,7 +2,7 @@ import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, In, IsNull, LessThan, MoreThan, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { randomToken, safeEqual, sha256 } from '../common/crypto';
+import { publicId, randomToken, safeEqual, sha256 } from '../common/crypto';
 import { AuditService } from '../audit/audit.service';
 import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
@@ -57,7 +57,7 @@ export class ClientsService implements OnModuleInit, OnModuleDestroy {
     }
     const secret = req.tokenEndpointAuthMethod === 'none' ? null : randomToken();
     const client = this.clients.create({
-      clientId: randomToken(16),
+      clientId: publicId(),
       clientSecretHash: secret ? sha256(secret) : null,
       clientName: req.clientName,
       redirectUris: req.redirectUris,
