@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { Transactions } from '../database/transactions';
+import { RangeReader, Transactions } from '../database/transactions';
 import { ACTIVE_GRANTS_COUNTER, ActiveGrantsCounter } from './active-grants-counter';
 import type { AuditEventType } from './audit-event-type';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
@@ -105,7 +105,13 @@ export class DashboardService {
     await this.audit.flush();
     const hours = hoursOf(from, now);
     const names = new Map(upstreams.map((u) => [u.slug, u.name]));
-    const perUpstream = (await this.traffic(from, now)).map((u) => ({ ...u, name: names.get(u.slug) ?? u.slug }));
+    // The range reads on one connection (Transactions.rangeReads); the live-grant counts are the OAuth module's.
+    const read = await this.transactions.rangeReads(async (r) => ({
+      traffic: await this.trafficIn(r, from, now),
+      topTools: await this.topTools(r, from, now, TOP_TOOLS),
+      failedSignIns: await this.count(r, 'login', 'failure', from, now),
+    }));
+    const perUpstream = read.traffic.map((u) => ({ ...u, name: names.get(u.slug) ?? u.slug }));
     const listed = new Set(perUpstream.map((u) => u.slug));
     for (const { slug, name } of upstreams) {
       if (!listed.has(slug)) perUpstream.push({ slug, name, requests: 0, errors: 0, p50Ms: null, p95Ms: null, series: hours.map((t) => ({ t, requests: 0, errors: 0 })) });
@@ -117,8 +123,8 @@ export class DashboardService {
       perUpstream,
       activeUsers: active?.users ?? null,
       activeGrants: active?.grants ?? null,
-      topTools: await this.topTools(from, now, TOP_TOOLS),
-      failedSignIns: await this.count('login', 'failure', from, now),
+      topTools: read.topTools,
+      failedSignIns: read.failedSignIns,
       series: sumSeries(perUpstream, hours),
     };
   }
@@ -127,15 +133,19 @@ export class DashboardService {
    * Requests, errors, p50/p95 and an hourly series per upstream over [from, to) (to the minute),
    * busiest first. Public for the upstreams list's 24-hour status as well.
    */
-  async traffic(from: number, to: number): Promise<UpstreamTraffic[]> {
+  traffic(from: number, to: number): Promise<UpstreamTraffic[]> {
+    return this.transactions.rangeReads((read) => this.trafficIn(read, from, to));
+  }
+
+  private async trafficIn(read: RangeReader, from: number, to: number): Promise<UpstreamTraffic[]> {
     const params = rangeParams(from, to);
-    const sums = await this.transactions.query<[string, number, number, ...number[]]>(
+    const sums = await read.query<[string, number, number, ...number[]]>(
       `SELECT upstream_slug AS slug, SUM(requests) AS requests, SUM(errors) AS errors, ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
        FROM ${rowsInRange('audit_rollups', TRAFFIC_COLUMNS)} AS r GROUP BY upstream_slug ORDER BY SUM(requests) DESC, upstream_slug`,
       params,
       true,
     );
-    const hourly = await this.transactions.query<[string, number, number, number]>(
+    const hourly = await read.query<[string, number, number, number]>(
       `SELECT upstream_slug, start_at - start_at % ${HOUR_MS} AS t, SUM(requests), SUM(errors)
        FROM ${rowsInRange('audit_rollups', 'upstream_slug, start_at, requests, errors')} AS r GROUP BY upstream_slug, t`,
       params,
@@ -162,8 +172,8 @@ export class DashboardService {
   }
 
   /** The most called tools over [from, to), with their upstream. */
-  topTools(from: number, to: number, limit: number): Promise<{ upstream: string; tool: string; calls: number }[]> {
-    return this.transactions.query(
+  private topTools(read: RangeReader, from: number, to: number, limit: number): Promise<{ upstream: string; tool: string; calls: number }[]> {
+    return read.query(
       `SELECT upstream_slug AS upstream, tool, SUM(calls) AS calls FROM ${rowsInRange('audit_tool_rollups', 'upstream_slug, tool, calls')} AS r
        GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
       [...rangeParams(from, to), limit],
@@ -176,11 +186,13 @@ export class DashboardService {
    */
   async toolFigures(from: number, to: number, opts: { upstream?: string; limit: number }): Promise<ToolFigures[]> {
     const where = opts.upstream === undefined ? '' : 'WHERE upstream_slug = ?';
-    const rows = await this.transactions.query<[string, string, number, number, ...number[]]>(
-      `SELECT upstream_slug, tool, SUM(calls) AS calls, SUM(errors), ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
+    const rows = await this.transactions.rangeReads((read) =>
+      read.query<[string, string, number, number, ...number[]]>(
+        `SELECT upstream_slug, tool, SUM(calls) AS calls, SUM(errors), ${LATENCY_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
        FROM ${rowsInRange('audit_tool_rollups', TOOL_COLUMNS)} AS r ${where} GROUP BY upstream_slug, tool ORDER BY calls DESC, upstream_slug, tool LIMIT ?`,
-      [...rangeParams(from, to), ...(opts.upstream === undefined ? [] : [opts.upstream]), opts.limit],
-      true,
+        [...rangeParams(from, to), ...(opts.upstream === undefined ? [] : [opts.upstream]), opts.limit],
+        true,
+      ),
     );
     return rows.map(([upstream, tool, calls, errors, ...latency]) => ({
       upstream,
@@ -199,11 +211,13 @@ export class DashboardService {
   }
 
   /** How many audit events of a type and outcome were recorded in [from, to), to the minute. */
-  async count(type: AuditEventType, outcome: 'success' | 'failure', from: number, to: number): Promise<number> {
-    const [row] = await this.transactions.query<{ n: number }>(
-      'SELECT COALESCE(SUM(count), 0) AS n FROM audit_counts WHERE type = ? AND outcome = ? AND start_at >= ? AND start_at < ?',
-      [type, outcome, floorTo(from, MINUTE_MS), ceilTo(to, MINUTE_MS)],
-    );
+  private async count(read: RangeReader, type: AuditEventType, outcome: 'success' | 'failure', from: number, to: number): Promise<number> {
+    const [row] = await read.query<{ n: number }>('SELECT COALESCE(SUM(count), 0) AS n FROM audit_counts WHERE type = ? AND outcome = ? AND start_at >= ? AND start_at < ?', [
+      type,
+      outcome,
+      floorTo(from, MINUTE_MS),
+      ceilTo(to, MINUTE_MS),
+    ]);
     return row.n;
   }
 

@@ -7,6 +7,11 @@ import { DatabaseEngine, engineOf } from './engine';
 
 type Statement = [sql: string, params: unknown[]];
 
+/** What Transactions.rangeReads hands its work: query(), on the batch's connection. */
+export interface RangeReader {
+  query<R>(sql: string, params?: unknown[], raw?: boolean): Promise<R[]>;
+}
+
 /**
  * Writes inside one transaction, the same on both engines. Statements are built with TypeORM's
  * query builder, so column names and JSON columns come from the entities as everywhere else, and
@@ -174,15 +179,46 @@ export class Transactions {
    * statement is prepared once per text and answers at once.
    */
   async query<R>(sql: string, params: unknown[] = [], raw = false): Promise<R[]> {
-    if (this.engine === 'sqlite') {
-      const statement = this.prepared(this.db, sql);
-      return (raw ? statement.raw().all(...params) : statement.all(...params)) as R[];
-    }
+    if (this.engine === 'sqlite') return this.readSqlite(sql, params, raw);
     // The pool's own query (a connection for one statement), with pg's row arrays for raw reads.
     const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     const text = numberedPlaceholders(sql);
     const result = raw ? await pool.query({ text, values: params, rowMode: 'array' }) : await pool.query(text, params);
     return result.rows as R[];
+  }
+
+  /**
+   * Reads that each sum a range of many rows (the dashboard's rollups), run together. On
+   * PostgreSQL they share one connection, in a read-only transaction with parallel plans off
+   * (`SET LOCAL max_parallel_workers_per_gather = 0`): the planner picks a parallel scan for such
+   * ranges, and on the small machines a gateway runs on, starting its workers cost more than they
+   * saved (the full-size dashboard took twice as long with them). Three round trips more, for the
+   * whole batch. On SQLite, plain query().
+   */
+  async rangeReads<T>(work: (read: RangeReader) => Promise<T>): Promise<T> {
+    if (this.engine === 'sqlite') return work({ query: async (sql, params = [], raw = false) => this.readSqlite(sql, params, raw) });
+    const client = await (this.dataSource.driver as unknown as { master: Pool }).master.connect();
+    let failed = false;
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
+      const result = await work({
+        query: async <R>(sql: string, params: unknown[] = [], raw = false) => {
+          const text = numberedPlaceholders(sql);
+          const res = raw ? await client.query({ text, values: params, rowMode: 'array' }) : await client.query(text, params);
+          return res.rows as R[];
+        },
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      failed = true;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      // A connection whose ROLLBACK may have failed too is not handed out again.
+      client.release(failed ? true : undefined);
+    }
   }
 
   /**
@@ -252,6 +288,11 @@ export class Transactions {
     } finally {
       await runner.release();
     }
+  }
+
+  private readSqlite<R>(sql: string, params: unknown[], raw: boolean): R[] {
+    const statement = this.prepared(this.db, sql);
+    return (raw ? statement.raw().all(...params) : statement.all(...params)) as R[];
   }
 
   private prepared(db: BetterSqlite3.Database, sql: string): BetterSqlite3.Statement {
