@@ -24,7 +24,15 @@ describe(`dashboard range reads (${testEngine()})`, () => {
     transactions = ctx.app.get(Transactions);
     dashboard = ctx.app.get(DashboardService);
     audit = ctx.app.get(AuditService);
-    for (let i = 0; i < 30; i++) audit.record({ type: 'mcp.request', outcome: i % 5 ? 'success' : 'failure', upstreamSlug: i % 2 ? 'notes' : 'files', mcpMethod: 'tools/call', tool: `t${i % 3}`, durationMs: i });
+    for (let i = 0; i < 30; i++)
+      audit.record({
+        type: 'mcp.request',
+        outcome: i % 5 ? 'success' : 'failure',
+        upstreamSlug: i % 2 ? 'notes' : 'files',
+        mcpMethod: 'tools/call',
+        tool: `t${i % 3}`,
+        durationMs: i,
+      });
     await audit.flush();
   });
 
