@@ -290,10 +290,19 @@ describe('connection doctor', () => {
     await finding.waitFor();
     expect(await finding.textContent()).toMatch(/never came to \/authorize/);
     expect(await page.locator('tr[data-step="registration"]').count()).toBe(1);
+    // The same report from a shell: the command to paste (ids no longer start with '-', so no `--`).
+    expect(await page.locator('p.muted code').last().textContent()).toBe(`gatehouse doctor ${clientId}`);
     // A deep link to a metadata document client (its id is a URL) loads too.
     await call(authorizeUrl(base, { response_type: 'code', client_id: 'https://127.0.0.1:1/client.json', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
     await page.goto(`${base}/admin/doctor?client=${encodeURIComponent('https://127.0.0.1:1/client.json')}`);
     await page.locator('[data-rule="metadata_document_unusable"]').waitFor();
+    expect(await page.locator('p.muted code').last().textContent()).toBe('gatehouse doctor https://127.0.0.1:1/client.json');
+    // A subject with a character a shell reads (an apostrophe is valid in an email) is quoted for it.
+    const quoted = await api('POST', '/users', { email: "o'neil@example.test", role: 'member' });
+    expect(quoted.status).toBe(201);
+    await page.goto(`${base}/admin/doctor?user=${quoted.json.user.id}`);
+    await page.getByRole('heading', { level: 1, name: "Doctor: o'neil@example.test" }).waitFor();
+    expect(await page.locator('p.muted code').last().textContent()).toBe(`gatehouse doctor 'o'\\''neil@example.test'`);
 
     const session = await api('GET', '/session');
     await page.goto(`${base}/admin/users/${session.json.user.id}`);
