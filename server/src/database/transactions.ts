@@ -198,7 +198,7 @@ export class Transactions {
   async rangeReads<T>(work: (read: RangeReader) => Promise<T>): Promise<T> {
     if (this.engine === 'sqlite') return work({ query: async (sql, params = [], raw = false) => this.readSqlite(sql, params, raw) });
     const client = await (this.dataSource.driver as unknown as { master: Pool }).master.connect();
-    let failed = false;
+    let broken = false;
     try {
       await client.query('BEGIN READ ONLY');
       await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
@@ -212,12 +212,11 @@ export class Transactions {
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      failed = true;
-      await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('ROLLBACK').catch(() => (broken = true));
       throw err;
     } finally {
-      // A connection whose ROLLBACK may have failed too is not handed out again.
-      client.release(failed ? true : undefined);
+      // A connection that could not even roll back is closed, not handed out again.
+      client.release(broken || undefined);
     }
   }
 
