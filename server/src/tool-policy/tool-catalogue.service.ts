@@ -217,54 +217,68 @@ export class ToolCatalogueService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Approves the tool's pending version: it becomes what clients get (and the earlier one is kept as superseded). */
-  async approve(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
+  approve(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
     const entry = this.pendingEntry(upstreamSlug, toolName);
     const pending = entry.pending!;
     const previous = entry.approved;
-    const now = Date.now();
-    await this.fresh.writing(
-      this.transactions.run(async (tx) => {
+    return this.decide(upstreamSlug, toolName, entry, actor, {
+      type: 'admin.upstream.tool_approve',
+      detail: { previous: previous?.hash ?? null },
+      write: async (tx, decided) => {
         if (previous) await tx.update(this.versions, { id: previous.id }, { status: 'superseded' });
-        await tx.update(this.versions, { id: pending.id }, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
-        await this.audit.recordIn(tx, {
-          type: 'admin.upstream.tool_approve',
-          outcome: 'success',
-          userId: actor.userId,
-          ip: actor.ip,
-          upstreamSlug,
-          tool: toolName,
-          detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash, previous: previous?.hash ?? null },
-        });
-        tx.afterCommit(() => {
-          Object.assign(pending, { status: 'approved', decidedAt: now, decidedBy: actor.userId });
-          entry.approved = pending;
-          entry.pending = null;
-          this.feed.publish('tool_catalogue.changed', upstreamSlug);
-        });
-      }),
-    );
-    return this.list(upstreamSlug).find((i) => i.name === toolName)!;
+        await tx.update(this.versions, { id: pending.id }, { status: 'approved', ...decided });
+      },
+      inMemory: (decided) => {
+        Object.assign(pending, { status: 'approved', ...decided });
+        entry.approved = pending;
+      },
+    });
   }
 
   /** Rejects the pending version: under `quarantine` the tool stays hidden while the upstream serves it. */
-  async reject(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
+  reject(upstreamSlug: string, toolName: string, actor: Actor): Promise<CatalogueItem> {
     const entry = this.pendingEntry(upstreamSlug, toolName);
     const pending = entry.pending!;
-    const now = Date.now();
+    return this.decide(upstreamSlug, toolName, entry, actor, {
+      type: 'admin.upstream.tool_reject',
+      write: (tx, decided) => tx.update(this.versions, { id: pending.id }, { status: 'rejected', ...decided }).then(() => undefined),
+      inMemory: () => void entry.rejected.add(pending.hash),
+    });
+  }
+
+  /**
+   * An admin's decision on a tool's pending version: its rows and audit row in one transaction; memory
+   * follows once it has committed (reloads begun meanwhile are read again, see FreshReads), and the
+   * other replicas are told.
+   */
+  private async decide(
+    upstreamSlug: string,
+    toolName: string,
+    entry: ToolEntry,
+    actor: Actor,
+    decision: {
+      type: 'admin.upstream.tool_approve' | 'admin.upstream.tool_reject';
+      detail?: Record<string, unknown>;
+      write: (tx: Tx, decided: { decidedAt: number; decidedBy: string }) => Promise<void>;
+      inMemory: (decided: { decidedAt: number; decidedBy: string }) => void;
+    },
+  ): Promise<CatalogueItem> {
+    const pending = entry.pending!;
+    const decided = { decidedAt: Date.now(), decidedBy: actor.userId };
     await this.fresh.writing(
       this.transactions.run(async (tx) => {
-        await tx.update(this.versions, { id: pending.id }, { status: 'rejected', decidedAt: now, decidedBy: actor.userId });
+        await decision.write(tx, decided);
         await this.audit.recordIn(tx, {
-          type: 'admin.upstream.tool_reject',
+          type: decision.type,
           outcome: 'success',
           userId: actor.userId,
           ip: actor.ip,
           upstreamSlug,
           tool: toolName,
-          detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash },
+          detail: { target_upstream: upstreamSlug, tool: toolName, hash: pending.hash, ...decision.detail },
         });
         tx.afterCommit(() => {
-          entry.rejected.add(pending.hash);
+          decision.inMemory(decided);
           entry.pending = null;
           this.feed.publish('tool_catalogue.changed', upstreamSlug);
         });
