@@ -12,6 +12,7 @@ const shared = {
     '^.+\\.js$': ['ts-jest', { tsconfig: 'tsconfig.jest-esm.json', diagnostics: false }],
   },
   transformIgnorePatterns: ['/node_modules/(?!(oauth4webapi|jose|openid-client)/)'],
+  setupFiles: ['<rootDir>/test/sqlite-error-realm.setup.js'],
 };
 
 /** @type {import('jest').Config} */
