@@ -13,6 +13,7 @@ import { HOUR_MS, MINUTE_MS } from '../../server/src/audit/audit-rollup.entity';
 import { AuditModule } from '../../server/src/audit/audit.module';
 import { AuditRecord, AuditService } from '../../server/src/audit/audit.service';
 import { DashboardService } from '../../server/src/audit/dashboard.service';
+import { SettledHours } from '../../server/src/audit/settled-hours';
 import { LATENCY_BOUNDS_MS, latencyBucket, percentileOf } from '../../server/src/audit/latency-histogram';
 import { MIGRATIONS } from '../../server/src/database/migrations';
 import { AuditQueriesAndRollups1795696639535 } from '../../server/src/database/migrations/1795696639535-audit-queries-and-rollups';
@@ -164,7 +165,11 @@ function parseCsv(text: string): string[][] {
     await ctx.close();
     ctx.cleanup();
   });
-  const clear = () => db.exec('DELETE FROM audit_events; DELETE FROM audit_rollups; DELETE FROM audit_tool_rollups; DELETE FROM audit_counts;');
+  const clear = () => {
+    db.exec('DELETE FROM audit_events; DELETE FROM audit_rollups; DELETE FROM audit_tool_rollups; DELETE FROM audit_counts;');
+    // Rows of past hours went: the dashboard's kept sums of them go too (as after audit retention).
+    ctx.app.get(SettledHours).forget();
+  };
 
   describe('pages of the log', () => {
     const T0 = Date.UTC(2024, 0, 1);
@@ -495,7 +500,7 @@ function parseCsv(text: string): string[][] {
       await audit.flush();
       const sorted = [...durations].sort((a, b) => a - b);
       const exact = (p: number) => sorted[Math.ceil((p / 100) * sorted.length) - 1];
-      const [notes] = await dashboard.traffic(NOW - 3 * HOUR_MS, NOW);
+      const [notes] = await dashboard.traffic('24h', NOW);
       expect(notes.requests).toBe(2000);
       for (const [p, estimate] of [
         [50, notes.p50Ms!],
@@ -519,22 +524,27 @@ function parseCsv(text: string): string[][] {
       record(NOW - 1000, { type: 'rate.limit', outcome: 'failure', durationMs: 0 });
       record(NOW - 1000, { durationMs: 20 });
       await audit.flush();
-      const [notes] = await dashboard.traffic(NOW - HOUR_MS, NOW);
+      const [notes] = await dashboard.traffic('24h', NOW);
       expect(notes).toMatchObject({ requests: 3, errors: 1, p50Ms: 20, p95Ms: 20 });
     });
 
-    it('the dashboard: per upstream, hourly series, top tools, failed sign-ins, over 24 h or 7 d to the minute', async () => {
+    it('the dashboard: per upstream, hourly series, top tools, failed sign-ins, over 24 h or 7 d in whole hours', async () => {
       const from24h = NOW - 24 * HOUR_MS;
+      const firstHour = from24h - (from24h % HOUR_MS);
       record(NOW - 5 * MINUTE_MS, { tool: 'search', durationMs: 10 });
       record(NOW - 5 * MINUTE_MS, { tool: 'search', durationMs: 10, outcome: 'failure' });
       record(NOW - 3 * HOUR_MS, { tool: 'read', durationMs: 100 });
       record(NOW - 3 * HOUR_MS, { upstreamSlug: 'files', tool: 'read', durationMs: 30 });
-      // The first, partial hour of the range: inside by 1 minute; and 2 minutes before the range.
+      // The first hour of the range counts whole: 1 minute after 24 h ago, 2 minutes before it (same hour),
+      // and not the last minute of the hour before.
       record(from24h + MINUTE_MS, { upstreamSlug: 'files', tool: 'list', durationMs: 1 });
       record(from24h - 2 * MINUTE_MS, { upstreamSlug: 'files', tool: 'list', durationMs: 1 });
+      record(firstHour - MINUTE_MS, { upstreamSlug: 'files', tool: 'list', durationMs: 1 });
       record(NOW - 3 * DAY, { upstreamSlug: 'old', tool: 'read', durationMs: 1 });
       await audit.flush();
       await atAsync(NOW - 10 * MINUTE_MS, () => audit.recordNow({ type: 'login', outcome: 'failure', detail: { email: 'x@example.test' } }));
+      await atAsync(firstHour + 1000, () => audit.recordNow({ type: 'login', outcome: 'failure' }));
+      await atAsync(firstHour - 1000, () => audit.recordNow({ type: 'login', outcome: 'failure' }));
       await atAsync(NOW - 2 * DAY, () => audit.recordNow({ type: 'login', outcome: 'failure' }));
       await atAsync(NOW - 2 * DAY, () => audit.recordNow({ type: 'login', outcome: 'success', userId: 'u1' }));
 
@@ -543,38 +553,40 @@ function parseCsv(text: string): string[][] {
         { slug: 'quiet', name: 'Quiet one' },
       ];
       const day = await dashboard.figures('24h', registered, NOW);
+      expect(day.from).toBe(firstHour);
+      expect(day.to).toBe(NOW);
       expect(day.perUpstream.map(({ slug, name, requests, errors, p50Ms }) => ({ slug, name, requests, errors, p50Ms }))).toEqual([
+        { slug: 'files', name: 'Files', requests: 3, errors: 0, p50Ms: 1 },
         { slug: 'notes', name: 'notes', requests: 3, errors: 1, p50Ms: 10 },
-        { slug: 'files', name: 'Files', requests: 2, errors: 0, p50Ms: 1 },
         { slug: 'quiet', name: 'Quiet one', requests: 0, errors: 0, p50Ms: null },
       ]);
       expect(day.perUpstream[2].series).toHaveLength(25);
       expect(day.series).toHaveLength(25);
-      expect(day.series[0].t).toBe(from24h - (from24h % HOUR_MS));
-      expect(day.series.reduce((n, p) => n + p.requests, 0)).toBe(5);
-      expect(day.series[0]).toMatchObject({ requests: 1, errors: 0 });
+      expect(day.series[0].t).toBe(firstHour);
+      expect(day.series.reduce((n, p) => n + p.requests, 0)).toBe(6);
+      expect(day.series[0]).toMatchObject({ requests: 2, errors: 0 });
       expect(day.series[24]).toMatchObject({ t: NOW - (NOW % HOUR_MS), requests: 2, errors: 1 });
-      const notes = day.perUpstream[0];
+      const notes = day.perUpstream[1];
       expect(notes.series.find((p) => p.t === NOW - (NOW % HOUR_MS) - 3 * HOUR_MS)).toMatchObject({ requests: 1 });
       expect(notes.series.map((p) => p.t)).toEqual(day.series.map((p) => p.t));
       expect(day.topTools).toEqual([
+        { upstream: 'files', tool: 'list', calls: 2 },
         { upstream: 'notes', tool: 'search', calls: 2 },
-        { upstream: 'files', tool: 'list', calls: 1 },
         { upstream: 'files', tool: 'read', calls: 1 },
         { upstream: 'notes', tool: 'read', calls: 1 },
       ]);
-      expect(day.failedSignIns).toBe(1);
+      expect(day.failedSignIns).toBe(2);
       expect(day.activeUsers).toBeNull();
       expect(day.activeGrants).toBeNull();
 
       const week = await dashboard.figures('7d', [], NOW);
       expect(week.series).toHaveLength(7 * 24 + 1);
       expect(week.perUpstream.map((u) => [u.slug, u.requests])).toEqual([
-        ['files', 3],
+        ['files', 4],
         ['notes', 3],
         ['old', 1],
       ]);
-      expect(week.failedSignIns).toBe(2);
+      expect(week.failedSignIns).toBe(4);
     });
 
     it('active users and grants come from an ACTIVE_GRANTS_COUNTER provided by another module', async () => {

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditEvent } from '../../server/src/audit/audit-event.entity';
 import { AuditCount, AuditRollup, AuditToolRollup } from '../../server/src/audit/audit-rollup.entity';
 import { AuditService } from '../../server/src/audit/audit.service';
+import { SettledHours } from '../../server/src/audit/settled-hours';
 import { loadConfig } from '../../server/src/config/config.loader';
 import { ConfigService } from '../../server/src/config/config.service';
 import { Transactions } from '../../server/src/database/transactions';
@@ -18,7 +19,7 @@ describe('AuditService: what a crash can lose', () => {
     await ds.initialize();
     transactions = new Transactions(ds);
     const config = new ConfigService(loadConfig({}));
-    audit = new AuditService(ds.getRepository(AuditEvent), config, transactions);
+    audit = new AuditService(ds.getRepository(AuditEvent), config, transactions, new SettledHours());
   });
   afterEach(async () => {
     jest.useRealTimers();

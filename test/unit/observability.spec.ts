@@ -7,6 +7,7 @@ import { AuditEvent } from '../../server/src/audit/audit-event.entity';
 import { AuditCount, AuditRollup, AuditToolRollup } from '../../server/src/audit/audit-rollup.entity';
 import { MIGRATIONS } from '../../server/src/database/migrations';
 import { AuditRecord, AuditService } from '../../server/src/audit/audit.service';
+import { SettledHours } from '../../server/src/audit/settled-hours';
 import { ConfigError, loadConfig } from '../../server/src/config/config.loader';
 import { ConfigService } from '../../server/src/config/config.service';
 import { Transactions } from '../../server/src/database/transactions';
@@ -373,7 +374,7 @@ describe('AuditService.onEvent (what the metrics count from)', () => {
     });
     await ds.initialize();
     transactions = new Transactions(ds);
-    audit = new AuditService(ds.getRepository(AuditEvent), new ConfigService(loadConfig({})), transactions);
+    audit = new AuditService(ds.getRepository(AuditEvent), new ConfigService(loadConfig({})), transactions, new SettledHours());
     seen = [];
     audit.onEvent((e) => seen.push(`${e.type}:${e.outcome}`));
   });

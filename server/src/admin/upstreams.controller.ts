@@ -63,10 +63,9 @@ export class UpstreamsController {
     };
   }
 
-  /** Requests, errors and p50/p95 per upstream over the last 24 h, from the audit rollups (never the log itself). */
+  /** Requests, errors and p50/p95 per upstream over the last 24 h (whole hours), from the audit rollups (never the log itself). */
   private async traffic24h(): Promise<Map<string, UpstreamTraffic>> {
-    const now = Date.now();
-    return new Map((await this.dashboard.traffic(now - DAY_MS, now)).map((t) => [t.slug, t]));
+    return new Map((await this.dashboard.traffic('24h')).map((t) => [t.slug, t]));
   }
 
   /** → 201 Upstream; 409 conflict when the slug is taken. */
@@ -136,8 +135,6 @@ export class UpstreamsController {
     await this.upstreams.delete(slug, actor);
   }
 }
-
-const DAY_MS = 24 * 3600_000;
 
 function withTraffic(view: UpstreamView, traffic: Map<string, UpstreamTraffic>): UpstreamView {
   const t = traffic.get(view.slug);

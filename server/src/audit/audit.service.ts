@@ -5,6 +5,7 @@ import { ConfigService } from '../config/config.service';
 import { Transactions, Tx } from '../database/transactions';
 import { AuditEvent } from './audit-event.entity';
 import type { AuditEventType } from './audit-event-type';
+import { SettledHours } from './settled-hours';
 import { deleteRollupsBefore, RollupWriter } from './rollup-writer';
 import { boundedToolName } from './tool-arguments';
 
@@ -55,6 +56,7 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
     @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
     private readonly config: ConfigService,
     private readonly transactions: Transactions,
+    private readonly settledHours: SettledHours,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -85,7 +87,12 @@ export class AuditService implements OnModuleInit, BeforeApplicationShutdown {
       if (this.stopping) return deleted;
       await yieldToEventLoop();
     }
-    await deleteRollupsBefore(this.transactions, cutoff, { batch: RETENTION_BATCH, between: () => (this.stopping ? false : yieldToEventLoop().then(() => true)) });
+    try {
+      await deleteRollupsBefore(this.transactions, cutoff, { batch: RETENTION_BATCH, between: () => (this.stopping ? false : yieldToEventLoop().then(() => true)) });
+    } finally {
+      // The dashboard's kept sums of past hours may count what went.
+      this.settledHours.forget();
+    }
     return deleted;
   }
 
