@@ -3,7 +3,7 @@ import { AuditModule } from '../../server/src/audit/audit.module';
 import { AuditService } from '../../server/src/audit/audit.service';
 import { DashboardService, MAX_KEPT_TOOLS } from '../../server/src/audit/dashboard.service';
 import { RollupInput, RollupWriter } from '../../server/src/audit/rollup-writer';
-import { hourWindow, SettledHours } from '../../server/src/audit/settled-hours';
+import { SettledHours } from '../../server/src/audit/settled-hours';
 import { RangeReader, Transactions } from '../../server/src/database/transactions';
 import { testEngine } from '../helpers/test-database';
 import { createNestContext, NestContext } from './nest-context';
@@ -67,13 +67,6 @@ describe(`dashboard: settled hours kept (${testEngine()})`, () => {
     jest.restoreAllMocks();
     await ctx?.close();
     ctx?.cleanup();
-  });
-
-  it('a window runs from the start of its first hour to the end of the current one; hours settle two minutes after they end', () => {
-    expect(hourWindow(DAY, NOW)).toEqual({ from: Date.UTC(2030, 5, 9, 12), to: Date.UTC(2030, 5, 10, 13), settled: Date.UTC(2030, 5, 10, 12) });
-    expect(hourWindow(DAY, Date.UTC(2030, 5, 10, 12, 1, 59)).settled).toBe(Date.UTC(2030, 5, 10, 11));
-    expect(hourWindow(DAY, Date.UTC(2030, 5, 10, 12, 2, 0)).settled).toBe(Date.UTC(2030, 5, 10, 12));
-    expect(hourWindow(7 * DAY, Date.UTC(2030, 5, 10, 12))).toEqual({ from: Date.UTC(2030, 5, 3, 12), to: Date.UTC(2030, 5, 10, 13), settled: Date.UTC(2030, 5, 10, 11) });
   });
 
   it('reads the settled hours once per hour of the clock and the open hours at every read', async () => {

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
 import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 
 /**
@@ -30,9 +29,8 @@ export function hourWindow(length: number, now: number): HourWindow {
 /**
  * Sums of the settled hours of the console's windows, computed once per hour of the clock and
  * kept (issue 14: the dashboard's cost stays flat as the audit log grows): a 7-day dashboard then
- * reads the rollups of the last hour or two, not of 168. A kept sum is found by the window's name
- * and its two ends, so the turn of the hour makes the next read compute the new one; the few
- * windows the console has (names come from code) and the LRU bound keep this small.
+ * reads the rollups of the last hour or two, not of 168. One sum per window name (the names come
+ * from code: '24h', '7d'), replaced when the window's ends move, i.e. when the hour turns.
  *
  * What changes settled hours is audit retention, which calls forget() when it ran here. Another
  * replica's sums still count the deleted hours until the hour turns: only a window reaching past
@@ -41,18 +39,17 @@ export function hourWindow(length: number, now: number): HourWindow {
 @Injectable()
 export class SettledHours {
   /** Promises, so concurrent first reads of a window share one computation. */
-  private readonly kept = new LRUCache<string, Promise<unknown>>({ max: 16 });
+  private readonly kept = new Map<string, { ends: string; sums: Promise<unknown> }>();
 
   sums<T>(name: string, window: HourWindow, compute: (from: number, to: number) => Promise<T>): Promise<T> {
-    const key = `${name}:${window.from}:${window.settled}`;
-    let sums = this.kept.get(key) as Promise<T> | undefined;
-    if (!sums) {
-      sums = compute(window.from, window.settled);
-      this.kept.set(key, sums);
-      // A failed read is not kept: the next one tries again.
-      sums.catch(() => this.kept.get(key) === sums && this.kept.delete(key));
-    }
-    return sums;
+    const ends = `${window.from}:${window.settled}`;
+    const kept = this.kept.get(name);
+    if (kept?.ends === ends) return kept.sums as Promise<T>;
+    const entry = { ends, sums: compute(window.from, window.settled) };
+    this.kept.set(name, entry);
+    // A failed read is not kept: the next one tries again.
+    entry.sums.catch(() => this.kept.get(name) === entry && this.kept.delete(name));
+    return entry.sums;
   }
 
   /** Drops every kept sum: after rows of past hours were deleted. */
