@@ -4,7 +4,9 @@ import { HOUR_MS, MINUTE_MS } from './audit-rollup.entity';
 /**
  * How long after an hour ends its rollups may still change. A row is queued with the time it is
  * recorded and its batch reaches the database within 50 ms (AuditService.record), on any replica;
- * two minutes leave room for a slow batch. Only audit retention changes an hour after that.
+ * two minutes leave room for a slow batch and for replicas' clocks that differ by less than that
+ * (rows carry the time of the replica that wrote them). Only audit retention changes an hour after
+ * that; a later row is counted from the next hour's sums on.
  */
 export const SETTLE_MS = 2 * MINUTE_MS;
 
