@@ -295,7 +295,8 @@ class Exchange {
     }
     up.once('error', (err) => this.failed(err));
     // A connection cut mid-answer (the upstream crashed): a transport failure, as ECONNRESET is.
-    up.once('close', () => this.failed(noAnswer('the upstream closed the connection before answering the call')));
+    // Also fires after every answer: the Error (its stack) is built only for a cut one.
+    up.once('close', () => this.done || this.failed(noAnswer('the upstream closed the connection before answering the call')));
     if (type.includes('text/event-stream')) this.readEvents(up);
     else this.readJson(up);
   }
