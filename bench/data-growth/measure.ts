@@ -97,8 +97,11 @@ async function timed(fn: () => Promise<number>): Promise<number> {
   return ms;
 }
 
-/** A named sequential request: `once` does the untimed setup, returns the timed request. */
-/** `firstRead`: the first request's time is a row too (the dashboard computes its settled hours then, once per hour of the clock). */
+/**
+ * A named sequential request: `once` does the untimed setup, returns the timed request. With
+ * `firstRead` the first request's time is a row too (the dashboard sums every hour of its window
+ * then, and afterwards once per hour of the clock).
+ */
 type Case = { name: string; once: (s: Session) => Promise<() => Promise<number>>; firstRead?: boolean };
 
 function consoleCase(name: string, path: (seed: SeedResult) => string, seedOf: Map<Session, SeedResult>): Case {
